@@ -1,1 +1,113 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>`:
+//!
+//! - `tidy`: the crate graph matches `ARCHITECTURE.md`; every Rust file opens with `//!`.
+//! - `test`: tidy, rustfmt check, clippy with warnings denied, every test (nextest when installed).
+//!
+//! xtask keeps its dependencies to `serde_json` so it builds in seconds.
+
+mod tidy;
+
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  test     tidy, rustfmt check, clippy (warnings denied), all tests (nextest when present)
+  tidy     the dependency graph matches ARCHITECTURE.md; every Rust file opens with `//!`
+  help     this text";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("tidy") => match tidy::check() {
+            Ok(()) => {
+                eprintln!("xtask: tidy: ok");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("xtask: tidy: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        None => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(tidy::workspace_root());
+    cmd
+}
+
+/// Runs one step, printing what it runs; false when it fails.
+fn step(name: &str, mut cmd: Command) -> bool {
+    eprintln!("xtask: {name}: {cmd:?}");
+    match cmd.status() {
+        Ok(status) if status.success() => true,
+        Ok(status) => {
+            eprintln!("xtask: {name} failed ({status})");
+            false
+        }
+        Err(e) => {
+            eprintln!("xtask: {name} could not start: {e}");
+            false
+        }
+    }
+}
+
+fn has_nextest() -> bool {
+    cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn test() -> ExitCode {
+    if let Err(e) = tidy::check() {
+        eprintln!("xtask: tidy: {e}");
+        return ExitCode::FAILURE;
+    }
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    let mut steps = vec![("rustfmt", fmt), ("clippy", clippy)];
+    if has_nextest() {
+        let mut nextest = cargo();
+        nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+        let mut doc = cargo();
+        doc.args(["test", "--workspace", "--doc"]);
+        steps.push(("tests (nextest)", nextest));
+        steps.push(("doc tests", doc));
+    } else {
+        let mut tests = cargo();
+        tests.args(["test", "--workspace", "--no-fail-fast"]);
+        steps.push(("tests", tests));
+    }
+    for (name, cmd) in steps {
+        if !step(name, cmd) {
+            return ExitCode::FAILURE;
+        }
+    }
+    eprintln!("xtask: all checks passed");
+    ExitCode::SUCCESS
+}

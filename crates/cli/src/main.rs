@@ -1,1 +1,59 @@
-fn main() {}
+//! `veritrail`: the one binary users run.
+//!
+//! Exit codes, for scripts: 0 when everything verified, 1 when a verification failed,
+//! 2 when the input could not be read or the command line is wrong.
+
+mod demo;
+mod verify_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Verifiable audit evidence for AWS: a QLDB-compatible ledger and its verifier.
+#[derive(Debug, Parser)]
+#[command(name = "veritrail", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify saved QLDB output (`aws qldb get-digest`, `get-revision`, `get-block`) offline.
+    #[command(subcommand)]
+    Verify(verify_cmd::VerifyCommand),
+    /// Verify the sample QLDB proofs built into this binary (real vehicle-registration output).
+    Demo {
+        /// Print the result as one JSON object per check.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What a command found, mapped to the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Verified,
+    Failed,
+    BadInput,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Verified => ExitCode::SUCCESS,
+            Outcome::Failed => ExitCode::from(1),
+            Outcome::BadInput => ExitCode::from(2),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Verify(cmd) => verify_cmd::run(cmd),
+        Command::Demo { json } => demo::run(json),
+    };
+    outcome.into()
+}

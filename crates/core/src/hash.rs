@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest as _, Sha256};
 
 /// A SHA-256 digest. QLDB hashes are always exactly 32 bytes; "no hash" is `Option::None`.
-#[derive(Clone, Copy, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialOrd, Ord)]
 pub struct Hash32(pub [u8; 32]);
 
 /// Why some bytes or text are not a [`Hash32`].
@@ -126,6 +126,12 @@ impl PartialEq for Hash32 {
 }
 
 impl Eq for Hash32 {}
+
+impl std::hash::Hash for Hash32 {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl fmt::Debug for Hash32 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,1 +1,18 @@
-//! placeholder
+//! veritrail-verify: checks QLDB digests, proofs and blocks without trusting the code that
+//! made them.
+//!
+//! Architecture Invariant: this crate never depends on `veritrail-ledger`. It shares only the
+//! hashing primitives of `veritrail-core`, and both crates are held to the external vectors in
+//! `../shared/vectors`. It does no I/O and no async; a failed verification is a value, never a
+//! panic. Hashes are compared in constant time.
+
+pub mod input;
+pub mod qldb;
+
+pub use input::{
+    BlockAddress, Digest, InputError, WithProof, parse_block, parse_digest, parse_revision,
+};
+pub use qldb::{
+    BlockError, BlockReport, ChainError, ProofError, RevisionError, RevisionReport, check_block,
+    verify_block, verify_chain_link, verify_document_hash, verify_revision,
+};
