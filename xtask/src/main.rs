@@ -96,8 +96,9 @@ fn test() -> ExitCode {
         nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
         let mut doc = cargo();
         doc.args(["test", "--workspace", "--doc"]);
-        steps.push(("tests (nextest)", nextest));
+        // Doc tests first, so the run closes on nextest's summary of every test.
         steps.push(("doc tests", doc));
+        steps.push(("tests (nextest)", nextest));
     } else {
         let mut tests = cargo();
         tests.args(["test", "--workspace", "--no-fail-fast"]);

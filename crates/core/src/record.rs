@@ -10,6 +10,7 @@ use ion_rs::Element;
 use serde_json::{Map, Value as Json};
 
 use crate::json_ion::{IonToJsonError, ion_to_json, json_to_ion};
+use crate::time::days_from_civil;
 
 /// A CloudTrail record that failed validation: which field, and what was wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,17 +210,6 @@ impl EventTime {
     pub fn as_str(&self) -> &str {
         &self.text
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// One CloudTrail record: its five audit elements, a few identifying fields, and the original.

@@ -6,13 +6,19 @@
 //! `../shared/vectors`. It does no I/O and no async; a failed verification is a value, never a
 //! panic. Hashes are compared in constant time.
 
+pub mod checkpoint;
 pub mod input;
+pub mod journal;
+pub mod merkle;
 pub mod qldb;
 
+pub use checkpoint::{Checkpoint, CheckpointError, verify_checkpoint};
 pub use input::{
     BlockAddress, Digest, InputError, WithProof, parse_block, parse_digest, parse_revision,
 };
+pub use journal::{JournalError, JournalVerifier, VerifiedBlock};
+pub use merkle::{ConsistencyError, InclusionError, verify_consistency, verify_inclusion};
 pub use qldb::{
-    BlockError, BlockReport, ChainError, ProofError, RevisionError, RevisionReport, check_block,
-    verify_block, verify_chain_link, verify_document_hash, verify_revision,
+    BlockError, BlockReport, ChainError, CheckedBlock, ProofError, RevisionError, RevisionReport,
+    check_block, verify_block, verify_chain_link, verify_document_hash, verify_revision,
 };

@@ -327,6 +327,8 @@ pub struct CheckedBlock {
     pub block_hash: Hash32,
     pub previous_block_hash: Option<Hash32>,
     pub revisions: usize,
+    /// The recomputed hash of each revision (the stated hash of hash-only ones), in order.
+    pub revision_hashes: Vec<Hash32>,
 }
 
 fn listed(list: &[Hash32], h: &Hash32) -> bool {
@@ -431,6 +433,7 @@ pub fn check_block(block: &Element) -> Result<CheckedBlock, BlockError> {
         block_hash: computed,
         previous_block_hash,
         revisions: leaves.len(),
+        revision_hashes: leaves,
     })
 }
 

@@ -1,0 +1,103 @@
+//! QLDB-style ids: 128 random bits written as 22 base62 characters (`[0-9A-Za-z]`), the shape
+//! of strand, transaction, document and table ids. Randomness is injected through
+//! [`IdSource`], so tests get the same ids every run.
+
+use std::fmt;
+use std::sync::Mutex;
+
+use sha2::{Digest as _, Sha256};
+
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Length of every id.
+pub const ID_LEN: usize = 22;
+
+/// Encodes 128 bits as exactly 22 base62 characters.
+pub fn base62_128(mut v: u128) -> String {
+    let mut out = [b'0'; ID_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(v % 62) as usize];
+        v /= 62;
+    }
+    // 62^22 > 2^128, so nothing is left over.
+    out.iter().map(|&b| char::from(b)).collect()
+}
+
+/// True for 22 characters of `[0-9A-Za-z]`.
+pub fn is_valid_id(s: &str) -> bool {
+    s.len() == ID_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A source of random 128-bit values for ids.
+pub trait IdSource: Send + Sync + fmt::Debug {
+    fn next_u128(&self) -> u128;
+
+    /// A fresh 22-character id.
+    fn new_id(&self) -> String {
+        base62_128(self.next_u128())
+    }
+}
+
+/// The operating system's random source.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsIds;
+
+impl IdSource for OsIds {
+    fn next_u128(&self) -> u128 {
+        let mut buf = [0u8; 16];
+        if getrandom::fill(&mut buf).is_err() {
+            // No OS randomness: fall back to time and address entropy hashed together.
+            // Ids need uniqueness, not secrecy.
+            let seed = format!("{:?}{:p}", std::time::SystemTime::now(), &buf);
+            buf.copy_from_slice(&Sha256::digest(seed.as_bytes())[..16]);
+        }
+        u128::from_be_bytes(buf)
+    }
+}
+
+/// Deterministic ids for tests: SHA-256 of a seed and a counter.
+#[derive(Debug)]
+pub struct SeededIds {
+    seed: u64,
+    counter: Mutex<u64>,
+}
+
+impl SeededIds {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            counter: Mutex::new(0),
+        }
+    }
+}
+
+impl IdSource for SeededIds {
+    fn next_u128(&self) -> u128 {
+        let mut c = self.counter.lock().unwrap_or_else(|p| p.into_inner());
+        *c += 1;
+        let mut h = Sha256::new();
+        h.update(self.seed.to_be_bytes());
+        h.update(c.to_be_bytes());
+        let d = h.finalize();
+        let mut buf = [0u8; 16];
+        buf.copy_from_slice(&d[..16]);
+        u128::from_be_bytes(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_22_base62_characters() {
+        assert_eq!(base62_128(0), "0000000000000000000000");
+        assert_eq!(base62_128(u128::MAX).len(), 22);
+        let ids = SeededIds::new(7);
+        let (a, b) = (ids.new_id(), ids.new_id());
+        assert!(is_valid_id(&a) && is_valid_id(&b) && a != b);
+        assert_eq!(SeededIds::new(7).new_id(), a);
+        assert!(is_valid_id(&OsIds.new_id()));
+        assert!(!is_valid_id("short") && !is_valid_id("KmA3ZZca7vAIiJAK9S5Iw!"));
+    }
+}

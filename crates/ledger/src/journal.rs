@@ -1,0 +1,785 @@
+//! [`Ledger`]: commits transactions as journal blocks and answers QLDB's GetDigest, GetBlock
+//! and GetRevision with proofs.
+//!
+//! Block layout (any layout passing QLDB's membership checks is valid, spec §2.2):
+//! `entriesHashList = [revisionsRoot, H(transactionInfo)]`, or `[H(transactionInfo)]` for a
+//! block without revisions. Block 0 is the genesis block, written when the ledger is created,
+//! so a ledger always has a digest.
+//!
+//! Architecture Invariant: a block is built, hashed and written in one storage commit; the
+//! in-memory tip (frontier, last hash) changes only after that commit returns.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use veritrail_core::dot;
+use veritrail_core::id::{IdSource, OsIds, is_valid_id};
+use veritrail_core::ion_hash::ion_hash_str;
+use veritrail_core::ion_rs::{Element, v1_0};
+use veritrail_core::qldb::{block_hash, revision_hash};
+use veritrail_core::time::{Clock, MonotonicClock, SystemClock, UtcMillis};
+use veritrail_core::{Hash32, ion_hash, merkle_root};
+
+use crate::error::LedgerError;
+use crate::merkle::{self, Frontier, NodeSource};
+use crate::storage::{
+    CommitBatch, Durability, SqliteStorage, Storage, StorageError, StoredBlock, StoredRevision,
+};
+
+/// How a ledger gets its time and ids, and how durable its commits are.
+#[derive(Debug, Clone)]
+pub struct LedgerOptions {
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
+    pub durability: Durability,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(MonotonicClock::new(SystemClock)),
+            ids: Arc::new(OsIds),
+            durability: Durability::Full,
+        }
+    }
+}
+
+/// One statement of a transaction, as recorded in `transactionInfo`.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub text: String,
+    /// Positional parameters. A parameter that is also a write's `data` (the same `Arc`) is
+    /// hashed once.
+    pub parameters: Vec<Arc<Element>>,
+    /// When the statement started; the commit time when `None`.
+    pub start_time: Option<UtcMillis>,
+}
+
+/// One document revision a transaction writes.
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub table_name: String,
+    pub table_id: String,
+    pub document_id: String,
+    /// 0 for an insert, then one more per revision.
+    pub version: u64,
+    /// The new document; `None` records a deletion.
+    pub data: Option<Arc<Element>>,
+    /// Index into the transaction's statements of the statement that wrote it.
+    pub statement: usize,
+}
+
+/// A transaction to commit as one block.
+#[derive(Debug, Clone, Default)]
+pub struct NewTransaction {
+    /// The transaction id; a fresh one when `None`.
+    pub id: Option<String>,
+    pub statements: Vec<Statement>,
+    pub writes: Vec<Write>,
+}
+
+/// What a commit produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub sequence_no: u64,
+    pub transaction_id: String,
+    pub block_hash: Hash32,
+    pub timestamp: UtcMillis,
+    /// The revision hash of each write, in order.
+    pub revision_hashes: Vec<Hash32>,
+}
+
+/// A digest and its tip, as GetDigest returns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerDigest {
+    pub digest: Hash32,
+    pub strand_id: String,
+    pub tip: u64,
+}
+
+impl LedgerDigest {
+    /// `{strandId:"…",sequenceNo:N}` as Ion text.
+    pub fn tip_ion_text(&self) -> String {
+        address_text(&self.strand_id, self.tip)
+    }
+
+    /// The JSON `aws qldb get-digest` prints.
+    pub fn to_get_digest_json(&self) -> String {
+        format!(
+            "{{\"Digest\":\"{}\",\"DigestTipAddress\":{{\"IonText\":{}}}}}",
+            self.digest.to_base64(),
+            json_string(&self.tip_ion_text())
+        )
+    }
+}
+
+/// A value (block or revision) with its proof, as GetBlock / GetRevision return them.
+#[derive(Debug, Clone)]
+pub struct WithProof {
+    pub value: Element,
+    pub proof: Vec<Hash32>,
+}
+
+impl WithProof {
+    /// The JSON `aws qldb get-block` / `get-revision` prints (`field` is `Block` or `Revision`).
+    pub fn to_json(&self, field: &str) -> String {
+        format!(
+            "{{\"{field}\":{{\"IonText\":{}}},\"Proof\":{{\"IonText\":{}}}}}",
+            json_string(&self.value.to_string()),
+            json_string(&proof_ion_text(&self.proof))
+        )
+    }
+}
+
+/// A proof as Ion text: a list of blobs.
+pub fn proof_ion_text(proof: &[Hash32]) -> String {
+    let items: Vec<String> = proof
+        .iter()
+        .map(|h| format!("{{{{{}}}}}", h.to_base64()))
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn address_text(strand_id: &str, seq: u64) -> String {
+    format!("{{strandId:\"{strand_id}\",sequenceNo:{seq}}}")
+}
+
+fn address(strand_id: &str, seq: u64) -> Element {
+    Element::from(
+        Element::struct_builder()
+            .with_field("strandId", Element::string(strand_id))
+            .with_field("sequenceNo", Element::from(seq_i64(seq)))
+            .build(),
+    )
+}
+
+fn seq_i64(seq: u64) -> i64 {
+    // Sequence numbers come from SQLite's signed 64-bit keys, so they always fit.
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn blob(h: &Hash32) -> Element {
+    Element::blob(h.as_bytes())
+}
+
+fn encode(e: &Element) -> Result<Vec<u8>, LedgerError> {
+    e.encode_as(v1_0::Binary).map_err(|err| {
+        LedgerError::Storage(StorageError::Corrupt(format!("cannot encode Ion: {err}")))
+    })
+}
+
+fn decode(bytes: &[u8], what: &str) -> Result<Element, LedgerError> {
+    Element::read_one(bytes).map_err(|e| {
+        LedgerError::Storage(StorageError::Corrupt(format!(
+            "{what} is not readable Ion: {e}"
+        )))
+    })
+}
+
+/// QLDB's ledger-name rule.
+pub fn is_valid_ledger_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.bytes().all(|b| b.is_ascii_digit())
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+struct Nodes<'a, S>(&'a S);
+
+impl<S: Storage> NodeSource for Nodes<'_, S> {
+    type Error = LedgerError;
+    fn node(&self, level: u32, index: u64) -> Result<Hash32, LedgerError> {
+        self.0.node(level, index)?.ok_or_else(|| {
+            LedgerError::Storage(StorageError::Corrupt(format!(
+                "the subtree hash at level {level}, index {index} is missing"
+            )))
+        })
+    }
+}
+
+/// Complete-subtree hashes of a small in-memory list (the revisions or entries of one block).
+struct SliceNodes<'a>(&'a [Hash32]);
+
+impl NodeSource for SliceNodes<'_> {
+    type Error = std::convert::Infallible;
+    fn node(&self, level: u32, index: u64) -> Result<Hash32, Self::Error> {
+        let start = (index << level) as usize;
+        let end = (((index + 1) << level) as usize).min(self.0.len());
+        Ok(merkle_root(&self.0[start..end]).unwrap_or(Hash32([0; 32])))
+    }
+}
+
+fn list_proof(leaves: &[Hash32], index: usize) -> Vec<Hash32> {
+    match merkle::inclusion_proof(&SliceNodes(leaves), index as u64, leaves.len() as u64) {
+        Ok(p) => p,
+        Err(never) => match never {},
+    }
+}
+
+/// A QLDB-compatible ledger.
+#[derive(Debug)]
+pub struct Ledger<S: Storage = SqliteStorage> {
+    storage: S,
+    name: String,
+    strand_id: String,
+    frontier: Frontier,
+    last_block_hash: Option<Hash32>,
+    last_timestamp: UtcMillis,
+    options: LedgerOptions,
+}
+
+impl Ledger<SqliteStorage> {
+    /// Creates a ledger file and writes its genesis block.
+    pub fn create(path: &Path, name: &str, options: LedgerOptions) -> Result<Self, LedgerError> {
+        if !is_valid_ledger_name(name) {
+            return Err(LedgerError::InvalidName(name.to_owned()));
+        }
+        let strand_id = options.ids.new_id();
+        let created = options.clock.now();
+        let storage = SqliteStorage::create(
+            path,
+            &[
+                ("name", name.to_owned()),
+                ("strand_id", strand_id.clone()),
+                ("created", created.to_string()),
+            ],
+            options.durability,
+        )?;
+        let mut ledger = Self::from_storage(storage, options)?;
+        ledger.commit(NewTransaction {
+            id: None,
+            statements: vec![Statement {
+                text: format!("CREATE LEDGER {name}"),
+                parameters: vec![],
+                start_time: Some(created),
+            }],
+            writes: vec![],
+        })?;
+        Ok(ledger)
+    }
+
+    /// Opens an existing ledger file.
+    pub fn open(path: &Path, options: LedgerOptions) -> Result<Self, LedgerError> {
+        let storage = SqliteStorage::open(path, options.durability, false)?;
+        Self::from_storage(storage, options)
+    }
+
+    /// Opens an existing ledger file for reading only.
+    pub fn open_read_only(path: &Path, options: LedgerOptions) -> Result<Self, LedgerError> {
+        let storage = SqliteStorage::open(path, options.durability, true)?;
+        Self::from_storage(storage, options)
+    }
+}
+
+impl<S: Storage> Ledger<S> {
+    /// Loads a ledger's tip from its storage.
+    pub fn from_storage(storage: S, options: LedgerOptions) -> Result<Self, LedgerError> {
+        let meta = |k: &str| -> Result<String, LedgerError> {
+            storage.meta(k)?.ok_or_else(|| {
+                LedgerError::Storage(StorageError::Corrupt(format!("metadata `{k}` is missing")))
+            })
+        };
+        let name = meta("name")?;
+        let strand_id = meta("strand_id")?;
+        let size = storage.block_count()?;
+        let frontier = Frontier::load(&Nodes(&storage), size)?;
+        let (last_block_hash, last_timestamp) = if size == 0 {
+            (None, UtcMillis(i64::MIN))
+        } else {
+            let header = Self::header_of(&storage, size - 1)?;
+            let st = header
+                .as_struct()
+                .ok_or_else(|| corrupt(size - 1, "header is not a struct"))?;
+            let hash = st
+                .get("blockHash")
+                .and_then(Element::as_blob)
+                .and_then(|b| Hash32::from_slice(b).ok())
+                .ok_or_else(|| corrupt(size - 1, "blockHash is missing"))?;
+            let ts = st
+                .get("blockTimestamp")
+                .and_then(Element::as_timestamp)
+                .map(|t| UtcMillis::from_ion(&t))
+                .ok_or_else(|| corrupt(size - 1, "blockTimestamp is missing"))?;
+            (Some(hash), ts)
+        };
+        Ok(Self {
+            storage,
+            name,
+            strand_id,
+            frontier,
+            last_block_hash,
+            last_timestamp,
+            options,
+        })
+    }
+
+    fn header_of(storage: &S, seq: u64) -> Result<Element, LedgerError> {
+        let block = storage
+            .block(seq)?
+            .ok_or_else(|| corrupt(seq, "the block is missing"))?;
+        decode(&block.header, &format!("block {seq}'s header"))
+    }
+
+    /// The ledger's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The ledger's one strand.
+    pub fn strand_id(&self) -> &str {
+        &self.strand_id
+    }
+
+    /// Number of blocks (the last block is `block_count() - 1`).
+    pub fn block_count(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// The storage underneath, for verification and tests.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// Commits a transaction as one block; returns once it is durable.
+    pub fn commit(&mut self, tx: NewTransaction) -> Result<Committed, LedgerError> {
+        validate(&tx)?;
+        let seq = self.frontier.size();
+        let tx_id = tx.id.clone().unwrap_or_else(|| self.options.ids.new_id());
+        // Journal time never runs backwards, whatever the clock does.
+        let now = self.options.clock.now().max(self.last_timestamp);
+        let block_address = address(&self.strand_id, seq);
+        let tx_time = Element::from(now.to_ion());
+
+        let hashes = ValueHashes::compute(&tx);
+        let data_hashes: Vec<Option<Hash32>> = tx
+            .writes
+            .iter()
+            .map(|w| w.data.as_ref().map(|d| hashes.get(d)))
+            .collect();
+        let mut revision_hashes = Vec::with_capacity(tx.writes.len());
+        let mut stored_revisions = Vec::with_capacity(tx.writes.len());
+        for (index, (w, data_hash)) in tx.writes.iter().zip(&data_hashes).enumerate() {
+            let metadata = Element::from(
+                Element::struct_builder()
+                    .with_field("id", Element::string(w.document_id.as_str()))
+                    .with_field("version", Element::from(seq_i64(w.version)))
+                    .with_field("txTime", tx_time.clone())
+                    .with_field("txId", Element::string(tx_id.as_str()))
+                    .build(),
+            );
+            let hash = revision_hash(&metadata, data_hash.as_ref());
+            let mut revision = Element::struct_builder()
+                .with_field("blockAddress", block_address.clone())
+                .with_field("hash", blob(&hash));
+            if let Some(data) = &w.data {
+                revision = revision.with_field("data", Element::clone(data));
+            }
+            let revision = Element::from(revision.with_field("metadata", metadata).build());
+            stored_revisions.push(StoredRevision {
+                seq,
+                index: u32::try_from(index)
+                    .map_err(|_| LedgerError::InvalidTransaction("too many writes".into()))?,
+                document_id: w.document_id.clone(),
+                version: w.version,
+                body: encode(&revision)?,
+            });
+            revision_hashes.push(hash);
+        }
+
+        let transaction_info = transaction_info(&tx, now, &hashes);
+        let info_hash = ion_hash(&transaction_info);
+        let mut entries = Vec::with_capacity(2);
+        if let Some(root) = merkle_root(&revision_hashes) {
+            entries.push(root);
+        }
+        entries.push(info_hash);
+        let entries_hash = merkle_root(&entries).unwrap_or(info_hash);
+        let hash = block_hash(&entries_hash, self.last_block_hash.as_ref());
+
+        let mut header = Element::struct_builder()
+            .with_field("blockAddress", block_address)
+            .with_field("transactionId", Element::string(tx_id.as_str()))
+            .with_field("blockTimestamp", Element::from(now.to_ion()))
+            .with_field("blockHash", blob(&hash))
+            .with_field("entriesHash", blob(&entries_hash));
+        if let Some(prev) = &self.last_block_hash {
+            header = header.with_field("previousBlockHash", blob(prev));
+        }
+        let header = Element::from(
+            header
+                .with_field(
+                    "entriesHashList",
+                    Element::from(
+                        Element::sequence_builder()
+                            .push_all(entries.iter().map(blob))
+                            .build_list(),
+                    ),
+                )
+                .with_field("transactionInfo", transaction_info)
+                .build(),
+        );
+
+        let mut frontier = self.frontier.clone();
+        let nodes = frontier.push(hash);
+        let batch = CommitBatch {
+            block: StoredBlock {
+                seq,
+                header: encode(&header)?,
+                revision_hashes: revision_hashes.clone(),
+            },
+            revisions: stored_revisions,
+            nodes,
+        };
+        self.storage.commit(&batch)?;
+        self.frontier = frontier;
+        self.last_block_hash = Some(hash);
+        self.last_timestamp = now;
+        Ok(Committed {
+            sequence_no: seq,
+            transaction_id: tx_id,
+            block_hash: hash,
+            timestamp: now,
+            revision_hashes,
+        })
+    }
+
+    fn check_tip(&self, tip: Option<u64>) -> Result<u64, LedgerError> {
+        let last = self.frontier.size().saturating_sub(1);
+        match tip {
+            None => Ok(last),
+            Some(t) if t > last => Err(LedgerError::TipPastEnd { tip: t, last }),
+            Some(t) => Ok(t),
+        }
+    }
+
+    fn check_block(&self, seq: u64) -> Result<(), LedgerError> {
+        let last = self.frontier.size().saturating_sub(1);
+        if seq > last {
+            return Err(LedgerError::SequencePastTip { seq, last });
+        }
+        Ok(())
+    }
+
+    /// The digest at the latest block (GetDigest).
+    pub fn digest(&self) -> Result<LedgerDigest, LedgerError> {
+        self.digest_at(None)
+    }
+
+    /// The digest as it was when `tip` was the last block.
+    pub fn digest_at(&self, tip: Option<u64>) -> Result<LedgerDigest, LedgerError> {
+        let tip = self.check_tip(tip)?;
+        let digest = if tip + 1 == self.frontier.size() {
+            self.frontier
+                .root()
+                .ok_or_else(|| corrupt(0, "the ledger has no blocks"))?
+        } else {
+            merkle::subtree_root(&Nodes(&self.storage), 0, tip + 1)?
+        };
+        Ok(LedgerDigest {
+            digest,
+            strand_id: self.strand_id.clone(),
+            tip,
+        })
+    }
+
+    /// The whole block as GetBlock shows it (header fields and revisions).
+    pub fn block_element(&self, seq: u64) -> Result<Element, LedgerError> {
+        self.check_block(seq)?;
+        let header = Self::header_of(&self.storage, seq)?;
+        let st = header
+            .as_struct()
+            .ok_or_else(|| corrupt(seq, "header is not a struct"))?;
+        let revisions: Vec<Element> = self
+            .storage
+            .revisions(seq)?
+            .iter()
+            .map(|r| decode(&r.body, &format!("block {seq}, revision {}", r.index)))
+            .collect::<Result<_, _>>()?;
+        Ok(Element::from(
+            st.clone_builder()
+                .with_field(
+                    "revisions",
+                    Element::from(Element::sequence_builder().push_all(revisions).build_list()),
+                )
+                .build(),
+        ))
+    }
+
+    /// The stored hash of block `seq` (level 0 of the accumulator).
+    pub fn stored_block_hash(&self, seq: u64) -> Result<Hash32, LedgerError> {
+        Nodes(&self.storage).node(0, seq)
+    }
+
+    /// A block with the proof of its hash under the digest at `tip` (GetBlock).
+    pub fn block(&self, seq: u64, tip: Option<u64>) -> Result<WithProof, LedgerError> {
+        self.check_block(seq)?;
+        let tip = self.check_tip(tip)?;
+        if tip < seq {
+            return Err(LedgerError::TipBeforeBlock { tip, block: seq });
+        }
+        let value = self.block_element(seq)?;
+        let proof = merkle::inclusion_proof(&Nodes(&self.storage), seq, tip + 1)?;
+        Ok(WithProof { value, proof })
+    }
+
+    /// A document's revision in block `seq` with the proof of its hash under the digest at `tip`
+    /// (GetRevision).
+    pub fn revision(
+        &self,
+        seq: u64,
+        document_id: &str,
+        tip: Option<u64>,
+    ) -> Result<WithProof, LedgerError> {
+        self.check_block(seq)?;
+        let tip = self.check_tip(tip)?;
+        if tip < seq {
+            return Err(LedgerError::TipBeforeBlock { tip, block: seq });
+        }
+        let stored = self.storage.revision(seq, document_id)?.ok_or_else(|| {
+            LedgerError::DocumentNotInBlock {
+                document_id: document_id.to_owned(),
+                seq,
+            }
+        })?;
+        let block = self
+            .storage
+            .block(seq)?
+            .ok_or_else(|| corrupt(seq, "the block is missing"))?;
+        let header = decode(&block.header, &format!("block {seq}'s header"))?;
+        let st = header
+            .as_struct()
+            .ok_or_else(|| corrupt(seq, "header is not a struct"))?;
+        let index = stored.index as usize;
+        if index >= block.revision_hashes.len() {
+            return Err(corrupt(
+                seq,
+                "a revision is not among the block's revision hashes",
+            ));
+        }
+        // Revision -> revisions root -> entriesHash -> blockHash -> digest.
+        let mut proof = list_proof(&block.revision_hashes, index);
+        let entries: Vec<Hash32> = st
+            .get("entriesHashList")
+            .and_then(Element::as_list)
+            .map(|l| {
+                l.iter()
+                    .filter_map(|e| e.as_blob().and_then(|b| Hash32::from_slice(b).ok()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // The revisions root is entry 0 of every block with revisions.
+        proof.extend(list_proof(&entries, 0));
+        if let Some(prev) = st
+            .get("previousBlockHash")
+            .and_then(Element::as_blob)
+            .and_then(|b| Hash32::from_slice(b).ok())
+        {
+            proof.push(prev);
+        }
+        proof.extend(merkle::inclusion_proof(
+            &Nodes(&self.storage),
+            seq,
+            tip + 1,
+        )?);
+        let value = decode(&stored.body, &format!("block {seq}, revision {index}"))?;
+        Ok(WithProof { value, proof })
+    }
+
+    /// The consistency proof from the digest at `old_tip` to the digest at `new_tip`
+    /// (RFC 9162 §2.1.4 with QLDB's `dot`).
+    pub fn consistency(&self, old_tip: u64, new_tip: u64) -> Result<Vec<Hash32>, LedgerError> {
+        let new_tip = self.check_tip(Some(new_tip))?;
+        if old_tip > new_tip {
+            return Err(LedgerError::InvalidRange(format!(
+                "the older tip {old_tip} comes after the newer tip {new_tip}"
+            )));
+        }
+        merkle::consistency_proof(&Nodes(&self.storage), old_tip + 1, new_tip + 1)
+    }
+}
+
+fn corrupt(seq: u64, what: &str) -> LedgerError {
+    LedgerError::Storage(StorageError::Corrupt(format!("block {seq}: {what}")))
+}
+
+fn validate(tx: &NewTransaction) -> Result<(), LedgerError> {
+    let bad = |m: String| Err(LedgerError::InvalidTransaction(m));
+    if let Some(id) = &tx.id {
+        if !is_valid_id(id) {
+            return bad(format!("transaction id `{id}` is not 22 base62 characters"));
+        }
+    }
+    if tx.statements.is_empty() {
+        return bad("a transaction records at least one statement".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, w) in tx.writes.iter().enumerate() {
+        if !is_valid_id(&w.document_id) {
+            return bad(format!(
+                "write {i}: document id `{}` is not 22 base62 characters",
+                w.document_id
+            ));
+        }
+        if !is_valid_id(&w.table_id) {
+            return bad(format!(
+                "write {i}: table id `{}` is not 22 base62 characters",
+                w.table_id
+            ));
+        }
+        if w.statement >= tx.statements.len() {
+            return bad(format!(
+                "write {i}: statement index {} but the transaction has {} statements",
+                w.statement,
+                tx.statements.len()
+            ));
+        }
+        if !seen.insert(w.document_id.as_str()) {
+            return bad(format!(
+                "write {i}: document {} is written twice",
+                w.document_id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Ion hashes of every document and parameter of a transaction, each distinct value (by
+/// `Arc` identity) hashed once, on several cores when there are many.
+struct ValueHashes {
+    by_ptr: std::collections::HashMap<*const Element, Hash32>,
+}
+
+impl ValueHashes {
+    fn compute(tx: &NewTransaction) -> Self {
+        let mut seen = std::collections::HashSet::new();
+        let values: Vec<&Arc<Element>> = tx
+            .writes
+            .iter()
+            .filter_map(|w| w.data.as_ref())
+            .chain(tx.statements.iter().flat_map(|s| s.parameters.iter()))
+            .filter(|v| seen.insert(Arc::as_ptr(v)))
+            .collect();
+        let hashes: Vec<Hash32> = if values.len() < 64 {
+            values.iter().map(|v| ion_hash(v)).collect()
+        } else {
+            let threads = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4);
+            let chunk = values.len().div_ceil(threads);
+            std::thread::scope(|s| {
+                let handles: Vec<_> = values
+                    .chunks(chunk)
+                    .map(|part| {
+                        s.spawn(move || part.iter().map(|v| ion_hash(v)).collect::<Vec<_>>())
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    // A hashing thread can only panic on a bug; surface it rather than hide it.
+                    .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
+        };
+        Self {
+            by_ptr: values.iter().map(|v| Arc::as_ptr(v)).zip(hashes).collect(),
+        }
+    }
+
+    fn get(&self, v: &Arc<Element>) -> Hash32 {
+        // Every value of the transaction was hashed in `compute`.
+        self.by_ptr
+            .get(&Arc::as_ptr(v))
+            .copied()
+            .unwrap_or_else(|| ion_hash(v))
+    }
+}
+
+/// `statementDigest = H(statement) dot H(p1) dot …`, as `veritrail_core::qldb::statement_digest`.
+fn statement_digest_of(s: &Statement, hashes: &ValueHashes) -> Hash32 {
+    s.parameters
+        .iter()
+        .fold(ion_hash_str(&s.text), |acc, p| dot(&acc, &hashes.get(p)))
+}
+
+/// `transactionInfo`: statements with their digests, and which statements wrote each document.
+fn transaction_info(tx: &NewTransaction, now: UtcMillis, hashes: &ValueHashes) -> Element {
+    let statements = tx.statements.iter().map(|s| {
+        Element::from(
+            Element::struct_builder()
+                .with_field("statement", Element::string(s.text.as_str()))
+                .with_field(
+                    "startTime",
+                    Element::from(s.start_time.unwrap_or(now).min(now).to_ion()),
+                )
+                .with_field("statementDigest", blob(&statement_digest_of(s, hashes)))
+                .build(),
+        )
+    });
+    let mut documents: BTreeMap<&str, (&str, &str, Vec<usize>)> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for w in &tx.writes {
+        let entry = documents.entry(&w.document_id).or_insert_with(|| {
+            order.push(&w.document_id);
+            (&w.table_name, &w.table_id, Vec::new())
+        });
+        if !entry.2.contains(&w.statement) {
+            entry.2.push(w.statement);
+        }
+    }
+    let mut docs = Element::struct_builder();
+    for id in order {
+        if let Some((table_name, table_id, stmts)) = documents.get(id) {
+            docs = docs.with_field(
+                id,
+                Element::from(
+                    Element::struct_builder()
+                        .with_field("tableName", Element::string(*table_name))
+                        .with_field("tableId", Element::string(*table_id))
+                        .with_field(
+                            "statements",
+                            Element::from(
+                                Element::sequence_builder()
+                                    .push_all(stmts.iter().map(|i| Element::from(*i as i64)))
+                                    .build_list(),
+                            ),
+                        )
+                        .build(),
+                ),
+            );
+        }
+    }
+    Element::from(
+        Element::struct_builder()
+            .with_field(
+                "statements",
+                Element::from(
+                    Element::sequence_builder()
+                        .push_all(statements)
+                        .build_list(),
+                ),
+            )
+            .with_field("documents", Element::from(docs.build()))
+            .build(),
+    )
+}

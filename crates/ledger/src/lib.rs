@@ -1,0 +1,22 @@
+//! veritrail-ledger: the journal engine that replaces QLDB's.
+//!
+//! One strand of blocks, one block per committed transaction, hashed exactly by QLDB's rules
+//! (`../shared/specs/qldb.md` §2-3), with a Merkle accumulator over block hashes for digests,
+//! inclusion proofs and consistency proofs, and Ed25519-signed checkpoints.
+//!
+//! - [`journal`]: [`Ledger`], committing transactions and answering GetDigest/GetBlock/GetRevision.
+//! - [`merkle`]: the accumulator math over persisted complete-subtree hashes.
+//! - [`storage`]: the [`Storage`] trait and its SQLite implementation.
+//! - [`checkpoint`]: signed checkpoints (C2SP signed-note format) and their keys.
+//! - [`files`]: where a ledger's database, keys and checkpoints live on disk.
+
+pub mod checkpoint;
+pub mod error;
+pub mod files;
+pub mod journal;
+pub mod merkle;
+pub mod storage;
+
+pub use error::LedgerError;
+pub use journal::{Committed, Ledger, LedgerOptions, NewTransaction, Statement, Write};
+pub use storage::{Durability, SqliteStorage, Storage, StorageError};

@@ -1,0 +1,407 @@
+//! Storage behind the journal: a trait the journal logic is written against, and its SQLite
+//! implementation (one database file per ledger, WAL, durable commits).
+//!
+//! Architecture Invariant: the journal (`journal.rs`) sees only [`Storage`]; nothing outside
+//! this file names rusqlite, so a PostgreSQL backend can come without touching the journal.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use veritrail_core::Hash32;
+
+/// The on-disk schema version this build reads and writes.
+pub const SCHEMA_VERSION: i64 = 1;
+/// SQLite `application_id` marking a veritrail ledger file ("VTRL").
+const APPLICATION_ID: i64 = 0x5654_524C;
+
+/// A storage failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// No ledger file at this path.
+    Missing(PathBuf),
+    /// A file exists where a new ledger was to be created.
+    Exists(PathBuf),
+    /// The file is not a veritrail ledger (or is damaged beyond reading its header).
+    NotALedger { path: PathBuf, detail: String },
+    /// The ledger was written by another schema version.
+    SchemaVersion { found: i64, supported: i64 },
+    /// Stored data is unreadable or inconsistent.
+    Corrupt(String),
+    /// The database failed.
+    Backend(String),
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing(p) => write!(f, "no ledger at {}", p.display()),
+            Self::Exists(p) => write!(f, "{} already exists", p.display()),
+            Self::NotALedger { path, detail } => {
+                write!(f, "{} is not a veritrail ledger: {detail}", path.display())
+            }
+            Self::SchemaVersion { found, supported } => write!(
+                f,
+                "the ledger has schema version {found}; this veritrail reads version {supported}"
+            ),
+            Self::Corrupt(d) => write!(f, "the ledger is corrupt: {d}"),
+            Self::Backend(d) => write!(f, "storage error: {d}"),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::SqliteFailure(code, _)
+                if code.code == rusqlite::ErrorCode::NotADatabase =>
+            {
+                Self::Corrupt(format!("not a database file: {e}"))
+            }
+            other => Self::Backend(other.to_string()),
+        }
+    }
+}
+
+/// A block as stored: its header (every field but `revisions`, as Ion binary) and the hashes
+/// of its revisions in order (derived data, kept for fast proofs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlock {
+    pub seq: u64,
+    pub header: Vec<u8>,
+    pub revision_hashes: Vec<Hash32>,
+}
+
+/// A revision as stored: the whole revision struct as Ion binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRevision {
+    pub seq: u64,
+    pub index: u32,
+    pub document_id: String,
+    pub version: u64,
+    pub body: Vec<u8>,
+}
+
+/// Everything one transaction adds; written atomically and durably.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitBatch {
+    pub block: StoredBlock,
+    pub revisions: Vec<StoredRevision>,
+    /// Complete-subtree hashes that the new block completes, (level, index, hash).
+    pub nodes: Vec<(u32, u64, Hash32)>,
+}
+
+/// The storage a journal runs on.
+pub trait Storage: Send {
+    /// A value from the ledger's metadata.
+    fn meta(&self, key: &str) -> Result<Option<String>, StorageError>;
+    /// Number of blocks.
+    fn block_count(&self) -> Result<u64, StorageError>;
+    /// A complete-subtree hash.
+    fn node(&self, level: u32, index: u64) -> Result<Option<Hash32>, StorageError>;
+    /// A block's stored form.
+    fn block(&self, seq: u64) -> Result<Option<StoredBlock>, StorageError>;
+    /// The revisions of a block, in order.
+    fn revisions(&self, seq: u64) -> Result<Vec<StoredRevision>, StorageError>;
+    /// The revision of a document in a block.
+    fn revision(&self, seq: u64, document_id: &str)
+    -> Result<Option<StoredRevision>, StorageError>;
+    /// Appends one block with its revisions and nodes, atomically; returns once durable.
+    fn commit(&mut self, batch: &CommitBatch) -> Result<(), StorageError>;
+}
+
+/// Durability of commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// A commit returns once it is on disk (`synchronous=FULL`). The default.
+    #[default]
+    Full,
+    /// A commit may be lost on power failure but never corrupts the journal (`synchronous=NORMAL`).
+    Normal,
+}
+
+/// A ledger in one SQLite file.
+#[derive(Debug)]
+pub struct SqliteStorage {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE blocks (
+    seq INTEGER PRIMARY KEY,
+    header BLOB NOT NULL,
+    revision_hashes BLOB NOT NULL
+);
+CREATE TABLE revisions (
+    seq INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    document_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (seq, idx)
+) WITHOUT ROWID;
+CREATE INDEX revisions_by_document ON revisions (document_id, seq);
+CREATE TABLE nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+";
+
+fn to_i64(v: u64) -> Result<i64, StorageError> {
+    i64::try_from(v).map_err(|_| StorageError::Corrupt(format!("{v} is out of range")))
+}
+
+fn to_u64(v: i64) -> Result<u64, StorageError> {
+    u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative value {v}")))
+}
+
+fn hashes_from_blob(blob: &[u8], seq: u64) -> Result<Vec<Hash32>, StorageError> {
+    if blob.len() % 32 != 0 {
+        return Err(StorageError::Corrupt(format!(
+            "block {seq}: revision hashes are {} bytes, not a multiple of 32",
+            blob.len()
+        )));
+    }
+    blob.chunks_exact(32)
+        .map(|c| Hash32::from_slice(c).map_err(|e| StorageError::Corrupt(e.to_string())))
+        .collect()
+}
+
+impl SqliteStorage {
+    fn configure(conn: &Connection, durability: Durability) -> Result<(), StorageError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(())
+    }
+
+    /// Creates a new ledger file with its metadata. Fails if the file exists.
+    pub fn create(
+        path: &Path,
+        meta: &[(&str, String)],
+        durability: Durability,
+    ) -> Result<Self, StorageError> {
+        if path.exists() {
+            return Err(StorageError::Exists(path.to_owned()));
+        }
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
+        Self::configure(&conn, durability)?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA)?;
+        for (k, v) in meta {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )?;
+        }
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+        Ok(Self { conn })
+    }
+
+    /// Opens an existing ledger file, checking that it is one and that its schema is ours.
+    pub fn open(
+        path: &Path,
+        durability: Durability,
+        read_only: bool,
+    ) -> Result<Self, StorageError> {
+        if !path.is_file() {
+            return Err(StorageError::Missing(path.to_owned()));
+        }
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        };
+        let not_a_ledger = |detail: String| StorageError::NotALedger {
+            path: path.to_owned(),
+            detail,
+        };
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| not_a_ledger(e.to_string()))?;
+        let app_id: i64 = conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(|e| not_a_ledger(e.to_string()))?;
+        if app_id != APPLICATION_ID {
+            return Err(not_a_ledger(format!(
+                "its application id is {app_id:#x}, not a ledger's"
+            )));
+        }
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version != SCHEMA_VERSION {
+            return Err(StorageError::SchemaVersion {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if !read_only {
+            Self::configure(&conn, durability)?;
+        }
+        Ok(Self { conn })
+    }
+
+    /// Runs raw SQL: for tests that play an insider tampering with the file.
+    pub fn danger_execute(&self, sql: &str) -> Result<(), StorageError> {
+        self.conn.execute_batch(sql).map_err(StorageError::from)
+    }
+}
+
+impl Storage for SqliteStorage {
+    fn meta(&self, key: &str) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row(params![key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn block_count(&self) -> Result<u64, StorageError> {
+        let max: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT MAX(seq) FROM blocks")?
+            .query_row([], |r| r.get(0))?;
+        match max {
+            None => Ok(0),
+            Some(m) => Ok(to_u64(m)? + 1),
+        }
+    }
+
+    fn node(&self, level: u32, index: u64) -> Result<Option<Hash32>, StorageError> {
+        let blob: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT hash FROM nodes WHERE level = ?1 AND idx = ?2")?
+            .query_row(params![level, to_i64(index)?], |r| r.get(0))
+            .optional()?;
+        blob.map(|b| {
+            Hash32::from_slice(&b).map_err(|e| {
+                StorageError::Corrupt(format!("subtree hash at level {level}, index {index}: {e}"))
+            })
+        })
+        .transpose()
+    }
+
+    fn block(&self, seq: u64) -> Result<Option<StoredBlock>, StorageError> {
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT header, revision_hashes FROM blocks WHERE seq = ?1")?
+            .query_row(params![to_i64(seq)?], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        row.map(|(header, hashes)| {
+            Ok(StoredBlock {
+                seq,
+                header,
+                revision_hashes: hashes_from_blob(&hashes, seq)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn revisions(&self, seq: u64) -> Result<Vec<StoredRevision>, StorageError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT idx, document_id, version, body FROM revisions WHERE seq = ?1 ORDER BY idx",
+        )?;
+        let rows = stmt.query_map(params![to_i64(seq)?], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (idx, document_id, version, body) = row?;
+            out.push(StoredRevision {
+                seq,
+                index: u32::try_from(idx).map_err(|_| {
+                    StorageError::Corrupt(format!("block {seq}: revision index {idx}"))
+                })?,
+                document_id,
+                version: to_u64(version)?,
+                body,
+            });
+        }
+        Ok(out)
+    }
+
+    fn revision(
+        &self,
+        seq: u64,
+        document_id: &str,
+    ) -> Result<Option<StoredRevision>, StorageError> {
+        let row: Option<(i64, i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT idx, version, body FROM revisions WHERE document_id = ?1 AND seq = ?2",
+            )?
+            .query_row(params![document_id, to_i64(seq)?], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        row.map(|(idx, version, body)| {
+            Ok(StoredRevision {
+                seq,
+                index: u32::try_from(idx).map_err(|_| {
+                    StorageError::Corrupt(format!("block {seq}: revision index {idx}"))
+                })?,
+                document_id: document_id.to_owned(),
+                version: to_u64(version)?,
+                body,
+            })
+        })
+        .transpose()
+    }
+
+    fn commit(&mut self, batch: &CommitBatch) -> Result<(), StorageError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut hashes = Vec::with_capacity(batch.block.revision_hashes.len() * 32);
+            for h in &batch.block.revision_hashes {
+                hashes.extend_from_slice(h.as_bytes());
+            }
+            tx.prepare_cached(
+                "INSERT INTO blocks (seq, header, revision_hashes) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                to_i64(batch.block.seq)?,
+                batch.block.header,
+                hashes
+            ])?;
+            let mut rev = tx.prepare_cached(
+                "INSERT INTO revisions (seq, idx, document_id, version, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for r in &batch.revisions {
+                rev.execute(params![
+                    to_i64(r.seq)?,
+                    r.index,
+                    r.document_id,
+                    to_i64(r.version)?,
+                    r.body
+                ])?;
+            }
+            let mut node =
+                tx.prepare_cached("INSERT INTO nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+            for (level, index, hash) in &batch.nodes {
+                node.execute(params![level, to_i64(*index)?, &hash.as_bytes()[..]])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,198 @@
+//! Digests, block proofs, revision proofs and consistency proofs made by the ledger verify
+//! with `veritrail-verify`, through the same JSON the AWS CLI prints; tampering fails.
+
+use veritrail_core::Hash32;
+use veritrail_ledger::{Ledger, LedgerError};
+use veritrail_verify::{
+    BlockError, RevisionError, parse_block, parse_digest, parse_revision, verify_block,
+    verify_consistency, verify_inclusion, verify_revision,
+};
+
+use crate::sample_ledger;
+
+fn document_ids(ledger: &Ledger, seq: u64) -> Vec<String> {
+    let block = ledger.block_element(seq).unwrap();
+    block
+        .as_struct()
+        .unwrap()
+        .get("revisions")
+        .unwrap()
+        .as_list()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_struct()
+                .unwrap()
+                .get("metadata")
+                .unwrap()
+                .as_struct()
+                .unwrap()
+                .get("id")
+                .unwrap()
+                .as_text()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn every_block_and_revision_verifies_under_every_later_tip() {
+    let (ledger, _) = sample_ledger("every", 20);
+    assert_eq!(ledger.block_count(), 21);
+    for tip in 0..ledger.block_count() {
+        let digest_json = ledger.digest_at(Some(tip)).unwrap().to_get_digest_json();
+        let digest = parse_digest(&digest_json).unwrap();
+        for seq in 0..=tip {
+            let block =
+                parse_block(&ledger.block(seq, Some(tip)).unwrap().to_json("Block")).unwrap();
+            let report = verify_block(&block.value, block.proof.as_deref(), &digest)
+                .unwrap_or_else(|e| panic!("block {seq} tip {tip}: {e}"));
+            assert_eq!(report.block.sequence_no, seq);
+            let leaf = ledger.stored_block_hash(seq).unwrap();
+            verify_inclusion(
+                &leaf,
+                seq,
+                tip + 1,
+                block.proof.as_ref().unwrap(),
+                &digest.digest,
+            )
+            .unwrap();
+            for id in document_ids(&ledger, seq) {
+                let rev = parse_revision(
+                    &ledger
+                        .revision(seq, &id, Some(tip))
+                        .unwrap()
+                        .to_json("Revision"),
+                )
+                .unwrap();
+                verify_revision(&rev.value, rev.proof.as_deref(), &digest)
+                    .unwrap_or_else(|e| panic!("revision {id} in block {seq}, tip {tip}: {e}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn every_consistency_proof_verifies_and_any_flip_fails() {
+    let (ledger, _) = sample_ledger("consistency", 24);
+    let n = ledger.block_count();
+    for new_tip in 0..n {
+        let new = ledger.digest_at(Some(new_tip)).unwrap().digest;
+        for old_tip in 0..=new_tip {
+            let old = ledger.digest_at(Some(old_tip)).unwrap().digest;
+            let proof = ledger.consistency(old_tip, new_tip).unwrap();
+            verify_consistency(old_tip + 1, new_tip + 1, &old, &new, &proof)
+                .unwrap_or_else(|e| panic!("{old_tip} -> {new_tip}: {e}"));
+            for i in 0..proof.len() {
+                for bit in [0, 77, 255] {
+                    let mut bad = proof.clone();
+                    bad[i] = bad[i].with_bit_flipped(bit);
+                    assert!(
+                        verify_consistency(old_tip + 1, new_tip + 1, &old, &new, &bad).is_err()
+                    );
+                }
+            }
+            if old_tip < new_tip {
+                assert!(
+                    verify_consistency(
+                        old_tip + 1,
+                        new_tip + 1,
+                        &old.with_bit_flipped(1),
+                        &new,
+                        &proof
+                    )
+                    .is_err()
+                );
+                assert!(
+                    verify_consistency(
+                        old_tip + 1,
+                        new_tip + 1,
+                        &old,
+                        &new.with_bit_flipped(1),
+                        &proof
+                    )
+                    .is_err()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tampered_proofs_and_digests_fail() {
+    let (ledger, _) = sample_ledger("tamper-proof", 9);
+    let digest = parse_digest(&ledger.digest().unwrap().to_get_digest_json()).unwrap();
+    let id = document_ids(&ledger, 5).remove(0);
+    let rev = ledger.revision(5, &id, None).unwrap();
+    for i in 0..rev.proof.len() {
+        let mut p = rev.proof.clone();
+        p[i] = p[i].with_bit_flipped(200);
+        let e = verify_revision(&rev.value, Some(&p), &digest).unwrap_err();
+        assert!(matches!(e, RevisionError::ProofFold(_)));
+    }
+    let block = ledger.block(5, None).unwrap();
+    let mut bad = digest.clone();
+    bad.digest = bad.digest.with_bit_flipped(0);
+    let e = verify_block(&block.value, Some(&block.proof), &bad).unwrap_err();
+    assert!(matches!(e, BlockError::ProofFold(_)));
+}
+
+#[test]
+fn bad_requests_get_clear_errors() {
+    let (ledger, _) = sample_ledger("bad-requests", 3);
+    assert_eq!(
+        ledger.block(9, None).unwrap_err(),
+        LedgerError::SequencePastTip { seq: 9, last: 3 }
+    );
+    assert_eq!(
+        ledger.block(3, Some(2)).unwrap_err(),
+        LedgerError::TipBeforeBlock { tip: 2, block: 3 }
+    );
+    assert_eq!(
+        ledger.digest_at(Some(4)).unwrap_err(),
+        LedgerError::TipPastEnd { tip: 4, last: 3 }
+    );
+    let e = ledger
+        .revision(1, "AAAAAAAAAAAAAAAAAAAAAA", None)
+        .unwrap_err();
+    assert!(e.to_string().contains("has no revision in block 1"), "{e}");
+    assert!(ledger.consistency(3, 1).is_err());
+}
+
+#[test]
+fn the_journal_reopens_with_the_same_digest_and_keeps_growing() {
+    let (ledger, path) = sample_ledger("reopen", 6);
+    let before = ledger.digest().unwrap();
+    drop(ledger);
+    let mut reopened = Ledger::open(&path, crate::deterministic(2)).unwrap();
+    assert_eq!(reopened.digest().unwrap(), before);
+    let ids = veritrail_core::id::SeededIds::new(5);
+    let c = reopened.commit(crate::insert(&ids, 2, 77)).unwrap();
+    assert_eq!(c.sequence_no, 7);
+    let after = reopened.digest().unwrap();
+    let proof = reopened.consistency(6, 7).unwrap();
+    verify_consistency(7, 8, &before.digest, &after.digest, &proof).unwrap();
+}
+
+#[test]
+fn the_same_inputs_give_the_same_journal() {
+    let (a, _) = sample_ledger("det-a", 4);
+    let (b, _) = sample_ledger("det-b", 4);
+    assert_eq!(a.digest().unwrap(), b.digest().unwrap());
+    let d: Hash32 = a.digest().unwrap().digest;
+    assert_ne!(d, Hash32([0; 32]));
+}
+
+#[test]
+fn missing_and_foreign_files_are_named() {
+    let dir = crate::temp_dir("foreign");
+    let e = Ledger::open(&dir.join("nope.ledger"), Default::default()).unwrap_err();
+    assert!(e.to_string().starts_with("no ledger at"), "{e}");
+    let junk = dir.join("junk.ledger");
+    std::fs::write(&junk, b"this is not sqlite at all, just some bytes of text").unwrap();
+    let e = Ledger::open(&junk, Default::default()).unwrap_err();
+    assert!(e.to_string().contains("is not a veritrail ledger"), "{e}");
+    let e = Ledger::create(&dir.join("x.ledger"), "bad--name", Default::default()).unwrap_err();
+    assert!(matches!(e, LedgerError::InvalidName(_)));
+}
