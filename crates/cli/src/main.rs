@@ -4,6 +4,7 @@
 //! 2 when the input could not be read or the command line is wrong.
 
 mod demo;
+mod ledger_cmd;
 mod verify_cmd;
 
 use std::process::ExitCode;
@@ -23,6 +24,9 @@ enum Command {
     /// Verify saved QLDB output (`aws qldb get-digest`, `get-revision`, `get-block`) offline.
     #[command(subcommand)]
     Verify(verify_cmd::VerifyCommand),
+    /// Create and use a QLDB-compatible ledger: append, digest, block, revision, checkpoint, verify.
+    #[command(subcommand)]
+    Ledger(ledger_cmd::LedgerCommand),
     /// Verify the sample QLDB proofs built into this binary (real vehicle-registration output).
     Demo {
         /// Print the result as one JSON object per check.
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Verify(cmd) => verify_cmd::run(cmd),
+        Command::Ledger(cmd) => ledger_cmd::run(cmd),
         Command::Demo { json } => demo::run(json),
     };
     outcome.into()

@@ -66,10 +66,14 @@ struct VerifierKey {
 
 fn parse_verifier_key(text: &str) -> Result<VerifierKey, CheckpointError> {
     let bad = |d: &str| CheckpointError::BadVerifierKey(d.to_owned());
-    let mut parts = text.trim().rsplitn(3, '+');
-    let b64 = parts.next().ok_or_else(|| bad("empty"))?;
+    // Names and hashes hold no '+', base64 may: split from the left.
+    let mut parts = text.trim().splitn(3, '+');
+    let name = parts
+        .next()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| bad("no key name"))?;
     let hash_hex = parts.next().ok_or_else(|| bad("no key hash"))?;
-    let name = parts.next().ok_or_else(|| bad("no key name"))?;
+    let b64 = parts.next().ok_or_else(|| bad("no key"))?;
     let body = BASE64
         .decode(b64)
         .map_err(|_| bad("the key is not base64"))?;
