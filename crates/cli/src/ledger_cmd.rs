@@ -518,7 +518,7 @@ fn verify(t: &Target, public_key: Option<&Path>, checkpoint_file: Option<&Path>)
     };
 
     let count = ledger.block_count();
-    let mut verifier = JournalVerifier::new();
+    let mut verifier = JournalVerifier::veritrail();
     let mut root_at_checkpoint = None;
     let progress = count >= 100_000 && !t.json;
     for seq in 0..count {

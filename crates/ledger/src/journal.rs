@@ -2,8 +2,10 @@
 //! and GetRevision with proofs.
 //!
 //! Block layout (any layout passing QLDB's membership checks is valid, spec §2.2):
-//! `entriesHashList = [revisionsRoot, H(transactionInfo)]`, or `[H(transactionInfo)]` for a
-//! block without revisions. Block 0 is the genesis block, written when the ledger is created,
+//! `entriesHashList = [revisionsRoot, H(transactionInfo), H(blockInfo)]` (no revisions root in
+//! a block without revisions), where `blockInfo = {blockAddress, transactionId, blockTimestamp}`.
+//! QLDB's rules leave those three header fields outside every hash; the extra entry makes them
+//! tamper-evident while QLDB verifiers, which only check membership, still accept the block. Block 0 is the genesis block, written when the ledger is created,
 //! so a ledger always has a digest.
 //!
 //! Architecture Invariant: a block is built, hashed and written in one storage commit; the
@@ -414,13 +416,19 @@ impl<S: Storage> Ledger<S> {
             entries.push(root);
         }
         entries.push(info_hash);
+        let block_timestamp = Element::from(now.to_ion());
+        entries.push(ion_hash(&block_info(
+            &block_address,
+            &Element::string(tx_id.as_str()),
+            &block_timestamp,
+        )));
         let entries_hash = merkle_root(&entries).unwrap_or(info_hash);
         let hash = block_hash(&entries_hash, self.last_block_hash.as_ref());
 
         let mut header = Element::struct_builder()
             .with_field("blockAddress", block_address)
             .with_field("transactionId", Element::string(tx_id.as_str()))
-            .with_field("blockTimestamp", Element::from(now.to_ion()))
+            .with_field("blockTimestamp", block_timestamp)
             .with_field("blockHash", blob(&hash))
             .with_field("entriesHash", blob(&entries_hash));
         if let Some(prev) = &self.last_block_hash {
@@ -617,6 +625,17 @@ impl<S: Storage> Ledger<S> {
         }
         merkle::consistency_proof(&Nodes(&self.storage), old_tip + 1, new_tip + 1)
     }
+}
+
+/// `{blockAddress, transactionId, blockTimestamp}`: the header fields QLDB's hashes leave out.
+pub fn block_info(address: &Element, transaction_id: &Element, timestamp: &Element) -> Element {
+    Element::from(
+        Element::struct_builder()
+            .with_field("blockAddress", address.clone())
+            .with_field("transactionId", transaction_id.clone())
+            .with_field("blockTimestamp", timestamp.clone())
+            .build(),
+    )
 }
 
 fn corrupt(seq: u64, what: &str) -> LedgerError {

@@ -8,7 +8,7 @@ use std::fmt;
 use veritrail_core::ion_rs::Element;
 use veritrail_core::{Hash32, dot};
 
-use crate::qldb::{BlockError, CheckedBlock, check_block};
+use crate::qldb::{BlockError, CheckedBlock, check_block, check_block_strict};
 
 /// The first thing wrong with a journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +80,7 @@ pub struct VerifiedBlock {
 /// Verifies a journal block by block.
 #[derive(Debug, Default)]
 pub struct JournalVerifier {
+    strict: bool,
     size: u64,
     strand: Option<String>,
     previous: Option<Hash32>,
@@ -87,7 +88,17 @@ pub struct JournalVerifier {
 }
 
 impl JournalVerifier {
-    pub fn new() -> Self {
+    /// For veritrail journals: every block must also cover its header fields
+    /// ([`check_block_strict`]).
+    pub fn veritrail() -> Self {
+        Self {
+            strict: true,
+            ..Self::default()
+        }
+    }
+
+    /// For journals exported from Amazon QLDB: QLDB's rules only ([`check_block`]).
+    pub fn qldb() -> Self {
         Self::default()
     }
 
@@ -109,8 +120,12 @@ impl JournalVerifier {
     /// Checks the next block.
     pub fn push(&mut self, block: &Element) -> Result<VerifiedBlock, JournalError> {
         let position = self.size;
-        let checked =
-            check_block(block).map_err(|error| JournalError::Block { position, error })?;
+        let checked = if self.strict {
+            check_block_strict(block)
+        } else {
+            check_block(block)
+        }
+        .map_err(|error| JournalError::Block { position, error })?;
         if checked.address.sequence_no != position {
             return Err(JournalError::Sequence {
                 position,

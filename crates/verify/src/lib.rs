@@ -20,5 +20,6 @@ pub use journal::{JournalError, JournalVerifier, VerifiedBlock};
 pub use merkle::{ConsistencyError, InclusionError, verify_consistency, verify_inclusion};
 pub use qldb::{
     BlockError, BlockReport, ChainError, CheckedBlock, ProofError, RevisionError, RevisionReport,
-    check_block, verify_block, verify_chain_link, verify_document_hash, verify_revision,
+    check_block, check_block_strict, verify_block, verify_chain_link, verify_document_hash,
+    verify_revision,
 };

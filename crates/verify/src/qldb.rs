@@ -214,6 +214,9 @@ pub enum BlockError {
     TransactionInfoNotListed { hash: Hash32 },
     /// `H(redactionInfo)` is not among `entriesHashList`.
     RedactionInfoNotListed { hash: Hash32 },
+    /// Strict (veritrail) blocks: `H({blockAddress, transactionId, blockTimestamp})` is not
+    /// among `entriesHashList`, so one of those header fields was changed.
+    BlockInfoNotListed { hash: Hash32 },
     /// The Merkle root of `entriesHashList` is not the stated `entriesHash`.
     EntriesHash { stated: Hash32, computed: Hash32 },
     /// `dot(entriesHash, previousBlockHash)` is not the stated `blockHash`.
@@ -239,6 +242,7 @@ impl BlockError {
             Self::RevisionsRootNotListed { .. } => "revisions root",
             Self::TransactionInfoNotListed { .. } => "transaction info hash",
             Self::RedactionInfoNotListed { .. } => "redaction info hash",
+            Self::BlockInfoNotListed { .. } => "block info hash",
             Self::EntriesHash { .. } => "entries hash",
             Self::BlockHash { .. } => "block hash",
             Self::StrandMismatch { .. } => "strand",
@@ -280,6 +284,10 @@ impl fmt::Display for BlockError {
             Self::RedactionInfoNotListed { hash } => write!(
                 f,
                 "redaction info hash: redactionInfo hashes to {hash}, which is not in entriesHashList"
+            ),
+            Self::BlockInfoNotListed { hash } => write!(
+                f,
+                "block info hash: blockAddress, transactionId and blockTimestamp hash to {hash}, which is not in entriesHashList (one of them was changed)"
             ),
             Self::EntriesHash { stated, computed } => write!(
                 f,
@@ -435,6 +443,31 @@ pub fn check_block(block: &Element) -> Result<CheckedBlock, BlockError> {
         revisions: leaves.len(),
         revision_hashes: leaves,
     })
+}
+
+/// [`check_block`], plus the rule veritrail's own journals follow: the header fields QLDB
+/// leaves unhashed are covered by `H({blockAddress, transactionId, blockTimestamp})` in
+/// `entriesHashList`. Real QLDB blocks do not carry that entry; use [`check_block`] for them.
+pub fn check_block_strict(block: &Element) -> Result<CheckedBlock, BlockError> {
+    let checked = check_block(block)?;
+    let st = as_struct(block, "Block")?;
+    let mut info = Element::struct_builder();
+    for name in ["blockAddress", "transactionId", "blockTimestamp"] {
+        info = info.with_field(name, required(st, name, "Block")?.clone());
+    }
+    let hash = ion_hash(&Element::from(info.build()));
+    let entries: Vec<Hash32> = required(st, "entriesHashList", "Block")?
+        .as_list()
+        .map(|l| {
+            l.iter()
+                .filter_map(|e| e.as_blob().and_then(|b| Hash32::from_slice(b).ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !listed(&entries, &hash) {
+        return Err(BlockError::BlockInfoNotListed { hash });
+    }
+    Ok(checked)
 }
 
 /// Verifies a block (GetBlock's `Block`): its internal hashes, then its proof against a digest.

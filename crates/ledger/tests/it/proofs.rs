@@ -49,6 +49,7 @@ fn every_block_and_revision_verifies_under_every_later_tip() {
             let report = verify_block(&block.value, block.proof.as_deref(), &digest)
                 .unwrap_or_else(|e| panic!("block {seq} tip {tip}: {e}"));
             assert_eq!(report.block.sequence_no, seq);
+            veritrail_verify::check_block_strict(&block.value).unwrap();
             let leaf = ledger.stored_block_hash(seq).unwrap();
             verify_inclusion(
                 &leaf,

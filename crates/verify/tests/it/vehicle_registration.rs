@@ -49,6 +49,14 @@ fn the_real_block_verifies() {
 }
 
 #[test]
+fn real_qldb_blocks_pass_qldb_rules_but_not_veritrail_strict_rules() {
+    let block = parse_block(&read("get-block.json")).unwrap();
+    veritrail_verify::check_block(&block.value).unwrap();
+    let e = veritrail_verify::check_block_strict(&block.value).unwrap_err();
+    assert_eq!(e.check(), "block info hash");
+}
+
+#[test]
 fn every_bit_of_the_digest_matters() {
     let rev = parse_revision(&read("get-revision.json")).unwrap();
     let block = parse_block(&read("get-block.json")).unwrap();

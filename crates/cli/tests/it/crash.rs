@@ -1,0 +1,142 @@
+//! Crash safety: a writer (`veritrail ledger append`) is killed with SIGKILL at random points,
+//! many times over the same ledger. After each kill the ledger opens, `ledger verify` passes,
+//! and every transaction acknowledged before the kill is in the journal exactly once.
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use veritrail_ledger::{Ledger, LedgerOptions};
+
+use crate::{cloudtrail_file, s, scratch, text, veritrail};
+
+const LOGS: &[&str] = &[
+    "218007301253_CloudTrail_us-east-1_20230710T1220Z_WMiHxZgr5Hdd6UDc.json",
+    "218007301253_CloudTrail_us-east-1_20230710T1230Z_AvIajGd5rkz6vTy4.json",
+    "218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json",
+    "218007301253_CloudTrail_us-east-1_20230710T1215Z_nBsuPO1qSTEVerMD.json",
+];
+
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// Transaction id -> how many blocks carry it.
+fn transactions(dir: &std::path::Path) -> HashMap<String, usize> {
+    let ledger =
+        Ledger::open_read_only(&dir.join("crash.ledger"), LedgerOptions::default()).unwrap();
+    let mut seen = HashMap::new();
+    for seq in 0..ledger.block_count() {
+        let block = ledger.block_element(seq).unwrap();
+        let tx = block
+            .as_struct()
+            .unwrap()
+            .get("transactionId")
+            .unwrap()
+            .as_text()
+            .unwrap()
+            .to_owned();
+        *seen.entry(tx).or_insert(0) += 1;
+    }
+    seen
+}
+
+#[test]
+fn sigkill_at_random_points_loses_no_acknowledged_transaction() {
+    let dir = scratch("crash");
+    let d = s(&dir).to_owned();
+    assert_eq!(
+        veritrail(&["ledger", "create", "crash", "--data-dir", &d])
+            .status
+            .code(),
+        Some(0)
+    );
+    let files: Vec<String> = LOGS
+        .iter()
+        .map(|l| s(&cloudtrail_file(l)).to_owned())
+        .collect();
+    let mut state = 0x5DEE_CE66_D1CE_4E5Bu64;
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut kills_mid_run = 0;
+    for run in 0..12 {
+        let mut args = vec![
+            "ledger".to_owned(),
+            "append".into(),
+            "crash".into(),
+            "--data-dir".into(),
+            d.clone(),
+            "--batch".into(),
+            "3".into(),
+        ];
+        for f in &files {
+            args.push("--file".into());
+            args.push(f.clone());
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        // Wait for the writer to start committing, then kill it at a random moment.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while lines.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(next(&mut state) % 250));
+        child.kill().unwrap(); // SIGKILL on Unix
+        let status = child.wait().unwrap();
+        if !status.success() {
+            kills_mid_run += 1;
+        }
+        reader.join().unwrap();
+        for line in lines.lock().unwrap().iter() {
+            if let Some(rest) = line.strip_prefix("committed block ") {
+                let tx = rest
+                    .split(" tx ")
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap();
+                acknowledged.push(tx.to_owned());
+            }
+        }
+
+        let out = veritrail(&["ledger", "verify", "crash", "--data-dir", &d]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "run {run}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let present = transactions(&dir);
+        for tx in &acknowledged {
+            assert_eq!(
+                present.get(tx),
+                Some(&1),
+                "run {run}: acknowledged transaction {tx} is not present exactly once"
+            );
+        }
+    }
+    assert!(
+        kills_mid_run >= 6,
+        "only {kills_mid_run} of 12 writers were killed while running"
+    );
+    assert!(acknowledged.len() > 12);
+}

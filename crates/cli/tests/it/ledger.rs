@@ -1,0 +1,285 @@
+//! `veritrail ledger …` end to end: create, append real CloudTrail records, read digests,
+//! blocks and revisions as the AWS CLI prints them, and check them with `veritrail verify`.
+
+use crate::{cloudtrail_file, s, scratch, text, veritrail};
+
+pub const LOG: &str = "218007301253_CloudTrail_us-east-1_20230710T1145Z_7xgocspSowgK0Gto.json";
+pub const LOG2: &str = "218007301253_CloudTrail_us-east-1_20230710T1205Z_zs3JGxETHr59VpkX.json";
+
+/// Creates ledger `bank` in `dir`, appends two log files in batches of 7, signs a checkpoint.
+pub fn populated(dir: &std::path::Path) {
+    let d = s(dir);
+    let out = veritrail(&["ledger", "create", "bank", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for log in [LOG, LOG2] {
+        let out = veritrail(&[
+            "ledger",
+            "append",
+            "bank",
+            "--data-dir",
+            d,
+            "--file",
+            s(&cloudtrail_file(log)),
+            "--batch",
+            "7",
+            "--quiet",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let out = veritrail(&["ledger", "checkpoint", "bank", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_ledger_round_trip_verifies_with_the_independent_verifier() {
+    let dir = scratch("ledger-roundtrip");
+    populated(&dir);
+    let d = s(&dir);
+    let out = veritrail(&["ledger", "verify", "bank", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("the signed checkpoint at"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let digest = dir.join("digest.json");
+    let out = veritrail(&["ledger", "digest", "bank", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(0));
+    std::fs::write(&digest, &out.stdout).unwrap();
+
+    let out = veritrail(&["ledger", "block", "bank", "--data-dir", d, "--seq", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let block_file = dir.join("block.json");
+    std::fs::write(&block_file, &out.stdout).unwrap();
+    let out = veritrail(&[
+        "verify",
+        "block",
+        "--digest",
+        s(&digest),
+        "--block",
+        s(&block_file),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("(7 revisions"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A revision, found through the block's own JSON, verifies too.
+    let block: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&block_file).unwrap()).unwrap();
+    let ion =
+        veritrail_core::ion_rs::Element::read_one(block["Block"]["IonText"].as_str().unwrap())
+            .unwrap();
+    let revisions = ion
+        .as_struct()
+        .unwrap()
+        .get("revisions")
+        .unwrap()
+        .as_list()
+        .unwrap();
+    let metadata = revisions
+        .get(0)
+        .unwrap()
+        .as_struct()
+        .unwrap()
+        .get("metadata")
+        .unwrap();
+    let id = metadata
+        .as_struct()
+        .unwrap()
+        .get("id")
+        .unwrap()
+        .as_text()
+        .unwrap()
+        .to_owned();
+    let id = id.as_str();
+    let out = veritrail(&[
+        "ledger",
+        "revision",
+        "bank",
+        "--data-dir",
+        d,
+        "--seq",
+        "3",
+        "--document-id",
+        id,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rev_file = dir.join("revision.json");
+    std::fs::write(&rev_file, &out.stdout).unwrap();
+    let out = veritrail(&[
+        "verify",
+        "revision",
+        "--digest",
+        s(&digest),
+        "--revision",
+        s(&rev_file),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["documentId"], id);
+    assert_eq!(v["version"], 0);
+
+    // The stored document is the CloudTrail record.
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&rev_file).unwrap()).unwrap();
+    assert!(
+        r["Revision"]["IonText"]
+            .as_str()
+            .unwrap()
+            .contains("eventSource")
+    );
+
+    // Consistency between an old and the current digest.
+    let out = veritrail(&[
+        "ledger",
+        "consistency",
+        "bank",
+        "--data-dir",
+        d,
+        "--from",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(c["Proof"]["IonText"].as_str().unwrap().starts_with("[{{"));
+}
+
+#[test]
+fn appends_acknowledge_each_transaction() {
+    let dir = scratch("ledger-acks");
+    let d = s(&dir);
+    assert_eq!(
+        veritrail(&["ledger", "create", "acks", "--data-dir", d])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = veritrail(&[
+        "ledger",
+        "append",
+        "acks",
+        "--data-dir",
+        d,
+        "--file",
+        s(&cloudtrail_file(LOG)),
+        "--batch",
+        "10",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let acks: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("committed block "))
+        .collect();
+    assert_eq!(acks.len(), 3, "{stdout}");
+    assert!(acks[0].starts_with("committed block 1 tx "));
+    assert!(stdout.contains("appended 29 records in 3 transactions"));
+}
+
+#[test]
+fn bad_requests_exit_2_and_name_the_problem() {
+    let dir = scratch("ledger-bad");
+    let d = s(&dir);
+    assert_eq!(
+        veritrail(&["ledger", "create", "bank", "--data-dir", d])
+            .status
+            .code(),
+        Some(0)
+    );
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["ledger", "digest", "missing", "--data-dir", d],
+            "no ledger at",
+        ),
+        (
+            &["ledger", "block", "bank", "--data-dir", d, "--seq", "5"],
+            "block 5 does not exist: the last block is 0",
+        ),
+        (
+            &["ledger", "digest", "bank", "--data-dir", d, "--tip", "3"],
+            "digest tip 3 does not exist",
+        ),
+        (
+            &[
+                "ledger",
+                "revision",
+                "bank",
+                "--data-dir",
+                d,
+                "--seq",
+                "0",
+                "--document-id",
+                "AAAAAAAAAAAAAAAAAAAAAA",
+            ],
+            "has no revision in block 0",
+        ),
+        (
+            &["ledger", "create", "bank", "--data-dir", d],
+            "already exists",
+        ),
+        (
+            &["ledger", "create", "bad--name", "--data-dir", d],
+            "invalid ledger name",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = veritrail(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(message),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let junk = dir.join("junk.json");
+    std::fs::write(&junk, "{\"eventID\":\"x\"}\n").unwrap();
+    let out = veritrail(&[
+        "ledger",
+        "append",
+        "bank",
+        "--data-dir",
+        d,
+        "--file",
+        s(&junk),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("field `eventSource`: missing"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A tip before the block.
+    let out = veritrail(&[
+        "ledger",
+        "append",
+        "bank",
+        "--data-dir",
+        d,
+        "--file",
+        s(&cloudtrail_file(LOG)),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = veritrail(&[
+        "ledger",
+        "block",
+        "bank",
+        "--data-dir",
+        d,
+        "--seq",
+        "1",
+        "--tip",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("digest tip 0 comes before block 1"));
+}
