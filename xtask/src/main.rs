@@ -14,12 +14,14 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   test     tidy, rustfmt check, clippy (warnings denied), all tests (nextest when present)
   tidy     the dependency graph matches ARCHITECTURE.md; every Rust file opens with `//!`
+  bench    [ledger] [-- ARGS]  benchmarks as JSON lines (ledger: --blocks N --documents N)
   help     this text";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("bench") => bench(&args[1..]),
         Some("tidy") => match tidy::check() {
             Ok(()) => {
                 eprintln!("xtask: tidy: ok");
@@ -72,6 +74,38 @@ fn has_nextest() -> bool {
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// Benchmarks, in release mode; each prints JSON lines with its baseline measured in the same run.
+const BENCHES: &[(&str, &str)] = &[("ledger", "veritrail-ledger")];
+
+fn bench(args: &[String]) -> ExitCode {
+    let (selected, extra): (Vec<&String>, Vec<&String>) = match args.iter().position(|a| a == "--")
+    {
+        Some(i) => (args[..i].iter().collect(), args[i + 1..].iter().collect()),
+        None => (args.iter().collect(), Vec::new()),
+    };
+    for name in &selected {
+        if !BENCHES.iter().any(|(b, _)| b == name) {
+            eprintln!(
+                "xtask: unknown benchmark `{name}`; known: {:?}",
+                BENCHES.iter().map(|b| b.0).collect::<Vec<_>>()
+            );
+            return ExitCode::from(2);
+        }
+    }
+    for (name, package) in BENCHES {
+        if !selected.is_empty() && !selected.iter().any(|s| s == name) {
+            continue;
+        }
+        let mut cmd = cargo();
+        cmd.args(["bench", "--quiet", "-p", package, "--bench", name, "--"]);
+        cmd.args(extra.iter().map(|s| s.as_str()));
+        if !step(&format!("bench {name}"), cmd) {
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn test() -> ExitCode {

@@ -64,83 +64,124 @@ pub fn ion_hash_str(text: &str) -> Hash32 {
 
 /// Appends `s(value)`, the bytes the hash function is given for `value`, to `out`.
 pub fn serialize_with<H: IonHasher>(hasher: &H, value: &Element, out: &mut Vec<u8>) {
-    let annotations = value.annotations();
-    if annotations.is_empty() {
-        serialize_bare(hasher, value.value(), out);
-    } else {
-        out.extend_from_slice(&[BEGIN, 0xE0]);
-        for annotation in annotations {
-            serialize_symbol(annotation, out);
+    Serializer::new(hasher).value(value, out, 0);
+}
+
+/// Reusable scratch space, so that hashing a document allocates only while its deepest
+/// struct is first seen.
+struct Serializer<'h, H: IonHasher> {
+    hasher: &'h H,
+    scratch: Vec<u8>,
+    /// Per struct depth: the buffer a field is serialized into, and the field digests.
+    levels: Vec<(Vec<u8>, Vec<H::Digest>)>,
+}
+
+impl<'h, H: IonHasher> Serializer<'h, H> {
+    fn new(hasher: &'h H) -> Self {
+        Self {
+            hasher,
+            scratch: Vec::with_capacity(32),
+            levels: Vec::new(),
         }
-        serialize_bare(hasher, value.value(), out);
+    }
+
+    fn value(&mut self, value: &Element, out: &mut Vec<u8>, depth: usize) {
+        let annotations = value.annotations();
+        if annotations.is_empty() {
+            self.bare(value.value(), out, depth);
+        } else {
+            out.extend_from_slice(&[BEGIN, 0xE0]);
+            for annotation in annotations {
+                serialize_symbol(annotation, out);
+            }
+            self.bare(value.value(), out, depth);
+            out.push(END);
+        }
+    }
+
+    /// `B TQ escape(repr) E` for a representation built in the scratch buffer.
+    fn scalar(&mut self, out: &mut Vec<u8>, tq: u8, repr: impl FnOnce(&mut Vec<u8>)) {
+        self.scratch.clear();
+        repr(&mut self.scratch);
+        out.extend_from_slice(&[BEGIN, tq]);
+        push_escaped(out, &self.scratch);
         out.push(END);
     }
+
+    fn bare(&mut self, value: &Value, out: &mut Vec<u8>, depth: usize) {
+        match value {
+            Value::Null(ion_type) => {
+                out.extend_from_slice(&[BEGIN, null_qualifier(*ion_type), END]);
+            }
+            Value::Bool(b) => out.extend_from_slice(&[BEGIN, 0x10 | u8::from(*b), END]),
+            Value::Int(i) => {
+                let tq = if i.is_negative() { 0x30 } else { 0x20 };
+                match i.as_i64() {
+                    Some(small) => {
+                        let be = small.unsigned_abs().to_be_bytes();
+                        let skip = be.iter().take_while(|b| **b == 0).count();
+                        out.extend_from_slice(&[BEGIN, tq]);
+                        push_escaped(out, &be[skip..]);
+                        out.push(END);
+                    }
+                    None => self.scalar(out, tq, |r| push_int_magnitude(r, i)),
+                }
+            }
+            Value::Float(f) => self.scalar(out, 0x40, |r| push_float(r, *f)),
+            Value::Decimal(d) => self.scalar(out, 0x50, |r| push_decimal(r, d)),
+            Value::Timestamp(t) => self.scalar(out, 0x60, |r| push_timestamp(r, t)),
+            Value::Symbol(s) => serialize_symbol(s, out),
+            Value::String(s) => framed(out, 0x80, s.text().as_bytes()),
+            Value::Clob(b) => framed(out, 0x90, b.as_ref()),
+            Value::Blob(b) => framed(out, 0xA0, b.as_ref()),
+            Value::List(seq) | Value::SExp(seq) => {
+                let tq = if value.ion_type() == IonType::List {
+                    0xB0
+                } else {
+                    0xC0
+                };
+                out.extend_from_slice(&[BEGIN, tq]);
+                for child in seq.iter() {
+                    self.value(child, out, depth);
+                }
+                out.push(END);
+            }
+            Value::Struct(st) => {
+                if self.levels.len() <= depth {
+                    self.levels.push((Vec::with_capacity(64), Vec::new()));
+                }
+                let (mut field_buf, mut digests) = std::mem::take(&mut self.levels[depth]);
+                digests.clear();
+                for (name, field_value) in st.iter() {
+                    field_buf.clear();
+                    serialize_symbol(name, &mut field_buf);
+                    self.value(field_value, &mut field_buf, depth + 1);
+                    digests.push(self.hasher.digest(&field_buf));
+                }
+                digests.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
+                out.extend_from_slice(&[BEGIN, 0xD0]);
+                for d in &digests {
+                    push_escaped(out, d.as_ref());
+                }
+                out.push(END);
+                self.levels[depth] = (field_buf, digests);
+            }
+        }
+    }
+}
+
+fn framed(out: &mut Vec<u8>, tq: u8, repr: &[u8]) {
+    out.extend_from_slice(&[BEGIN, tq]);
+    push_escaped(out, repr);
+    out.push(END);
 }
 
 fn serialize_symbol(symbol: &Symbol, out: &mut Vec<u8>) {
     match symbol.text() {
-        Some(text) => {
-            out.extend_from_slice(&[BEGIN, 0x70]);
-            push_escaped(out, text.as_bytes());
-            out.push(END);
-        }
+        Some(text) => framed(out, 0x70, text.as_bytes()),
         // Symbol with unknown text ($0): its own type qualifier, no representation.
         None => out.extend_from_slice(&[BEGIN, 0x71, END]),
     }
-}
-
-fn serialize_bare<H: IonHasher>(hasher: &H, value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Null(ion_type) => out.extend_from_slice(&[BEGIN, null_qualifier(*ion_type), END]),
-        Value::Bool(b) => out.extend_from_slice(&[BEGIN, 0x10 | u8::from(*b), END]),
-        Value::Int(i) => scalar(out, if i.is_negative() { 0x30 } else { 0x20 }, |r| {
-            push_int_magnitude(r, i)
-        }),
-        Value::Float(f) => scalar(out, 0x40, |r| push_float(r, *f)),
-        Value::Decimal(d) => scalar(out, 0x50, |r| push_decimal(r, d)),
-        Value::Timestamp(t) => scalar(out, 0x60, |r| push_timestamp(r, t)),
-        Value::Symbol(s) => serialize_symbol(s, out),
-        Value::String(s) => scalar(out, 0x80, |r| r.extend_from_slice(s.text().as_bytes())),
-        Value::Clob(b) => scalar(out, 0x90, |r| r.extend_from_slice(b.as_ref())),
-        Value::Blob(b) => scalar(out, 0xA0, |r| r.extend_from_slice(b.as_ref())),
-        Value::List(seq) | Value::SExp(seq) => {
-            let tq = if value.ion_type() == IonType::List {
-                0xB0
-            } else {
-                0xC0
-            };
-            out.extend_from_slice(&[BEGIN, tq]);
-            for child in seq.iter() {
-                serialize_with(hasher, child, out);
-            }
-            out.push(END);
-        }
-        Value::Struct(st) => {
-            let mut field_buf = Vec::with_capacity(64);
-            let mut digests: Vec<H::Digest> = Vec::with_capacity(st.len());
-            for (name, field_value) in st.iter() {
-                field_buf.clear();
-                serialize_symbol(name, &mut field_buf);
-                serialize_with(hasher, field_value, &mut field_buf);
-                digests.push(hasher.digest(&field_buf));
-            }
-            digests.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
-            out.extend_from_slice(&[BEGIN, 0xD0]);
-            for d in &digests {
-                push_escaped(out, d.as_ref());
-            }
-            out.push(END);
-        }
-    }
-}
-
-/// Writes `B TQ escape(repr) E`, building the representation in a scratch buffer.
-fn scalar(out: &mut Vec<u8>, tq: u8, repr: impl FnOnce(&mut Vec<u8>)) {
-    let mut r = Vec::with_capacity(16);
-    repr(&mut r);
-    out.extend_from_slice(&[BEGIN, tq]);
-    push_escaped(out, &r);
-    out.push(END);
 }
 
 fn null_qualifier(t: IonType) -> u8 {
@@ -163,6 +204,12 @@ fn null_qualifier(t: IonType) -> u8 {
 }
 
 fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Most representations need no escaping: copy them whole.
+    if !bytes.iter().any(|b| matches!(*b, BEGIN | END | ESCAPE)) {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    out.reserve(bytes.len() + 8);
     for &b in bytes {
         if matches!(b, BEGIN | END | ESCAPE) {
             out.push(ESCAPE);

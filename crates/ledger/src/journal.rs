@@ -189,6 +189,163 @@ fn encode(e: &Element) -> Result<Vec<u8>, LedgerError> {
     })
 }
 
+/// Builds and hashes the next block on top of `tip`, and advances `tip` past it.
+fn build_block(
+    options: &LedgerOptions,
+    strand_id: &str,
+    tip: &mut Tip,
+    tx: NewTransaction,
+) -> Result<(CommitBatch, Committed), LedgerError> {
+    validate(&tx)?;
+    let seq = tip.frontier.size();
+    let tx_id = tx.id.clone().unwrap_or_else(|| options.ids.new_id());
+    // Journal time never runs backwards, whatever the clock does.
+    let now = options.clock.now().max(tip.last_timestamp);
+    let block_address = address(strand_id, seq);
+    let tx_time = Element::from(now.to_ion());
+
+    // Hash and encode every revision on all cores: this is most of a commit's work.
+    // txTime is the block's timestamp; only the data is stored per revision.
+    let prepared = parallel_map(&tx.writes, |w| {
+        let data_hash = w.data.as_ref().map(|d| ion_hash(d));
+        let metadata = metadata(&w.document_id, w.version, &tx_time, &tx_id);
+        let hash = revision_hash(&metadata, data_hash.as_ref());
+        let body = match &w.data {
+            Some(d) => encode(d)?,
+            None => Vec::new(),
+        };
+        Ok::<_, LedgerError>((data_hash, hash, body))
+    });
+    let mut hashes = ValueHashes::default();
+    let mut revision_hashes = Vec::with_capacity(tx.writes.len());
+    let mut stored_revisions = Vec::with_capacity(tx.writes.len());
+    for (index, (w, result)) in tx.writes.iter().zip(prepared).enumerate() {
+        let (data_hash, hash, body) = result?;
+        if let (Some(d), Some(h)) = (&w.data, data_hash) {
+            hashes.insert(d, h);
+        }
+        stored_revisions.push(StoredRevision {
+            seq,
+            index: u32::try_from(index)
+                .map_err(|_| LedgerError::InvalidTransaction("too many writes".into()))?,
+            document_id: w.document_id.clone(),
+            version: w.version,
+            body,
+        });
+        revision_hashes.push(hash);
+    }
+
+    let transaction_info = transaction_info(&tx, now, &hashes);
+    let info_hash = ion_hash(&transaction_info);
+    let mut entries = Vec::with_capacity(2);
+    if let Some(root) = merkle_root(&revision_hashes) {
+        entries.push(root);
+    }
+    entries.push(info_hash);
+    let block_timestamp = Element::from(now.to_ion());
+    entries.push(ion_hash(&block_info(
+        &block_address,
+        &Element::string(tx_id.as_str()),
+        &block_timestamp,
+    )));
+    let entries_hash = merkle_root(&entries).unwrap_or(info_hash);
+    let hash = block_hash(&entries_hash, tip.last_block_hash.as_ref());
+
+    let mut header = Element::struct_builder()
+        .with_field("blockAddress", block_address)
+        .with_field("transactionId", Element::string(tx_id.as_str()))
+        .with_field("blockTimestamp", block_timestamp)
+        .with_field("blockHash", blob(&hash))
+        .with_field("entriesHash", blob(&entries_hash));
+    if let Some(prev) = &tip.last_block_hash {
+        header = header.with_field("previousBlockHash", blob(prev));
+    }
+    let header = Element::from(
+        header
+            .with_field(
+                "entriesHashList",
+                Element::from(
+                    Element::sequence_builder()
+                        .push_all(entries.iter().map(blob))
+                        .build_list(),
+                ),
+            )
+            .with_field("transactionInfo", transaction_info)
+            .build(),
+    );
+
+    let nodes = tip.frontier.push(hash);
+    let batch = CommitBatch {
+        block: StoredBlock {
+            seq,
+            header: encode(&header)?,
+            revision_hashes: revision_hashes.clone(),
+        },
+        revisions: stored_revisions,
+        nodes,
+    };
+    tip.last_block_hash = Some(hash);
+    tip.last_timestamp = now;
+    Ok((
+        batch,
+        Committed {
+            sequence_no: seq,
+            transaction_id: tx_id,
+            block_hash: hash,
+            timestamp: now,
+            revision_hashes,
+        },
+    ))
+}
+
+/// `{id, version, txTime, txId}`: a revision's metadata.
+fn metadata(document_id: &str, version: u64, tx_time: &Element, tx_id: &str) -> Element {
+    Element::from(
+        Element::struct_builder()
+            .with_field("id", Element::string(document_id))
+            .with_field("version", Element::from(seq_i64(version)))
+            .with_field("txTime", tx_time.clone())
+            .with_field("txId", Element::string(tx_id))
+            .build(),
+    )
+}
+
+/// A revision as GetRevision shows it, rebuilt from what is stored: its block's address,
+/// timestamp and transaction id, its hash, its directory entry, and its data. Only the data is
+/// stored per revision; everything else is either in the block or derived from it, and
+/// `ledger verify` recomputes the revision hash from exactly these parts.
+fn revision_element(
+    block: &veritrail_core::ion_rs::Struct,
+    hash: &Hash32,
+    stored: &StoredRevision,
+    what: &str,
+) -> Result<Element, LedgerError> {
+    let bad = |d: &str| LedgerError::Storage(StorageError::Corrupt(format!("{what}: {d}")));
+    let field = |name: &str| {
+        block
+            .get(name)
+            .ok_or_else(|| bad(&format!("the block has no `{name}`")))
+    };
+    let tx_id = field("transactionId")?
+        .as_text()
+        .ok_or_else(|| bad("transactionId is not text"))?;
+    let mut revision = Element::struct_builder()
+        .with_field("blockAddress", field("blockAddress")?.clone())
+        .with_field("hash", blob(hash));
+    if !stored.body.is_empty() {
+        revision = revision.with_field("data", decode(&stored.body, what)?);
+    }
+    let metadata = metadata(
+        &stored.document_id,
+        stored.version,
+        field("blockTimestamp")?,
+        tx_id,
+    );
+    Ok(Element::from(
+        revision.with_field("metadata", metadata).build(),
+    ))
+}
+
 fn decode(bytes: &[u8], what: &str) -> Result<Element, LedgerError> {
     Element::read_one(bytes).map_err(|e| {
         LedgerError::Storage(StorageError::Corrupt(format!(
@@ -237,6 +394,14 @@ fn list_proof(leaves: &[Hash32], index: usize) -> Vec<Hash32> {
         Ok(p) => p,
         Err(never) => match never {},
     }
+}
+
+/// The end of the journal that the next block builds on.
+#[derive(Debug, Clone)]
+struct Tip {
+    frontier: Frontier,
+    last_block_hash: Option<Hash32>,
+    last_timestamp: UtcMillis,
 }
 
 /// A QLDB-compatible ledger.
@@ -365,111 +530,110 @@ impl<S: Storage> Ledger<S> {
 
     /// Commits a transaction as one block; returns once it is durable.
     pub fn commit(&mut self, tx: NewTransaction) -> Result<Committed, LedgerError> {
-        validate(&tx)?;
-        let seq = self.frontier.size();
-        let tx_id = tx.id.clone().unwrap_or_else(|| self.options.ids.new_id());
-        // Journal time never runs backwards, whatever the clock does.
-        let now = self.options.clock.now().max(self.last_timestamp);
-        let block_address = address(&self.strand_id, seq);
-        let tx_time = Element::from(now.to_ion());
+        let mut committed = self.commit_all(vec![tx])?;
+        committed
+            .pop()
+            .ok_or_else(|| LedgerError::InvalidTransaction("nothing was committed".into()))
+    }
 
-        let hashes = ValueHashes::compute(&tx);
-        let data_hashes: Vec<Option<Hash32>> = tx
-            .writes
-            .iter()
-            .map(|w| w.data.as_ref().map(|d| hashes.get(d)))
-            .collect();
-        let mut revision_hashes = Vec::with_capacity(tx.writes.len());
-        let mut stored_revisions = Vec::with_capacity(tx.writes.len());
-        for (index, (w, data_hash)) in tx.writes.iter().zip(&data_hashes).enumerate() {
-            let metadata = Element::from(
-                Element::struct_builder()
-                    .with_field("id", Element::string(w.document_id.as_str()))
-                    .with_field("version", Element::from(seq_i64(w.version)))
-                    .with_field("txTime", tx_time.clone())
-                    .with_field("txId", Element::string(tx_id.as_str()))
-                    .build(),
-            );
-            let hash = revision_hash(&metadata, data_hash.as_ref());
-            let mut revision = Element::struct_builder()
-                .with_field("blockAddress", block_address.clone())
-                .with_field("hash", blob(&hash));
-            if let Some(data) = &w.data {
-                revision = revision.with_field("data", Element::clone(data));
-            }
-            let revision = Element::from(revision.with_field("metadata", metadata).build());
-            stored_revisions.push(StoredRevision {
-                seq,
-                index: u32::try_from(index)
-                    .map_err(|_| LedgerError::InvalidTransaction("too many writes".into()))?,
-                document_id: w.document_id.clone(),
-                version: w.version,
-                body: encode(&revision)?,
-            });
-            revision_hashes.push(hash);
+    /// Group commit: each transaction becomes its own block, and all of them are written in one
+    /// durable storage commit (one fsync). Either every block is committed or none is.
+    pub fn commit_all(&mut self, txs: Vec<NewTransaction>) -> Result<Vec<Committed>, LedgerError> {
+        let mut tip = self.tip();
+        let mut batches = Vec::with_capacity(txs.len());
+        let mut committed = Vec::with_capacity(txs.len());
+        for tx in txs {
+            let (batch, c) = build_block(&self.options, &self.strand_id, &mut tip, tx)?;
+            batches.push(batch);
+            committed.push(c);
         }
+        self.storage.commit(&batches)?;
+        self.set_tip(tip);
+        Ok(committed)
+    }
 
-        let transaction_info = transaction_info(&tx, now, &hashes);
-        let info_hash = ion_hash(&transaction_info);
-        let mut entries = Vec::with_capacity(2);
-        if let Some(root) = merkle_root(&revision_hashes) {
-            entries.push(root);
-        }
-        entries.push(info_hash);
-        let block_timestamp = Element::from(now.to_ion());
-        entries.push(ion_hash(&block_info(
-            &block_address,
-            &Element::string(tx_id.as_str()),
-            &block_timestamp,
-        )));
-        let entries_hash = merkle_root(&entries).unwrap_or(info_hash);
-        let hash = block_hash(&entries_hash, self.last_block_hash.as_ref());
-
-        let mut header = Element::struct_builder()
-            .with_field("blockAddress", block_address)
-            .with_field("transactionId", Element::string(tx_id.as_str()))
-            .with_field("blockTimestamp", block_timestamp)
-            .with_field("blockHash", blob(&hash))
-            .with_field("entriesHash", blob(&entries_hash));
-        if let Some(prev) = &self.last_block_hash {
-            header = header.with_field("previousBlockHash", blob(prev));
-        }
-        let header = Element::from(
-            header
-                .with_field(
-                    "entriesHashList",
-                    Element::from(
-                        Element::sequence_builder()
-                            .push_all(entries.iter().map(blob))
-                            .build_list(),
-                    ),
-                )
-                .with_field("transactionInfo", transaction_info)
-                .build(),
-        );
-
-        let mut frontier = self.frontier.clone();
-        let nodes = frontier.push(hash);
-        let batch = CommitBatch {
-            block: StoredBlock {
-                seq,
-                header: encode(&header)?,
-                revision_hashes: revision_hashes.clone(),
-            },
-            revisions: stored_revisions,
-            nodes,
+    /// Pipelined commit of a stream of transactions, one block each: while one block is being
+    /// written and synced, the next is hashed and built. `on_durable` is called for each
+    /// transaction, in order, only once its block is durable. On an error the blocks already
+    /// acknowledged stay committed, nothing after them is, and the error is returned.
+    pub fn commit_stream<I>(
+        &mut self,
+        txs: I,
+        mut on_durable: impl FnMut(&Committed),
+    ) -> Result<u64, LedgerError>
+    where
+        I: IntoIterator<Item = NewTransaction>,
+        S: Send,
+    {
+        type Ack = Result<(Committed, Tip), LedgerError>;
+        let mut tip = self.tip();
+        let mut durable: Option<Tip> = None;
+        let mut count = 0u64;
+        let (options, strand_id, storage) =
+            (&self.options, self.strand_id.as_str(), &mut self.storage);
+        let mut accept = |ack: Ack, durable: &mut Option<Tip>| -> Result<(), LedgerError> {
+            let (committed, after) = ack?;
+            on_durable(&committed);
+            *durable = Some(after);
+            count += 1;
+            Ok(())
         };
-        self.storage.commit(&batch)?;
-        self.frontier = frontier;
-        self.last_block_hash = Some(hash);
-        self.last_timestamp = now;
-        Ok(Committed {
-            sequence_no: seq,
-            transaction_id: tx_id,
-            block_hash: hash,
-            timestamp: now,
-            revision_hashes,
-        })
+        let outcome = std::thread::scope(|scope| {
+            let (to_writer, batches) =
+                std::sync::mpsc::sync_channel::<(CommitBatch, Committed, Tip)>(1);
+            let (ack_tx, acks) = std::sync::mpsc::channel::<Ack>();
+            scope.spawn(move || {
+                for (batch, committed, after) in batches {
+                    let result = storage
+                        .commit(std::slice::from_ref(&batch))
+                        .map(|()| (committed, after));
+                    let failed = result.is_err();
+                    if ack_tx.send(result.map_err(LedgerError::from)).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let produce = || -> Result<(), LedgerError> {
+                for tx in txs {
+                    let (batch, committed) = build_block(options, strand_id, &mut tip, tx)?;
+                    if to_writer.send((batch, committed, tip.clone())).is_err() {
+                        break; // the writer stopped on an error, which is waiting in `acks`
+                    }
+                    while let Ok(ack) = acks.try_recv() {
+                        accept(ack, &mut durable)?;
+                    }
+                }
+                Ok(())
+            };
+            let produced = produce();
+            drop(to_writer);
+            // Everything sent is either acknowledged here or was never written.
+            let mut drained = Ok(());
+            for ack in acks {
+                if drained.is_ok() {
+                    drained = accept(ack, &mut durable);
+                }
+            }
+            produced.and(drained)
+        });
+        if let Some(after) = durable {
+            self.set_tip(after);
+        }
+        outcome.map(|()| count)
+    }
+
+    fn tip(&self) -> Tip {
+        Tip {
+            frontier: self.frontier.clone(),
+            last_block_hash: self.last_block_hash,
+            last_timestamp: self.last_timestamp,
+        }
+    }
+
+    fn set_tip(&mut self, tip: Tip) {
+        self.frontier = tip.frontier;
+        self.last_block_hash = tip.last_block_hash;
+        self.last_timestamp = tip.last_timestamp;
     }
 
     fn check_tip(&self, tip: Option<u64>) -> Result<u64, LedgerError> {
@@ -518,11 +682,21 @@ impl<S: Storage> Ledger<S> {
         let st = header
             .as_struct()
             .ok_or_else(|| corrupt(seq, "header is not a struct"))?;
-        let revisions: Vec<Element> = self
+        let stored = self
             .storage
-            .revisions(seq)?
+            .block(seq)?
+            .ok_or_else(|| corrupt(seq, "the block is missing"))?;
+        let bodies = self.storage.revisions(seq)?;
+        if bodies.len() != stored.revision_hashes.len() {
+            return Err(corrupt(
+                seq,
+                "the revision directory and the revision hashes disagree",
+            ));
+        }
+        let revisions: Vec<Element> = bodies
             .iter()
-            .map(|r| decode(&r.body, &format!("block {seq}, revision {}", r.index)))
+            .zip(&stored.revision_hashes)
+            .map(|(r, h)| revision_element(st, h, r, &format!("block {seq}, revision {}", r.index)))
             .collect::<Result<_, _>>()?;
         Ok(Element::from(
             st.clone_builder()
@@ -547,8 +721,18 @@ impl<S: Storage> Ledger<S> {
             return Err(LedgerError::TipBeforeBlock { tip, block: seq });
         }
         let value = self.block_element(seq)?;
-        let proof = merkle::inclusion_proof(&Nodes(&self.storage), seq, tip + 1)?;
+        let proof = self.block_proof(seq, tip)?;
         Ok(WithProof { value, proof })
+    }
+
+    /// Only the proof of block `seq`'s hash under the digest at `tip` (GetBlock's `Proof`).
+    pub fn block_proof(&self, seq: u64, tip: u64) -> Result<Vec<Hash32>, LedgerError> {
+        self.check_block(seq)?;
+        let tip = self.check_tip(Some(tip))?;
+        if tip < seq {
+            return Err(LedgerError::TipBeforeBlock { tip, block: seq });
+        }
+        merkle::inclusion_proof(&Nodes(&self.storage), seq, tip + 1)
     }
 
     /// A document's revision in block `seq` with the proof of its hash under the digest at `tip`
@@ -610,7 +794,12 @@ impl<S: Storage> Ledger<S> {
             seq,
             tip + 1,
         )?);
-        let value = decode(&stored.body, &format!("block {seq}, revision {index}"))?;
+        let value = revision_element(
+            st,
+            &block.revision_hashes[index],
+            &stored,
+            &format!("block {seq}, revision {index}"),
+        )?;
         Ok(WithProof { value, proof })
     }
 
@@ -683,50 +872,47 @@ fn validate(tx: &NewTransaction) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// Ion hashes of every document and parameter of a transaction, each distinct value (by
-/// `Arc` identity) hashed once, on several cores when there are many.
+/// Runs `f` over `items` on all cores (up to four threads) when there are enough of them.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() < 32 {
+        return items.iter().map(&f).collect();
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    let mut parts = items.chunks(chunk);
+    let mine = parts.next_back().unwrap_or(&[]);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        // The calling thread does its share instead of waiting.
+        let last: Vec<R> = mine.iter().map(f).collect();
+        let mut out: Vec<R> = handles
+            .into_iter()
+            // A worker can only panic on a bug; surface it rather than hide it.
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        out.extend(last);
+        out
+    })
+}
+
+/// Ion hashes already computed for a transaction's documents, by `Arc` identity, so that a
+/// statement parameter that is also a written document is not hashed twice.
+#[derive(Default)]
 struct ValueHashes {
     by_ptr: std::collections::HashMap<*const Element, Hash32>,
 }
 
 impl ValueHashes {
-    fn compute(tx: &NewTransaction) -> Self {
-        let mut seen = std::collections::HashSet::new();
-        let values: Vec<&Arc<Element>> = tx
-            .writes
-            .iter()
-            .filter_map(|w| w.data.as_ref())
-            .chain(tx.statements.iter().flat_map(|s| s.parameters.iter()))
-            .filter(|v| seen.insert(Arc::as_ptr(v)))
-            .collect();
-        let hashes: Vec<Hash32> = if values.len() < 64 {
-            values.iter().map(|v| ion_hash(v)).collect()
-        } else {
-            let threads = std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(4);
-            let chunk = values.len().div_ceil(threads);
-            std::thread::scope(|s| {
-                let handles: Vec<_> = values
-                    .chunks(chunk)
-                    .map(|part| {
-                        s.spawn(move || part.iter().map(|v| ion_hash(v)).collect::<Vec<_>>())
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    // A hashing thread can only panic on a bug; surface it rather than hide it.
-                    .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect()
-            })
-        };
-        Self {
-            by_ptr: values.iter().map(|v| Arc::as_ptr(v)).zip(hashes).collect(),
-        }
+    fn insert(&mut self, v: &Arc<Element>, h: Hash32) {
+        self.by_ptr.insert(Arc::as_ptr(v), h);
     }
 
     fn get(&self, v: &Arc<Element>) -> Hash32 {
-        // Every value of the transaction was hashed in `compute`.
         self.by_ptr
             .get(&Arc::as_ptr(v))
             .copied()

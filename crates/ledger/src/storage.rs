@@ -109,8 +109,8 @@ pub trait Storage: Send {
     /// The revision of a document in a block.
     fn revision(&self, seq: u64, document_id: &str)
     -> Result<Option<StoredRevision>, StorageError>;
-    /// Appends one block with its revisions and nodes, atomically; returns once durable.
-    fn commit(&mut self, batch: &CommitBatch) -> Result<(), StorageError>;
+    /// Appends blocks with their revisions and nodes, all or none; returns once durable.
+    fn commit(&mut self, batches: &[CommitBatch]) -> Result<(), StorageError>;
 }
 
 /// Durability of commits.
@@ -127,24 +127,79 @@ pub enum Durability {
 #[derive(Debug)]
 pub struct SqliteStorage {
     conn: Connection,
+    checkpointer: Option<Checkpointer>,
 }
 
+/// Copies committed WAL frames into the database file on its own thread and connection, so a
+/// commit waits only for its own WAL write and fsync, never for a checkpoint. Commits stay
+/// durable: a frame is durable once the WAL is synced, whether or not it was checkpointed.
+#[derive(Debug)]
+struct Checkpointer {
+    wake: std::sync::mpsc::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Self, StorageError> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let (wake, rx) = std::sync::mpsc::channel::<bool>();
+        let thread = std::thread::Builder::new()
+            .name("veritrail-checkpoint".into())
+            .spawn(move || {
+                use std::sync::mpsc::RecvTimeoutError;
+                loop {
+                    match rx.recv_timeout(std::time::Duration::from_secs(1)) {
+                        Ok(true) | Err(RecvTimeoutError::Timeout) => {}
+                        Ok(false) | Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                    // Coalesce the commits that arrived meanwhile into one checkpoint.
+                    let mut stop = false;
+                    while let Ok(more) = rx.try_recv() {
+                        stop |= !more;
+                    }
+                    // A failed passive checkpoint only leaves frames in the WAL for the next one.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    if stop {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| {
+                StorageError::Backend(format!("cannot start the checkpoint thread: {e}"))
+            })?;
+        Ok(Self {
+            wake,
+            thread: Some(thread),
+        })
+    }
+
+    fn committed(&self) {
+        let _ = self.wake.send(true);
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let _ = self.wake.send(false);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One row per block. A block's revisions are one blob (their Ion bodies back to back) with a
+/// directory beside it, rather than one row each: a row costs SQLite more than hashing and
+/// encoding a document does, and a single revision is still read alone, by incremental blob I/O.
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE blocks (
     seq INTEGER PRIMARY KEY,
     header BLOB NOT NULL,
-    revision_hashes BLOB NOT NULL
+    revision_hashes BLOB NOT NULL,
+    revision_index BLOB NOT NULL,
+    revisions BLOB NOT NULL
 );
-CREATE TABLE revisions (
-    seq INTEGER NOT NULL,
-    idx INTEGER NOT NULL,
-    document_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    body BLOB NOT NULL,
-    PRIMARY KEY (seq, idx)
-) WITHOUT ROWID;
-CREATE INDEX revisions_by_document ON revisions (document_id, seq);
 CREATE TABLE nodes (
     level INTEGER NOT NULL,
     idx INTEGER NOT NULL,
@@ -159,6 +214,42 @@ fn to_i64(v: u64) -> Result<i64, StorageError> {
 
 fn to_u64(v: i64) -> Result<u64, StorageError> {
     u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative value {v}")))
+}
+
+/// Directory entry of one revision in a block's `revisions` blob:
+/// document id (22 bytes) | version (u64 BE) | offset (u32 BE) | length (u32 BE).
+const INDEX_ENTRY: usize = 22 + 8 + 4 + 4;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IndexEntry {
+    document_id: String,
+    version: u64,
+    offset: u32,
+    len: u32,
+}
+
+fn decode_index(blob: &[u8], seq: u64) -> Result<Vec<IndexEntry>, StorageError> {
+    let bad =
+        |what: &str| StorageError::Corrupt(format!("block {seq}: the revision directory {what}"));
+    if blob.len() % INDEX_ENTRY != 0 {
+        return Err(bad("has a partial entry"));
+    }
+    blob.chunks_exact(INDEX_ENTRY)
+        .map(|e| {
+            let document_id = std::str::from_utf8(&e[..22])
+                .map_err(|_| bad("holds a document id that is not text"))?
+                .to_owned();
+            let num = |r: std::ops::Range<usize>| {
+                e[r].iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+            };
+            Ok(IndexEntry {
+                document_id,
+                version: num(22..30),
+                offset: u32::try_from(num(30..34)).map_err(|_| bad("is damaged"))?,
+                len: u32::try_from(num(34..38)).map_err(|_| bad("is damaged"))?,
+            })
+        })
+        .collect()
 }
 
 fn hashes_from_blob(blob: &[u8], seq: u64) -> Result<Vec<Hash32>, StorageError> {
@@ -176,6 +267,8 @@ fn hashes_from_blob(blob: &[u8], seq: u64) -> Result<Vec<Hash32>, StorageError> 
 impl SqliteStorage {
     fn configure(conn: &Connection, durability: Durability) -> Result<(), StorageError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Checkpoints run on the checkpoint thread, not inside commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let sync = match durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
@@ -210,7 +303,10 @@ impl SqliteStorage {
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            checkpointer: Some(Checkpointer::start(path)?),
+        })
     }
 
     /// Opens an existing ledger file, checking that it is one and that its schema is ours.
@@ -248,10 +344,13 @@ impl SqliteStorage {
                 supported: SCHEMA_VERSION,
             });
         }
-        if !read_only {
+        let checkpointer = if read_only {
+            None
+        } else {
             Self::configure(&conn, durability)?;
-        }
-        Ok(Self { conn })
+            Some(Checkpointer::start(path)?)
+        };
+        Ok(Self { conn, checkpointer })
     }
 
     /// Runs raw SQL: for tests that play an insider tampering with the file.
@@ -311,31 +410,35 @@ impl Storage for SqliteStorage {
     }
 
     fn revisions(&self, seq: u64) -> Result<Vec<StoredRevision>, StorageError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT idx, document_id, version, body FROM revisions WHERE seq = ?1 ORDER BY idx",
-        )?;
-        let rows = stmt.query_map(params![to_i64(seq)?], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (idx, document_id, version, body) = row?;
-            out.push(StoredRevision {
-                seq,
-                index: u32::try_from(idx).map_err(|_| {
-                    StorageError::Corrupt(format!("block {seq}: revision index {idx}"))
-                })?,
-                document_id,
-                version: to_u64(version)?,
-                body,
-            });
-        }
-        Ok(out)
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT revision_index, revisions FROM blocks WHERE seq = ?1")?
+            .query_row(params![to_i64(seq)?], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((index, blob)) = row else {
+            return Ok(Vec::new());
+        };
+        decode_index(&index, seq)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let (start, end) = (e.offset as usize, e.offset as usize + e.len as usize);
+                let body = blob.get(start..end).ok_or_else(|| {
+                    StorageError::Corrupt(format!(
+                        "block {seq}: revision {i} lies outside the revisions"
+                    ))
+                })?;
+                Ok(StoredRevision {
+                    seq,
+                    index: u32::try_from(i).map_err(|_| {
+                        StorageError::Corrupt(format!("block {seq}: too many revisions"))
+                    })?,
+                    document_id: e.document_id,
+                    version: e.version,
+                    body: body.to_vec(),
+                })
+            })
+            .collect()
     }
 
     fn revision(
@@ -343,65 +446,97 @@ impl Storage for SqliteStorage {
         seq: u64,
         document_id: &str,
     ) -> Result<Option<StoredRevision>, StorageError> {
-        let row: Option<(i64, i64, Vec<u8>)> = self
+        let row: Option<(i64, Vec<u8>)> = self
             .conn
-            .prepare_cached(
-                "SELECT idx, version, body FROM revisions WHERE document_id = ?1 AND seq = ?2",
-            )?
-            .query_row(params![document_id, to_i64(seq)?], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .prepare_cached("SELECT rowid, revision_index FROM blocks WHERE seq = ?1")?
+            .query_row(params![to_i64(seq)?], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        row.map(|(idx, version, body)| {
-            Ok(StoredRevision {
-                seq,
-                index: u32::try_from(idx).map_err(|_| {
-                    StorageError::Corrupt(format!("block {seq}: revision index {idx}"))
-                })?,
-                document_id: document_id.to_owned(),
-                version: to_u64(version)?,
-                body,
-            })
-        })
-        .transpose()
+        let Some((rowid, index)) = row else {
+            return Ok(None);
+        };
+        let entries = decode_index(&index, seq)?;
+        let Some((i, entry)) = entries
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.document_id == document_id)
+        else {
+            return Ok(None);
+        };
+        // Read just this revision's bytes, not the whole block's revisions.
+        let blob = self
+            .conn
+            .blob_open(rusqlite::MAIN_DB, "blocks", "revisions", rowid, true)?;
+        let mut body = vec![0u8; entry.len as usize];
+        blob.read_at_exact(&mut body, entry.offset as usize)
+            .map_err(|e| {
+                StorageError::Corrupt(format!(
+                    "block {seq}: revision {i} lies outside the revisions: {e}"
+                ))
+            })?;
+        Ok(Some(StoredRevision {
+            seq,
+            index: u32::try_from(i)
+                .map_err(|_| StorageError::Corrupt(format!("block {seq}: too many revisions")))?,
+            document_id: document_id.to_owned(),
+            version: entry.version,
+            body,
+        }))
     }
 
-    fn commit(&mut self, batch: &CommitBatch) -> Result<(), StorageError> {
+    fn commit(&mut self, batches: &[CommitBatch]) -> Result<(), StorageError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
+        for batch in batches {
             let mut hashes = Vec::with_capacity(batch.block.revision_hashes.len() * 32);
             for h in &batch.block.revision_hashes {
                 hashes.extend_from_slice(h.as_bytes());
             }
-            tx.prepare_cached(
-                "INSERT INTO blocks (seq, header, revision_hashes) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![
-                to_i64(batch.block.seq)?,
-                batch.block.header,
-                hashes
-            ])?;
-            let mut rev = tx.prepare_cached(
-                "INSERT INTO revisions (seq, idx, document_id, version, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
+            let total: usize = batch.revisions.iter().map(|r| r.body.len()).sum();
+            let mut index = Vec::with_capacity(batch.revisions.len() * INDEX_ENTRY);
+            let mut bodies = Vec::with_capacity(total);
             for r in &batch.revisions {
-                rev.execute(params![
-                    to_i64(r.seq)?,
-                    r.index,
-                    r.document_id,
-                    to_i64(r.version)?,
-                    r.body
-                ])?;
+                if r.document_id.len() != 22 || !r.document_id.is_ascii() {
+                    return Err(StorageError::Corrupt(format!(
+                        "document id `{}` is not 22 characters",
+                        r.document_id
+                    )));
+                }
+                let offset = u32::try_from(bodies.len()).map_err(|_| {
+                    StorageError::Backend("a block's revisions exceed 4 GiB".into())
+                })?;
+                let len = u32::try_from(r.body.len())
+                    .map_err(|_| StorageError::Backend("a revision exceeds 4 GiB".into()))?;
+                index.extend_from_slice(r.document_id.as_bytes());
+                index.extend_from_slice(&r.version.to_be_bytes());
+                index.extend_from_slice(&offset.to_be_bytes());
+                index.extend_from_slice(&len.to_be_bytes());
+                bodies.extend_from_slice(&r.body);
             }
+            tx.prepare_cached(
+                "INSERT INTO blocks (seq, header, revision_hashes, revision_index, revisions) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![to_i64(batch.block.seq)?, batch.block.header, hashes, index, bodies])?;
             let mut node =
                 tx.prepare_cached("INSERT INTO nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
-            for (level, index, hash) in &batch.nodes {
-                node.execute(params![level, to_i64(*index)?, &hash.as_bytes()[..]])?;
+            for (level, idx, hash) in &batch.nodes {
+                node.execute(params![level, to_i64(*idx)?, &hash.as_bytes()[..]])?;
             }
         }
         tx.commit()?;
+        if let Some(c) = &self.checkpointer {
+            c.committed();
+        }
         Ok(())
+    }
+}
+
+impl Drop for SqliteStorage {
+    fn drop(&mut self) {
+        // Stop the checkpoint thread first, then fold the WAL into the database on the way out.
+        self.checkpointer = None;
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
 }

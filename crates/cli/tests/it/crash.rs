@@ -17,6 +17,10 @@ const LOGS: &[&str] = &[
     "218007301253_CloudTrail_us-east-1_20230710T1230Z_AvIajGd5rkz6vTy4.json",
     "218007301253_CloudTrail_us-east-1_20230710T1145Z_s7dpHbl38neqZbm2.json",
     "218007301253_CloudTrail_us-east-1_20230710T1215Z_nBsuPO1qSTEVerMD.json",
+    "218007301253_CloudTrail_us-east-1_20230710T1230Z_9JM8uKEITHqwJKXr.json",
+    "218007301253_CloudTrail_us-east-1_20230710T1215Z_MifI13MOmOjRfXzJ.json",
+    "218007301253_CloudTrail_us-east-1_20230710T1215Z_P0WZuP2zvLW2RcUo.json",
+    "218007301253_CloudTrail_us-east-1_20230710T1210Z_RBxlxVrF890sGHGg.json",
 ];
 
 fn next(state: &mut u64) -> u64 {
@@ -97,7 +101,7 @@ fn sigkill_at_random_points_loses_no_acknowledged_transaction() {
         while lines.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(2));
         }
-        std::thread::sleep(Duration::from_millis(next(&mut state) % 250));
+        std::thread::sleep(Duration::from_millis(next(&mut state) % 120));
         child.kill().unwrap(); // SIGKILL on Unix
         let status = child.wait().unwrap();
         if !status.success() {

@@ -57,7 +57,7 @@ fn setup(name: &str) -> std::path::PathBuf {
 #[test]
 fn a_flipped_byte_in_a_document() {
     let dir = setup("tamper-doc");
-    flip_blob(&dir, "revisions", "body", "seq = 3 AND idx = 2");
+    flip_blob(&dir, "blocks", "revisions", "seq = 3");
     caught(&dir, &["FAILED block 3"]);
 }
 
@@ -82,7 +82,7 @@ fn a_flipped_byte_in_a_stored_subtree_hash() {
 fn a_flipped_byte_in_stored_revision_hashes() {
     let dir = setup("tamper-revhashes");
     flip_blob(&dir, "blocks", "revision_hashes", "seq = 2");
-    caught(&dir, &["block 2", "stored revision hashes"]);
+    caught(&dir, &["block 2", "revision hash"]);
 }
 
 #[test]
@@ -125,7 +125,11 @@ fn a_changed_block_timestamp_or_transaction_id() {
     // QLDB's own hash rules do not cover these fields; veritrail blocks do.
     let dir = setup("tamper-timestamp");
     rewrite_header(&dir, 4, "blockTimestamp", "2001-01-01T00:00:00.000Z");
-    caught(&dir, &["block 4", "block info hash"]);
+    caught(&dir, &["block 4"]);
+    // The genesis block has no revisions: only the block-info entry covers its timestamp.
+    let dir = setup("tamper-genesis-timestamp");
+    rewrite_header(&dir, 0, "blockTimestamp", "2001-01-01T00:00:00.000Z");
+    caught(&dir, &["block 0", "block info hash"]);
     let dir = setup("tamper-txid");
     rewrite_header(&dir, 2, "transactionId", "\"AAAAAAAAAAAAAAAAAAAAAA\"");
     caught(&dir, &["block 2"]);
@@ -143,9 +147,22 @@ fn a_deleted_block() {
 #[test]
 fn a_deleted_revision() {
     let dir = setup("tamper-delete-revision");
-    db(&dir)
-        .execute("DELETE FROM revisions WHERE seq = 3 AND idx = 0", [])
+    // Drop the first entry of block 3's revision directory and its hash.
+    let conn = db(&dir);
+    let (index, hashes): (Vec<u8>, Vec<u8>) = conn
+        .query_row(
+            "SELECT revision_index, revision_hashes FROM blocks WHERE seq = 3",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
+    let entry = index.len() / (hashes.len() / 32);
+    conn.execute(
+        "UPDATE blocks SET revision_index = ?1, revision_hashes = ?2 WHERE seq = 3",
+        params![&index[entry..], &hashes[32..]],
+    )
+    .unwrap();
+    drop(conn);
     caught(&dir, &["FAILED block 3", "revisions root"]);
 }
 
@@ -154,8 +171,7 @@ fn reordered_blocks() {
     let dir = setup("tamper-reorder");
     db(&dir)
         .execute_batch(
-            "UPDATE blocks SET seq = -1 WHERE seq = 2; UPDATE blocks SET seq = 2 WHERE seq = 3; UPDATE blocks SET seq = 3 WHERE seq = -1;
-             UPDATE revisions SET seq = -1 WHERE seq = 2; UPDATE revisions SET seq = 2 WHERE seq = 3; UPDATE revisions SET seq = 3 WHERE seq = -1;",
+            "UPDATE blocks SET seq = -1 WHERE seq = 2; UPDATE blocks SET seq = 2 WHERE seq = 3; UPDATE blocks SET seq = 3 WHERE seq = -1;",
         )
         .unwrap();
     caught(&dir, &["block 2"]);
@@ -170,8 +186,6 @@ fn a_truncated_journal() {
         .unwrap();
     let keep = count - 2;
     conn.execute("DELETE FROM blocks WHERE seq >= ?1", params![keep])
-        .unwrap();
-    conn.execute("DELETE FROM revisions WHERE seq >= ?1", params![keep])
         .unwrap();
     conn.execute(
         "DELETE FROM nodes WHERE ((idx + 1) << level) > ?1",

@@ -197,3 +197,58 @@ fn missing_and_foreign_files_are_named() {
     let e = Ledger::create(&dir.join("x.ledger"), "bad--name", Default::default()).unwrap_err();
     assert!(matches!(e, LedgerError::InvalidName(_)));
 }
+
+#[test]
+fn group_commit_writes_all_blocks_or_none() {
+    let (mut ledger, _) = sample_ledger("group", 2);
+    let ids = veritrail_core::id::SeededIds::new(31);
+    let before = ledger.block_count();
+    let txs: Vec<_> = (0..5).map(|i| crate::insert(&ids, 3, 100 + i)).collect();
+    let committed = ledger.commit_all(txs).unwrap();
+    assert_eq!(
+        committed.iter().map(|c| c.sequence_no).collect::<Vec<_>>(),
+        (before..before + 5).collect::<Vec<_>>()
+    );
+    let digest = parse_digest(&ledger.digest().unwrap().to_get_digest_json()).unwrap();
+    for c in &committed {
+        let block = ledger.block(c.sequence_no, None).unwrap();
+        verify_block(&block.value, Some(&block.proof), &digest).unwrap();
+    }
+    // One invalid transaction in the group: nothing of the group is written.
+    let mut bad = vec![crate::insert(&ids, 1, 200), crate::insert(&ids, 1, 201)];
+    bad[1].writes[0].statement = 9;
+    assert!(matches!(
+        ledger.commit_all(bad),
+        Err(LedgerError::InvalidTransaction(_))
+    ));
+    assert_eq!(ledger.block_count(), before + 5);
+    assert_eq!(ledger.digest().unwrap().digest, digest.digest);
+}
+
+#[test]
+fn a_commit_stream_acknowledges_in_order_and_stops_at_the_first_bad_transaction() {
+    let (mut ledger, path) = sample_ledger("stream", 1);
+    let ids = veritrail_core::id::SeededIds::new(41);
+    let before = ledger.block_count();
+    let mut txs: Vec<_> = (0..10).map(|i| crate::insert(&ids, 40, 300 + i)).collect();
+    txs[6].writes[0].statement = 9; // invalid: the stream stops there
+    let mut acked = Vec::new();
+    let e = ledger
+        .commit_stream(txs, |c| acked.push(c.sequence_no))
+        .unwrap_err();
+    assert!(matches!(e, LedgerError::InvalidTransaction(_)), "{e}");
+    assert_eq!(acked, (before..before + 6).collect::<Vec<_>>());
+    assert_eq!(ledger.block_count(), before + 6);
+    // The in-memory tip matches storage, and the ledger goes on.
+    let more = ledger.commit(crate::insert(&ids, 2, 999)).unwrap();
+    assert_eq!(more.sequence_no, before + 6);
+    let digest = ledger.digest().unwrap();
+    drop(ledger);
+    let reopened = Ledger::open(&path, crate::deterministic(3)).unwrap();
+    assert_eq!(reopened.digest().unwrap(), digest);
+    let d = parse_digest(&digest.to_get_digest_json()).unwrap();
+    for seq in before..=before + 6 {
+        let b = reopened.block(seq, None).unwrap();
+        verify_block(&b.value, Some(&b.proof), &d).unwrap();
+    }
+}

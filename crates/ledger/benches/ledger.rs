@@ -1,0 +1,284 @@
+//! `cargo xtask bench ledger`: journal throughput and proof latency, each beside its baseline
+//! measured in the same run, printed as JSON lines
+//! (`{"bench":"ledger","metric":…,"value":…,"unit":…}`).
+//!
+//! - durable appends of ~1 KB audit documents in transactions of 1, 100 and 1000 documents,
+//!   one `commit` at a time and as a pipelined `commit_stream` (acknowledged once durable);
+//! - the floor: the same document bytes inserted into plain SQLite (WAL, synchronous=FULL)
+//!   with the same transaction sizes, and the ratio floor / ledger;
+//! - block-proof and revision-proof latency (p50, p99) on a ledger of `--blocks` blocks
+//!   (default 1,000,000), built with group commit.
+//!
+//! Options: `--documents N` (default 100,000), `--blocks N` (0 skips the proof benchmark),
+//! `--sizes 1,100,1000` (documents per transaction).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rusqlite::{Connection, params};
+use veritrail_core::id::{IdSource as _, OsIds};
+use veritrail_core::ion_rs::{Element, v1_0};
+use veritrail_ledger::{Durability, Ledger, LedgerOptions, NewTransaction, Statement, Write};
+
+fn emit(metric: &str, value: f64, unit: &str, extra: &str) {
+    println!(
+        "{{\"bench\":\"ledger\",\"metric\":\"{metric}\",\"value\":{value:.3},\"unit\":\"{unit}\"{extra}}}"
+    );
+}
+
+/// A CloudTrail-like audit record of about 1 KB.
+fn document(i: u64) -> Element {
+    let text = format!(
+        r#"{{eventVersion:"1.08",userIdentity:{{type:"AssumedRole",principalId:"AROATFQR7NSC5U6Q3TMDR:session-{i}",
+        arn:"arn:aws:sts::123837392027:assumed-role/ops-admin/session-{i}",accountId:"123837392027",
+        accessKeyId:"ASIATFQR7NSC{i:08}",sessionContext:{{sessionIssuer:{{type:"Role",principalId:"AROATFQR7NSC5U6Q3TMDR",
+        arn:"arn:aws:iam::123837392027:role/ops-admin",accountId:"123837392027",userName:"ops-admin"}},
+        attributes:{{creationDate:"2023-07-10T11:42:31Z",mfaAuthenticated:"true"}}}}}},
+        eventTime:"2023-07-10T11:42:36Z",eventSource:"s3.amazonaws.com",eventName:"PutObject",awsRegion:"us-east-1",
+        sourceIPAddress:"198.51.100.{}",userAgent:"aws-sdk-java/2.20.0 Linux/5.10 OpenJDK_64-Bit_Server_VM/17",
+        requestParameters:{{bucketName:"audit-evidence-{i}",key:"reports/2023/07/10/{i}.json",Host:"audit.s3.amazonaws.com"}},
+        responseElements:null,
+        requestID:"CC9X0N62QREG{i:04}",eventID:"293ba626-3be5-4a26-ab1b-{i:012}",readOnly:false,
+        resources:[{{type:"AWS::S3::Object",ARN:"arn:aws:s3:::audit-evidence-{i}/reports/{i}.json"}},
+                   {{accountId:"123837392027",type:"AWS::S3::Bucket",ARN:"arn:aws:s3:::audit-evidence-{i}"}}],
+        eventType:"AwsApiCall",managementEvent:false,recipientAccountId:"123837392027",eventCategory:"Data"}}"#,
+        i % 250
+    );
+    Element::read_one(text).expect("the bench document is valid Ion")
+}
+
+fn transaction(docs: &[Arc<Element>], table_id: &str) -> NewTransaction {
+    NewTransaction {
+        id: None,
+        statements: vec![Statement {
+            text: "INSERT INTO AuditRecords ?".into(),
+            parameters: docs.to_vec(),
+            start_time: None,
+        }],
+        writes: docs
+            .iter()
+            .map(|d| Write {
+                table_name: "AuditRecords".into(),
+                table_id: table_id.to_owned(),
+                document_id: OsIds.new_id(),
+                version: 0,
+                data: Some(Arc::clone(d)),
+                statement: 0,
+            })
+            .collect(),
+    }
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("veritrail-bench-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Plain SQLite, same pragmas, same bytes, same transaction size: the unhashed floor.
+fn sqlite_floor(dir: &Path, blobs: &[Vec<u8>], per_tx: usize) -> f64 {
+    let path = dir.join(format!("floor-{per_tx}.db"));
+    let mut conn = Connection::open(&path).expect("open floor db");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("sync");
+    conn.execute_batch("CREATE TABLE docs (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+        .expect("schema");
+    let start = Instant::now();
+    for chunk in blobs.chunks(per_tx) {
+        let tx = conn.transaction().expect("tx");
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT INTO docs (body) VALUES (?1)")
+                .expect("prepare");
+            for b in chunk {
+                stmt.execute(params![b]).expect("insert");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    blobs.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn ledger_append(dir: &Path, docs: &[Arc<Element>], per_tx: usize) -> f64 {
+    let path = dir.join(format!("append-{per_tx}.ledger"));
+    let mut ledger = Ledger::create(&path, "bench", LedgerOptions::default()).expect("create");
+    let table_id = OsIds.new_id();
+    let start = Instant::now();
+    for chunk in docs.chunks(per_tx) {
+        ledger
+            .commit(transaction(chunk, &table_id))
+            .expect("commit");
+    }
+    docs.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The same appends as a stream: each transaction is acknowledged once durable, while the
+/// next one is already being built (`Ledger::commit_stream`).
+fn ledger_append_stream(dir: &Path, docs: &[Arc<Element>], per_tx: usize) -> f64 {
+    let path = dir.join(format!("stream-{per_tx}.ledger"));
+    let mut ledger = Ledger::create(&path, "bench", LedgerOptions::default()).expect("create");
+    let table_id = OsIds.new_id();
+    let start = Instant::now();
+    let mut acked = 0usize;
+    ledger
+        .commit_stream(
+            docs.chunks(per_tx).map(|c| transaction(c, &table_id)),
+            |c| {
+                acked += c.revision_hashes.len();
+            },
+        )
+        .expect("commit stream");
+    assert_eq!(acked, docs.len());
+    docs.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn proof_latency(dir: &Path, blocks: u64) {
+    let path = dir.join("proofs.ledger");
+    let options = LedgerOptions {
+        durability: Durability::Normal,
+        ..LedgerOptions::default()
+    };
+    let mut ledger = Ledger::create(&path, "proofs", options).expect("create");
+    let table_id = OsIds.new_id();
+    let tiny = Arc::new(Element::read_one("{n:1}").expect("ion"));
+    let build = Instant::now();
+    while ledger.block_count() < blocks {
+        let n = (blocks - ledger.block_count()).min(2000);
+        let txs: Vec<NewTransaction> = (0..n)
+            .map(|_| transaction(std::slice::from_ref(&tiny), &table_id))
+            .collect();
+        ledger.commit_all(txs).expect("group commit");
+        if ledger.block_count() % 100_000 < 2000 {
+            eprintln!(
+                "bench ledger: built {} of {blocks} blocks",
+                ledger.block_count()
+            );
+        }
+    }
+    let extra = format!(",\"blocks\":{blocks}");
+    emit(
+        "build_blocks_per_s",
+        blocks as f64 / build.elapsed().as_secs_f64(),
+        "blocks/s",
+        &extra,
+    );
+
+    let tip = ledger.block_count() - 1;
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    // Warm the page cache the way a serving process would be, then measure.
+    for _ in 0..1000 {
+        let _ = ledger.block_proof(next() % (tip + 1), tip).expect("proof");
+    }
+    let mut block_us = Vec::with_capacity(10_000);
+    for _ in 0..10_000 {
+        let seq = next() % (tip + 1);
+        let t = Instant::now();
+        let proof = ledger.block_proof(seq, tip).expect("proof");
+        block_us.push(t.elapsed().as_secs_f64() * 1e6);
+        std::hint::black_box(proof);
+    }
+    block_us.sort_by(f64::total_cmp);
+    emit("block_proof_p50", percentile(&block_us, 0.50), "us", &extra);
+    emit("block_proof_p99", percentile(&block_us, 0.99), "us", &extra);
+
+    let mut revision_us = Vec::with_capacity(2000);
+    for _ in 0..2000 {
+        let seq = next() % tip + 1; // block 0 is genesis, with no revisions
+        let block = ledger.block_element(seq).expect("block");
+        let id = block
+            .as_struct()
+            .and_then(|s| s.get("revisions"))
+            .and_then(|r| r.as_list())
+            .and_then(|l| l.get(0))
+            .and_then(|r| r.as_struct())
+            .and_then(|r| r.get("metadata"))
+            .and_then(|m| m.as_struct())
+            .and_then(|m| m.get("id"))
+            .and_then(|i| i.as_text())
+            .expect("a revision")
+            .to_owned();
+        let t = Instant::now();
+        let rev = ledger.revision(seq, &id, Some(tip)).expect("revision");
+        revision_us.push(t.elapsed().as_secs_f64() * 1e6);
+        std::hint::black_box(rev);
+    }
+    revision_us.sort_by(f64::total_cmp);
+    emit(
+        "revision_with_proof_p50",
+        percentile(&revision_us, 0.50),
+        "us",
+        &extra,
+    );
+    emit(
+        "revision_with_proof_p99",
+        percentile(&revision_us, 0.99),
+        "us",
+        &extra,
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let blocks = arg("--blocks").unwrap_or(1_000_000);
+    let documents = arg("--documents").unwrap_or(100_000) as usize;
+    let dir = fresh_dir("run");
+
+    let docs: Vec<Arc<Element>> = (0..documents as u64)
+        .map(|i| Arc::new(document(i)))
+        .collect();
+    let blobs: Vec<Vec<u8>> = docs
+        .iter()
+        .map(|d| d.encode_as(v1_0::Binary).expect("encode"))
+        .collect();
+    let mean = blobs.iter().map(Vec::len).sum::<usize>() as f64 / blobs.len() as f64;
+    emit("document_size_mean", mean, "bytes", "");
+
+    let sizes: Vec<usize> = args
+        .iter()
+        .position(|a| a == "--sizes")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 100, 1000]);
+    for per_tx in sizes {
+        // Fewer documents for the fsync-bound single-document case, so the run stays short.
+        let n = if per_tx == 1 {
+            documents.min(3000)
+        } else {
+            documents
+        };
+        let extra = format!(",\"docs_per_tx\":{per_tx}");
+        let floor = sqlite_floor(&dir, &blobs[..n], per_tx);
+        let ledger = ledger_append(&dir, &docs[..n], per_tx);
+        let stream = ledger_append_stream(&dir, &docs[..n], per_tx);
+        emit("sqlite_floor_rows_per_s", floor, "rows/s", &extra);
+        emit("append_docs_per_s", ledger, "docs/s", &extra);
+        emit("floor_over_append", floor / ledger, "x", &extra);
+        emit("append_stream_docs_per_s", stream, "docs/s", &extra);
+        emit("floor_over_append_stream", floor / stream, "x", &extra);
+    }
+    if blocks > 0 {
+        proof_latency(&dir, blocks);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
