@@ -148,11 +148,10 @@ impl Checkpointer {
             .name("veritrail-checkpoint".into())
             .spawn(move || {
                 use std::sync::mpsc::RecvTimeoutError;
-                loop {
-                    match rx.recv_timeout(std::time::Duration::from_secs(1)) {
-                        Ok(true) | Err(RecvTimeoutError::Timeout) => {}
-                        Ok(false) | Err(RecvTimeoutError::Disconnected) => break,
-                    }
+                // Wake on each commit (or every second); stop when told to or when the writer is gone.
+                while let Ok(true) | Err(RecvTimeoutError::Timeout) =
+                    rx.recv_timeout(std::time::Duration::from_secs(1))
+                {
                     // Coalesce the commits that arrived meanwhile into one checkpoint.
                     let mut stop = false;
                     while let Ok(more) = rx.try_recv() {
