@@ -137,7 +137,13 @@ pub struct SqliteStorage {
 struct Checkpointer {
     wake: std::sync::mpsc::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Bytes committed since the checkpoint thread was last woken.
+    pending: usize,
 }
+
+/// Wake the checkpoint thread once this much has been committed (about 1000 WAL pages);
+/// it also runs once a second when idle. Waking it per commit would add an fsync to each.
+const CHECKPOINT_AFTER_BYTES: usize = 4 << 20;
 
 impl Checkpointer {
     fn start(path: &Path) -> Result<Self, StorageError> {
@@ -170,11 +176,16 @@ impl Checkpointer {
         Ok(Self {
             wake,
             thread: Some(thread),
+            pending: 0,
         })
     }
 
-    fn committed(&self) {
-        let _ = self.wake.send(true);
+    fn committed(&mut self, bytes: usize) {
+        self.pending += bytes;
+        if self.pending >= CHECKPOINT_AFTER_BYTES {
+            self.pending = 0;
+            let _ = self.wake.send(true);
+        }
     }
 }
 
@@ -523,8 +534,14 @@ impl Storage for SqliteStorage {
             }
         }
         tx.commit()?;
-        if let Some(c) = &self.checkpointer {
-            c.committed();
+        if let Some(c) = &mut self.checkpointer {
+            let bytes = batches
+                .iter()
+                .map(|b| {
+                    b.block.header.len() + b.revisions.iter().map(|r| r.body.len()).sum::<usize>()
+                })
+                .sum();
+            c.committed(bytes);
         }
         Ok(())
     }
