@@ -30,6 +30,15 @@ pub enum VerifyCommand {
         #[arg(long, value_name = "FILE")]
         block: PathBuf,
     },
+    /// Verify that a newer digest extends an older one (`veritrail ledger consistency` output).
+    Consistency {
+        /// {"OldDigest","OldTipAddress","NewDigest","NewTipAddress","Proof"} as `ledger consistency` prints it.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Verify a bare document or block hash with a proof against a digest.
     Hash {
         #[command(flatten)]
@@ -110,6 +119,7 @@ pub fn run(cmd: VerifyCommand) -> Outcome {
             hash,
             proof,
         } => hash_result(common, &hash, &proof),
+        VerifyCommand::Consistency { file, json } => consistency_result(json, &file),
     }
 }
 
@@ -241,6 +251,75 @@ fn hash_result(common: Common, hash: &str, proof_path: &Path) -> Outcome {
                 digest.digest,
                 digest.tip.sequence_no,
                 proof.len()
+            ),
+            detail,
+        ),
+        Err(e) => report(json_out, Outcome::Failed, &format!("FAILED {e}"), detail),
+    }
+}
+
+fn consistency_result(json_out: bool, path: &Path) -> Outcome {
+    use veritrail_verify::input::{block_address, parse_ion, parse_proof};
+    let parsed = (|| -> Result<_, String> {
+        let text = read(path, "--file")?;
+        let at = |e: &dyn std::fmt::Display| format!("--file {}: {e}", path.display());
+        let j: Json = serde_json::from_str(&text).map_err(|e| at(&e))?;
+        let digest = |field: &str| {
+            let b64 = j
+                .get(field)
+                .and_then(Json::as_str)
+                .ok_or_else(|| at(&format!("{field}: missing")))?;
+            Hash32::from_base64(b64).map_err(|e| at(&format!("{field}: {e}")))
+        };
+        let tip = |field: &str| {
+            let ion = j
+                .pointer(&format!("/{field}/IonText"))
+                .and_then(Json::as_str)
+                .ok_or_else(|| at(&format!("{field}.IonText: missing")))?;
+            let value = parse_ion(ion, field).map_err(|e| at(&e))?;
+            block_address(&value, field).map_err(|e| at(&e))
+        };
+        let proof_text = j
+            .pointer("/Proof/IonText")
+            .and_then(Json::as_str)
+            .ok_or_else(|| at(&"Proof.IonText: missing"))?;
+        let proof = parse_proof(proof_text).map_err(|e| at(&e))?;
+        Ok((
+            digest("OldDigest")?,
+            tip("OldTipAddress")?,
+            digest("NewDigest")?,
+            tip("NewTipAddress")?,
+            proof,
+        ))
+    })();
+    let (old, old_tip, new, new_tip, proof) = match parsed {
+        Ok(p) => p,
+        Err(e) => return bad_input(json_out, e),
+    };
+    let detail = json!({"kind": "consistency", "oldTip": old_tip.sequence_no, "newTip": new_tip.sequence_no});
+    if old_tip.strand_id != new_tip.strand_id {
+        return report(
+            json_out,
+            Outcome::Failed,
+            "FAILED strand: the two digests are of different strands",
+            detail,
+        );
+    }
+    match veritrail_verify::verify_consistency(
+        old_tip.sequence_no + 1,
+        new_tip.sequence_no + 1,
+        &old,
+        &new,
+        &proof,
+    ) {
+        Ok(()) => report(
+            json_out,
+            Outcome::Verified,
+            &format!(
+                "OK digest {new} at tip {} extends digest {old} at tip {}: the first {} blocks are unchanged",
+                new_tip.sequence_no,
+                old_tip.sequence_no,
+                old_tip.sequence_no + 1
             ),
             detail,
         ),

@@ -146,6 +146,28 @@ fn a_ledger_round_trip_verifies_with_the_independent_verifier() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(c["Proof"]["IonText"].as_str().unwrap().starts_with("[{{"));
+    let file = dir.join("consistency.json");
+    std::fs::write(&file, c.to_string()).unwrap();
+    let out = veritrail(&["verify", "consistency", "--file", s(&file)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("the first 3 blocks are unchanged"),
+        "{}",
+        text(&out.stdout)
+    );
+    // A forged older digest does not pass.
+    let old = c["OldDigest"].as_str().unwrap();
+    let forged = c
+        .to_string()
+        .replace(old, &veritrail_core::Hash32::sha256(b"forged").to_base64());
+    std::fs::write(&file, forged).unwrap();
+    let out = veritrail(&["verify", "consistency", "--file", s(&file)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("consistency"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

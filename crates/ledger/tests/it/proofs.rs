@@ -252,3 +252,15 @@ fn a_commit_stream_acknowledges_in_order_and_stops_at_the_first_bad_transaction(
         verify_block(&b.value, Some(&b.proof), &d).unwrap();
     }
 }
+
+#[test]
+fn a_ledger_of_another_schema_version_is_refused() {
+    let (ledger, path) = sample_ledger("schema", 1);
+    ledger
+        .storage()
+        .danger_execute("PRAGMA user_version = 99")
+        .unwrap();
+    drop(ledger);
+    let e = Ledger::open(&path, crate::deterministic(1)).unwrap_err();
+    assert!(e.to_string().contains("schema version 99"), "{e}");
+}
