@@ -15,6 +15,7 @@ pub mod error;
 pub mod files;
 pub mod journal;
 pub mod merkle;
+pub mod partiql;
 pub mod storage;
 
 pub use error::LedgerError;
