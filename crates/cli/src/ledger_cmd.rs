@@ -352,9 +352,10 @@ fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool) -> Outcome {
                     document_id: OsIds.new_id(),
                     version: 0,
                     data: Some(d),
-                    statement: 0,
+                    statements: vec![0],
                 })
                 .collect(),
+            ..Default::default()
         }
     });
     // Pipelined: the next batch is hashed while the previous one is synced. Each line is

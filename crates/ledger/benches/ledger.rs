@@ -64,9 +64,10 @@ fn transaction(docs: &[Arc<Element>], table_id: &str) -> NewTransaction {
                 document_id: OsIds.new_id(),
                 version: 0,
                 data: Some(Arc::clone(d)),
-                statement: 0,
+                statements: vec![0],
             })
             .collect(),
+        ..Default::default()
     }
 }
 

@@ -68,8 +68,8 @@ pub struct Write {
     pub version: u64,
     /// The new document; `None` records a deletion.
     pub data: Option<Arc<Element>>,
-    /// Index into the transaction's statements of the statement that wrote it.
-    pub statement: usize,
+    /// Indexes into the transaction's statements of the statements that wrote it.
+    pub statements: Vec<usize>,
 }
 
 /// A transaction to commit as one block.
@@ -79,6 +79,10 @@ pub struct NewTransaction {
     pub id: Option<String>,
     pub statements: Vec<Statement>,
     pub writes: Vec<Write>,
+    /// Tables created or changed (catalog state, committed with the block).
+    pub tables: Vec<crate::storage::TableRow>,
+    /// Index keys of documents after this transaction.
+    pub index_updates: Vec<crate::storage::IndexUpdate>,
 }
 
 /// What a commit produced.
@@ -275,6 +279,7 @@ fn build_block(
     );
 
     let nodes = tip.frontier.push(hash);
+    let revision_tables = tx.writes.iter().map(|w| w.table_id.clone()).collect();
     let batch = CommitBatch {
         block: StoredBlock {
             seq,
@@ -283,6 +288,9 @@ fn build_block(
         },
         revisions: stored_revisions,
         nodes,
+        revision_tables,
+        tables: tx.tables,
+        index_updates: tx.index_updates,
     };
     tip.last_block_hash = Some(hash);
     tip.last_timestamp = now;
@@ -442,6 +450,7 @@ impl Ledger<SqliteStorage> {
                 start_time: Some(created),
             }],
             writes: vec![],
+            ..Default::default()
         })?;
         Ok(ledger)
     }
@@ -855,10 +864,9 @@ fn validate(tx: &NewTransaction) -> Result<(), LedgerError> {
                 w.table_id
             ));
         }
-        if w.statement >= tx.statements.len() {
+        if let Some(bad_index) = w.statements.iter().find(|s| **s >= tx.statements.len()) {
             return bad(format!(
-                "write {i}: statement index {} but the transaction has {} statements",
-                w.statement,
+                "write {i}: statement index {bad_index} but the transaction has {} statements",
                 tx.statements.len()
             ));
         }
@@ -948,8 +956,10 @@ fn transaction_info(tx: &NewTransaction, now: UtcMillis, hashes: &ValueHashes) -
             order.push(&w.document_id);
             (&w.table_name, &w.table_id, Vec::new())
         });
-        if !entry.2.contains(&w.statement) {
-            entry.2.push(w.statement);
+        for st in &w.statements {
+            if !entry.2.contains(st) {
+                entry.2.push(*st);
+            }
         }
     }
     let mut docs = Element::struct_builder();

@@ -92,6 +92,44 @@ pub struct CommitBatch {
     pub revisions: Vec<StoredRevision>,
     /// Complete-subtree hashes that the new block completes, (level, index, hash).
     pub nodes: Vec<(u32, u64, Hash32)>,
+    /// Table of each revision, in order (derived state: which table a document is in).
+    pub revision_tables: Vec<String>,
+    /// Tables created or changed.
+    pub tables: Vec<TableRow>,
+    /// New index keys of documents (replacing their old keys).
+    pub index_updates: Vec<IndexUpdate>,
+}
+
+/// A table as the catalog keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRow {
+    pub table_id: String,
+    pub name: String,
+    /// `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    /// Indexed top-level fields, in creation order.
+    pub indexes: Vec<String>,
+    /// The last block that wrote to the table (for optimistic concurrency on scans).
+    pub last_write_seq: u64,
+}
+
+/// The index keys of one document after a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexUpdate {
+    pub document_id: String,
+    pub table_id: String,
+    pub keys: Vec<(String, Vec<u8>)>,
+}
+
+/// Where one revision of a document is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionRef {
+    pub document_id: String,
+    pub version: u64,
+    pub table_id: String,
+    pub seq: u64,
+    pub index: u32,
+    pub deleted: bool,
 }
 
 /// The storage a journal runs on.
@@ -111,6 +149,23 @@ pub trait Storage: Send {
     -> Result<Option<StoredRevision>, StorageError>;
     /// Appends blocks with their revisions and nodes, all or none; returns once durable.
     fn commit(&mut self, batches: &[CommitBatch]) -> Result<(), StorageError>;
+    /// The revision at position `index` of block `seq`.
+    fn revision_at(&self, seq: u64, index: u32) -> Result<Option<StoredRevision>, StorageError>;
+    /// Every table, dropped ones included.
+    fn tables(&self) -> Result<Vec<TableRow>, StorageError>;
+    /// The latest revision of a document.
+    fn current(&self, document_id: &str) -> Result<Option<RevisionRef>, StorageError>;
+    /// The latest revision of every document of a table that is not deleted.
+    fn current_in_table(&self, table_id: &str) -> Result<Vec<RevisionRef>, StorageError>;
+    /// Every revision of every document of a table, in commit order.
+    fn history(&self, table_id: &str) -> Result<Vec<RevisionRef>, StorageError>;
+    /// Documents of a table whose indexed `field` has this key.
+    fn index_lookup(
+        &self,
+        table_id: &str,
+        field: &str,
+        key: &[u8],
+    ) -> Result<Vec<String>, StorageError>;
 }
 
 /// Durability of commits.
@@ -210,6 +265,31 @@ CREATE TABLE blocks (
     revision_index BLOB NOT NULL,
     revisions BLOB NOT NULL
 );
+CREATE TABLE ql_tables (
+    table_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    indexes TEXT NOT NULL,
+    last_write_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE ql_revisions (
+    document_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    table_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    PRIMARY KEY (document_id, version)
+) WITHOUT ROWID;
+CREATE INDEX ql_revisions_by_table ON ql_revisions (table_id, document_id, version);
+CREATE TABLE ql_index (
+    table_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    key BLOB NOT NULL,
+    document_id TEXT NOT NULL,
+    PRIMARY KEY (table_id, field, key, document_id)
+) WITHOUT ROWID;
+CREATE INDEX ql_index_by_document ON ql_index (document_id);
 CREATE TABLE nodes (
     level INTEGER NOT NULL,
     idx INTEGER NOT NULL,
@@ -369,7 +449,114 @@ impl SqliteStorage {
     }
 }
 
+fn revision_ref(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRef> {
+    Ok(RevisionRef {
+        document_id: r.get(0)?,
+        version: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+        table_id: r.get(2)?,
+        seq: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+        index: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+        deleted: r.get::<_, i64>(5)? != 0,
+    })
+}
+
+const REVISION_COLUMNS: &str = "document_id, version, table_id, seq, idx, deleted";
+
 impl Storage for SqliteStorage {
+    fn revision_at(&self, seq: u64, index: u32) -> Result<Option<StoredRevision>, StorageError> {
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT rowid, revision_index FROM blocks WHERE seq = ?1")?
+            .query_row(params![to_i64(seq)?], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((rowid, dir)) = row else {
+            return Ok(None);
+        };
+        let entries = decode_index(&dir, seq)?;
+        let Some(entry) = entries.get(index as usize) else {
+            return Ok(None);
+        };
+        let blob = self
+            .conn
+            .blob_open(rusqlite::MAIN_DB, "blocks", "revisions", rowid, true)?;
+        let mut body = vec![0u8; entry.len as usize];
+        blob.read_at_exact(&mut body, entry.offset as usize)
+            .map_err(|e| {
+                StorageError::Corrupt(format!(
+                    "block {seq}: revision {index} lies outside the revisions: {e}"
+                ))
+            })?;
+        Ok(Some(StoredRevision {
+            seq,
+            index,
+            document_id: entry.document_id.clone(),
+            version: entry.version,
+            body,
+        }))
+    }
+
+    fn tables(&self) -> Result<Vec<TableRow>, StorageError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT table_id, name, status, indexes, last_write_seq FROM ql_tables ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let indexes: String = r.get(3)?;
+            Ok(TableRow {
+                table_id: r.get(0)?,
+                name: r.get(1)?,
+                status: r.get(2)?,
+                indexes: indexes
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                last_write_seq: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn current(&self, document_id: &str) -> Result<Option<RevisionRef>, StorageError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {REVISION_COLUMNS} FROM ql_revisions WHERE document_id = ?1 ORDER BY version DESC LIMIT 1"
+            ))?
+            .query_row(params![document_id], revision_ref)
+            .optional()?)
+    }
+
+    fn current_in_table(&self, table_id: &str) -> Result<Vec<RevisionRef>, StorageError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {REVISION_COLUMNS} FROM ql_revisions r WHERE table_id = ?1
+               AND version = (SELECT MAX(version) FROM ql_revisions WHERE document_id = r.document_id)
+               AND deleted = 0 ORDER BY seq, idx"
+        ))?;
+        let rows = stmt.query_map(params![table_id], revision_ref)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn history(&self, table_id: &str) -> Result<Vec<RevisionRef>, StorageError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {REVISION_COLUMNS} FROM ql_revisions WHERE table_id = ?1 ORDER BY seq, idx"
+        ))?;
+        let rows = stmt.query_map(params![table_id], revision_ref)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn index_lookup(
+        &self,
+        table_id: &str,
+        field: &str,
+        key: &[u8],
+    ) -> Result<Vec<String>, StorageError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT document_id FROM ql_index WHERE table_id = ?1 AND field = ?2 AND key = ?3",
+        )?;
+        let rows = stmt.query_map(params![table_id, field, key], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn meta(&self, key: &str) -> Result<Option<String>, StorageError> {
         Ok(self
             .conn
@@ -522,6 +709,11 @@ impl Storage for SqliteStorage {
                 index.extend_from_slice(&offset.to_be_bytes());
                 index.extend_from_slice(&len.to_be_bytes());
                 bodies.extend_from_slice(&r.body);
+            }
+            if batch.revision_tables.len() != batch.revisions.len() {
+                return Err(StorageError::Backend(
+                    "each revision needs its table".into(),
+                ));
             }
             tx.prepare_cached(
                 "INSERT INTO blocks (seq, header, revision_hashes, revision_index, revisions) VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -251,8 +251,9 @@ fn a_consistent_rewrite_of_the_whole_chain_is_caught_by_the_signed_checkpoint() 
                     document_id: OsIds.new_id(),
                     version: 0,
                     data: Some(doc),
-                    statement: 0,
+                    statements: vec![0],
                 }],
+                ..Default::default()
             })
             .unwrap();
     }

@@ -58,9 +58,10 @@ pub fn insert(ledger_ids: &SeededIds, n: usize, tag: u64) -> NewTransaction {
                 document_id: ledger_ids.new_id(),
                 version: 0,
                 data: Some(d),
-                statement: 0,
+                statements: vec![0],
             })
             .collect(),
+        ..Default::default()
     }
 }
 

@@ -216,7 +216,7 @@ fn group_commit_writes_all_blocks_or_none() {
     }
     // One invalid transaction in the group: nothing of the group is written.
     let mut bad = vec![crate::insert(&ids, 1, 200), crate::insert(&ids, 1, 201)];
-    bad[1].writes[0].statement = 9;
+    bad[1].writes[0].statements = vec![9];
     assert!(matches!(
         ledger.commit_all(bad),
         Err(LedgerError::InvalidTransaction(_))
@@ -231,7 +231,7 @@ fn a_commit_stream_acknowledges_in_order_and_stops_at_the_first_bad_transaction(
     let ids = veritrail_core::id::SeededIds::new(41);
     let before = ledger.block_count();
     let mut txs: Vec<_> = (0..10).map(|i| crate::insert(&ids, 40, 300 + i)).collect();
-    txs[6].writes[0].statement = 9; // invalid: the stream stops there
+    txs[6].writes[0].statements = vec![9]; // invalid: the stream stops there
     let mut acked = Vec::new();
     let e = ledger
         .commit_stream(txs, |c| acked.push(c.sequence_no))
