@@ -532,6 +532,38 @@ impl<S: Storage> Ledger<S> {
         self.frontier.size()
     }
 
+    /// A fresh id from the ledger's id source.
+    pub fn new_id(&self) -> String {
+        self.options.ids.new_id()
+    }
+
+    /// Now, by the ledger's clock.
+    pub fn now(&self) -> UtcMillis {
+        self.options.clock.now()
+    }
+
+    /// Revision `index` of block `seq` as the committed view and `history()` show it:
+    /// `{blockAddress, hash, data, metadata}` (no `data` for a deletion).
+    pub fn revision_value(&self, seq: u64, index: u32) -> Result<Element, LedgerError> {
+        let block = self
+            .storage
+            .block(seq)?
+            .ok_or_else(|| corrupt(seq, "the block is missing"))?;
+        let header = decode(&block.header, &format!("block {seq}'s header"))?;
+        let st = header
+            .as_struct()
+            .ok_or_else(|| corrupt(seq, "header is not a struct"))?;
+        let stored = self
+            .storage
+            .revision_at(seq, index)?
+            .ok_or_else(|| corrupt(seq, "a revision is missing"))?;
+        let hash = block
+            .revision_hashes
+            .get(index as usize)
+            .ok_or_else(|| corrupt(seq, "a revision hash is missing"))?;
+        revision_element(st, hash, &stored, &format!("block {seq}, revision {index}"))
+    }
+
     /// The storage underneath, for verification and tests.
     pub fn storage(&self) -> &S {
         &self.storage

@@ -4,6 +4,8 @@
 //! (`../shared/specs/qldb.md` §2-3), with a Merkle accumulator over block hashes for digests,
 //! inclusion proofs and consistency proofs, and Ed25519-signed checkpoints.
 //!
+//! - [`db`]: tables, documents and PartiQL transactions with optimistic concurrency control.
+//! - [`partiql`]: QLDB's PartiQL subset: parser and evaluator.
 //! - [`journal`]: [`Ledger`], committing transactions and answering GetDigest/GetBlock/GetRevision.
 //! - [`merkle`]: the accumulator math over persisted complete-subtree hashes.
 //! - [`storage`]: the [`Storage`] trait and its SQLite implementation.
@@ -11,6 +13,7 @@
 //! - [`files`]: where a ledger's database, keys and checkpoints live on disk.
 
 pub mod checkpoint;
+pub mod db;
 pub mod error;
 pub mod files;
 pub mod journal;

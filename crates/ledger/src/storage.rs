@@ -271,7 +271,7 @@ CREATE TABLE ql_tables (
     status TEXT NOT NULL,
     indexes TEXT NOT NULL,
     last_write_seq INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE TABLE ql_revisions (
     document_id TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -723,6 +723,50 @@ impl Storage for SqliteStorage {
                 tx.prepare_cached("INSERT INTO nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
             for (level, idx, hash) in &batch.nodes {
                 node.execute(params![level, to_i64(*idx)?, &hash.as_bytes()[..]])?;
+            }
+            let seq = to_i64(batch.block.seq)?;
+            for t in &batch.tables {
+                tx.prepare_cached(
+                    "INSERT INTO ql_tables (table_id, name, status, indexes, last_write_seq) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (table_id) DO UPDATE SET name = ?2, status = ?3, indexes = ?4, last_write_seq = ?5",
+                )?
+                .execute(params![t.table_id, t.name, t.status, t.indexes.join(","), seq])?;
+            }
+            let mut rev = tx.prepare_cached(
+                "INSERT INTO ql_revisions (document_id, version, table_id, seq, idx, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut touched: Vec<&String> = Vec::new();
+            for (i, (r, table)) in batch
+                .revisions
+                .iter()
+                .zip(&batch.revision_tables)
+                .enumerate()
+            {
+                rev.execute(params![
+                    r.document_id,
+                    to_i64(r.version)?,
+                    table,
+                    seq,
+                    i as i64,
+                    r.body.is_empty()
+                ])?;
+                if !touched.contains(&table) {
+                    touched.push(table);
+                }
+            }
+            for table in touched {
+                tx.prepare_cached("UPDATE ql_tables SET last_write_seq = ?1 WHERE table_id = ?2")?
+                    .execute(params![seq, table])?;
+            }
+            for u in &batch.index_updates {
+                tx.prepare_cached("DELETE FROM ql_index WHERE document_id = ?1")?
+                    .execute(params![u.document_id])?;
+                let mut ins = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO ql_index (table_id, field, key, document_id) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for (field, key) in &u.keys {
+                    ins.execute(params![u.table_id, field, key, u.document_id])?;
+                }
             }
         }
         tx.commit()?;

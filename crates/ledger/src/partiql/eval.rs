@@ -226,7 +226,7 @@ fn arith(op: BinOp, a: &Element, b: &Element) -> Option<Element> {
     // Decimal arithmetic: exact for + and -, to 15 significant digits otherwise.
     let text = format!("{r}");
     Element::read_one(if text.contains('.') || text.contains('e') {
-        format!("{}", text.replace('e', "d"))
+        text.replace('e', "d")
     } else {
         format!("{text}.")
     })
@@ -334,10 +334,8 @@ pub fn eval(expr: &Expr, env: &Env, params: Params<'_>) -> Result<Val, EvalError
             Some(b) => boolean(!b),
             None => Some(null()),
         },
-        Expr::Neg(a) => match eval(a, env, params)? {
-            Some(x) => Some(arith(BinOp::Sub, &Element::from(0i64), &x).unwrap_or_else(null)),
-            None => None,
-        },
+        Expr::Neg(a) => eval(a, env, params)?
+            .map(|x| arith(BinOp::Sub, &Element::from(0i64), &x).unwrap_or_else(null)),
         Expr::IsNull { expr, negated } => {
             let v = eval(expr, env, params)?;
             let is = v.as_ref().is_none_or(Element::is_null);
