@@ -9,13 +9,16 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use serde_json::{Value as Json, json};
 use veritrail_core::AuditRecord;
-use veritrail_core::id::{IdSource as _, OsIds, base62_128};
+use veritrail_core::id::{IdSource as _, TimeOrderedIds};
 use veritrail_core::ion_rs::Element;
+use veritrail_core::record::parse_log_file;
 use veritrail_core::time::{Clock as _, SystemClock};
-use veritrail_core::{Hash32, record::parse_log_file};
 use veritrail_ledger::checkpoint::{CheckpointContent, CheckpointKey, origin};
+use veritrail_ledger::db::{Database, DatabaseOptions};
 use veritrail_ledger::files::LedgerFiles;
 use veritrail_ledger::journal::proof_ion_text;
+use veritrail_ledger::partiql::eval::index_key;
+use veritrail_ledger::storage::{IndexUpdate, TableRow};
 use veritrail_ledger::{
     Ledger, LedgerError, LedgerOptions, NewTransaction, Statement, Storage as _, StorageError,
     Write,
@@ -86,6 +89,21 @@ pub enum LedgerCommand {
         /// Tip of the newer digest (default: the latest block).
         #[arg(long, value_name = "SEQ")]
         to: Option<u64>,
+    },
+    /// Run PartiQL statements in one transaction (QLDB's dialect: SELECT, INSERT, UPDATE,
+    /// DELETE, CREATE TABLE/INDEX, history(), _ql_committed_…). Prints one Ion value per line.
+    Query {
+        #[command(flatten)]
+        target: Target,
+        /// The statements, run in order in one transaction.
+        #[arg(required = true, value_name = "STATEMENT")]
+        statements: Vec<String>,
+        /// A positional parameter (`?`) as Ion text, e.g. --param '"ACC-001"'; repeat in order.
+        #[arg(long = "param", value_name = "ION")]
+        params: Vec<String>,
+        /// Lift QLDB's per-transaction limits (40 documents, 4 MB).
+        #[arg(long)]
+        no_limits: bool,
     },
     /// Sign a checkpoint of the current digest with the ledger's key and store it.
     Checkpoint(Target),
@@ -217,6 +235,12 @@ pub fn run(cmd: LedgerCommand) -> Outcome {
             .to_string())
         }),
         LedgerCommand::Checkpoint(t) => checkpoint(&t),
+        LedgerCommand::Query {
+            target,
+            statements,
+            params,
+            no_limits,
+        } => query(&target, &statements, &params, no_limits),
         LedgerCommand::Verify {
             target,
             public_key,
@@ -302,14 +326,6 @@ fn read_records(path: &Path) -> Result<Vec<AuditRecord>, String> {
     }
 }
 
-/// The table id of table `name` in a ledger: derived from the strand, so it is stable.
-fn table_id(strand_id: &str, name: &str) -> String {
-    let h = Hash32::sha256(format!("table:{strand_id}:{name}").as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&h.as_bytes()[..16]);
-    base62_128(u128::from_be_bytes(b))
-}
-
 fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool) -> Outcome {
     let mut records = Vec::new();
     for p in paths {
@@ -331,31 +347,83 @@ fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool) -> Outcome {
         Err(e) => return fail(t.json, &e),
     };
     let table = "AuditRecords";
-    let tid = table_id(ledger.strand_id(), table);
+    // The records go to table AuditRecords; the first append creates it. (No index by default:
+    // random keys such as eventID cost a B-tree page per insert; `CREATE INDEX` adds one.)
+    let existing = match ledger.storage().tables() {
+        Ok(ts) => ts
+            .into_iter()
+            .find(|t| t.name == table && t.status == "ACTIVE"),
+        Err(e) => return fail(t.json, &e.into()),
+    };
+    let (tid, mut create) = match existing {
+        Some(row) => (row.table_id, None),
+        None => {
+            let id = ledger.new_id();
+            let row = TableRow {
+                table_id: id.clone(),
+                name: table.to_owned(),
+                status: "ACTIVE".into(),
+                indexes: vec![],
+                last_write_seq: 0,
+            };
+            (id, Some(row))
+        }
+    };
     let started = std::time::Instant::now();
     let mut transactions = 0usize;
     let stdout = std::io::stdout();
+    let id_source = TimeOrderedIds::default();
     let txs = records.chunks(batch).map(|chunk| {
         let docs: Vec<Arc<Element>> = chunk.iter().map(|r| Arc::new(r.to_ion())).collect();
+        let mut statements = Vec::new();
+        let tables: Vec<TableRow> = create.take().into_iter().collect();
+        if !tables.is_empty() {
+            for text in [format!("CREATE TABLE {table}")] {
+                statements.push(Statement {
+                    text,
+                    parameters: vec![],
+                    start_time: Some(SystemClock.now()),
+                });
+            }
+        }
+        let insert = statements.len();
+        statements.push(Statement {
+            text: format!("INSERT INTO {table} ?"),
+            parameters: docs.clone(),
+            start_time: Some(SystemClock.now()),
+        });
+        let ids: Vec<String> = docs.iter().map(|_| id_source.new_id()).collect();
+        let index_updates = docs
+            .iter()
+            .zip(&ids)
+            .map(|(d, id)| IndexUpdate {
+                document_id: id.clone(),
+                table_id: tid.clone(),
+                keys: d
+                    .as_struct()
+                    .and_then(|s| s.get("eventID"))
+                    .and_then(index_key)
+                    .map(|k| vec![("eventID".to_owned(), k)])
+                    .unwrap_or_default(),
+            })
+            .collect();
         NewTransaction {
             id: None,
-            statements: vec![Statement {
-                text: format!("INSERT INTO {table} ?"),
-                parameters: docs.clone(),
-                start_time: Some(SystemClock.now()),
-            }],
+            statements,
             writes: docs
                 .into_iter()
-                .map(|d| Write {
+                .zip(ids)
+                .map(|(d, id)| Write {
                     table_name: table.to_owned(),
                     table_id: tid.clone(),
-                    document_id: OsIds.new_id(),
+                    document_id: id,
                     version: 0,
                     data: Some(d),
-                    statements: vec![0],
+                    statements: vec![insert],
                 })
                 .collect(),
-            ..Default::default()
+            tables,
+            index_updates,
         }
     });
     // Pipelined: the next batch is hashed while the previous one is synced. Each line is
@@ -400,6 +468,72 @@ fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool) -> Outcome {
             "tip": digest.tip,
         }),
     )
+}
+
+fn query(t: &Target, statements: &[String], params: &[String], no_limits: bool) -> Outcome {
+    let mut values = Vec::new();
+    for (i, p) in params.iter().enumerate() {
+        match Element::read_one(p.as_bytes()) {
+            Ok(v) => values.push(v),
+            Err(e) => {
+                return report(
+                    t.json,
+                    Outcome::BadInput,
+                    &format!("error: --param {} is not one Ion value: {e}", i + 1),
+                    json!({"check": "input"}),
+                );
+            }
+        }
+    }
+    let ledger = match open(&t.files(), false) {
+        Ok(l) => l,
+        Err(e) => return fail(t.json, &e),
+    };
+    let db = Database::new(
+        ledger,
+        DatabaseOptions {
+            strict_limits: !no_limits,
+            ..DatabaseOptions::default()
+        },
+    );
+    // Parameters are consumed in order across the statements.
+    let result = db.run(3, |tx| {
+        let mut rows = Vec::new();
+        let mut next = 0;
+        for s in statements {
+            let wanted = s
+                .matches('?')
+                .count()
+                .min(values.len() - next.min(values.len()));
+            rows.extend(tx.execute(s, &values[next..next + wanted])?);
+            next += wanted;
+        }
+        Ok(rows)
+    });
+    match result {
+        Ok(rows) => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for r in rows {
+                let line = if t.json {
+                    match veritrail_core::json_ion::ion_to_json(&r) {
+                        Ok(j) => j.to_string(),
+                        Err(_) => r.to_string(),
+                    }
+                } else {
+                    r.to_string()
+                };
+                let _ = writeln!(out, "{line}");
+            }
+            Outcome::Verified
+        }
+        Err(e) => report(
+            t.json,
+            Outcome::BadInput,
+            &format!("error: {e}"),
+            json!({"check": "statement"}),
+        ),
+    }
 }
 
 fn checkpoint(t: &Target) -> Outcome {
@@ -621,14 +755,6 @@ fn verify(t: &Target, public_key: Option<&Path>, checkpoint_file: Option<&Path>)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn table_ids_are_stable_and_valid() {
-        let a = table_id("KmA3ZZca7vAIiJAK9S5Iwl", "AuditRecords");
-        assert_eq!(a, table_id("KmA3ZZca7vAIiJAK9S5Iwl", "AuditRecords"));
-        assert!(veritrail_core::id::is_valid_id(&a));
-        assert_ne!(a, table_id("KmA3ZZca7vAIiJAK9S5Iwl", "Other"));
-    }
 
     #[test]
     fn outcomes_separate_bad_requests_from_broken_ledgers() {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rusqlite::{Connection, params};
-use veritrail_core::id::{IdSource as _, OsIds};
+use veritrail_core::id::{IdSource as _, OsIds, TimeOrderedIds};
 use veritrail_core::ion_rs::{Element, v1_0};
 use veritrail_ledger::{Durability, Ledger, LedgerOptions, NewTransaction, Statement, Write};
 
@@ -48,6 +48,11 @@ fn document(i: u64) -> Element {
     Element::read_one(text).expect("the bench document is valid Ion")
 }
 
+thread_local! {
+    /// The ledger's default id source: time-ordered, as a real ingest would use.
+    static IDS: TimeOrderedIds = TimeOrderedIds::default();
+}
+
 fn transaction(docs: &[Arc<Element>], table_id: &str) -> NewTransaction {
     NewTransaction {
         id: None,
@@ -61,7 +66,7 @@ fn transaction(docs: &[Arc<Element>], table_id: &str) -> NewTransaction {
             .map(|d| Write {
                 table_name: "AuditRecords".into(),
                 table_id: table_id.to_owned(),
-                document_id: OsIds.new_id(),
+                document_id: IDS.with(|ids| ids.new_id()),
                 version: 0,
                 data: Some(Arc::clone(d)),
                 statements: vec![0],

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use veritrail_core::dot;
-use veritrail_core::id::{IdSource, OsIds, is_valid_id};
+use veritrail_core::id::{IdSource, TimeOrderedIds, is_valid_id};
 use veritrail_core::ion_hash::ion_hash_str;
 use veritrail_core::ion_rs::{Element, v1_0};
 use veritrail_core::qldb::{block_hash, revision_hash};
@@ -41,7 +41,7 @@ impl Default for LedgerOptions {
     fn default() -> Self {
         Self {
             clock: Arc::new(MonotonicClock::new(SystemClock)),
-            ids: Arc::new(OsIds),
+            ids: Arc::new(TimeOrderedIds::default()),
             durability: Durability::Full,
         }
     }
