@@ -67,7 +67,7 @@ impl IdSource for TimeOrderedIds {
     fn next_u128(&self) -> u128 {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis()) as u128
+            .map_or(0, |d| d.as_millis())
             & ((1u128 << 48) - 1);
         let random = OsIds.next_u128() & ((1u128 << 80) - 1);
         let candidate = (ms << 80) | random;
