@@ -378,12 +378,11 @@ fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool) -> Outcome {
         let mut statements = Vec::new();
         let tables: Vec<TableRow> = create.take().into_iter().collect();
         if !tables.is_empty() {
-            for text in [format!("CREATE TABLE {table}")] {
-                statements.push(Statement {
-                    text,
-                    parameters: vec![],
-                    start_time: Some(SystemClock.now()),
-                });
+            statements.push(Statement {
+                text: format!("CREATE TABLE {table}"),
+                parameters: vec![],
+                start_time: Some(SystemClock.now()),
+            }););
             }
         }
         let insert = statements.len();
