@@ -382,8 +382,7 @@ fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool) -> Outcome {
                 text: format!("CREATE TABLE {table}"),
                 parameters: vec![],
                 start_time: Some(SystemClock.now()),
-            }););
-            }
+            });
         }
         let insert = statements.len();
         statements.push(Statement {
