@@ -12,9 +12,11 @@ use veritrail_core::AuditRecord;
 use veritrail_core::id::{IdSource as _, TimeOrderedIds};
 use veritrail_core::ion_rs::Element;
 use veritrail_core::record::parse_log_file;
+use veritrail_core::time::UtcMillis;
 use veritrail_core::time::{Clock as _, SystemClock};
 use veritrail_ledger::checkpoint::{CheckpointContent, CheckpointKey, origin};
 use veritrail_ledger::db::{Database, DatabaseOptions};
+use veritrail_ledger::export::{ExportFormat, ExportRequest, read_export};
 use veritrail_ledger::files::LedgerFiles;
 use veritrail_ledger::journal::proof_ion_text;
 use veritrail_ledger::partiql::eval::index_key;
@@ -107,6 +109,44 @@ pub enum LedgerCommand {
     },
     /// Sign a checkpoint of the current digest with the ledger's key and store it.
     Checkpoint(Target),
+    /// Write the journal in QLDB's S3 export layout (manifests and
+    /// yyyy/mm/dd/hh/{strandId}.{first}-{last}.ion objects) under a directory.
+    Export {
+        #[command(flatten)]
+        target: Target,
+        /// Directory to write into (the "bucket").
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Only blocks at or after this time (Ion timestamp, e.g. 2024-01-01T00:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        start: Option<String>,
+        /// Only blocks before this time (default: now).
+        #[arg(long, value_name = "TIME")]
+        end: Option<String>,
+        /// ION_TEXT, ION_BINARY or JSON.
+        #[arg(long, default_value = "ION_TEXT")]
+        format: String,
+        /// Key prefix inside the directory.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Most blocks per data object.
+        #[arg(long, default_value_t = 1000)]
+        blocks_per_object: usize,
+    },
+    /// Create a ledger from a journal export (veritrail's or a real QLDB export, ION_TEXT or
+    /// ION_BINARY). Every block hash and chain link is verified first; with --digest the
+    /// journal's Merkle root at that tip must equal the saved digest. Nothing is imported
+    /// unless all of it verifies.
+    Import {
+        #[command(flatten)]
+        target: Target,
+        /// The export's directory (where the completed manifest is).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// A saved `aws qldb get-digest` output the imported journal must reproduce.
+        #[arg(long, value_name = "FILE")]
+        digest: Option<PathBuf>,
+    },
     /// Recompute every revision hash, block hash, chain link and the digest, and check the
     /// latest signed checkpoint. Reports the first broken block.
     Verify {
@@ -235,6 +275,28 @@ pub fn run(cmd: LedgerCommand) -> Outcome {
             .to_string())
         }),
         LedgerCommand::Checkpoint(t) => checkpoint(&t),
+        LedgerCommand::Export {
+            target,
+            out,
+            start,
+            end,
+            format,
+            prefix,
+            blocks_per_object,
+        } => export(
+            &target,
+            &out,
+            start.as_deref(),
+            end.as_deref(),
+            &format,
+            &prefix,
+            blocks_per_object,
+        ),
+        LedgerCommand::Import {
+            target,
+            from,
+            digest,
+        } => import(&target, &from, digest.as_deref()),
         LedgerCommand::Query {
             target,
             statements,
@@ -534,6 +596,219 @@ fn query(t: &Target, statements: &[String], params: &[String], no_limits: bool) 
     }
 }
 
+fn parse_time(flag: &str, text: &str) -> Result<UtcMillis, String> {
+    Element::read_one(text.as_bytes())
+        .ok()
+        .and_then(|e| e.as_timestamp())
+        .map(|t| UtcMillis::from_ion(&t))
+        .ok_or_else(|| format!("{flag} `{text}` is not a timestamp like 2024-01-01T00:00:00Z"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn export(
+    t: &Target,
+    out: &Path,
+    start: Option<&str>,
+    end: Option<&str>,
+    format: &str,
+    prefix: &str,
+    blocks_per_object: usize,
+) -> Outcome {
+    let request = (|| -> Result<ExportRequest, String> {
+        Ok(ExportRequest {
+            start: start.map(|s| parse_time("--start", s)).transpose()?,
+            end: end.map(|s| parse_time("--end", s)).transpose()?,
+            format: ExportFormat::parse(format)
+                .ok_or_else(|| format!("--format `{format}`: use ION_TEXT, ION_BINARY or JSON"))?,
+            prefix: prefix.to_owned(),
+            bucket: out.display().to_string(),
+            blocks_per_object,
+        })
+    })();
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => {
+            return report(
+                t.json,
+                Outcome::BadInput,
+                &format!("error: {e}"),
+                json!({"check": "input"}),
+            );
+        }
+    };
+    match open(&t.files(), true).and_then(|l| l.export_journal(out, &request)) {
+        Ok(summary) => report(
+            t.json,
+            Outcome::Verified,
+            &format!(
+                "exported {} blocks in {} objects to {} (export {}; manifest {})",
+                summary.blocks,
+                summary.keys.len(),
+                out.display(),
+                summary.export_id,
+                summary.completed_manifest
+            ),
+            json!({
+                "exportId": summary.export_id,
+                "blocks": summary.blocks,
+                "keys": summary.keys,
+                "completedManifest": summary.completed_manifest,
+            }),
+        ),
+        Err(e) => fail(t.json, &e),
+    }
+}
+
+fn import(t: &Target, from: &Path, digest_file: Option<&Path>) -> Outcome {
+    let files = t.files();
+    if files.journal().exists() {
+        return report(
+            t.json,
+            Outcome::BadInput,
+            &format!("error: {} already exists", files.journal().display()),
+            json!({"check": "input"}),
+        );
+    }
+    let digest = match digest_file {
+        None => None,
+        Some(p) => match std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|s| veritrail_verify::parse_digest(&s).map_err(|e| e.to_string()))
+        {
+            Ok(d) => Some(d),
+            Err(e) => {
+                return report(
+                    t.json,
+                    Outcome::BadInput,
+                    &format!("error: --digest {}: {e}", p.display()),
+                    json!({"check": "input"}),
+                );
+            }
+        },
+    };
+    let mut blocks = match read_export(from) {
+        Ok(b) => b,
+        Err(e) => {
+            return report(
+                t.json,
+                Outcome::BadInput,
+                &format!("error: {e}"),
+                json!({"check": "input"}),
+            );
+        }
+    };
+    let seq_of = |b: &Element| {
+        b.as_struct()
+            .and_then(|s| s.get("blockAddress"))
+            .and_then(Element::as_struct)
+            .and_then(|a| a.get("sequenceNo"))
+            .and_then(Element::as_i64)
+            .unwrap_or(-1)
+    };
+    blocks.sort_by_key(seq_of);
+    if let Some(first) = blocks.first().map(seq_of) {
+        if first != 0 {
+            return report(
+                t.json,
+                Outcome::BadInput,
+                &format!(
+                    "error: the export starts at block {first}; an import needs the whole journal from block 0 (export without --start)"
+                ),
+                json!({"check": "input"}),
+            );
+        }
+    }
+    // Verify everything with the independent verifier before writing anything.
+    let mut verifier = JournalVerifier::qldb();
+    let mut root_at_tip = None;
+    for block in &blocks {
+        if let Err(e) = verifier.push(block) {
+            return broken(t.json, format!("{e}; nothing was imported"), "block");
+        }
+        if let Some(d) = &digest {
+            if verifier.size() == d.tip.sequence_no + 1 {
+                root_at_tip = verifier.root();
+            }
+        }
+    }
+    if let Some(d) = &digest {
+        let strand = blocks
+            .first()
+            .and_then(|b| b.as_struct())
+            .and_then(|s| s.get("blockAddress"))
+            .and_then(Element::as_struct)
+            .and_then(|a| a.get("strandId"))
+            .and_then(Element::as_text)
+            .unwrap_or("");
+        if strand != d.tip.strand_id {
+            return broken(
+                t.json,
+                format!(
+                    "the digest is for strand {}, the export is strand {strand}; nothing was imported",
+                    d.tip.strand_id
+                ),
+                "digest",
+            );
+        }
+        match root_at_tip {
+            Some(r) if r.ct_eq(&d.digest) => {}
+            Some(r) => {
+                return broken(
+                    t.json,
+                    format!(
+                        "the journal's digest at tip {} is {r} but the saved digest is {}; nothing was imported",
+                        d.tip.sequence_no, d.digest
+                    ),
+                    "digest",
+                );
+            }
+            None => {
+                return broken(
+                    t.json,
+                    format!(
+                        "the saved digest's tip {} is past the export's last block {}; nothing was imported",
+                        d.tip.sequence_no,
+                        verifier.size().saturating_sub(1)
+                    ),
+                    "digest",
+                );
+            }
+        }
+    }
+    let result = (|| -> Result<Ledger, LedgerError> {
+        std::fs::create_dir_all(&files.data_dir)
+            .map_err(|e| LedgerError::Keys(format!("{}: {e}", files.data_dir.display())))?;
+        let ledger = Ledger::import(
+            &files.journal(),
+            &files.name,
+            &blocks,
+            LedgerOptions::default(),
+        )?;
+        if !files.private_key().exists() {
+            files.write_new_key(&CheckpointKey::generate(&files.name)?)?;
+        }
+        Ok(ledger)
+    })();
+    match result {
+        Ok(ledger) => report(
+            t.json,
+            Outcome::Verified,
+            &format!(
+                "imported {} blocks of strand {} into ledger {}; every block hash and chain link verified{}",
+                blocks.len(),
+                ledger.strand_id(),
+                ledger.name(),
+                digest.as_ref().map_or_else(String::new, |d| format!(
+                    ", and the digest at tip {} matches the saved digest",
+                    d.tip.sequence_no
+                ))
+            ),
+            json!({"blocks": blocks.len(), "strandId": ledger.strand_id()}),
+        ),
+        Err(e) => fail(t.json, &e),
+    }
+}
+
 fn checkpoint(t: &Target) -> Outcome {
     let files = t.files();
     let result = (|| -> Result<(PathBuf, String), LedgerError> {
@@ -652,7 +927,11 @@ fn verify(t: &Target, public_key: Option<&Path>, checkpoint_file: Option<&Path>)
     };
 
     let count = ledger.block_count();
-    let mut verifier = JournalVerifier::veritrail();
+    let imported = match ledger.imported_blocks() {
+        Ok(n) => n,
+        Err(e) => return fail(t.json, &e),
+    };
+    let mut verifier = JournalVerifier::imported_then_veritrail(imported);
     let mut root_at_checkpoint = None;
     let progress = count >= 100_000 && !t.json;
     for seq in 0..count {

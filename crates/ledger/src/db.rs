@@ -382,20 +382,19 @@ impl Transaction<'_> {
 
     fn committed_data(&self, r: &RevisionRef) -> Result<Element, DbError> {
         let ledger = self.ledger();
+        let corrupt = |what: &str| {
+            DbError::Ledger(LedgerError::Storage(crate::storage::StorageError::Corrupt(
+                format!(
+                    "block {}: revision {} of document {} {what}",
+                    r.seq, r.index, r.document_id
+                ),
+            )))
+        };
         let stored = ledger
             .storage()
             .revision_at(r.seq, r.index)?
-            .ok_or_else(|| {
-                LedgerError::Storage(crate::storage::StorageError::Corrupt(format!(
-                    "block {}: revision {} of document {} is missing",
-                    r.seq, r.index, r.document_id
-                )))
-            })?;
-        Element::read_one(&stored.body).map_err(|e| {
-            DbError::Ledger(LedgerError::Storage(crate::storage::StorageError::Corrupt(
-                format!("document {}: {e}", r.document_id),
-            )))
-        })
+            .ok_or_else(|| corrupt("is missing"))?;
+        crate::journal::revision_data(&stored)?.ok_or_else(|| corrupt("has no data"))
     }
 
     /// The user view of a table: current documents, with this transaction's writes.
@@ -1100,8 +1099,10 @@ impl Transaction<'_> {
                 if self.doc_index.contains_key(&r.document_id) {
                     continue;
                 }
-                let stored = ledger.storage().revision_at(r.seq, r.index)?;
-                let data = stored.and_then(|s| Element::read_one(&s.body).ok());
+                let data = match ledger.storage().revision_at(r.seq, r.index)? {
+                    Some(stored) => crate::journal::revision_data(&stored)?,
+                    None => None,
+                };
                 index_updates.push(IndexUpdate {
                     document_id: r.document_id.clone(),
                     table_id: table_id.clone(),

@@ -26,7 +26,8 @@ use veritrail_core::{Hash32, ion_hash, merkle_root};
 use crate::error::LedgerError;
 use crate::merkle::{self, Frontier, NodeSource};
 use crate::storage::{
-    CommitBatch, Durability, SqliteStorage, Storage, StorageError, StoredBlock, StoredRevision,
+    CommitBatch, Durability, RevisionKind, SqliteStorage, Storage, StorageError, StoredBlock,
+    StoredRevision,
 };
 
 /// How a ledger gets its time and ids, and how durable its commits are.
@@ -229,6 +230,7 @@ fn build_block(
             hashes.insert(d, h);
         }
         stored_revisions.push(StoredRevision {
+            kind: RevisionKind::Data,
             seq,
             index: u32::try_from(index)
                 .map_err(|_| LedgerError::InvalidTransaction("too many writes".into()))?,
@@ -306,6 +308,20 @@ fn build_block(
     ))
 }
 
+/// The document data of a stored revision: `None` for a deletion or a hash-only revision.
+pub fn revision_data(stored: &StoredRevision) -> Result<Option<Element>, LedgerError> {
+    let what = format!("block {}, revision {}", stored.seq, stored.index);
+    match stored.kind {
+        RevisionKind::Data if stored.body.is_empty() => Ok(None),
+        RevisionKind::Data => decode(&stored.body, &what).map(Some),
+        RevisionKind::Full => Ok(decode(&stored.body, &what)?
+            .as_struct()
+            .and_then(|s| s.get("data"))
+            .cloned()),
+        RevisionKind::HashOnly => Ok(None),
+    }
+}
+
 /// `{id, version, txTime, txId}`: a revision's metadata.
 fn metadata(document_id: &str, version: u64, tx_time: &Element, tx_id: &str) -> Element {
     Element::from(
@@ -329,6 +345,17 @@ fn revision_element(
     what: &str,
 ) -> Result<Element, LedgerError> {
     let bad = |d: &str| LedgerError::Storage(StorageError::Corrupt(format!("{what}: {d}")));
+    match stored.kind {
+        RevisionKind::Full => return decode(&stored.body, what),
+        RevisionKind::HashOnly => {
+            return Ok(Element::from(
+                Element::struct_builder()
+                    .with_field("hash", blob(hash))
+                    .build(),
+            ));
+        }
+        RevisionKind::Data => {}
+    }
     let field = |name: &str| {
         block
             .get(name)
@@ -562,6 +589,16 @@ impl<S: Storage> Ledger<S> {
             .get(index as usize)
             .ok_or_else(|| corrupt(seq, "a revision hash is missing"))?;
         revision_element(st, hash, &stored, &format!("block {seq}, revision {index}"))
+    }
+
+    /// How many leading blocks were imported from a QLDB export (checked by QLDB's rules only;
+    /// later blocks follow veritrail's stricter layout).
+    pub fn imported_blocks(&self) -> Result<u64, LedgerError> {
+        Ok(self
+            .storage
+            .meta("imported_blocks")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
     }
 
     /// The storage underneath, for verification and tests.

@@ -7,6 +7,7 @@
 //! - [`db`]: tables, documents and PartiQL transactions with optimistic concurrency control.
 //! - [`partiql`]: QLDB's PartiQL subset: parser and evaluator.
 //! - [`journal`]: [`Ledger`], committing transactions and answering GetDigest/GetBlock/GetRevision.
+//! - [`export`]: journal export in QLDB's S3 layout, and import of such exports.
 //! - [`merkle`]: the accumulator math over persisted complete-subtree hashes.
 //! - [`storage`]: the [`Storage`] trait and its SQLite implementation.
 //! - [`checkpoint`]: signed checkpoints (C2SP signed-note format) and their keys.
@@ -15,6 +16,7 @@
 pub mod checkpoint;
 pub mod db;
 pub mod error;
+pub mod export;
 pub mod files;
 pub mod journal;
 pub mod merkle;

@@ -75,14 +75,49 @@ pub struct StoredBlock {
     pub revision_hashes: Vec<Hash32>,
 }
 
-/// A revision as stored: the whole revision struct as Ion binary.
+/// A revision as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRevision {
     pub seq: u64,
     pub index: u32,
     pub document_id: String,
     pub version: u64,
+    /// What `body` holds.
+    pub kind: RevisionKind,
+    /// Ion binary: the data (empty for a deletion), or the whole revision.
     pub body: Vec<u8>,
+}
+
+/// How a revision is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RevisionKind {
+    /// Only the data; the rest is rebuilt from the block (revisions veritrail writes).
+    #[default]
+    Data,
+    /// The whole revision struct as received (revisions imported from a QLDB export, whose
+    /// metadata cannot be rebuilt from the block).
+    Full,
+    /// A QLDB system revision of which only the hash is known.
+    HashOnly,
+}
+
+impl RevisionKind {
+    fn flag(self) -> u8 {
+        match self {
+            Self::Data => 0,
+            Self::Full => 1,
+            Self::HashOnly => 2,
+        }
+    }
+
+    fn from_flag(f: u8) -> Option<Self> {
+        match f {
+            0 => Some(Self::Data),
+            1 => Some(Self::Full),
+            2 => Some(Self::HashOnly),
+            _ => None,
+        }
+    }
 }
 
 /// Everything one transaction adds; written atomically and durably.
@@ -307,8 +342,8 @@ fn to_u64(v: i64) -> Result<u64, StorageError> {
 }
 
 /// Directory entry of one revision in a block's `revisions` blob:
-/// document id (22 bytes) | version (u64 BE) | offset (u32 BE) | length (u32 BE).
-const INDEX_ENTRY: usize = 22 + 8 + 4 + 4;
+/// document id (22 bytes) | version (u64 BE) | offset (u32 BE) | length (u32 BE) | kind (u8).
+const INDEX_ENTRY: usize = 22 + 8 + 4 + 4 + 1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct IndexEntry {
@@ -316,6 +351,7 @@ struct IndexEntry {
     version: u64,
     offset: u32,
     len: u32,
+    kind: RevisionKind,
 }
 
 fn decode_index(blob: &[u8], seq: u64) -> Result<Vec<IndexEntry>, StorageError> {
@@ -337,6 +373,8 @@ fn decode_index(blob: &[u8], seq: u64) -> Result<Vec<IndexEntry>, StorageError> 
                 version: num(22..30),
                 offset: u32::try_from(num(30..34)).map_err(|_| bad("is damaged"))?,
                 len: u32::try_from(num(34..38)).map_err(|_| bad("is damaged"))?,
+                kind: RevisionKind::from_flag(e[38])
+                    .ok_or_else(|| bad("has an unknown revision kind"))?,
             })
         })
         .collect()
@@ -491,6 +529,7 @@ impl Storage for SqliteStorage {
             index,
             document_id: entry.document_id.clone(),
             version: entry.version,
+            kind: entry.kind,
             body,
         }))
     }
@@ -632,6 +671,7 @@ impl Storage for SqliteStorage {
                     })?,
                     document_id: e.document_id,
                     version: e.version,
+                    kind: e.kind,
                     body: body.to_vec(),
                 })
             })
@@ -676,6 +716,7 @@ impl Storage for SqliteStorage {
                 .map_err(|_| StorageError::Corrupt(format!("block {seq}: too many revisions")))?,
             document_id: document_id.to_owned(),
             version: entry.version,
+            kind: entry.kind,
             body,
         }))
     }
@@ -708,6 +749,7 @@ impl Storage for SqliteStorage {
                 index.extend_from_slice(&r.version.to_be_bytes());
                 index.extend_from_slice(&offset.to_be_bytes());
                 index.extend_from_slice(&len.to_be_bytes());
+                index.push(r.kind.flag());
                 bodies.extend_from_slice(&r.body);
             }
             if batch.revision_tables.len() != batch.revisions.len() {

@@ -408,3 +408,177 @@ fn appended_records_are_queryable_with_partiql() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn export_and_verified_import() {
+    let dir = scratch("ledger-export");
+    populated(&dir);
+    let d = s(&dir);
+    let out = veritrail(&["ledger", "digest", "bank", "--data-dir", d]);
+    let digest = dir.join("digest.json");
+    std::fs::write(&digest, &out.stdout).unwrap();
+    let export = dir.join("export");
+    let out = veritrail(&[
+        "ledger",
+        "export",
+        "bank",
+        "--data-dir",
+        d,
+        "--out",
+        s(&export),
+        "--prefix",
+        "j/",
+        "--format",
+        "ion_binary",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("exported "),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let copy = dir.join("copy");
+    let out = veritrail(&[
+        "ledger",
+        "import",
+        "copy",
+        "--data-dir",
+        s(&copy),
+        "--from",
+        s(&export),
+        "--digest",
+        s(&digest),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("matches the saved digest"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = veritrail(&["ledger", "verify", "copy", "--data-dir", s(&copy)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let count = |data_dir: &str, name: &str| {
+        text(
+            &veritrail(&[
+                "ledger",
+                "query",
+                name,
+                "--data-dir",
+                data_dir,
+                "SELECT COUNT(*) FROM AuditRecords",
+            ])
+            .stdout,
+        )
+    };
+    assert_eq!(count(s(&copy), "copy"), count(d, "bank"));
+    assert!(count(d, "bank").starts_with("{_1: "));
+
+    // A saved digest from another journal: nothing is imported.
+    let other = dir.join("other-digest.json");
+    let forged = std::fs::read_to_string(&digest).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&forged).unwrap();
+    let wrong = forged.replace(
+        value["Digest"].as_str().unwrap(),
+        &veritrail_core::Hash32::sha256(b"x").to_base64(),
+    );
+    std::fs::write(&other, wrong).unwrap();
+    let refused = dir.join("refused");
+    let out = veritrail(&[
+        "ledger",
+        "import",
+        "copy",
+        "--data-dir",
+        s(&refused),
+        "--from",
+        s(&export),
+        "--digest",
+        s(&other),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("nothing was imported"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!refused.join("copy.ledger").exists());
+
+    // A changed document in the export: the first bad block is named, nothing is imported.
+    let text_export = dir.join("export-text");
+    assert_eq!(
+        veritrail(&[
+            "ledger",
+            "export",
+            "bank",
+            "--data-dir",
+            d,
+            "--out",
+            s(&text_export)
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    let object = walk(&text_export)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "ion"))
+        .unwrap();
+    let body = std::fs::read_to_string(&object).unwrap();
+    std::fs::write(&object, body.replacen("\"us-east-1\"", "\"eu-west-1\"", 1)).unwrap();
+    let out = veritrail(&[
+        "ledger",
+        "import",
+        "copy2",
+        "--data-dir",
+        s(&refused),
+        "--from",
+        s(&text_export),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("FAILED block 1: revision hash"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!refused.join("copy2.ledger").exists());
+
+    // A partial export cannot be imported.
+    let partial = dir.join("partial");
+    let out = veritrail(&[
+        "ledger",
+        "export",
+        "bank",
+        "--data-dir",
+        d,
+        "--out",
+        s(&partial),
+        "--start",
+        "2100-01-01T00:00:00Z",
+        "--end",
+        "2100-01-02T00:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = veritrail(&[
+        "ledger",
+        "import",
+        "copy3",
+        "--data-dir",
+        s(&refused),
+        "--from",
+        s(&partial),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

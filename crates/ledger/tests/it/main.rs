@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bank;
+mod export;
 mod proofs;
 
 use std::path::PathBuf;
