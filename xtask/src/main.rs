@@ -14,7 +14,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   test     tidy, rustfmt check, clippy (warnings denied), all tests (nextest when present)
   tidy     the dependency graph matches ARCHITECTURE.md; every Rust file opens with `//!`
-  bench    [ledger] [-- ARGS]  benchmarks as JSON lines (ledger: --blocks N --documents N)
+  bench    [ledger|partiql] [-- ARGS]  benchmarks as JSON lines
+           (ledger: --blocks N --documents N --sizes 1,100,1000; partiql: --accounts N --seconds S)
   help     this text";
 
 fn main() -> ExitCode {
@@ -77,7 +78,10 @@ fn has_nextest() -> bool {
 }
 
 /// Benchmarks, in release mode; each prints JSON lines with its baseline measured in the same run.
-const BENCHES: &[(&str, &str)] = &[("ledger", "veritrail-ledger")];
+const BENCHES: &[(&str, &str)] = &[
+    ("ledger", "veritrail-ledger"),
+    ("partiql", "veritrail-ledger"),
+];
 
 fn bench(args: &[String]) -> ExitCode {
     let (selected, extra): (Vec<&String>, Vec<&String>) = match args.iter().position(|a| a == "--")

@@ -412,14 +412,44 @@ impl Transaction<'_> {
             last_write_seq,
         });
         let mut rows = Vec::new();
-        for r in &committed {
-            if self.doc_index.contains_key(&r.document_id) {
-                continue;
+        // Read each block's revisions once, not once per document.
+        let mut i = 0;
+        while i < committed.len() {
+            let seq = committed[i].seq;
+            let end = committed[i..]
+                .iter()
+                .position(|r| r.seq != seq)
+                .map_or(committed.len(), |n| i + n);
+            let group = &committed[i..end];
+            if group.len() > 4 {
+                let stored = self.ledger().storage().revisions(seq)?;
+                for r in group {
+                    if self.doc_index.contains_key(&r.document_id) {
+                        continue;
+                    }
+                    let data = stored
+                        .get(r.index as usize)
+                        .map(crate::journal::revision_data)
+                        .transpose()?
+                        .flatten();
+                    if let Some(value) = data {
+                        rows.push(Row {
+                            value,
+                            document_id: Some(r.document_id.clone()),
+                        });
+                    }
+                }
+            } else {
+                for r in group {
+                    if !self.doc_index.contains_key(&r.document_id) {
+                        rows.push(Row {
+                            value: self.committed_data(r)?,
+                            document_id: Some(r.document_id.clone()),
+                        });
+                    }
+                }
             }
-            rows.push(Row {
-                value: self.committed_data(r)?,
-                document_id: Some(r.document_id.clone()),
-            });
+            i = end;
         }
         for d in self.docs.iter().filter(|d| d.table_id == table.table_id) {
             if let Some(data) = &d.data {

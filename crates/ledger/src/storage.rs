@@ -510,8 +510,12 @@ impl Storage for SqliteStorage {
         let Some((rowid, dir)) = row else {
             return Ok(None);
         };
-        let entries = decode_index(&dir, seq)?;
-        let Some(entry) = entries.get(index as usize) else {
+        // Decode only this revision's directory entry.
+        let at = index as usize * INDEX_ENTRY;
+        let Some(raw) = dir.get(at..at + INDEX_ENTRY) else {
+            return Ok(None);
+        };
+        let Some(entry) = decode_index(raw, seq)?.pop() else {
             return Ok(None);
         };
         let blob = self
