@@ -58,13 +58,13 @@ fn main() {
 
     let ledger =
         Ledger::create(&dir.join("bank.ledger"), "bank", LedgerOptions::default()).expect("create");
-    let db = Arc::new(Database::new(
+    let db = Database::new(
         ledger,
         DatabaseOptions {
             strict_limits: false,
             ..DatabaseOptions::default()
         },
-    ));
+    );
     db.execute("CREATE TABLE Accounts", &[]).expect("table");
     db.execute("CREATE INDEX ON Accounts (accountId)", &[])
         .expect("index");
@@ -173,7 +173,7 @@ fn main() {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let handles: Vec<_> = (0..clients)
             .map(|c| {
-                let (db, committed, conflicts) = (Arc::clone(&db), Arc::clone(&committed), Arc::clone(&conflicts));
+                let (db, committed, conflicts) = (db.clone(), Arc::clone(&committed), Arc::clone(&conflicts));
                 std::thread::spawn(move || {
                     let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ (c + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
                     while Instant::now() < deadline {
@@ -184,7 +184,7 @@ fn main() {
                         }
                         loop {
                             let result = db.run(0, |tx| {
-                                let get = |tx: &mut veritrail_ledger::db::Transaction<'_>, id: &str| -> Result<i64, DbError> {
+                                let get = |tx: &mut veritrail_ledger::db::Transaction, id: &str| -> Result<i64, DbError> {
                                     let r = tx.execute("SELECT VALUE a.balance FROM Accounts AS a WHERE a.accountId = ?", &[Element::string(id)])?;
                                     Ok(r.first().and_then(Element::as_i64).unwrap_or(0))
                                 };

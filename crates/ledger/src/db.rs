@@ -142,9 +142,15 @@ fn invalid(position: Option<usize>, message: impl Into<String>) -> DbError {
     }
 }
 
-/// A ledger with tables, shared by many transactions.
-#[derive(Debug)]
+/// A ledger with tables, shared by many transactions. Cloning it is cheap: clones share the
+/// ledger.
+#[derive(Debug, Clone)]
 pub struct Database {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     ledger: Mutex<Ledger>,
     options: DatabaseOptions,
 }
@@ -161,21 +167,27 @@ pub struct CommitInfo {
 impl Database {
     pub fn new(ledger: Ledger, options: DatabaseOptions) -> Self {
         Self {
-            ledger: Mutex::new(ledger),
-            options,
+            inner: Arc::new(Shared {
+                ledger: Mutex::new(ledger),
+                options,
+            }),
         }
     }
 
     /// The ledger underneath (held while the guard lives).
     pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
-        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn options(&self) -> &DatabaseOptions {
+        &self.inner.options
     }
 
     /// Starts a transaction.
-    pub fn begin(&self) -> Transaction<'_> {
+    pub fn begin(&self) -> Transaction {
         let id = self.ledger().new_id();
         Transaction {
-            db: self,
+            db: self.clone(),
             digest: CommitDigest::new(&id),
             id,
             started: Instant::now(),
@@ -195,7 +207,7 @@ impl Database {
     pub fn run<T>(
         &self,
         retries: usize,
-        mut work: impl FnMut(&mut Transaction<'_>) -> Result<T, DbError>,
+        mut work: impl FnMut(&mut Transaction) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         let mut attempt = 0;
         loop {
@@ -256,8 +268,8 @@ struct Row {
 
 /// An open transaction.
 #[derive(Debug)]
-pub struct Transaction<'db> {
-    db: &'db Database,
+pub struct Transaction {
+    db: Database,
     id: String,
     digest: CommitDigest,
     started: Instant,
@@ -287,7 +299,7 @@ fn table_result(table_id: &str) -> Element {
     )
 }
 
-impl Transaction<'_> {
+impl Transaction {
     /// The transaction id (22 characters).
     pub fn id(&self) -> &str {
         &self.id
@@ -302,7 +314,7 @@ impl Transaction<'_> {
         if self.closed {
             return Err(DbError::Closed);
         }
-        if self.started.elapsed() > self.db.options.transaction_timeout {
+        if self.started.elapsed() > self.db.options().transaction_timeout {
             return Err(DbError::Expired(self.id.clone()));
         }
         Ok(())
@@ -809,7 +821,7 @@ impl Transaction<'_> {
         if let Some(d) = &data {
             self.bytes += d.to_string().len();
         }
-        let strict = self.db.options.strict_limits;
+        let strict = self.db.options().strict_limits;
         if let Some(&i) = self.doc_index.get(document_id) {
             let d = &mut self.docs[i];
             d.data = data;
@@ -907,7 +919,7 @@ impl Transaction<'_> {
                         "a ledger has at most {MAX_ACTIVE_TABLES} active tables"
                     )));
                 }
-                if self.db.options.strict_limits && tables.len() >= MAX_TOTAL_TABLES {
+                if self.db.options().strict_limits && tables.len() >= MAX_TOTAL_TABLES {
                     return Err(DbError::LimitExceeded(format!(
                         "a ledger has at most {MAX_TOTAL_TABLES} tables, dropped ones included"
                     )));

@@ -1,7 +1,6 @@
 //! The seed scenario: a bank ledger with Accounts, Transactions and AuditLog, its transfers and
 //! its audit queries, run through PartiQL transactions; and concurrent transfers under OCC.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use veritrail_core::ion_rs::Element;
@@ -63,15 +62,14 @@ fn transfer(
     loop {
         let mut tx = db.begin();
         let result = (|| {
-            let get = |tx: &mut veritrail_ledger::db::Transaction<'_>,
-                       id: &str|
-             -> Result<i64, DbError> {
-                let rows = tx.execute(
-                    "SELECT VALUE a.balance FROM Accounts AS a WHERE a.accountId = ?",
-                    &[Element::string(id)],
-                )?;
-                Ok(rows[0].as_i64().unwrap_or(0))
-            };
+            let get =
+                |tx: &mut veritrail_ledger::db::Transaction, id: &str| -> Result<i64, DbError> {
+                    let rows = tx.execute(
+                        "SELECT VALUE a.balance FROM Accounts AS a WHERE a.accountId = ?",
+                        &[Element::string(id)],
+                    )?;
+                    Ok(rows[0].as_i64().unwrap_or(0))
+                };
             let (a, b) = (get(&mut tx, from)?, get(&mut tx, to)?);
             if a < amount {
                 return Ok(false);
@@ -432,7 +430,7 @@ fn occ_conflicts_follow_what_was_read() {
 
 #[test]
 fn concurrent_transfers_keep_the_total_and_equal_a_serial_replay() {
-    let db = Arc::new(bank("concurrent", DatabaseOptions::default()));
+    let db = bank("concurrent", DatabaseOptions::default());
     let accounts = ["A1", "A2", "A3", "A4", "A5"];
     for a in accounts {
         db.execute(
@@ -443,7 +441,7 @@ fn concurrent_transfers_keep_the_total_and_equal_a_serial_replay() {
     }
     let threads: Vec<_> = (0..4)
         .map(|t| {
-            let db = Arc::clone(&db);
+            let db = db.clone();
             std::thread::spawn(move || {
                 let mut done = Vec::new();
                 let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
