@@ -27,6 +27,15 @@ enum Command {
     /// Create and use a QLDB-compatible ledger: append, digest, block, revision, checkpoint, verify.
     #[command(subcommand)]
     Ledger(ledger_cmd::LedgerCommand),
+    /// Serve the AWS emulator (QLDB control plane and session API) for SDKs and drivers.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4566")]
+        addr: std::net::SocketAddr,
+        /// Where ledgers are kept [default: the user's data directory]/veritrail/emulator.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<std::path::PathBuf>,
+    },
     /// Verify the sample QLDB proofs built into this binary (real vehicle-registration output).
     Demo {
         /// Print the result as one JSON object per check.
@@ -59,6 +68,43 @@ fn main() -> ExitCode {
         Command::Verify(cmd) => verify_cmd::run(cmd),
         Command::Ledger(cmd) => ledger_cmd::run(cmd),
         Command::Demo { json } => demo::run(json),
+        Command::Serve { addr, data_dir } => serve(addr, data_dir),
     };
     outcome.into()
+}
+
+fn serve(addr: std::net::SocketAddr, data_dir: Option<std::path::PathBuf>) -> Outcome {
+    let data_dir = data_dir.unwrap_or_else(veritrail_emulator::default_data_dir);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Outcome::BadInput;
+        }
+    };
+    runtime.block_on(async {
+        let emulator =
+            match veritrail_emulator::Emulator::open(veritrail_emulator::Config::new(&data_dir)) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Outcome::BadInput;
+                }
+            };
+        match veritrail_emulator::serve(std::sync::Arc::new(emulator), addr).await {
+            Ok(running) => {
+                println!(
+                    "veritrail emulator listening on {} (data in {})",
+                    running.url,
+                    data_dir.display()
+                );
+                let _ = tokio::signal::ctrl_c().await;
+                Outcome::Verified
+            }
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr}: {e}");
+                Outcome::BadInput
+            }
+        }
+    })
 }

@@ -1,0 +1,254 @@
+//! veritrail-emulator: one HTTP endpoint that speaks AWS wire protocols over veritrail, so
+//! unmodified AWS SDK clients and the QLDB drivers run against it with no AWS account.
+//!
+//! - [`qldb`]: QLDB's control plane (rest-json, `/ledgers…`, `/tags…`).
+//! - [`qldb_session`]: QLDB's session API (awsJson1_0, `X-Amz-Target: QLDBSession.SendCommand`).
+//!
+//! Requests are routed the way the SDKs address them: by `X-Amz-Target` for JSON protocols, by
+//! path for rest-json; the SigV4 `Authorization` header is read for the region (signatures are
+//! not checked). State is per instance (no globals), so tests run many emulators in parallel,
+//! each on its own port with its own directory.
+//!
+//! Architecture Invariant: a client mistake gets the AWS error a real client expects, never a
+//! 500 and never a panic; only this crate knows AWS wire protocols on the server side.
+
+pub mod error;
+pub mod qldb;
+pub mod qldb_session;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use veritrail_core::id::{IdSource as _, TimeOrderedIds};
+use veritrail_ledger::db::Database;
+
+use crate::error::AwsError;
+
+/// `$XDG_DATA_HOME/veritrail/emulator`, else `~/.local/share/veritrail/emulator`.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("veritrail/emulator")
+}
+
+/// The account id the emulator reports in ARNs.
+pub const ACCOUNT_ID: &str = "000000000000";
+
+/// How an emulator runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where ledgers are kept (one SQLite file each, plus a small JSON file of control-plane
+    /// settings).
+    pub data_dir: PathBuf,
+    /// A session unused this long is gone (QLDB: about 15 minutes).
+    pub session_idle_timeout: Duration,
+    /// A transaction open this long has expired (QLDB: 30 s).
+    pub transaction_timeout: Duration,
+}
+
+impl Config {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            data_dir: data_dir.to_owned(),
+            session_idle_timeout: Duration::from_secs(15 * 60),
+            transaction_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One ledger as the control plane knows it.
+#[derive(Debug)]
+pub struct LedgerEntry {
+    pub name: String,
+    pub arn: String,
+    pub db: Database,
+    pub settings: qldb::Settings,
+    /// CreateLedger answers CREATING; the ledger is ACTIVE from the next call on.
+    pub described: bool,
+}
+
+/// An emulator's state.
+#[derive(Debug)]
+pub struct Emulator {
+    pub config: Config,
+    ledgers: Mutex<BTreeMap<String, LedgerEntry>>,
+    sessions: Mutex<HashMap<String, Arc<Mutex<qldb_session::Session>>>>,
+    ids: TimeOrderedIds,
+}
+
+impl Emulator {
+    /// Opens the ledgers already under `config.data_dir`.
+    pub fn open(config: Config) -> Result<Self, String> {
+        std::fs::create_dir_all(config.data_dir.join("ledgers"))
+            .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+        let emulator = Self {
+            config,
+            ledgers: Mutex::new(BTreeMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            ids: TimeOrderedIds::default(),
+        };
+        qldb::load_ledgers(&emulator)?;
+        Ok(emulator)
+    }
+
+    pub(crate) fn ledgers(&self) -> MutexGuard<'_, BTreeMap<String, LedgerEntry>> {
+        self.ledgers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn sessions(
+        &self,
+    ) -> MutexGuard<'_, HashMap<String, Arc<Mutex<qldb_session::Session>>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn new_id(&self) -> String {
+        self.ids.new_id()
+    }
+
+    /// Handles one request (blocking: ledger work touches the disk).
+    pub fn handle(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response {
+        let request_id = self.new_id();
+        let mut response =
+            if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+                match target {
+                    "QLDBSession.SendCommand" => qldb_session::send_command(self, body),
+                    other => AwsError::unknown_operation(other).into_response(),
+                }
+            } else {
+                let region = sigv4_region(headers).unwrap_or_else(|| "us-east-1".to_owned());
+                let (path, query) = path_and_query
+                    .split_once('?')
+                    .unwrap_or((path_and_query, ""));
+                if path.starts_with("/ledgers") || path.starts_with("/tags/") {
+                    qldb::route(self, method, path, query, body, &region)
+                } else {
+                    AwsError::unknown_operation(&format!("{method} {path}")).into_response()
+                }
+            };
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-amzn-RequestId", v);
+        }
+        response
+    }
+}
+
+/// The region of a SigV4 `Authorization` header's credential scope.
+pub fn sigv4_region(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let credential = auth.split("Credential=").nth(1)?.split([',', ' ']).next()?;
+    // AKID/date/region/service/aws4_request
+    credential.split('/').nth(2).map(str::to_owned)
+}
+
+async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body: Bytes = match axum::body::to_bytes(body, 64 << 20).await {
+        Ok(b) => b,
+        Err(_) => {
+            return AwsError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                "the request body is over 64 MiB",
+            )
+            .into_response();
+        }
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+    match tokio::task::spawn_blocking(move || {
+        emulator.handle(&parts.method, &path, &parts.headers, &body)
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => AwsError::internal(format!("the request handler failed: {e}")).into_response(),
+    }
+}
+
+/// The router, for serving or for calling without a socket.
+pub fn app(emulator: Arc<Emulator>) -> Router {
+    Router::new().fallback(dispatch).with_state(emulator)
+}
+
+/// A running emulator.
+#[derive(Debug)]
+pub struct Running {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub addr: SocketAddr,
+    pub emulator: Arc<Emulator>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Keeps a temporary data directory alive (and removes it on drop), for `spawn()`.
+    _temp: Option<TempDir>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A directory removed when dropped.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Serves `emulator` on `addr` until the returned handle is dropped.
+pub async fn serve(emulator: Arc<Emulator>, addr: SocketAddr) -> std::io::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let router = app(Arc::clone(&emulator));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(Running {
+        url: format!("http://{addr}"),
+        addr,
+        emulator,
+        shutdown: Some(tx),
+        _temp: None,
+    })
+}
+
+/// Starts an emulator on 127.0.0.1 port 0 with its own temporary directory, for tests.
+pub async fn spawn() -> std::io::Result<Running> {
+    let dir = std::env::temp_dir().join(format!(
+        "veritrail-emulator-{}-{}",
+        std::process::id(),
+        TimeOrderedIds::default().new_id()
+    ));
+    let emulator = Emulator::open(Config::new(&dir)).map_err(std::io::Error::other)?;
+    let mut running = serve(Arc::new(emulator), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    running._temp = Some(TempDir(dir));
+    Ok(running)
+}
