@@ -1,0 +1,244 @@
+//! QLDB control plane: shapes, states, deletion protection, tags, pagination, errors.
+
+use crate::{SIGNED, request, runtime};
+
+#[test]
+fn ledgers_live_through_their_states_and_protections() {
+    let rt = runtime();
+    let emu = rt.block_on(veritrail_emulator::spawn()).unwrap();
+    let u = emu.url.clone();
+    let created = request(
+        &u,
+        "POST",
+        "/ledgers",
+        &[SIGNED],
+        r#"{"Name":"bank","PermissionsMode":"STANDARD","Tags":{"team":"audit"}}"#,
+    );
+    assert_eq!(created.status, 200);
+    assert_eq!(created.json["State"], "CREATING");
+    assert_eq!(
+        created.json["Arn"],
+        "arn:aws:qldb:eu-west-1:000000000000:ledger/bank"
+    );
+    assert_eq!(created.json["DeletionProtection"], true);
+    assert!(created.header("x-amzn-requestid").is_some());
+    let described = request(&u, "GET", "/ledgers/bank", &[], "");
+    assert_eq!(described.json["State"], "CREATING");
+    assert_eq!(
+        request(&u, "GET", "/ledgers/bank", &[], "").json["State"],
+        "ACTIVE"
+    );
+    assert!(described.json["CreationDateTime"].is_f64());
+
+    let dup = request(
+        &u,
+        "POST",
+        "/ledgers",
+        &[SIGNED],
+        r#"{"Name":"bank","PermissionsMode":"STANDARD"}"#,
+    );
+    assert_eq!(
+        (dup.status, dup.error_type()),
+        (409, "ResourceAlreadyExistsException")
+    );
+    let bad = request(
+        &u,
+        "POST",
+        "/ledgers",
+        &[],
+        r#"{"Name":"-x","PermissionsMode":"STANDARD"}"#,
+    );
+    assert_eq!(
+        (bad.status, bad.error_type()),
+        (400, "InvalidParameterException")
+    );
+    assert_eq!(bad.json["ParameterName"], "Name");
+    let no_mode = request(&u, "POST", "/ledgers", &[], r#"{"Name":"x"}"#);
+    assert_eq!(no_mode.json["ParameterName"], "PermissionsMode");
+    let garbage = request(&u, "POST", "/ledgers", &[], "{not json");
+    assert_eq!(
+        (garbage.status, garbage.error_type()),
+        (400, "SerializationException")
+    );
+
+    // Tags by ARN (percent-encoded in the path).
+    let arn = "arn%3Aaws%3Aqldb%3Aeu-west-1%3A000000000000%3Aledger%2Fbank";
+    assert_eq!(
+        request(
+            &u,
+            "POST",
+            &format!("/tags/{arn}"),
+            &[],
+            r#"{"Tags":{"env":"test"}}"#
+        )
+        .status,
+        200
+    );
+    let tags = request(&u, "GET", &format!("/tags/{arn}"), &[], "");
+    assert_eq!(
+        tags.json["Tags"],
+        serde_json::json!({"env":"test","team":"audit"})
+    );
+    assert_eq!(
+        request(&u, "DELETE", &format!("/tags/{arn}?tagKeys=team"), &[], "").status,
+        200
+    );
+    assert_eq!(
+        request(&u, "GET", &format!("/tags/{arn}"), &[], "").json["Tags"],
+        serde_json::json!({"env":"test"})
+    );
+
+    // Deletion protection, then UpdateLedger, then delete.
+    let refused = request(&u, "DELETE", "/ledgers/bank", &[], "");
+    assert_eq!(
+        (refused.status, refused.error_type()),
+        (412, "ResourcePreconditionNotMetException")
+    );
+    let updated = request(
+        &u,
+        "PATCH",
+        "/ledgers/bank",
+        &[],
+        r#"{"DeletionProtection":false}"#,
+    );
+    assert_eq!(updated.json["DeletionProtection"], false);
+    assert!(updated.json.get("PermissionsMode").is_none());
+    let mode = request(
+        &u,
+        "PATCH",
+        "/ledgers/bank/permissions-mode",
+        &[],
+        r#"{"PermissionsMode":"ALLOW_ALL"}"#,
+    );
+    assert_eq!(mode.json["PermissionsMode"], "ALLOW_ALL");
+    assert_eq!(request(&u, "DELETE", "/ledgers/bank", &[], "").status, 200);
+    let gone = request(&u, "GET", "/ledgers/bank", &[], "");
+    assert_eq!(
+        (gone.status, gone.error_type()),
+        (404, "ResourceNotFoundException")
+    );
+    assert_eq!(gone.json["ResourceName"], "bank");
+}
+
+#[test]
+fn list_pagination_digest_block_revision_and_unknown_operations() {
+    let rt = runtime();
+    let emu = rt.block_on(veritrail_emulator::spawn()).unwrap();
+    let u = emu.url.clone();
+    for n in ["a1", "a2", "a3"] {
+        request(
+            &u,
+            "POST",
+            "/ledgers",
+            &[],
+            &format!(r#"{{"Name":"{n}","PermissionsMode":"ALLOW_ALL"}}"#),
+        );
+    }
+    let page = request(&u, "GET", "/ledgers?max_results=2", &[], "");
+    assert_eq!(page.json["Ledgers"].as_array().unwrap().len(), 2);
+    let token = page.json["NextToken"].as_str().unwrap().to_owned();
+    let rest = request(
+        &u,
+        "GET",
+        &format!("/ledgers?max_results=2&next_token={token}"),
+        &[],
+        "",
+    );
+    assert_eq!(rest.json["Ledgers"][0]["Name"], "a3");
+    assert!(rest.json.get("NextToken").is_none());
+    assert_eq!(
+        request(&u, "GET", "/ledgers?max_results=0", &[], "").status,
+        400
+    );
+
+    let digest = request(&u, "POST", "/ledgers/a1/digest", &[], "");
+    let tip = digest.json["DigestTipAddress"]["IonText"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let block = request(&u, "POST", "/ledgers/a1/block", &[], &serde_json::json!({"BlockAddress": {"IonText": tip}, "DigestTipAddress": {"IonText": tip}}).to_string());
+    assert_eq!(block.status, 200, "{}", block.json);
+    let d = veritrail_verify::parse_digest(&digest.json.to_string()).unwrap();
+    let b = veritrail_verify::parse_block(&block.json.to_string()).unwrap();
+    veritrail_verify::verify_block(&b.value, b.proof.as_deref(), &d).unwrap();
+    let no_proof = request(
+        &u,
+        "POST",
+        "/ledgers/a1/block",
+        &[],
+        &serde_json::json!({"BlockAddress": {"IonText": tip}}).to_string(),
+    );
+    assert!(no_proof.json.get("Proof").is_none());
+    let past = request(&u, "POST", "/ledgers/a1/block", &[], &serde_json::json!({"BlockAddress": {"IonText": tip.replace("sequenceNo:0", "sequenceNo:9")}}).to_string());
+    assert_eq!(
+        (past.status, past.error_type()),
+        (400, "InvalidParameterException")
+    );
+    let other = request(
+        &u,
+        "POST",
+        "/ledgers/a1/revision",
+        &[],
+        r#"{"BlockAddress":{"IonText":"{strandId:\"KmA3ZZca7vAIiJAK9S5Iwl\",sequenceNo:0}"},"DocumentId":"x"}"#,
+    );
+    assert_eq!(other.json["ParameterName"], "BlockAddress");
+    assert_eq!(
+        request(&u, "POST", "/ledgers/nope/digest", &[], "").status,
+        404
+    );
+
+    let unknown = request(&u, "GET", "/nothing/here", &[], "");
+    assert_eq!(
+        (unknown.status, unknown.error_type()),
+        (400, "UnknownOperationException")
+    );
+    assert!(
+        unknown.json["Message"]
+            .as_str()
+            .unwrap()
+            .contains("GET /nothing/here")
+    );
+    let export = request(&u, "POST", "/ledgers/a1/journal-s3-exports", &[], "{}");
+    assert_eq!(export.error_type(), "UnknownOperationException");
+}
+
+#[test]
+fn ledgers_survive_a_restart() {
+    let rt = runtime();
+    let dir =
+        std::env::temp_dir().join(format!("veritrail-emulator-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let digest = {
+        let emu =
+            veritrail_emulator::Emulator::open(veritrail_emulator::Config::new(&dir)).unwrap();
+        let running = rt
+            .block_on(veritrail_emulator::serve(
+                std::sync::Arc::new(emu),
+                "127.0.0.1:0".parse().unwrap(),
+            ))
+            .unwrap();
+        request(
+            &running.url,
+            "POST",
+            "/ledgers",
+            &[],
+            r#"{"Name":"kept","PermissionsMode":"STANDARD","DeletionProtection":false}"#,
+        );
+        request(&running.url, "POST", "/ledgers/kept/digest", &[], "").json
+    };
+    let emu = veritrail_emulator::Emulator::open(veritrail_emulator::Config::new(&dir)).unwrap();
+    let running = rt
+        .block_on(veritrail_emulator::serve(
+            std::sync::Arc::new(emu),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let again = request(&running.url, "GET", "/ledgers/kept", &[], "");
+    assert_eq!(again.json["DeletionProtection"], false);
+    assert_eq!(
+        request(&running.url, "POST", "/ledgers/kept/digest", &[], "").json,
+        digest
+    );
+    drop(running);
+    let _ = std::fs::remove_dir_all(&dir);
+}
