@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `tidy`: the crate graph matches `ARCHITECTURE.md`; every Rust file opens with `//!`.
-//! - `test`: tidy, rustfmt check, clippy with warnings denied, every test (nextest when installed).
+//! - `test`: tidy, the Python QLDB driver for the scenarios (a venv in `target/`), rustfmt check, clippy with warnings denied, every test (nextest when installed).
 //!
 //! xtask keeps its dependencies to `serde_json` so it builds in seconds.
 
@@ -112,11 +112,63 @@ fn bench(args: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The official QLDB drivers the scenarios run, pinned to versions from before QLDB's removal.
+const PYTHON_DRIVERS: &[&str] = &["boto3==1.40.60", "botocore==1.40.60", "pyqldb==3.2.3"];
+
+/// Installs the Python drivers into `target/drivers-venv` unless they are already there;
+/// returns the venv's python.
+fn python_drivers() -> Result<std::path::PathBuf, String> {
+    let venv = tidy::workspace_root().join("target/drivers-venv");
+    let python = venv.join("bin/python");
+    let ready = Command::new(&python)
+        .args([
+            "-c",
+            "import boto3, pyqldb; assert boto3.__version__ == '1.40.60'",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ready {
+        return Ok(python);
+    }
+    eprintln!(
+        "xtask: installing {} into {}",
+        PYTHON_DRIVERS.join(" "),
+        venv.display()
+    );
+    let made = Command::new("python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv)
+        .status()
+        .map_err(|e| format!("python3 -m venv could not start: {e}"))?;
+    if !made.success() {
+        return Err(format!("python3 -m venv {} failed", venv.display()));
+    }
+    let installed = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(PYTHON_DRIVERS)
+        .status()
+        .map_err(|e| format!("pip could not start: {e}"))?;
+    if !installed.success() {
+        return Err(format!(
+            "pip install {} failed (PyPI must be reachable once)",
+            PYTHON_DRIVERS.join(" ")
+        ));
+    }
+    Ok(python)
+}
+
 fn test() -> ExitCode {
     if let Err(e) = tidy::check() {
         eprintln!("xtask: tidy: {e}");
         return ExitCode::FAILURE;
     }
+    let python = match python_drivers() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("xtask: the Python QLDB driver for the scenarios: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
     let mut clippy = cargo();
@@ -132,6 +184,7 @@ fn test() -> ExitCode {
     if has_nextest() {
         let mut nextest = cargo();
         nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+        nextest.env("VERITRAIL_PYTHON", &python);
         let mut doc = cargo();
         doc.args(["test", "--workspace", "--doc"]);
         // Doc tests first, so the run closes on nextest's summary of every test.
@@ -140,6 +193,7 @@ fn test() -> ExitCode {
     } else {
         let mut tests = cargo();
         tests.args(["test", "--workspace", "--no-fail-fast"]);
+        tests.env("VERITRAIL_PYTHON", &python);
         steps.push(("tests", tests));
     }
     for (name, cmd) in steps {

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bank;
+mod drivers;
 mod transfers;
 
 use veritrail_core::ion_rs::Element;
