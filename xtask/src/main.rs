@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `tidy`: the crate graph matches `ARCHITECTURE.md`; every Rust file opens with `//!`.
-//! - `test`: tidy, the Python QLDB driver for the scenarios (a venv in `target/`), rustfmt check, clippy with warnings denied, every test (nextest when installed).
+//! - `test`: tidy, the Python and Node.js QLDB drivers for the scenarios (in `target/`), rustfmt check, clippy with warnings denied, every test (nextest when installed).
 //!
 //! xtask keeps its dependencies to `serde_json` so it builds in seconds.
 
@@ -14,8 +14,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   test     tidy, rustfmt check, clippy (warnings denied), all tests (nextest when present)
   tidy     the dependency graph matches ARCHITECTURE.md; every Rust file opens with `//!`
-  bench    [ledger|partiql] [-- ARGS]  benchmarks as JSON lines
-           (ledger: --blocks N --documents N --sizes 1,100,1000; partiql: --accounts N --seconds S)
+  bench    [ledger|partiql|emulator] [-- ARGS]  benchmarks as JSON lines
+           (ledger: --blocks N --documents N --sizes 1,100,1000; partiql: --accounts N --seconds S;
+            emulator: --seconds S)
   help     this text";
 
 fn main() -> ExitCode {
@@ -157,6 +158,37 @@ fn python_drivers() -> Result<std::path::PathBuf, String> {
     Ok(python)
 }
 
+/// Installs the Node.js QLDB driver (`scenarios/drivers/package.json`, exact versions) into
+/// `target/drivers-node` unless it is there; returns its `node_modules`.
+fn node_drivers() -> Result<std::path::PathBuf, String> {
+    let root = tidy::workspace_root();
+    let dir = root.join("target/drivers-node");
+    let modules = dir.join("node_modules");
+    let manifest = root.join("scenarios/drivers/package.json");
+    let wanted =
+        std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let installed = std::fs::read_to_string(dir.join("package.json")).unwrap_or_default();
+    if installed == wanted && modules.join("amazon-qldb-driver-nodejs").is_dir() {
+        return Ok(modules);
+    }
+    eprintln!(
+        "xtask: installing the Node.js QLDB driver into {}",
+        dir.display()
+    );
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::write(dir.join("package.json"), &wanted)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let status = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&dir)
+        .status()
+        .map_err(|e| format!("npm could not start: {e}"))?;
+    if !status.success() {
+        return Err("npm install of the Node.js QLDB driver failed (the npm registry must be reachable once)".into());
+    }
+    Ok(modules)
+}
+
 fn test() -> ExitCode {
     if let Err(e) = tidy::check() {
         eprintln!("xtask: tidy: {e}");
@@ -166,6 +198,13 @@ fn test() -> ExitCode {
         Ok(p) => p,
         Err(e) => {
             eprintln!("xtask: the Python QLDB driver for the scenarios: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let node_modules = match node_drivers() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("xtask: the Node.js QLDB driver for the scenarios: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -185,6 +224,7 @@ fn test() -> ExitCode {
         let mut nextest = cargo();
         nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
         nextest.env("VERITRAIL_PYTHON", &python);
+        nextest.env("VERITRAIL_NODE_MODULES", &node_modules);
         let mut doc = cargo();
         doc.args(["test", "--workspace", "--doc"]);
         // Doc tests first, so the run closes on nextest's summary of every test.
@@ -194,6 +234,7 @@ fn test() -> ExitCode {
         let mut tests = cargo();
         tests.args(["test", "--workspace", "--no-fail-fast"]);
         tests.env("VERITRAIL_PYTHON", &python);
+        tests.env("VERITRAIL_NODE_MODULES", &node_modules);
         steps.push(("tests", tests));
     }
     for (name, cmd) in steps {

@@ -687,42 +687,24 @@ impl Storage for SqliteStorage {
         seq: u64,
         document_id: &str,
     ) -> Result<Option<StoredRevision>, StorageError> {
-        let row: Option<(i64, Vec<u8>)> = self
+        let dir: Option<Vec<u8>> = self
             .conn
-            .prepare_cached("SELECT rowid, revision_index FROM blocks WHERE seq = ?1")?
-            .query_row(params![to_i64(seq)?], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached("SELECT revision_index FROM blocks WHERE seq = ?1")?
+            .query_row(params![to_i64(seq)?], |r| r.get(0))
             .optional()?;
-        let Some((rowid, index)) = row else {
+        let Some(dir) = dir else {
             return Ok(None);
         };
-        let entries = decode_index(&index, seq)?;
-        let Some((i, entry)) = entries
-            .iter()
-            .enumerate()
-            .find(|(_, e)| e.document_id == document_id)
-        else {
-            return Ok(None);
-        };
-        // Read just this revision's bytes, not the whole block's revisions.
-        let blob = self
-            .conn
-            .blob_open(rusqlite::MAIN_DB, "blocks", "revisions", rowid, true)?;
-        let mut body = vec![0u8; entry.len as usize];
-        blob.read_at_exact(&mut body, entry.offset as usize)
-            .map_err(|e| {
-                StorageError::Corrupt(format!(
-                    "block {seq}: revision {i} lies outside the revisions: {e}"
-                ))
-            })?;
-        Ok(Some(StoredRevision {
-            seq,
-            index: u32::try_from(i)
-                .map_err(|_| StorageError::Corrupt(format!("block {seq}: too many revisions")))?,
-            document_id: document_id.to_owned(),
-            version: entry.version,
-            kind: entry.kind,
-            body,
-        }))
+        let position = dir
+            .chunks_exact(INDEX_ENTRY)
+            .position(|e| &e[..22] == document_id.as_bytes());
+        match position.map(u32::try_from) {
+            Some(Ok(i)) => self.revision_at(seq, i),
+            Some(Err(_)) => Err(StorageError::Corrupt(format!(
+                "block {seq}: too many revisions"
+            ))),
+            None => Ok(None),
+        }
     }
 
     fn commit(&mut self, batches: &[CommitBatch]) -> Result<(), StorageError> {

@@ -1,6 +1,8 @@
 //! Official QLDB drivers of other languages, at versions from before QLDB's removal, run
-//! unmodified against the emulator (`scenarios/drivers/`). `cargo xtask test` installs them
-//! into `target/drivers-venv` (pyqldb 3.2.3, boto3 and botocore 1.40.60).
+//! unmodified against the emulator (`scenarios/drivers/`). `cargo xtask test` installs them:
+//! pyqldb 3.2.3 with boto3/botocore 1.40.60 into `target/drivers-venv`, and
+//! amazon-qldb-driver-nodejs 3.1.0 with @aws-sdk/client-qldb(-session) 3.629.0 into
+//! `target/drivers-node`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -42,4 +44,44 @@ async fn pyqldb_runs_the_python_sample_flows_unmodified() {
         "pyqldb flows failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("pyqldb flows: ok"), "{stdout}");
+}
+
+fn node_modules() -> PathBuf {
+    if let Some(p) = std::env::var_os("VERITRAIL_NODE_MODULES") {
+        return PathBuf::from(p);
+    }
+    let modules =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/drivers-node/node_modules");
+    assert!(
+        modules.join("amazon-qldb-driver-nodejs").is_dir(),
+        "the Node.js QLDB driver is not installed: run `cargo xtask test` (it installs it into target/drivers-node) or set VERITRAIL_NODE_MODULES"
+    );
+    modules
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodejs_driver_runs_the_sample_flows_unmodified() {
+    let emulator = veritrail_scenarios::spawn().await.unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("drivers/nodejs_flows.js");
+    let url = emulator.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .arg(url)
+            .env("NODE_PATH", node_modules())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "Node.js driver flows failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("nodejs flows: ok"), "{stdout}");
 }
