@@ -82,6 +82,7 @@ fn has_nextest() -> bool {
 const BENCHES: &[(&str, &str)] = &[
     ("ledger", "veritrail-ledger"),
     ("partiql", "veritrail-ledger"),
+    ("emulator", "veritrail-scenarios"),
 ];
 
 fn bench(args: &[String]) -> ExitCode {
