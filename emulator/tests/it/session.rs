@@ -213,3 +213,53 @@ fn a_driver_flow_with_digests_paging_and_errors() {
         "InvalidSessionException"
     );
 }
+
+#[test]
+fn expired_transactions_and_idle_sessions_answer_as_qldb_does() {
+    let rt = runtime();
+    let dir =
+        std::env::temp_dir().join(format!("veritrail-emulator-expiry-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = veritrail_emulator::Config::new(&dir);
+    config.transaction_timeout = std::time::Duration::from_millis(100);
+    config.session_idle_timeout = std::time::Duration::from_millis(300);
+    let emu = veritrail_emulator::Emulator::open(config).unwrap();
+    let running = rt
+        .block_on(veritrail_emulator::serve(
+            std::sync::Arc::new(emu),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let u = running.url.clone();
+    request(
+        &u,
+        "POST",
+        "/ledgers",
+        &[],
+        r#"{"Name":"slow","PermissionsMode":"STANDARD"}"#,
+    );
+    let s = send(&u, json!({"StartSession": {"LedgerName": "slow"}}));
+    let token = s.json["StartSession"]["SessionToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut tx = Tx::start(&u, &token);
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let expired = tx.exec("CREATE TABLE T", &[]);
+    assert_eq!(expired.error_type(), "InvalidSessionException");
+    // The message the drivers match to decide not to retry.
+    assert_eq!(
+        expired.json["Message"],
+        format!("Transaction {} has expired", tx.id)
+    );
+    // The session itself lives on; a new transaction works.
+    let mut again = Tx::start(&u, &token);
+    assert_eq!(again.exec("CREATE TABLE T", &[]).status, 200);
+    assert_eq!(again.commit().status, 200);
+    // Idle past the session timeout: the token is no longer valid.
+    std::thread::sleep(std::time::Duration::from_millis(350));
+    let idle = send(&u, json!({"SessionToken": token, "StartTransaction": {}}));
+    assert_eq!(idle.error_type(), "InvalidSessionException");
+    drop(running);
+    let _ = std::fs::remove_dir_all(&dir);
+}
