@@ -7,6 +7,7 @@
 //! panic. Hashes are compared in constant time.
 
 pub mod checkpoint;
+pub mod cloudtrail;
 pub mod input;
 pub mod journal;
 pub mod merkle;

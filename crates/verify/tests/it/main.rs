@@ -2,4 +2,5 @@
 //! `../shared/vectors`): the real files verify, and every tampering fails with the right error.
 #![allow(clippy::unwrap_used)]
 
+mod cloudtrail;
 mod vehicle_registration;
