@@ -5,6 +5,7 @@
 
 mod demo;
 mod ledger_cmd;
+mod validate_logs_cmd;
 mod verify_cmd;
 
 use std::process::ExitCode;
@@ -27,6 +28,9 @@ enum Command {
     /// Create and use a QLDB-compatible ledger: append, digest, block, revision, checkpoint, verify.
     #[command(subcommand)]
     Ledger(ledger_cmd::LedgerCommand),
+    /// Validate CloudTrail log files and their signed digest chain, as `aws cloudtrail
+    /// validate-logs` does (same messages and exit codes), from a local mirror of the bucket.
+    ValidateLogs(validate_logs_cmd::ValidateLogs),
     /// Serve the AWS emulator (QLDB control plane and session API) for SDKs and drivers.
     Serve {
         /// Address to listen on.
@@ -64,11 +68,15 @@ impl From<Outcome> for ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::ValidateLogs(args) = cli.command {
+        return validate_logs_cmd::run(args);
+    }
     let outcome = match cli.command {
         Command::Verify(cmd) => verify_cmd::run(cmd),
         Command::Ledger(cmd) => ledger_cmd::run(cmd),
         Command::Demo { json } => demo::run(json),
         Command::Serve { addr, data_dir } => serve(addr, data_dir),
+        Command::ValidateLogs(_) => Outcome::BadInput,
     };
     outcome.into()
 }

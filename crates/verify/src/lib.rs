@@ -12,6 +12,7 @@ pub mod input;
 pub mod journal;
 pub mod merkle;
 pub mod qldb;
+pub mod validate_logs;
 
 pub use checkpoint::{Checkpoint, CheckpointError, verify_checkpoint};
 pub use input::{

@@ -4,6 +4,7 @@
 mod crash;
 mod ledger;
 mod tamper;
+mod validate_logs;
 mod verify;
 
 use std::path::{Path, PathBuf};
