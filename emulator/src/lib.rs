@@ -3,6 +3,7 @@
 //!
 //! - [`qldb`]: QLDB's control plane (rest-json, `/ledgers…`, `/tags…`).
 //! - [`qldb_session`]: QLDB's session API (awsJson1_0, `X-Amz-Target: QLDBSession.SendCommand`).
+//! - [`s3`]: S3 (rest-xml, path-style) with versioning and Object Lock.
 //!
 //! Requests are routed the way the SDKs address them: by `X-Amz-Target` for JSON protocols, by
 //! path for rest-json; the SigV4 `Authorization` header is read for the region (signatures are
@@ -15,6 +16,7 @@
 pub mod error;
 pub mod qldb;
 pub mod qldb_session;
+pub mod s3;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -54,6 +56,8 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     /// A transaction open this long has expired (QLDB: 30 s).
     pub transaction_timeout: Duration,
+    /// The emulator's clock (Object Lock retention is judged against it).
+    pub clock: Arc<dyn veritrail_core::time::Clock>,
 }
 
 impl Config {
@@ -62,6 +66,7 @@ impl Config {
             data_dir: data_dir.to_owned(),
             session_idle_timeout: Duration::from_secs(15 * 60),
             transaction_timeout: Duration::from_secs(30),
+            clock: Arc::new(veritrail_core::time::SystemClock),
         }
     }
 }
@@ -83,6 +88,7 @@ pub struct Emulator {
     pub config: Config,
     ledgers: Mutex<BTreeMap<String, LedgerEntry>>,
     sessions: Mutex<HashMap<String, Arc<Mutex<qldb_session::Session>>>>,
+    buckets: Mutex<BTreeMap<String, s3::Bucket>>,
     ids: TimeOrderedIds,
 }
 
@@ -95,6 +101,7 @@ impl Emulator {
             config,
             ledgers: Mutex::new(BTreeMap::new()),
             sessions: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(BTreeMap::new()),
             ids: TimeOrderedIds::default(),
         };
         qldb::load_ledgers(&emulator)?;
@@ -111,6 +118,10 @@ impl Emulator {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    pub(crate) fn buckets(&self) -> MutexGuard<'_, BTreeMap<String, s3::Bucket>> {
+        self.buckets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(crate) fn new_id(&self) -> String {
         self.ids.new_id()
     }
@@ -124,28 +135,43 @@ impl Emulator {
         body: &[u8],
     ) -> Response {
         let request_id = self.new_id();
-        let mut response =
-            if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
-                match target {
-                    "QLDBSession.SendCommand" => qldb_session::send_command(self, body),
-                    other => AwsError::unknown_operation(other).into_response(),
-                }
-            } else {
-                let region = sigv4_region(headers).unwrap_or_else(|| "us-east-1".to_owned());
-                let (path, query) = path_and_query
-                    .split_once('?')
-                    .unwrap_or((path_and_query, ""));
-                if path.starts_with("/ledgers") || path.starts_with("/tags/") {
+        let mut response = if let Some(target) =
+            headers.get("x-amz-target").and_then(|v| v.to_str().ok())
+        {
+            match target {
+                "QLDBSession.SendCommand" => qldb_session::send_command(self, body),
+                other => AwsError::unknown_operation(other).into_response(),
+            }
+        } else {
+            let region = sigv4_region(headers).unwrap_or_else(|| "us-east-1".to_owned());
+            let service = sigv4_service(headers);
+            let (path, query) = path_and_query
+                .split_once('?')
+                .unwrap_or((path_and_query, ""));
+            let qldb_path = path.starts_with("/ledgers") || path.starts_with("/tags/");
+            // Signed requests name their service; unsigned ones are QLDB by path, else S3.
+            match service.as_deref() {
+                Some("s3") => s3::route(self, method, path, query, headers, body, &region),
+                Some("qldb") | None if qldb_path => {
                     qldb::route(self, method, path, query, body, &region)
-                } else {
-                    AwsError::unknown_operation(&format!("{method} {path}")).into_response()
                 }
-            };
+                None => s3::route(self, method, path, query, headers, body, &region),
+                Some(other) => AwsError::unknown_operation(&format!("{other}: {method} {path}"))
+                    .into_response(),
+            }
+        };
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-amzn-RequestId", v);
         }
         response
     }
+}
+
+/// The service of a SigV4 `Authorization` header's credential scope.
+pub fn sigv4_service(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let credential = auth.split("Credential=").nth(1)?.split([',', ' ']).next()?;
+    credential.split('/').nth(3).map(str::to_owned)
 }
 
 /// The region of a SigV4 `Authorization` header's credential scope.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use ion_rs::Timestamp;
 
 /// Milliseconds since 1970-01-01T00:00:00Z.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct UtcMillis(pub i64);
 
 impl UtcMillis {

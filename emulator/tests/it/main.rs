@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod control_plane;
+mod s3;
 mod session;
 
 use std::io::{Read as _, Write as _};
