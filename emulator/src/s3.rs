@@ -154,6 +154,29 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Decodes an `aws-chunked` body (what SDKs send with streaming or trailing checksums):
+/// `<hex size>[;chunk-signature=…]\r\n<data>\r\n` … `0\r\n<trailers>\r\n\r\n`.
+fn decode_aws_chunked(body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = body;
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
+        let line = std::str::from_utf8(&rest[..line_end]).ok()?;
+        let size = usize::from_str_radix(line.split(';').next()?.trim(), 16).ok()?;
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(rest.get(..size)?);
+        rest = rest.get(size + 2..)?;
+    }
+}
+
+fn is_aws_chunked(headers: &HeaderMap) -> bool {
+    header(headers, "content-encoding").is_some_and(|e| e.contains("aws-chunked"))
+        || header(headers, "x-amz-content-sha256").is_some_and(|s| s.starts_with("STREAMING-"))
+}
+
 /// Handles one S3 request.
 pub fn route(
     emulator: &Emulator,
@@ -164,6 +187,25 @@ pub fn route(
     body: &[u8],
     region: &str,
 ) -> Response {
+    let decoded;
+    let body = if is_aws_chunked(headers) {
+        match decode_aws_chunked(body) {
+            Some(d) => {
+                decoded = d;
+                decoded.as_slice()
+            }
+            None => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "IncompleteBody",
+                    "The aws-chunked body is malformed",
+                )
+                .into_response();
+            }
+        }
+    } else {
+        body
+    };
     let q = query_map(query);
     let trimmed = path.trim_start_matches('/');
     let (bucket, key) = match trimmed.split_once('/') {
@@ -937,6 +979,25 @@ fn http_date(t: UtcMillis) -> String {
         "{weekday}, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT",
         MONTHS[(mo as usize).saturating_sub(1) % 12]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_chunked_bodies_decode() {
+        let body = b"5;chunk-signature=abc\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:AAAA\r\n\r\n";
+        assert_eq!(decode_aws_chunked(body).unwrap(), b"hello world");
+        assert!(decode_aws_chunked(b"zz\r\n").is_none());
+        assert_eq!(
+            xml_all(
+                "<a><Key>x&amp;y</Key><KeyMarker>z</KeyMarker><Key>w</Key></a>",
+                "Key"
+            ),
+            ["x&y", "w"]
+        );
+    }
 }
 
 /// Base64 MD5 of a body, as `Content-MD5` wants it (for tests and clients).

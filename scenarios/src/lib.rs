@@ -34,6 +34,25 @@ pub fn qldb_client(url: &str) -> aws_sdk_qldb::Client {
     aws_sdk_qldb::Client::from_conf(conf)
 }
 
+/// An S3 client for the emulator at `url` (path-style, as for any IP endpoint).
+pub fn s3_client(url: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "AKIDVERITRAIL",
+            "secret",
+            None,
+            None,
+            "scenarios",
+        ))
+        .http_client(http())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
 /// A session-API client for the emulator at `url`.
 pub fn session_client(url: &str) -> aws_sdk_qldbsession::Client {
     let conf = aws_sdk_qldbsession::Config::builder()

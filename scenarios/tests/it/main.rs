@@ -4,6 +4,7 @@
 
 mod bank;
 mod drivers;
+mod s3;
 mod transfers;
 
 use veritrail_core::ion_rs::Element;
