@@ -981,6 +981,11 @@ fn http_date(t: UtcMillis) -> String {
     )
 }
 
+/// Base64 MD5 of a body, as `Content-MD5` wants it (for tests and clients).
+pub fn content_md5(body: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -998,9 +1003,4 @@ mod tests {
             ["x&y", "w"]
         );
     }
-}
-
-/// Base64 MD5 of a body, as `Content-MD5` wants it (for tests and clients).
-pub fn content_md5(body: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Md5::digest(body))
 }
