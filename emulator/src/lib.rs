@@ -4,6 +4,8 @@
 //! - [`qldb`]: QLDB's control plane (rest-json, `/ledgers…`, `/tags…`).
 //! - [`qldb_session`]: QLDB's session API (awsJson1_0, `X-Amz-Target: QLDBSession.SendCommand`).
 //! - [`s3`]: S3 (rest-xml, path-style) with versioning and Object Lock.
+//! - [`cloudtrail`]: CloudTrail (awsJson1_1): trails, public keys, and LookupEvents over a record
+//!   of every call the emulator serves.
 //!
 //! Requests are routed the way the SDKs address them: by `X-Amz-Target` for JSON protocols, by
 //! path for rest-json; the SigV4 `Authorization` header is read for the region (signatures are
@@ -13,6 +15,7 @@
 //! Architecture Invariant: a client mistake gets the AWS error a real client expects, never a
 //! 500 and never a panic; only this crate knows AWS wire protocols on the server side.
 
+pub mod cloudtrail;
 pub mod error;
 pub mod qldb;
 pub mod qldb_session;
@@ -89,6 +92,7 @@ pub struct Emulator {
     ledgers: Mutex<BTreeMap<String, LedgerEntry>>,
     sessions: Mutex<HashMap<String, Arc<Mutex<qldb_session::Session>>>>,
     buckets: Mutex<BTreeMap<String, s3::Bucket>>,
+    cloudtrail: Mutex<cloudtrail::State>,
     ids: TimeOrderedIds,
 }
 
@@ -102,6 +106,7 @@ impl Emulator {
             ledgers: Mutex::new(BTreeMap::new()),
             sessions: Mutex::new(HashMap::new()),
             buckets: Mutex::new(BTreeMap::new()),
+            cloudtrail: Mutex::new(cloudtrail::State::default()),
             ids: TimeOrderedIds::default(),
         };
         qldb::load_ledgers(&emulator)?;
@@ -122,6 +127,10 @@ impl Emulator {
         self.buckets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    pub(crate) fn cloudtrail(&self) -> MutexGuard<'_, cloudtrail::State> {
+        self.cloudtrail.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(crate) fn new_id(&self) -> String {
         self.ids.new_id()
     }
@@ -140,6 +149,12 @@ impl Emulator {
         {
             match target {
                 "QLDBSession.SendCommand" => qldb_session::send_command(self, body),
+                t if t.starts_with(cloudtrail::TARGET_PREFIX) => cloudtrail::handle(
+                    self,
+                    &t[cloudtrail::TARGET_PREFIX.len()..],
+                    body,
+                    &sigv4_region(headers).unwrap_or_else(|| "us-east-1".to_owned()),
+                ),
                 other => AwsError::unknown_operation(other).into_response(),
             }
         } else {
@@ -163,7 +178,141 @@ impl Emulator {
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-amzn-RequestId", v);
         }
+        self.record_call(
+            method,
+            path_and_query,
+            headers,
+            body,
+            &request_id,
+            &response,
+        );
         response
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, CloudTrail's time format.
+pub(crate) fn s3_time(t: veritrail_core::time::UtcMillis) -> String {
+    let (y, mo, d, h, mi, s, _) = t.fields();
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+impl Emulator {
+    /// Records a served call as a CloudTrail record (every service, every outcome).
+    fn record_call(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        request_id: &str,
+        response: &Response,
+    ) {
+        let region = sigv4_region(headers).unwrap_or_else(|| "us-east-1".to_owned());
+        let json_body: serde_json::Value =
+            serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+        let lower_first = |v: &serde_json::Value| -> serde_json::Value {
+            match v.as_object() {
+                Some(o) => serde_json::Value::Object(
+                    o.iter()
+                        .map(|(k, v)| {
+                            let mut c = k.chars();
+                            let key = c
+                                .next()
+                                .map(|f| f.to_lowercase().collect::<String>() + c.as_str())
+                                .unwrap_or_default();
+                            (key, v.clone())
+                        })
+                        .collect(),
+                ),
+                None => serde_json::Value::Null,
+            }
+        };
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+        let (service, operation, params, data_event, resources) = match target {
+            Some(t) if t.starts_with(cloudtrail::TARGET_PREFIX) => {
+                let op = t[cloudtrail::TARGET_PREFIX.len()..].to_owned();
+                let params = lower_first(&json_body);
+                let resources = json_body
+                    .get("Name")
+                    .and_then(|n| n.as_str())
+                    .map(|n| vec![("AWS::CloudTrail::Trail".to_owned(), n.to_owned())])
+                    .unwrap_or_default();
+                ("cloudtrail", op, params, false, resources)
+            }
+            Some("QLDBSession.SendCommand") => (
+                "qldb",
+                "SendCommand".to_owned(),
+                serde_json::Value::Null,
+                true,
+                vec![],
+            ),
+            Some(other) => (
+                "unknown",
+                other.to_owned(),
+                serde_json::Value::Null,
+                false,
+                vec![],
+            ),
+            None if sigv4_service(headers).as_deref() != Some("s3")
+                && (path.starts_with("/ledgers") || path.starts_with("/tags/")) =>
+            {
+                let (op, name) = qldb::operation_name(method, path);
+                let params =
+                    name.map_or(serde_json::Value::Null, |n| serde_json::json!({"name": n}));
+                ("qldb", op.to_owned(), params, false, vec![])
+            }
+            None => {
+                let (op, bucket, key, data) = s3::operation_name(method, path, query);
+                let mut params = serde_json::json!({"bucketName": bucket});
+                if let Some(k) = &key {
+                    params["key"] = serde_json::json!(k);
+                }
+                let resources = vec![(
+                    "AWS::S3::Bucket".to_owned(),
+                    format!("arn:aws:s3:::{bucket}"),
+                )];
+                ("s3", op.to_owned(), params, data, resources)
+            }
+        };
+        let status = response.status();
+        let error = (status.as_u16() >= 400).then(|| {
+            let code = response
+                .headers()
+                .get("x-amzn-ErrorType")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    status
+                        .canonical_reason()
+                        .unwrap_or("Error")
+                        .replace(' ', "")
+                });
+            (
+                code,
+                format!(
+                    "{} {}",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or("")
+                ),
+            )
+        });
+        cloudtrail::record(
+            self,
+            cloudtrail::Call {
+                service,
+                operation,
+                region: &region,
+                headers,
+                request_parameters: params,
+                error,
+                request_id,
+                resources,
+                data_event,
+            },
+        );
     }
 }
 

@@ -173,6 +173,38 @@ fn body_json(body: &[u8]) -> Result<Value, AwsError> {
     Ok(v)
 }
 
+/// The AWS operation a rest-json request is, and the ledger it names (for CloudTrail records).
+pub fn operation_name(method: &Method, path: &str) -> (&'static str, Option<String>) {
+    let segs: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
+    let name = segs.get(1).cloned();
+    let op = match (
+        method.as_str(),
+        segs.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+    ) {
+        ("POST", ["ledgers"]) => "CreateLedger",
+        ("GET", ["ledgers"]) => "ListLedgers",
+        ("GET", ["ledgers", _]) => "DescribeLedger",
+        ("PATCH", ["ledgers", _]) => "UpdateLedger",
+        ("DELETE", ["ledgers", _]) => "DeleteLedger",
+        ("PATCH", ["ledgers", _, "permissions-mode"]) => "UpdateLedgerPermissionsMode",
+        ("POST", ["ledgers", _, "digest"]) => "GetDigest",
+        ("POST", ["ledgers", _, "block"]) => "GetBlock",
+        ("POST", ["ledgers", _, "revision"]) => "GetRevision",
+        ("POST", ["tags", ..]) => "TagResource",
+        ("DELETE", ["tags", ..]) => "UntagResource",
+        ("GET", ["tags", ..]) => "ListTagsForResource",
+        _ => "Unknown",
+    };
+    (op, name)
+}
+
 /// Routes a rest-json request to its operation.
 pub fn route(
     emulator: &Emulator,

@@ -177,6 +177,55 @@ fn is_aws_chunked(headers: &HeaderMap) -> bool {
         || header(headers, "x-amz-content-sha256").is_some_and(|s| s.starts_with("STREAMING-"))
 }
 
+/// The S3 operation a request is: (name, bucket, key, whether it is a data event).
+pub fn operation_name(
+    method: &Method,
+    path: &str,
+    query: &str,
+) -> (&'static str, String, Option<String>, bool) {
+    let q = query_map(query);
+    let trimmed = path.trim_start_matches('/');
+    let (bucket, key) = match trimmed.split_once('/') {
+        Some((b, k)) if !k.is_empty() => (
+            crate::qldb::percent_decode(b),
+            Some(crate::qldb::percent_decode(k)),
+        ),
+        Some((b, _)) => (crate::qldb::percent_decode(b), None),
+        None => (crate::qldb::percent_decode(trimmed), None),
+    };
+    let has = |k: &str| q.contains_key(k);
+    let op = match (method.as_str(), key.is_some()) {
+        ("GET", false) if bucket.is_empty() => "ListBuckets",
+        ("PUT", false) if has("versioning") => "PutBucketVersioning",
+        ("GET", false) if has("versioning") => "GetBucketVersioning",
+        ("PUT", false) if has("object-lock") => "PutObjectLockConfiguration",
+        ("GET", false) if has("object-lock") => "GetObjectLockConfiguration",
+        ("PUT", false) if has("encryption") => "PutBucketEncryption",
+        ("GET", false) if has("encryption") => "GetBucketEncryption",
+        ("PUT", false) if has("publicAccessBlock") => "PutPublicAccessBlock",
+        ("GET", false) if has("publicAccessBlock") => "GetPublicAccessBlock",
+        ("GET", false) if has("location") => "GetBucketLocation",
+        ("GET", false) if has("versions") => "ListObjectVersions",
+        ("GET", false) if q.get("list-type").map(String::as_str) == Some("2") => "ListObjectsV2",
+        ("GET", false) => "ListObjects",
+        ("PUT", false) => "CreateBucket",
+        ("HEAD", false) => "HeadBucket",
+        ("DELETE", false) => "DeleteBucket",
+        ("POST", false) if has("delete") => "DeleteObjects",
+        ("PUT", true) if has("retention") => "PutObjectRetention",
+        ("GET", true) if has("retention") => "GetObjectRetention",
+        ("PUT", true) if has("legal-hold") => "PutObjectLegalHold",
+        ("GET", true) if has("legal-hold") => "GetObjectLegalHold",
+        ("PUT", true) => "PutObject",
+        ("GET", true) => "GetObject",
+        ("HEAD", true) => "HeadObject",
+        ("DELETE", true) => "DeleteObject",
+        _ => "Unknown",
+    };
+    let data = key.is_some() || op == "DeleteObjects";
+    (op, bucket, key, data)
+}
+
 /// Handles one S3 request.
 pub fn route(
     emulator: &Emulator,
