@@ -432,7 +432,7 @@ fn lookup_events(state: &State, body: &Value, now: UtcMillis) -> Result<Value, A
         .filter(|r| {
             let t = r["eventTime"]
                 .as_str()
-                .and_then(|s| veritrail_core::record::EventTime::parse(s))
+                .and_then(veritrail_core::record::EventTime::parse)
                 .map(|t| UtcMillis(t.epoch_millis()));
             t.is_some_and(|t| {
                 t >= window_start && start.is_none_or(|s| t >= s) && end.is_none_or(|e| t <= e)
