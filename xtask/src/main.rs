@@ -117,24 +117,46 @@ fn bench(args: &[String]) -> ExitCode {
 /// The official QLDB drivers the scenarios run, pinned to versions from before QLDB's removal.
 const PYTHON_DRIVERS: &[&str] = &["boto3==1.40.60", "botocore==1.40.60", "pyqldb==3.2.3"];
 
+/// The AWS CLI the scenarios run. It pins its own botocore (1.38.x), which clashes with the
+/// drivers' 1.40.60, so it gets a venv of its own.
+const AWS_CLI: &[&str] = &["awscli==1.40.45"];
+
 /// Installs the Python drivers into `target/drivers-venv` unless they are already there;
 /// returns the venv's python.
 fn python_drivers() -> Result<std::path::PathBuf, String> {
-    let venv = tidy::workspace_root().join("target/drivers-venv");
+    let venv = python_venv(
+        "drivers-venv",
+        PYTHON_DRIVERS,
+        "import boto3, pyqldb; assert boto3.__version__ == '1.40.60'",
+    )?;
+    Ok(venv.join("bin/python"))
+}
+
+/// Installs the AWS CLI into `target/awscli-venv` unless it is there; returns its `aws`.
+fn aws_cli() -> Result<std::path::PathBuf, String> {
+    let venv = python_venv(
+        "awscli-venv",
+        AWS_CLI,
+        "import awscli; assert awscli.__version__ == '1.40.45'",
+    )?;
+    Ok(venv.join("bin/aws"))
+}
+
+/// A venv under `target/` holding `packages`, made unless `ready` (Python code) already passes
+/// in it; returns the venv's directory.
+fn python_venv(name: &str, packages: &[&str], ready: &str) -> Result<std::path::PathBuf, String> {
+    let venv = tidy::workspace_root().join("target").join(name);
     let python = venv.join("bin/python");
-    let ready = Command::new(&python)
-        .args([
-            "-c",
-            "import boto3, pyqldb; assert boto3.__version__ == '1.40.60'",
-        ])
+    let is_ready = Command::new(&python)
+        .args(["-c", ready])
         .output()
         .is_ok_and(|o| o.status.success());
-    if ready {
-        return Ok(python);
+    if is_ready {
+        return Ok(venv);
     }
     eprintln!(
         "xtask: installing {} into {}",
-        PYTHON_DRIVERS.join(" "),
+        packages.join(" "),
         venv.display()
     );
     let made = Command::new("python3")
@@ -147,16 +169,16 @@ fn python_drivers() -> Result<std::path::PathBuf, String> {
     }
     let installed = Command::new(venv.join("bin/pip"))
         .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(PYTHON_DRIVERS)
+        .args(packages)
         .status()
         .map_err(|e| format!("pip could not start: {e}"))?;
     if !installed.success() {
         return Err(format!(
             "pip install {} failed (PyPI must be reachable once)",
-            PYTHON_DRIVERS.join(" ")
+            packages.join(" ")
         ));
     }
-    Ok(python)
+    Ok(venv)
 }
 
 /// Installs the Node.js QLDB driver (`scenarios/drivers/package.json`, exact versions) into
@@ -209,6 +231,13 @@ fn test() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let aws = match aws_cli() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("xtask: the AWS CLI for the scenarios: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
     let mut clippy = cargo();
@@ -226,6 +255,7 @@ fn test() -> ExitCode {
         nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
         nextest.env("VERITRAIL_PYTHON", &python);
         nextest.env("VERITRAIL_NODE_MODULES", &node_modules);
+        nextest.env("VERITRAIL_AWSCLI", &aws);
         let mut doc = cargo();
         doc.args(["test", "--workspace", "--doc"]);
         // Doc tests first, so the run closes on nextest's summary of every test.
@@ -236,6 +266,7 @@ fn test() -> ExitCode {
         tests.args(["test", "--workspace", "--no-fail-fast"]);
         tests.env("VERITRAIL_PYTHON", &python);
         tests.env("VERITRAIL_NODE_MODULES", &node_modules);
+        tests.env("VERITRAIL_AWSCLI", &aws);
         steps.push(("tests", tests));
     }
     for (name, cmd) in steps {

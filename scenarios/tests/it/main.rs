@@ -1,7 +1,9 @@
 //! The seed recipes replayed end to end through the real AWS SDK for Rust clients
-//! (`aws-sdk-qldb`, `aws-sdk-qldbsession`) against an emulator started on port 0.
+//! (`aws-sdk-qldb`, `aws-sdk-qldbsession`, `aws-sdk-s3`), the official QLDB drivers and the AWS CLI
+//! against an emulator started on port 0.
 #![allow(clippy::unwrap_used)]
 
+mod awscli;
 mod bank;
 mod drivers;
 mod s3;
