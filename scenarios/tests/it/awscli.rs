@@ -224,3 +224,184 @@ async fn the_aws_cli_drives_s3_object_lock_and_cloudtrail() {
     .await
     .unwrap();
 }
+
+/// Refused: the command must fail with awscli v1's service-error exit code and S3's error code.
+fn refused(url: &str, home: &Path, args: &[&str], code: &str) {
+    let out = run(url, home, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "aws {}: {stderr}",
+        args.join(" ")
+    );
+    assert!(stderr.contains(code), "aws {}: {stderr}", args.join(" "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_sees_governance_legal_hold_and_bucket_settings() {
+    let emulator = veritrail_scenarios::spawn().await.unwrap();
+    let url = emulator.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let home =
+            std::env::temp_dir().join(format!("veritrail-awscli-gov-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).unwrap();
+        let home = home.as_path();
+        let u = url.as_str();
+        let body = home.join("body");
+        std::fs::write(&body, b"x").unwrap();
+        let body = body.to_str().unwrap();
+        refused(u, home, &["s3api", "create-bucket", "--bucket", "b"], "InvalidBucketName");
+        ok(
+            u,
+            home,
+            &["s3api", "create-bucket", "--bucket", "vault", "--object-lock-enabled-for-bucket"],
+        );
+        ok(
+            u,
+            home,
+            &[
+                "s3api",
+                "put-bucket-encryption",
+                "--bucket",
+                "vault",
+                "--server-side-encryption-configuration",
+                r#"{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}"#,
+            ],
+        );
+        let enc = json(&ok(u, home, &["s3api", "get-bucket-encryption", "--bucket", "vault"]));
+        assert_eq!(
+            enc["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]
+                ["SSEAlgorithm"],
+            "AES256"
+        );
+        ok(
+            u,
+            home,
+            &[
+                "s3api",
+                "put-public-access-block",
+                "--bucket",
+                "vault",
+                "--public-access-block-configuration",
+                "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true",
+            ],
+        );
+        let pab = json(&ok(u, home, &["s3api", "get-public-access-block", "--bucket", "vault"]));
+        assert_eq!(pab["PublicAccessBlockConfiguration"]["BlockPublicPolicy"], true);
+
+        // GOVERNANCE: refused without the bypass header, allowed with it.
+        let put = json(&ok(
+            u,
+            home,
+            &[
+                "s3api",
+                "put-object",
+                "--bucket",
+                "vault",
+                "--key",
+                "gov",
+                "--body",
+                body,
+                "--object-lock-mode",
+                "GOVERNANCE",
+                "--object-lock-retain-until-date",
+                "2099-01-01T00:00:00Z",
+            ],
+        ));
+        let gov = put["VersionId"].as_str().unwrap().to_owned();
+        let delete_gov = [
+            "s3api",
+            "delete-object",
+            "--bucket",
+            "vault",
+            "--key",
+            "gov",
+            "--version-id",
+            gov.as_str(),
+        ];
+        refused(u, home, &delete_gov, "AccessDenied");
+        let mut bypass = delete_gov.to_vec();
+        bypass.push("--bypass-governance-retention");
+        ok(u, home, &bypass);
+
+        // A legal hold is not bypassable.
+        let held = json(&ok(
+            u,
+            home,
+            &[
+                "s3api",
+                "put-object",
+                "--bucket",
+                "vault",
+                "--key",
+                "held",
+                "--body",
+                body,
+                "--object-lock-legal-hold-status",
+                "ON",
+            ],
+        ));
+        let held = held["VersionId"].as_str().unwrap().to_owned();
+        let hold = json(&ok(
+            u,
+            home,
+            &["s3api", "get-object-legal-hold", "--bucket", "vault", "--key", "held"],
+        ));
+        assert_eq!(hold["LegalHold"]["Status"], "ON");
+        refused(
+            u,
+            home,
+            &[
+                "s3api",
+                "delete-object",
+                "--bucket",
+                "vault",
+                "--key",
+                "held",
+                "--version-id",
+                held.as_str(),
+                "--bypass-governance-retention",
+            ],
+            "AccessDenied",
+        );
+
+        // ListObjects (V1), DeleteObjects, and S3's errors for what is missing.
+        let keys = json(&ok(
+            u,
+            home,
+            &["s3api", "list-objects", "--bucket", "vault", "--query", "Contents[].Key"],
+        ));
+        assert_eq!(keys, serde_json::json!(["held"]));
+        let deleted = json(&ok(
+            u,
+            home,
+            &[
+                "s3api",
+                "delete-objects",
+                "--bucket",
+                "vault",
+                "--delete",
+                r#"{"Objects":[{"Key":"held"}]}"#,
+            ],
+        ));
+        assert_eq!(deleted["Deleted"][0]["DeleteMarker"], true);
+        let out = home.join("out");
+        refused(
+            u,
+            home,
+            &["s3api", "get-object", "--bucket", "vault", "--key", "held", out.to_str().unwrap()],
+            "NoSuchKey",
+        );
+        refused(
+            u,
+            home,
+            &["s3api", "list-objects-v2", "--bucket", "missing-bucket"],
+            "NoSuchBucket",
+        );
+        let _ = std::fs::remove_dir_all(home);
+    })
+    .await
+    .unwrap();
+}
