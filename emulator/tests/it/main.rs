@@ -39,6 +39,27 @@ impl Reply {
 }
 
 pub fn request(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let (status, headers, body) = exchange(url, method, path, headers, body);
+    let json = if body.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap()
+    };
+    Reply {
+        status,
+        headers,
+        json,
+    }
+}
+
+/// One HTTP/1.1 exchange: status, headers (lower-case names) and the body as text.
+pub fn exchange(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
     let addr = url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).unwrap();
     let mut req = format!(
@@ -68,16 +89,7 @@ pub fn request(url: &str, method: &str, path: &str, headers: &[(&str, &str)], bo
         .filter_map(|l| l.split_once(": "))
         .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
         .collect();
-    let json = if body.trim().is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_str(body).unwrap()
-    };
-    Reply {
-        status,
-        headers,
-        json,
-    }
+    (status, headers, body.to_owned())
 }
 
 pub const SIGNED: (&str, &str) = (
