@@ -36,12 +36,9 @@ fn trails_keys_and_lookup_events() {
     );
     assert_eq!(no_bucket.error_type(), "S3BucketDoesNotExistException");
     // S3 answers with XML, which the JSON helper does not read; only the status matters here.
-    let addr = u.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    std::io::Write::write_all(&mut s, format!("PUT /trail-logs HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {S3}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
-    let mut reply = String::new();
-    std::io::Read::read_to_string(&mut s, &mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let (status, _, reply) =
+        crate::exchange(&u, "PUT", "/trail-logs", &[("Authorization", S3)], "");
+    assert_eq!(status, 200, "{reply}");
 
     let created = call(
         &u,
