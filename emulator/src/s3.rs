@@ -177,6 +177,19 @@ fn is_aws_chunked(headers: &HeaderMap) -> bool {
         || header(headers, "x-amz-content-sha256").is_some_and(|s| s.starts_with("STREAMING-"))
 }
 
+/// A path-style path as (bucket, key), both percent-decoded; no key for `/bucket` or `/bucket/`.
+fn bucket_and_key(path: &str) -> (String, Option<String>) {
+    let trimmed = path.trim_start_matches('/');
+    match trimmed.split_once('/') {
+        Some((b, k)) if !k.is_empty() => (
+            crate::qldb::percent_decode(b),
+            Some(crate::qldb::percent_decode(k)),
+        ),
+        Some((b, _)) => (crate::qldb::percent_decode(b), None),
+        None => (crate::qldb::percent_decode(trimmed), None),
+    }
+}
+
 /// The S3 operation a request is: (name, bucket, key, whether it is a data event).
 pub fn operation_name(
     method: &Method,
@@ -184,15 +197,7 @@ pub fn operation_name(
     query: &str,
 ) -> (&'static str, String, Option<String>, bool) {
     let q = query_map(query);
-    let trimmed = path.trim_start_matches('/');
-    let (bucket, key) = match trimmed.split_once('/') {
-        Some((b, k)) if !k.is_empty() => (
-            crate::qldb::percent_decode(b),
-            Some(crate::qldb::percent_decode(k)),
-        ),
-        Some((b, _)) => (crate::qldb::percent_decode(b), None),
-        None => (crate::qldb::percent_decode(trimmed), None),
-    };
+    let (bucket, key) = bucket_and_key(path);
     let has = |k: &str| q.contains_key(k);
     let op = match (method.as_str(), key.is_some()) {
         ("GET", false) if bucket.is_empty() => "ListBuckets",
@@ -256,15 +261,7 @@ pub fn route(
         body
     };
     let q = query_map(query);
-    let trimmed = path.trim_start_matches('/');
-    let (bucket, key) = match trimmed.split_once('/') {
-        Some((b, k)) if !k.is_empty() => (
-            crate::qldb::percent_decode(b),
-            Some(crate::qldb::percent_decode(k)),
-        ),
-        Some((b, _)) => (crate::qldb::percent_decode(b), None),
-        None => (crate::qldb::percent_decode(trimmed), None),
-    };
+    let (bucket, key) = bucket_and_key(path);
     let now = emulator.config.clock.now();
     let mut buckets = emulator.buckets();
     let result = if bucket.is_empty() {
