@@ -11,64 +11,44 @@ use veritrail_core::qldb::CommitDigest;
 
 pub use veritrail_emulator::spawn;
 
-fn http() -> aws_sdk_qldb::config::SharedHttpClient {
-    // Plain HTTP to a loopback emulator: no TLS stack needed.
-    aws_smithy_http_client::Builder::new().build_http()
+/// What every client shares: the emulator's endpoint, a fixed region and key, and plain HTTP to
+/// loopback (no TLS stack needed).
+fn sdk_config(url: &str) -> aws_types::SdkConfig {
+    aws_types::SdkConfig::builder()
+        .behavior_version(aws_sdk_qldb::config::BehaviorVersion::latest())
+        .region(aws_types::region::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    "AKIDVERITRAIL",
+                    "secret",
+                    None,
+                    None,
+                    "scenarios",
+                ),
+            ),
+        )
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build()
 }
 
 /// A control-plane client for the emulator at `url`.
 pub fn qldb_client(url: &str) -> aws_sdk_qldb::Client {
-    let conf = aws_sdk_qldb::Config::builder()
-        .behavior_version(aws_sdk_qldb::config::BehaviorVersion::latest())
-        .region(aws_sdk_qldb::config::Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(aws_sdk_qldb::config::Credentials::new(
-            "AKIDVERITRAIL",
-            "secret",
-            None,
-            None,
-            "scenarios",
-        ))
-        .http_client(http())
-        .build();
-    aws_sdk_qldb::Client::from_conf(conf)
+    aws_sdk_qldb::Client::new(&sdk_config(url))
 }
 
 /// An S3 client for the emulator at `url` (path-style, as for any IP endpoint).
 pub fn s3_client(url: &str) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(url)
+    let conf = aws_sdk_s3::config::Builder::from(&sdk_config(url))
         .force_path_style(true)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "AKIDVERITRAIL",
-            "secret",
-            None,
-            None,
-            "scenarios",
-        ))
-        .http_client(http())
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
 
 /// A session-API client for the emulator at `url`.
 pub fn session_client(url: &str) -> aws_sdk_qldbsession::Client {
-    let conf = aws_sdk_qldbsession::Config::builder()
-        .behavior_version(aws_sdk_qldbsession::config::BehaviorVersion::latest())
-        .region(aws_sdk_qldbsession::config::Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(aws_sdk_qldbsession::config::Credentials::new(
-            "AKIDVERITRAIL",
-            "secret",
-            None,
-            None,
-            "scenarios",
-        ))
-        .http_client(http())
-        .build();
-    aws_sdk_qldbsession::Client::from_conf(conf)
+    aws_sdk_qldbsession::Client::new(&sdk_config(url))
 }
 
 /// What a statement or commit can fail with, as the drivers classify it.
