@@ -538,10 +538,16 @@ impl<S: Storage> Ledger<S> {
     }
 
     fn header_of(storage: &S, seq: u64) -> Result<Element, LedgerError> {
+        Ok(Self::block_of(storage, seq)?.1)
+    }
+
+    /// Block `seq` as stored, with its header decoded.
+    fn block_of(storage: &S, seq: u64) -> Result<(StoredBlock, Element), LedgerError> {
         let block = storage
             .block(seq)?
             .ok_or_else(|| corrupt(seq, "the block is missing"))?;
-        decode(&block.header, &format!("block {seq}'s header"))
+        let header = decode(&block.header, &format!("block {seq}'s header"))?;
+        Ok((block, header))
     }
 
     /// The ledger's name.
@@ -572,11 +578,7 @@ impl<S: Storage> Ledger<S> {
     /// Revision `index` of block `seq` as the committed view and `history()` show it:
     /// `{blockAddress, hash, data, metadata}` (no `data` for a deletion).
     pub fn revision_value(&self, seq: u64, index: u32) -> Result<Element, LedgerError> {
-        let block = self
-            .storage
-            .block(seq)?
-            .ok_or_else(|| corrupt(seq, "the block is missing"))?;
-        let header = decode(&block.header, &format!("block {seq}'s header"))?;
+        let (block, header) = Self::block_of(&self.storage, seq)?;
         let st = header
             .as_struct()
             .ok_or_else(|| corrupt(seq, "header is not a struct"))?;
@@ -756,14 +758,10 @@ impl<S: Storage> Ledger<S> {
     /// The whole block as GetBlock shows it (header fields and revisions).
     pub fn block_element(&self, seq: u64) -> Result<Element, LedgerError> {
         self.check_block(seq)?;
-        let header = Self::header_of(&self.storage, seq)?;
+        let (stored, header) = Self::block_of(&self.storage, seq)?;
         let st = header
             .as_struct()
             .ok_or_else(|| corrupt(seq, "header is not a struct"))?;
-        let stored = self
-            .storage
-            .block(seq)?
-            .ok_or_else(|| corrupt(seq, "the block is missing"))?;
         let bodies = self.storage.revisions(seq)?;
         if bodies.len() != stored.revision_hashes.len() {
             return Err(corrupt(
@@ -832,11 +830,7 @@ impl<S: Storage> Ledger<S> {
                 seq,
             }
         })?;
-        let block = self
-            .storage
-            .block(seq)?
-            .ok_or_else(|| corrupt(seq, "the block is missing"))?;
-        let header = decode(&block.header, &format!("block {seq}'s header"))?;
+        let (block, header) = Self::block_of(&self.storage, seq)?;
         let st = header
             .as_struct()
             .ok_or_else(|| corrupt(seq, "header is not a struct"))?;
