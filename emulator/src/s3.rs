@@ -374,6 +374,10 @@ fn bucket_op(
         return Ok(r);
     }
     let b = buckets.get_mut(name).ok_or_else(|| no_bucket(name))?;
+    // Bucket settings kept as the XML the client sent.
+    let stored_config = ["encryption", "publicAccessBlock"]
+        .into_iter()
+        .find(|k| q.contains_key(*k));
     match (method.as_str(), q) {
         ("HEAD", _) => Ok((
             StatusCode::OK,
@@ -469,37 +473,25 @@ fn bucket_op(
             };
             Ok((StatusCode::OK, "").into_response())
         }
-        ("PUT", q) if q.contains_key("encryption") || q.contains_key("publicAccessBlock") => {
-            let k = if q.contains_key("encryption") {
-                "encryption"
-            } else {
-                "publicAccessBlock"
-            };
+        ("PUT", _) if let Some(k) = stored_config => {
             b.configs.insert(k.to_owned(), text);
             Ok((StatusCode::OK, "").into_response())
         }
-        ("GET", q) if q.contains_key("encryption") || q.contains_key("publicAccessBlock") => {
-            let k = if q.contains_key("encryption") {
-                "encryption"
-            } else {
-                "publicAccessBlock"
-            };
-            match b.configs.get(k) {
-                Some(c) => Ok(xml_ok(
-                    c.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
-                        .trim()
-                        .to_owned(),
-                )),
-                None if k == "encryption" => Ok(xml_ok(format!(
-                    "<ServerSideEncryptionConfiguration {NS}><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>false</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>"
-                ))),
-                None => Err(err(
-                    StatusCode::NOT_FOUND,
-                    "NoSuchPublicAccessBlockConfiguration",
-                    "The public access block configuration was not found",
-                )),
-            }
-        }
+        ("GET", _) if let Some(k) = stored_config => match b.configs.get(k) {
+            Some(c) => Ok(xml_ok(
+                c.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+                    .trim()
+                    .to_owned(),
+            )),
+            None if k == "encryption" => Ok(xml_ok(format!(
+                "<ServerSideEncryptionConfiguration {NS}><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>false</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>"
+            ))),
+            None => Err(err(
+                StatusCode::NOT_FOUND,
+                "NoSuchPublicAccessBlockConfiguration",
+                "The public access block configuration was not found",
+            )),
+        },
         ("GET", q) if q.contains_key("versions") => Ok(list_versions(name, b, q)),
         ("GET", q) => Ok(list_objects(name, b, q)),
         ("POST", q) if q.contains_key("delete") => delete_objects(b, &text, headers, now, new_id),
