@@ -730,6 +730,24 @@ fn object_op(
     emulator: &Emulator,
 ) -> Result<Response, S3Error> {
     let b = buckets.get_mut(bucket).ok_or_else(|| no_bucket(bucket))?;
+    // CopyObject and UploadPart are PUTs too; storing their (empty) bodies would be a wrong
+    // success, so they are refused by name.
+    if method == Method::PUT {
+        let unsupported = if headers.contains_key("x-amz-copy-source") {
+            Some("CopyObject")
+        } else if q.contains_key("uploadId") {
+            Some("UploadPart")
+        } else {
+            None
+        };
+        if let Some(op) = unsupported {
+            return Err(err(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                format!("veritrail does not emulate {op}"),
+            ));
+        }
+    }
     let version_id = q.get("versionId").cloned();
     let find = |b: &Bucket| -> Result<Version, S3Error> {
         let versions = b.objects.get(key).ok_or_else(|| {

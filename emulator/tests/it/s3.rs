@@ -353,3 +353,30 @@ fn listing_location_and_plain_buckets() {
     assert_eq!(deleted.matches("<Deleted>").count(), 2, "{deleted}");
     assert_eq!(raw(&u, "GET", "/nope/x", &[], "").0, 404);
 }
+
+#[test]
+fn operations_not_emulated_are_refused_not_faked() {
+    let rt = runtime();
+    let emu = rt.block_on(veritrail_emulator::spawn()).unwrap();
+    let u = emu.url.clone();
+    assert_eq!(raw(&u, "PUT", "/copies", &[], "").0, 200);
+    assert_eq!(raw(&u, "PUT", "/copies/a", &[], "original").0, 200);
+    let (status, _, body) = raw(
+        &u,
+        "PUT",
+        "/copies/b",
+        &[("x-amz-copy-source", "/copies/a")],
+        "",
+    );
+    assert_eq!(status, 501, "{body}");
+    assert!(body.contains("<Code>NotImplemented</Code>"), "{body}");
+    assert!(body.contains("CopyObject"), "{body}");
+    let (status, _, body) = raw(&u, "PUT", "/copies/c?partNumber=1&uploadId=x", &[], "part");
+    assert_eq!(status, 501, "{body}");
+    assert!(body.contains("UploadPart"), "{body}");
+    // Nothing was stored under either key.
+    assert_eq!(raw(&u, "GET", "/copies/b", &[], "").0, 404);
+    assert_eq!(raw(&u, "GET", "/copies/c", &[], "").0, 404);
+    let (status, _, body) = raw(&u, "PUT", "/copies?policy", &[], "{}");
+    assert_eq!(status, 501, "{body}");
+}
