@@ -1,7 +1,7 @@
 //! CloudTrail (awsJson1_1, `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.<Op>`,
 //! `../shared/specs/cloudtrail.md` §4): trails, logging state, event selectors, public keys,
 //! and LookupEvents over a record of every API call the emulator serves (§1.3 record shape).
-//! Log-file and digest delivery to S3 come next.
+//! Log files and signed digests reach S3 through [`crate::delivery`].
 
 use std::collections::BTreeMap;
 
@@ -30,6 +30,7 @@ pub struct Trail {
     pub start_logging: Option<UtcMillis>,
     pub stop_logging: Option<UtcMillis>,
     pub event_selectors: Value,
+    pub delivery: crate::delivery::Delivery,
 }
 
 impl Trail {
@@ -57,14 +58,24 @@ impl Trail {
     }
 }
 
+/// One served call as CloudTrail recorded it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub at: UtcMillis,
+    pub region: String,
+    pub value: Value,
+}
+
 /// CloudTrail's state in one emulator.
 #[derive(Debug, Default)]
 pub struct State {
     pub trails: BTreeMap<String, Trail>,
+    /// Deleted trails whose final files are still to be delivered.
+    pub retired: Vec<Trail>,
     /// Every API call served, oldest first, as CloudTrail records.
-    pub records: Vec<Value>,
-    /// The digest-signing key: (DER PKCS#1 public key, valid from), made on first use.
-    pub key: Option<(rsa::RsaPrivateKey, Vec<u8>, UtcMillis)>,
+    pub records: Vec<Recorded>,
+    /// Digest-signing keys, oldest first (see [`crate::delivery::signing_key`]).
+    pub keys: Vec<crate::delivery::SigningKey>,
 }
 
 fn seconds(t: UtcMillis) -> f64 {
@@ -189,6 +200,7 @@ pub fn handle(emulator: &Emulator, operation: &str, body: &[u8], region: &str) -
                     start_logging: None,
                     stop_logging: None,
                     event_selectors: json!([{"ReadWriteType": "All", "IncludeManagementEvents": true, "DataResources": [], "ExcludeManagementEventSources": []}]),
+                    delivery: Default::default(),
                 };
                 let mut out = trail.describe();
                 out.as_object_mut().map(|o| o.remove("HomeRegion"));
@@ -198,6 +210,7 @@ pub fn handle(emulator: &Emulator, operation: &str, body: &[u8], region: &str) -
             "UpdateTrail" => {
                 let name = name_arg(&body, "Name")?;
                 let key = trail_key(&state, &name).ok_or_else(|| not_found(&name))?;
+                let records = state.records.len();
                 let t = state.trails.get_mut(&key).ok_or_else(|| not_found(&name))?;
                 if let Some(b) = body.get("S3BucketName").and_then(Value::as_str) {
                     t.bucket = b.to_owned();
@@ -207,6 +220,11 @@ pub fn handle(emulator: &Emulator, operation: &str, body: &[u8], region: &str) -
                 }
                 if let Some(v) = body.get("EnableLogFileValidation").and_then(Value::as_bool) {
                     t.validation = v;
+                    if !v {
+                        t.delivery.chains.clear();
+                    } else if t.logging {
+                        crate::delivery::start(t, records, now);
+                    }
                 }
                 if let Some(v) = body.get("IsMultiRegionTrail").and_then(Value::as_bool) {
                     t.multi_region = v;
@@ -222,7 +240,12 @@ pub fn handle(emulator: &Emulator, operation: &str, body: &[u8], region: &str) -
             "DeleteTrail" => {
                 let name = name_arg(&body, "Name")?;
                 let key = trail_key(&state, &name).ok_or_else(|| not_found(&name))?;
-                state.trails.remove(&key);
+                if let Some(mut t) = state.trails.remove(&key) {
+                    // The final files (up to and including this call) go out on the next tick.
+                    t.delivery.flush = t.logging;
+                    t.logging = false;
+                    state.retired.push(t);
+                }
                 Ok(json!({}))
             }
             "GetTrail" => {
@@ -260,6 +283,17 @@ pub fn handle(emulator: &Emulator, operation: &str, body: &[u8], region: &str) -
                 let key = trail_key(&state, &name).ok_or_else(|| not_found(&name))?;
                 let t = &state.trails[&key];
                 let mut v = json!({"IsLogging": t.logging});
+                if let Some(d) = t.delivery.latest_delivery {
+                    v["LatestDeliveryTime"] = json!(seconds(d));
+                    v["LatestDeliveryAttemptSucceeded"] = json!(crate::s3_time(d));
+                }
+                if let Some(d) = t.delivery.latest_digest {
+                    v["LatestDigestDeliveryTime"] = json!(seconds(d));
+                }
+                if let Some(e) = &t.delivery.latest_error {
+                    v["LatestDeliveryError"] = json!(e);
+                    v["LatestDigestDeliveryError"] = json!(e);
+                }
                 if let Some(s) = t.start_logging {
                     v["StartLoggingTime"] = json!(seconds(s));
                     v["TimeLoggingStarted"] = json!(crate::s3_time(s));
@@ -273,13 +307,19 @@ pub fn handle(emulator: &Emulator, operation: &str, body: &[u8], region: &str) -
             "StartLogging" | "StopLogging" => {
                 let name = name_arg(&body, "Name")?;
                 let key = trail_key(&state, &name).ok_or_else(|| not_found(&name))?;
+                let records = state.records.len();
                 let t = state.trails.get_mut(&key).ok_or_else(|| not_found(&name))?;
                 if operation == "StartLogging" {
+                    if !t.logging {
+                        t.start_logging = Some(now);
+                        crate::delivery::start(t, records, now);
+                    }
                     t.logging = true;
-                    t.start_logging = Some(now);
-                } else {
+                } else if t.logging {
+                    // The final files (up to and including this call) go out on the next tick.
                     t.logging = false;
                     t.stop_logging = Some(now);
+                    t.delivery.flush = true;
                 }
                 Ok(json!({}))
             }
@@ -318,13 +358,38 @@ pub fn handle(emulator: &Emulator, operation: &str, body: &[u8], region: &str) -
                 Ok(json!({"TrailARN": t.arn(), "EventSelectors": t.event_selectors}))
             }
             "ListPublicKeys" => {
-                let (der, from) = public_key(&mut state, now)?;
-                Ok(json!({"PublicKeyList": [{
-                    "Value": base64::engine::general_purpose::STANDARD.encode(&der),
-                    "ValidityStartTime": seconds(from),
-                    "ValidityEndTime": seconds(UtcMillis(from.0 + 30 * 86_400_000)),
-                    "Fingerprint": md5_hex(&der),
-                }]}))
+                let time = |k: &str| {
+                    body.get(k)
+                        .and_then(Value::as_f64)
+                        .map(|s| UtcMillis((s * 1000.0) as i64))
+                };
+                let (from, to) = (
+                    time("StartTime").unwrap_or(now),
+                    time("EndTime").unwrap_or(now),
+                );
+                if from > to {
+                    return Err(AwsError::new(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidTimeRangeException",
+                        "Start time must be before end time",
+                    ));
+                }
+                // There is always a current key (awscli gives up on an empty list).
+                crate::delivery::signing_key(&mut state.keys, now).map_err(AwsError::internal)?;
+                let list: Vec<Value> = state
+                    .keys
+                    .iter()
+                    .filter(|k| k.valid_from <= to && k.valid_until() >= from)
+                    .map(|k| {
+                        json!({
+                            "Value": base64::engine::general_purpose::STANDARD.encode(&k.der),
+                            "ValidityStartTime": seconds(k.valid_from),
+                            "ValidityEndTime": seconds(k.valid_until()),
+                            "Fingerprint": k.fingerprint,
+                        })
+                    })
+                    .collect();
+                Ok(json!({"PublicKeyList": list}))
             }
             "LookupEvents" => lookup_events(&state, &body, now),
             other => Err(AwsError::unknown_operation(&format!("CloudTrail.{other}"))),
@@ -334,39 +399,6 @@ pub fn handle(emulator: &Emulator, operation: &str, body: &[u8], region: &str) -
         Ok(v) => ok(v),
         Err(e) => e.into_response(),
     }
-}
-
-fn md5_hex(bytes: &[u8]) -> String {
-    use md5::Digest as _;
-    md5::Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The digest-signing key, made on first use (RSA-2048, PKCS#1 DER public key).
-fn public_key(state: &mut State, now: UtcMillis) -> Result<(Vec<u8>, UtcMillis), AwsError> {
-    use rsa::pkcs1::EncodeRsaPublicKey as _;
-    if state.key.is_none() {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed)
-            .map_err(|e| AwsError::internal(format!("no randomness for a key: {e}")))?;
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_seed(seed);
-        let key = rsa::RsaPrivateKey::new(&mut rng, 2048)
-            .map_err(|e| AwsError::internal(e.to_string()))?;
-        let der = key
-            .to_public_key()
-            .to_pkcs1_der()
-            .map_err(|e| AwsError::internal(e.to_string()))?
-            .as_bytes()
-            .to_vec();
-        state.key = Some((key, der, now));
-    }
-    let (_, der, from) = state
-        .key
-        .as_ref()
-        .ok_or_else(|| AwsError::internal("no key"))?;
-    Ok((der.clone(), *from))
 }
 
 fn lookup_events(state: &State, body: &Value, now: UtcMillis) -> Result<Value, AwsError> {
@@ -428,6 +460,7 @@ fn lookup_events(state: &State, body: &Value, now: UtcMillis) -> Result<Value, A
         .records
         .iter()
         .rev()
+        .map(|r| &r.value)
         .filter(|r| r["managementEvent"] == json!(true))
         .filter(|r| {
             let t = r["eventTime"]
@@ -549,5 +582,9 @@ pub fn record(emulator: &Emulator, call: Call<'_>) {
                 .collect::<Vec<_>>()
         );
     }
-    emulator.cloudtrail().records.push(record);
+    emulator.cloudtrail().records.push(Recorded {
+        at: now,
+        region: call.region.to_owned(),
+        value: record,
+    });
 }

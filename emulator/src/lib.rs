@@ -6,6 +6,10 @@
 //! - [`s3`]: S3 (rest-xml, path-style) with versioning and Object Lock.
 //! - [`cloudtrail`]: CloudTrail (awsJson1_1): trails, public keys, and LookupEvents over a record
 //!   of every call the emulator serves.
+//! - [`delivery`]: CloudTrail's log files and signed hourly digests, written into the emulated S3
+//!   on the emulator's clock.
+//! - `/_veritrail/clock`: the emulator's own endpoint to read, advance or speed up that clock
+//!   (`GET`; `POST {"advanceSeconds": N}` or `{"scale": X}`).
 //!
 //! Requests are routed the way the SDKs address them: by `X-Amz-Target` for JSON protocols, by
 //! path for rest-json; the SigV4 `Authorization` header is read for the region (signatures are
@@ -16,6 +20,7 @@
 //! 500 and never a panic; only this crate knows AWS wire protocols on the server side.
 
 pub mod cloudtrail;
+pub mod delivery;
 pub mod error;
 pub mod qldb;
 pub mod qldb_session;
@@ -33,6 +38,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use veritrail_core::id::{IdSource as _, TimeOrderedIds};
+use veritrail_core::time::SteeredClock;
 use veritrail_ledger::db::Database;
 
 use crate::error::AwsError;
@@ -59,8 +65,11 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     /// A transaction open this long has expired (QLDB: 30 s).
     pub transaction_timeout: Duration,
-    /// The emulator's clock (Object Lock retention is judged against it).
+    /// The emulator's clock (Object Lock retention and CloudTrail delivery follow it). The
+    /// emulator steers it ([`Emulator::clock`]): this is the time it starts from.
     pub clock: Arc<dyn veritrail_core::time::Clock>,
+    /// How often CloudTrail delivers log files (about 5 minutes on AWS).
+    pub log_interval: Duration,
 }
 
 impl Config {
@@ -70,6 +79,7 @@ impl Config {
             session_idle_timeout: Duration::from_secs(15 * 60),
             transaction_timeout: Duration::from_secs(30),
             clock: Arc::new(veritrail_core::time::SystemClock),
+            log_interval: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -94,14 +104,18 @@ pub struct Emulator {
     buckets: Mutex<BTreeMap<String, s3::Bucket>>,
     cloudtrail: Mutex<cloudtrail::State>,
     ids: TimeOrderedIds,
+    clock: Arc<SteeredClock>,
 }
 
 impl Emulator {
     /// Opens the ledgers already under `config.data_dir`.
-    pub fn open(config: Config) -> Result<Self, String> {
+    pub fn open(mut config: Config) -> Result<Self, String> {
         std::fs::create_dir_all(config.data_dir.join("ledgers"))
             .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+        let clock = Arc::new(SteeredClock::new(Arc::clone(&config.clock)));
+        config.clock = clock.clone();
         let emulator = Self {
+            clock,
             config,
             ledgers: Mutex::new(BTreeMap::new()),
             sessions: Mutex::new(HashMap::new()),
@@ -135,6 +149,97 @@ impl Emulator {
         self.ids.new_id()
     }
 
+    /// The current version of an S3 object: its bytes and `x-amz-meta-*` metadata.
+    pub fn s3_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Option<(Vec<u8>, BTreeMap<String, String>)> {
+        let buckets = self.buckets();
+        let versions = buckets.get(bucket)?.objects.get(key)?;
+        versions
+            .last()
+            .filter(|v| !v.delete_marker)
+            .map(|v| (v.body.clone(), v.metadata.clone()))
+    }
+
+    /// The keys of `bucket` under `prefix` that have a current version, in order.
+    pub fn s3_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let buckets = self.buckets();
+        buckets.get(bucket).map_or_else(Vec::new, |b| {
+            b.objects
+                .range(prefix.to_owned()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .filter(|(_, v)| v.last().is_some_and(|v| !v.delete_marker))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+    }
+
+    /// The emulator's clock, to advance or speed up (`/_veritrail/clock` does the same over HTTP).
+    pub fn clock(&self) -> &SteeredClock {
+        &self.clock
+    }
+
+    /// Delivers every CloudTrail file that has fallen due (runs after each request and once a
+    /// second while serving).
+    pub fn deliver(&self) {
+        delivery::tick(self);
+    }
+
+    /// `/_veritrail/clock`: `GET` reads the clock, `POST {"advanceSeconds": N, "scale": X}`
+    /// moves it forward and/or sets its speed, then delivers what fell due.
+    fn clock_endpoint(&self, method: &Method, body: &[u8]) -> Response {
+        let bad = |m: String| {
+            (
+                StatusCode::BAD_REQUEST,
+                [("content-type", "application/json")],
+                serde_json::json!({"message": m}).to_string(),
+            )
+                .into_response()
+        };
+        if *method == Method::POST {
+            let v: serde_json::Value = match serde_json::from_slice(body) {
+                Ok(v @ serde_json::Value::Object(_)) => v,
+                _ => return bad(
+                    "the body must be a JSON object: {\"advanceSeconds\": N} and/or {\"scale\": X}"
+                        .into(),
+                ),
+            };
+            if let Some(x) = v.get("scale") {
+                let Some(x) = x.as_f64() else {
+                    return bad("scale must be a number".into());
+                };
+                if let Err(e) = self.clock.set_scale(x) {
+                    return bad(e);
+                }
+            }
+            if let Some(a) = v.get("advanceSeconds") {
+                let Some(secs) = a.as_f64() else {
+                    return bad("advanceSeconds must be a number".into());
+                };
+                if let Err(e) = self.clock.advance((secs * 1000.0) as i64) {
+                    return bad(e);
+                }
+            }
+            self.deliver();
+        } else if *method != Method::GET {
+            return (StatusCode::METHOD_NOT_ALLOWED, "use GET or POST").into_response();
+        }
+        let now = veritrail_core::time::Clock::now(&*self.clock);
+        (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            serde_json::json!({
+                "now": s3_time(now),
+                "epochMillis": now.0,
+                "scale": self.clock.scale(),
+            })
+            .to_string(),
+        )
+            .into_response()
+    }
+
     /// Handles one request (blocking: ledger work touches the disk).
     pub fn handle(
         &self,
@@ -143,6 +248,9 @@ impl Emulator {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Response {
+        if path_and_query.starts_with("/_veritrail/clock") {
+            return self.clock_endpoint(method, body);
+        }
         let request_id = self.new_id();
         let mut response = if let Some(target) =
             headers.get("x-amz-target").and_then(|v| v.to_str().ok())
@@ -186,6 +294,7 @@ impl Emulator {
             &request_id,
             &response,
         );
+        self.deliver();
         response
     }
 }
@@ -399,6 +508,22 @@ pub async fn serve(emulator: Arc<Emulator>, addr: SocketAddr) -> std::io::Result
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let router = app(Arc::clone(&emulator));
+    // CloudTrail delivers on the emulator's clock even when no requests come in.
+    let ticking = Arc::downgrade(&emulator);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let Some(e) = ticking.upgrade() else { break };
+            if tokio::task::spawn_blocking(move || e.deliver())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
     tokio::spawn(async move {
         let _ = axum::serve(listener, router)
             .with_graceful_shutdown(async {

@@ -29,6 +29,60 @@ pub struct Bucket {
     pub configs: BTreeMap<String, String>,
 }
 
+/// What a PutObject stores.
+#[derive(Debug, Clone, Default)]
+pub struct NewObject {
+    pub body: Vec<u8>,
+    pub metadata: BTreeMap<String, String>,
+    pub content_type: Option<String>,
+    /// Explicit retention; `None` applies the bucket's default retention, if any.
+    pub retention: Option<(String, UtcMillis)>,
+    pub legal_hold: bool,
+}
+
+impl Bucket {
+    /// Stores a new version of `key` (replacing the `null` version when versioning is off) and
+    /// returns its (version id, ETag). Used by PutObject and by CloudTrail's delivery.
+    pub fn put_version(
+        &mut self,
+        key: &str,
+        object: NewObject,
+        now: UtcMillis,
+        new_id: impl FnOnce() -> String,
+    ) -> (String, String) {
+        let retention = object.retention.or_else(|| {
+            self.default_retention
+                .as_ref()
+                .map(|(m, d)| (m.clone(), UtcMillis(now.0 + d * 86_400_000)))
+        });
+        let etag: String = Md5::digest(&object.body)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect();
+        let id = if self.versioning.as_deref() == Some("Enabled") {
+            new_id()
+        } else {
+            "null".to_owned()
+        };
+        let versions = self.objects.entry(key.to_owned()).or_default();
+        if id == "null" {
+            versions.retain(|v| v.id != "null");
+        }
+        versions.push(Version {
+            id: id.clone(),
+            delete_marker: false,
+            body: object.body,
+            metadata: object.metadata,
+            content_type: object.content_type,
+            modified: now,
+            etag: etag.clone(),
+            retention,
+            legal_hold: object.legal_hold,
+        });
+        (id, etag)
+    }
+}
+
 /// One version of an object, or a delete marker.
 #[derive(Debug, Clone)]
 pub struct Version {
@@ -898,10 +952,7 @@ fn object_op(
                     })?;
                     Some((m.to_owned(), u))
                 }
-                _ => b
-                    .default_retention
-                    .as_ref()
-                    .map(|(m, d)| (m.clone(), UtcMillis(now.0 + d * 86_400_000))),
+                _ => None,
             };
             let metadata: BTreeMap<String, String> = headers
                 .iter()
@@ -912,31 +963,18 @@ fn object_op(
                     ))
                 })
                 .collect();
-            let etag: String = Md5::digest(body)
-                .iter()
-                .map(|x| format!("{x:02x}"))
-                .collect();
-            let id = if b.versioning.as_deref() == Some("Enabled") {
-                emulator.new_id()
-            } else {
-                "null".to_owned()
-            };
-            let version = Version {
-                id: id.clone(),
-                delete_marker: false,
-                body: body.to_vec(),
-                metadata,
-                content_type: header(headers, "content-type").map(str::to_owned),
-                modified: now,
-                etag: etag.clone(),
-                retention,
-                legal_hold: hold == Some("ON"),
-            };
-            let versions = b.objects.entry(key.to_owned()).or_default();
-            if id == "null" {
-                versions.retain(|v| v.id != "null");
-            }
-            versions.push(version);
+            let (id, etag) = b.put_version(
+                key,
+                NewObject {
+                    body: body.to_vec(),
+                    metadata,
+                    content_type: header(headers, "content-type").map(str::to_owned),
+                    retention,
+                    legal_hold: hold == Some("ON"),
+                },
+                now,
+                || emulator.new_id(),
+            );
             let mut r = (StatusCode::OK, "").into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
                 r.headers_mut().insert("etag", v);

@@ -168,6 +168,69 @@ impl<C: Clock> Clock for MonotonicClock<C> {
     }
 }
 
+/// A clock an operator steers: the time of `inner`, run `scale` times as fast and moved forward
+/// on request. The emulator runs on one, so hours of CloudTrail delivery pass in seconds and tests
+/// jump whole days. It never goes backwards.
+#[derive(Debug)]
+pub struct SteeredClock {
+    inner: std::sync::Arc<dyn Clock>,
+    /// (inner time at the anchor, steered time at the anchor, scale).
+    anchor: Mutex<(i64, i64, f64)>,
+}
+
+impl SteeredClock {
+    /// Starts at `inner`'s time, at real speed.
+    pub fn new(inner: std::sync::Arc<dyn Clock>) -> Self {
+        let t = inner.now().0;
+        Self {
+            inner,
+            anchor: Mutex::new((t, t, 1.0)),
+        }
+    }
+
+    fn at(anchor: (i64, i64, f64), inner: i64) -> i64 {
+        let (from, to, scale) = anchor;
+        to.saturating_add(((inner - from) as f64 * scale) as i64)
+    }
+
+    /// Moves the clock forward by `ms` (a negative amount is refused: time does not go back).
+    pub fn advance(&self, ms: i64) -> Result<UtcMillis, String> {
+        if ms < 0 {
+            return Err(format!("the clock only moves forward (asked for {ms} ms)"));
+        }
+        let mut a = self.anchor.lock().unwrap_or_else(|p| p.into_inner());
+        let inner = self.inner.now().0;
+        let now = Self::at(*a, inner).saturating_add(ms);
+        *a = (inner, now, a.2);
+        Ok(UtcMillis(now))
+    }
+
+    /// Runs the clock `scale` times as fast as `inner` from now on (0 stops it).
+    pub fn set_scale(&self, scale: f64) -> Result<(), String> {
+        if !scale.is_finite() || !(0.0..=1_000_000.0).contains(&scale) {
+            return Err(format!(
+                "the clock scale must be between 0 and 1000000, not {scale}"
+            ));
+        }
+        let mut a = self.anchor.lock().unwrap_or_else(|p| p.into_inner());
+        let inner = self.inner.now().0;
+        *a = (inner, Self::at(*a, inner), scale);
+        Ok(())
+    }
+
+    /// The current scale.
+    pub fn scale(&self) -> f64 {
+        self.anchor.lock().unwrap_or_else(|p| p.into_inner()).2
+    }
+}
+
+impl Clock for SteeredClock {
+    fn now(&self) -> UtcMillis {
+        let a = *self.anchor.lock().unwrap_or_else(|p| p.into_inner());
+        UtcMillis(Self::at(a, self.inner.now().0).max(a.1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +260,21 @@ mod tests {
         c.set(UtcMillis(0));
         let m = MonotonicClock::new(c);
         assert_eq!(m.now(), UtcMillis(0));
+    }
+
+    #[test]
+    fn steered_clock_advances_and_scales() {
+        let inner = std::sync::Arc::new(ManualClock::new(UtcMillis(1000), 0));
+        let c = SteeredClock::new(inner.clone());
+        assert_eq!(c.now(), UtcMillis(1000));
+        assert_eq!(c.advance(3_600_000), Ok(UtcMillis(3_601_000)));
+        assert!(c.advance(-1).is_err());
+        c.set_scale(60.0).unwrap();
+        inner.set(UtcMillis(2000)); // one real second is a minute
+        assert_eq!(c.now(), UtcMillis(3_661_000));
+        assert!(c.set_scale(f64::NAN).is_err() && c.set_scale(-1.0).is_err());
+        c.set_scale(0.0).unwrap();
+        inner.set(UtcMillis(9000));
+        assert_eq!(c.now(), UtcMillis(3_661_000));
     }
 }

@@ -3,24 +3,13 @@
 
 use serde_json::{Value, json};
 
-use crate::{Reply, request, runtime};
+use crate::{Reply, runtime};
 
 const CT: &str = "AWS4-HMAC-SHA256 Credential=AKIDALICE/20240101/us-east-1/cloudtrail/aws4_request, SignedHeaders=host, Signature=00";
 const S3: &str = "AWS4-HMAC-SHA256 Credential=AKIDALICE/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
 
 fn call(url: &str, op: &str, body: Value) -> Reply {
-    let target = format!("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.{op}");
-    request(
-        url,
-        "POST",
-        "/",
-        &[
-            ("X-Amz-Target", target.as_str()),
-            ("Content-Type", "application/x-amz-json-1.1"),
-            ("Authorization", CT),
-        ],
-        &body.to_string(),
-    )
+    crate::cloudtrail_call(url, CT, op, &body)
 }
 
 #[test]

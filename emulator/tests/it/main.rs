@@ -4,6 +4,7 @@
 
 mod cloudtrail;
 mod control_plane;
+mod delivery;
 mod s3;
 mod session;
 
@@ -90,6 +91,22 @@ pub fn exchange(
         .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
         .collect();
     (status, headers, body.to_owned())
+}
+
+/// One CloudTrail (awsJson1_1) call signed with `auth`.
+pub fn cloudtrail_call(url: &str, auth: &str, op: &str, body: &serde_json::Value) -> Reply {
+    let target = format!("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.{op}");
+    request(
+        url,
+        "POST",
+        "/",
+        &[
+            ("X-Amz-Target", target.as_str()),
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("Authorization", auth),
+        ],
+        &body.to_string(),
+    )
 }
 
 pub const SIGNED: (&str, &str) = (

@@ -1,0 +1,284 @@
+//! CloudTrail delivery on the emulator's clock: log files every 5 minutes, signed hourly digests
+//! chained through `previousDigest*`, a final digest on StopLogging, a new chain on restart, and
+//! key rotation, all checked by veritrail-verify (which shares no code with the emulator).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use veritrail_core::time::{ManualClock, UtcMillis};
+use veritrail_emulator::Emulator;
+use veritrail_verify::validate_logs::{Event, Object, ObjectStore, Request, validate};
+
+use crate::{Reply, request, runtime};
+
+const CT: &str = "AWS4-HMAC-SHA256 Credential=AKIDAUDITOR/20240101/us-east-1/cloudtrail/aws4_request, SignedHeaders=host, Signature=00";
+const S3: &str = "AWS4-HMAC-SHA256 Credential=AKIDAUDITOR/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+const T0: i64 = 1_704_067_200_000; // 2024-01-01T00:00:00Z
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+
+fn call(url: &str, op: &str, body: Value) -> Reply {
+    crate::cloudtrail_call(url, CT, op, &body)
+}
+
+fn advance(url: &str, seconds: i64) -> Reply {
+    request(
+        url,
+        "POST",
+        "/_veritrail/clock",
+        &[],
+        &json!({"advanceSeconds": seconds}).to_string(),
+    )
+}
+
+/// Reads objects straight from the emulator's S3.
+struct Store<'a>(&'a Emulator);
+
+impl ObjectStore for Store<'_> {
+    fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, String> {
+        Ok(self.0.s3_keys(bucket, prefix))
+    }
+    fn get(&self, bucket: &str, key: &str) -> Result<Option<Object>, String> {
+        Ok(self
+            .0
+            .s3_object(bucket, key)
+            .map(|(body, metadata)| Object { body, metadata }))
+    }
+}
+
+fn keys_by_fingerprint(url: &str) -> BTreeMap<String, Vec<u8>> {
+    let listed = call(
+        url,
+        "ListPublicKeys",
+        json!({"StartTime": T0 / 1000 - 86_400, "EndTime": T0 / 1000 + 90 * 86_400}),
+    );
+    assert_eq!(listed.status, 200, "{}", listed.json);
+    listed.json["PublicKeyList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["Fingerprint"].as_str().unwrap().to_owned(),
+                base64::engine::general_purpose::STANDARD
+                    .decode(k["Value"].as_str().unwrap())
+                    .unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn digest_json(emu: &Emulator, key: &str) -> Value {
+    let (gz, _) = emu.s3_object("trail-logs", key).unwrap();
+    serde_json::from_slice(&veritrail_verify::cloudtrail::gunzip(&gz).unwrap()).unwrap()
+}
+
+#[test]
+fn logs_and_signed_digests_follow_the_clock() {
+    let rt = runtime();
+    let dir = std::env::temp_dir().join(format!(
+        "veritrail-emulator-delivery-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = veritrail_emulator::Config::new(&dir);
+    config.clock = Arc::new(ManualClock::new(UtcMillis(T0), 0));
+    let emu = Arc::new(Emulator::open(config).unwrap());
+    let running = rt
+        .block_on(veritrail_emulator::serve(
+            emu.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let u = running.url.clone();
+
+    let (status, _, body) = crate::exchange(
+        &u,
+        "PUT",
+        "/trail-logs",
+        &[
+            ("Authorization", S3),
+            ("x-amz-bucket-object-lock-enabled", "true"),
+        ],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let created = call(
+        &u,
+        "CreateTrail",
+        json!({"Name": "audit", "S3BucketName": "trail-logs", "S3KeyPrefix": "org", "EnableLogFileValidation": true}),
+    );
+    assert_eq!(created.status, 200, "{}", created.json);
+    assert_eq!(
+        call(&u, "StartLogging", json!({"Name": "audit"})).status,
+        200
+    );
+
+    // Three hours of activity, one call every ten minutes.
+    for _ in 0..18 {
+        assert_eq!(call(&u, "ListTrails", json!({})).status, 200);
+        assert_eq!(advance(&u, 600).status, 200);
+    }
+    let status = call(&u, "GetTrailStatus", json!({"Name": "audit"}));
+    assert_eq!(status.json["IsLogging"], true);
+    assert_eq!(
+        status.json["LatestDigestDeliveryTime"].as_f64(),
+        Some(((T0 + 3 * HOUR) / 1000) as f64)
+    );
+
+    let digest_prefix = "org/AWSLogs/000000000000/CloudTrail-Digest/us-east-1/";
+    let digests = emu.s3_keys("trail-logs", digest_prefix);
+    assert_eq!(
+        digests,
+        [
+            "org/AWSLogs/000000000000/CloudTrail-Digest/us-east-1/2024/01/01/000000000000_CloudTrail-Digest_us-east-1_audit_us-east-1_20240101T010000Z.json.gz",
+            "org/AWSLogs/000000000000/CloudTrail-Digest/us-east-1/2024/01/01/000000000000_CloudTrail-Digest_us-east-1_audit_us-east-1_20240101T020000Z.json.gz",
+            "org/AWSLogs/000000000000/CloudTrail-Digest/us-east-1/2024/01/01/000000000000_CloudTrail-Digest_us-east-1_audit_us-east-1_20240101T030000Z.json.gz",
+        ]
+    );
+    let first = digest_json(&emu, &digests[0]);
+    assert_eq!(first["digestStartTime"], "2024-01-01T00:00:00Z");
+    assert_eq!(first["digestEndTime"], "2024-01-01T01:00:00Z");
+    assert_eq!(first["digestS3Object"], digests[0].as_str());
+    assert_eq!(first["previousDigestSignature"], Value::Null);
+    assert_eq!(first["digestSignatureAlgorithm"], "SHA256withRSA");
+    let second = digest_json(&emu, &digests[1]);
+    assert_eq!(second["previousDigestS3Object"], digests[0].as_str());
+    assert_eq!(second["digestStartTime"], "2024-01-01T01:00:00Z");
+    let (first_gz, first_meta) = emu.s3_object("trail-logs", &digests[0]).unwrap();
+    assert_eq!(
+        second["previousDigestSignature"],
+        first_meta["signature"].as_str()
+    );
+    assert_eq!(
+        second["previousDigestHashValue"],
+        veritrail_verify::cloudtrail::sha256_hex(
+            &veritrail_verify::cloudtrail::gunzip(&first_gz).unwrap()
+        )
+        .as_str()
+    );
+    // Log files every 5 minutes with activity: the keys carry the delivery minute.
+    let logs = emu.s3_keys(
+        "trail-logs",
+        "org/AWSLogs/000000000000/CloudTrail/us-east-1/2024/01/01/",
+    );
+    assert!(logs.len() >= 18, "{logs:?}");
+    assert!(
+        logs.iter()
+            .all(|k| k.contains("_CloudTrail_us-east-1_20240101T0") && k.ends_with(".json.gz")),
+        "{logs:?}"
+    );
+    let listed: usize = digests
+        .iter()
+        .map(|d| digest_json(&emu, d)["logFiles"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(listed, logs.len());
+
+    let keys = keys_by_fingerprint(&u);
+    let lookup = |fp: &str| keys.get(fp).cloned();
+    let mut req = Request {
+        trail_arn: "arn:aws:cloudtrail:us-east-1:000000000000:trail/audit".into(),
+        bucket: "trail-logs".into(),
+        prefix: Some("org".into()),
+        account_id: "000000000000".into(),
+        region: "us-east-1".into(),
+        home_region: "us-east-1".into(),
+        start: UtcMillis(T0),
+        end: UtcMillis(T0 + 3 * HOUR),
+    };
+    let report = validate(&Store(&emu), &lookup, &req).unwrap();
+    assert_eq!(
+        (report.digests_valid, report.digests_invalid),
+        (3, 0),
+        "{report:?}"
+    );
+    assert_eq!((report.logs_valid, report.logs_invalid), (logs.len(), 0));
+    assert_eq!(report.exit_code(), 0);
+
+    // StopLogging writes a final digest at once, which lists the StopLogging call itself.
+    assert_eq!(advance(&u, 20 * 60).status, 200);
+    assert_eq!(
+        call(&u, "StopLogging", json!({"Name": "audit"})).status,
+        200
+    );
+    let digests = emu.s3_keys("trail-logs", digest_prefix);
+    assert_eq!(digests.len(), 4);
+    let last = digest_json(&emu, &digests[3]);
+    assert_eq!(last["digestEndTime"], "2024-01-01T03:20:00Z");
+    let final_log = last["logFiles"].as_array().unwrap().last().unwrap()["s3Object"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (gz, _) = emu.s3_object("trail-logs", &final_log).unwrap();
+    let records: Value =
+        serde_json::from_slice(&veritrail_verify::cloudtrail::gunzip(&gz).unwrap()).unwrap();
+    assert_eq!(
+        records["Records"].as_array().unwrap().last().unwrap()["eventName"],
+        "StopLogging"
+    );
+    // Nothing is delivered while logging is off.
+    assert_eq!(advance(&u, 2 * 3600).status, 200);
+    assert_eq!(emu.s3_keys("trail-logs", digest_prefix).len(), 4);
+
+    // A restart begins a new chain: its first digest has no predecessor, and the validator
+    // reports the hours in between as a gap, not as tampering.
+    assert_eq!(
+        call(&u, "StartLogging", json!({"Name": "audit"})).status,
+        200
+    );
+    assert_eq!(advance(&u, 3600).status, 200);
+    let digests = emu.s3_keys("trail-logs", digest_prefix);
+    assert_eq!(digests.len(), 5);
+    let restarted = digest_json(&emu, &digests[4]);
+    assert_eq!(restarted["previousDigestS3Object"], Value::Null);
+    assert_eq!(restarted["digestStartTime"], "2024-01-01T05:20:00Z");
+    req.end = UtcMillis(T0 + 6 * HOUR + 20 * MINUTE);
+    let report = validate(&Store(&emu), &lookup, &req).unwrap();
+    assert_eq!((report.digests_valid, report.digests_invalid), (5, 0));
+    assert!(
+        report.events.contains(&Event::Gap {
+            from: "2024-01-01T03:20:00Z".into(),
+            to: "2024-01-01T05:20:00Z".into()
+        }),
+        "{:?}",
+        report.events
+    );
+
+    // Four weeks later the key has rotated; both keys are listed with overlapping validity,
+    // and every digest still verifies against the key named by its fingerprint.
+    assert_eq!(advance(&u, 28 * 86_400).status, 200);
+    let listed = call(
+        &u,
+        "ListPublicKeys",
+        json!({"StartTime": T0 / 1000, "EndTime": T0 / 1000 + 28 * 86_400}),
+    );
+    let list = listed.json["PublicKeyList"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "{}", listed.json);
+    assert!(list[1]["ValidityStartTime"].as_f64() < list[0]["ValidityEndTime"].as_f64());
+    let digests = emu.s3_keys("trail-logs", digest_prefix);
+    let newest = digest_json(&emu, digests.last().unwrap());
+    assert_ne!(
+        newest["digestPublicKeyFingerprint"],
+        digest_json(&emu, &digests[0])["digestPublicKeyFingerprint"]
+    );
+    let keys = keys_by_fingerprint(&u);
+    let lookup = |fp: &str| keys.get(fp).cloned();
+    req.end = UtcMillis(T0 + 29 * 86_400_000);
+    let report = validate(&Store(&emu), &lookup, &req).unwrap();
+    assert_eq!(report.digests_invalid + report.logs_invalid, 0);
+    assert_eq!(report.digests_valid, digests.len());
+
+    // The clock endpoint refuses to go backwards and explains itself.
+    let back = advance(&u, -10);
+    assert_eq!(back.status, 400);
+    assert!(
+        back.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("only moves forward")
+    );
+    drop(running);
+    let _ = std::fs::remove_dir_all(&dir);
+}
