@@ -16,6 +16,15 @@ use crate::{ACCOUNT_ID, Emulator};
 
 pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.";
 
+/// The operation a CloudTrail `X-Amz-Target` names: botocore sends the long form
+/// (`com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.<Op>`), the AWS SDK for Rust the short
+/// one (`CloudTrail_20131101.<Op>`).
+pub fn target_operation(target: &str) -> Option<&str> {
+    target
+        .strip_prefix(TARGET_PREFIX)
+        .or_else(|| target.strip_prefix("CloudTrail_20131101."))
+}
+
 /// A trail.
 #[derive(Debug, Clone)]
 pub struct Trail {

@@ -257,9 +257,9 @@ impl Emulator {
         {
             match target {
                 "QLDBSession.SendCommand" => qldb_session::send_command(self, body),
-                t if t.starts_with(cloudtrail::TARGET_PREFIX) => cloudtrail::handle(
+                t if cloudtrail::target_operation(t).is_some() => cloudtrail::handle(
                     self,
-                    &t[cloudtrail::TARGET_PREFIX.len()..],
+                    cloudtrail::target_operation(t).unwrap_or_default(),
                     body,
                     &sigv4_region(headers).unwrap_or_else(|| "us-east-1".to_owned()),
                 ),
@@ -341,8 +341,10 @@ impl Emulator {
             .unwrap_or((path_and_query, ""));
         let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
         let (service, operation, params, data_event, resources) = match target {
-            Some(t) if t.starts_with(cloudtrail::TARGET_PREFIX) => {
-                let op = t[cloudtrail::TARGET_PREFIX.len()..].to_owned();
+            Some(t) if cloudtrail::target_operation(t).is_some() => {
+                let op = cloudtrail::target_operation(t)
+                    .unwrap_or_default()
+                    .to_owned();
                 let params = lower_first(&json_body);
                 let resources = json_body
                     .get("Name")
@@ -542,12 +544,19 @@ pub async fn serve(emulator: Arc<Emulator>, addr: SocketAddr) -> std::io::Result
 
 /// Starts an emulator on 127.0.0.1 port 0 with its own temporary directory, for tests.
 pub async fn spawn() -> std::io::Result<Running> {
+    spawn_with(|_| {}).await
+}
+
+/// [`spawn`], with the configuration adjusted first (a fixed clock, shorter timeouts …).
+pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> std::io::Result<Running> {
     let dir = std::env::temp_dir().join(format!(
         "veritrail-emulator-{}-{}",
         std::process::id(),
         TimeOrderedIds::default().new_id()
     ));
-    let emulator = Emulator::open(Config::new(&dir)).map_err(std::io::Error::other)?;
+    let mut config = Config::new(&dir);
+    configure(&mut config);
+    let emulator = Emulator::open(config).map_err(std::io::Error::other)?;
     let mut running = serve(Arc::new(emulator), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     running._temp = Some(TempDir(dir));
     Ok(running)

@@ -3,6 +3,7 @@
 //! Exit codes, for scripts: 0 when everything verified, 1 when a verification failed,
 //! 2 when the input could not be read or the command line is wrong.
 
+mod aws_store;
 mod demo;
 mod ledger_cmd;
 mod validate_logs_cmd;

@@ -1,6 +1,7 @@
 //! `veritrail validate-logs`: a drop-in for `aws cloudtrail validate-logs`, with its arguments,
-//! messages, summary and exit codes (0 valid, 1 something invalid, 255 could not run). For now
-//! it reads a local mirror (`--local-dir`); reading S3 comes with the S3 emulator.
+//! messages, summary and exit codes (0 valid, 1 something invalid, 255 could not run). It reads
+//! S3 the way awscli does ([`crate::aws_store`]: real AWS, or the emulator through
+//! `AWS_ENDPOINT_URL`), or a local mirror (`--local-dir`).
 //!
 //! Local mirror layout: `<dir>/<bucket>/<key>` for each object, `<dir>/<bucket>/<key>.metadata.json`
 //! for its `x-amz-meta-*` metadata (`{"signature": "…", "signature-algorithm": "SHA256withRSA"}`),
@@ -29,9 +30,9 @@ pub struct ValidateLogs {
     /// ... up to this time (default: now).
     #[arg(long)]
     end_time: Option<String>,
-    /// The bucket the trail delivers to.
+    /// The bucket the trail delivers to (default: the trail's, from DescribeTrails).
     #[arg(long)]
-    s3_bucket: String,
+    s3_bucket: Option<String>,
     /// The trail's key prefix.
     #[arg(long)]
     s3_prefix: Option<String>,
@@ -44,9 +45,14 @@ pub struct ValidateLogs {
     /// Print one JSON report instead of text.
     #[arg(long)]
     json: bool,
-    /// A local mirror of the bucket (see `veritrail validate-logs --help` for its layout).
+    /// The region whose digests are validated (default: the trail's home region).
+    #[arg(long)]
+    region: Option<String>,
+    /// Read a local mirror of the bucket instead of S3: `DIR/<bucket>/<key>`, each object's
+    /// `x-amz-meta-*` in `DIR/<bucket>/<key>.metadata.json`, and `DIR/public-keys.json` (a
+    /// ListPublicKeys response); needs --s3-bucket.
     #[arg(long, value_name = "DIR")]
-    local_dir: PathBuf,
+    local_dir: Option<PathBuf>,
 }
 
 struct LocalMirror {
@@ -125,6 +131,48 @@ fn public_keys(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
     Ok(keys)
 }
 
+/// Validates from S3: the trail's bucket (DescribeTrails unless --s3-bucket), its region
+/// (GetBucketLocation), the public keys for the range (ListPublicKeys), then the objects.
+fn validate_s3(
+    args: &ValidateLogs,
+    request: &mut Request,
+) -> Result<veritrail_verify::validate_logs::Report, String> {
+    let runtime = std::sync::Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?,
+    );
+    let (client, keys) = runtime.block_on(async {
+        let conf = crate::aws_store::sdk_config(&request.region).await;
+        if args.s3_bucket.is_none() {
+            let (bucket, prefix) =
+                crate::aws_store::describe_trail(&conf, &request.trail_arn).await?;
+            request.bucket = bucket;
+            request.prefix = prefix;
+        }
+        let keys = crate::aws_store::public_keys(
+            &conf,
+            request.start.0.div_euclid(1000),
+            (request.end.0 + 2 * 3_600_000).div_euclid(1000),
+        )
+        .await?;
+        if keys.is_empty() {
+            return Err(format!(
+                "No public keys found between {} and {}",
+                format_time(request.start),
+                format_time(request.end)
+            ));
+        }
+        let client = crate::aws_store::bucket_client(&conf, &request.bucket).await?;
+        Ok::<_, String>((client, keys))
+    })?;
+    let store = crate::aws_store::S3Store { client, runtime };
+    let lookup = |fp: &str| keys.get(fp).cloned();
+    validate(&store, &lookup, request)
+}
+
 fn fail(message: &str) -> ExitCode {
     eprintln!("{message}");
     ExitCode::from(255)
@@ -160,51 +208,78 @@ pub fn run(args: ValidateLogs) -> ExitCode {
             None => return fail(&format!("Unable to parse --end-time {t}")),
         },
     };
-    let keys = match public_keys(&args.local_dir) {
-        Ok(k) => k,
-        Err(e) => return fail(&e),
-    };
-    let request = Request {
+    let home_region = region.clone();
+    let region = args.region.clone().unwrap_or(region);
+    let mut request = Request {
         trail_arn: args.trail_arn.clone(),
-        bucket: args.s3_bucket.clone(),
+        bucket: args.s3_bucket.clone().unwrap_or_default(),
         prefix: args.s3_prefix.clone(),
         account_id: account,
         region: region.clone(),
-        home_region: region,
+        home_region,
         start,
         end,
     };
-    let store = LocalMirror {
-        root: args.local_dir.clone(),
+    let found = match &args.local_dir {
+        Some(dir) => {
+            if args.s3_bucket.is_none() {
+                return fail("--local-dir needs --s3-bucket (there is no trail to describe)");
+            }
+            public_keys(dir).and_then(|keys| {
+                let store = LocalMirror { root: dir.clone() };
+                let lookup = |fp: &str| keys.get(fp).cloned();
+                validate(&store, &lookup, &request)
+            })
+        }
+        None => validate_s3(&args, &mut request),
     };
-    let lookup = |fp: &str| keys.get(fp).cloned();
-    let report = match validate(&store, &lookup, &request) {
+    let report = match found {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
+    let bucket = request.bucket.clone();
     if args.json {
+        let object = |b: &str, k: &str| format!("s3://{b}/{k}");
         let events: Vec<Value> = report
             .events
             .iter()
             .map(|e| match e {
-                Event::DigestValid { bucket, key } => json!({"kind": "digest", "object": format!("s3://{bucket}/{key}"), "valid": true}),
-                Event::DigestInvalid { bucket, key, reason } => json!({"kind": "digest", "object": format!("s3://{bucket}/{key}"), "valid": false, "reason": reason}),
-                Event::LogValid { bucket, key } => json!({"kind": "log", "object": format!("s3://{bucket}/{key}"), "valid": true}),
-                Event::LogInvalid { bucket, key, reason } => json!({"kind": "log", "object": format!("s3://{bucket}/{key}"), "valid": false, "reason": reason}),
+                Event::DigestValid { bucket, key } => json!({"kind": "digest", "object": object(bucket, key), "valid": true}),
+                Event::DigestInvalid { bucket, key, reason } => json!({"kind": "digest", "object": object(bucket, key), "valid": false, "reason": reason}),
+                Event::LogValid { bucket, key } => json!({"kind": "log", "object": object(bucket, key), "valid": true}),
+                Event::LogInvalid { bucket, key, reason } => json!({"kind": "log", "object": object(bucket, key), "valid": false, "reason": reason}),
                 Event::Gap { from, to } => json!({"kind": "gap", "from": from, "to": to}),
-                Event::ChainBroken { key, reason } => json!({"kind": "chain", "object": key, "valid": false, "reason": reason}),
+                Event::ChainBroken { key, reason } => json!({"kind": "chain", "object": object(&bucket, key), "valid": false, "reason": reason}),
+                Event::LogListedTwice { bucket, key, digest } => json!({"kind": "duplicate-log", "object": object(bucket, key), "valid": false, "reason": format!("also listed by {}", object(bucket, digest))}),
+                Event::NoLogs { from, to } => json!({"kind": "no-delivery", "from": from, "to": to}),
             })
             .collect();
+        let windows = |kind: &str| -> Vec<Value> {
+            events
+                .iter()
+                .filter(|e| e["kind"] == kind)
+                .map(|e| json!({"from": e["from"], "to": e["to"]}))
+                .collect()
+        };
+        let (gaps, quiet) = (windows("gap"), windows("no-delivery"));
         println!(
             "{}",
             json!({
                 "trailArn": args.trail_arn,
+                "bucket": bucket,
+                "prefix": request.prefix,
+                "region": request.region,
                 "start": format_time(start),
                 "end": format_time(end),
+                "found": report.found.map(|(s, e)| json!({"start": format_time(s), "end": format_time(e)})),
                 "digests": {"valid": report.digests_valid, "invalid": report.digests_invalid},
                 "logs": {"valid": report.logs_valid, "invalid": report.logs_invalid},
                 "chainBreaks": report.chain_breaks,
+                "logsListedTwice": report.logs_listed_twice,
+                "gaps": gaps,
+                "noDelivery": quiet,
                 "valid": report.exit_code() == 0,
+                "summary": summary(&report, start, end),
                 "events": events,
             })
         );
@@ -237,9 +312,15 @@ pub fn run(args: ValidateLogs) -> ExitCode {
             Event::Gap { from, to } => {
                 eprint!("No log files were delivered by CloudTrail between {from} and {to}\n\n")
             }
-            Event::ChainBroken { key, reason } => eprint!(
-                "Digest file\ts3://{}/{key}\tINVALID: chain: {reason}\n\n",
-                args.s3_bucket
+            Event::ChainBroken { key, reason } => {
+                eprint!("Digest file\ts3://{bucket}/{key}\tINVALID: chain: {reason}\n\n")
+            }
+            Event::LogListedTwice {
+                bucket,
+                key,
+                digest,
+            } => eprint!(
+                "Log file\ts3://{bucket}/{key}\tINVALID: also listed by s3://{bucket}/{digest}\n\n"
             ),
             _ => {}
         }

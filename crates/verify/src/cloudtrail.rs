@@ -288,7 +288,7 @@ impl std::error::Error for LogInvalid {}
 pub fn check_log(gzip: &[u8], expected_hash: &str) -> Result<(), LogInvalid> {
     let raw = gunzip(gzip).map_err(LogInvalid::InvalidFormat)?;
     // awscli compares hexdigest() strings: an upper-case hashValue never matches.
-    if sha256_hex(&raw) == expected_hash {
+    if hex_eq(&sha256_hex(&raw), expected_hash) {
         Ok(())
     } else {
         Err(LogInvalid::HashMismatch)
@@ -306,6 +306,8 @@ pub enum ChainInvalid {
     },
     /// The newer digest's previousDigestSignature is not the older digest's signature.
     PreviousSignature,
+    /// The newer digest's window does not start where the older one's ended.
+    NotContiguous { previous_end: String, start: String },
 }
 
 impl fmt::Display for ChainInvalid {
@@ -319,22 +321,53 @@ impl fmt::Display for ChainInvalid {
             Self::PreviousSignature => {
                 f.write_str("previousDigestSignature is not the previous digest's signature")
             }
+            Self::NotContiguous {
+                previous_end,
+                start,
+            } => write!(
+                f,
+                "digestStartTime {start} is not the previous digest's digestEndTime {previous_end}"
+            ),
         }
     }
 }
 
 impl std::error::Error for ChainInvalid {}
 
-/// Checks that `newer` links to `older` by hash and signature (awscli checks neither).
+/// Compares two hex strings in constant time (for equal lengths), case-sensitively as awscli.
+pub fn hex_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Checks that `newer` links to `older` by hash and signature, and that its window starts where
+/// the older one ended (awscli checks none of this).
 pub fn check_link(older: &Digest, newer: &Digest) -> Result<(), ChainInvalid> {
-    if newer.previous_hash.as_deref() != Some(older.sha256.as_str()) {
+    if !newer
+        .previous_hash
+        .as_deref()
+        .is_some_and(|h| hex_eq(h, &older.sha256))
+    {
         return Err(ChainInvalid::PreviousHash {
             expected: older.sha256.clone(),
             found: newer.previous_hash.clone(),
         });
     }
-    if newer.previous_signature.as_deref() != Some(older.signature.as_str()) {
+    if !newer
+        .previous_signature
+        .as_deref()
+        .is_some_and(|s| hex_eq(s, &older.signature))
+    {
         return Err(ChainInvalid::PreviousSignature);
+    }
+    if newer.start_time != older.end_time {
+        return Err(ChainInvalid::NotContiguous {
+            previous_end: older.end_time.clone(),
+            start: newer.start_time.clone(),
+        });
     }
     Ok(())
 }

@@ -5,13 +5,16 @@
 //! does no I/O itself.
 //!
 //! Beyond awscli: each valid digest's link to the next newer one is checked
-//! (`previousDigestHashValue`, `previousDigestSignature`) and reported as a chain break.
+//! (`previousDigestHashValue`, `previousDigestSignature`, contiguous windows) and reported as a
+//! chain break; a digest whose key does not match its own end time is out of place; a log
+//! listed by two digests is reported; hours whose digest lists no log file are named. Objects
+//! are fetched in batches through [`ObjectStore::get_many`], which a store may run in parallel.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use veritrail_core::time::{UtcMillis, days_from_civil};
 
-use crate::cloudtrail::{Digest, FetchedDigest, check_digest, check_link, check_log};
+use crate::cloudtrail::{Digest, FetchedDigest, LoggedFile, check_digest, check_link, check_log};
 
 /// One object: its bytes as stored (gzip) and its user metadata (`x-amz-meta-*` without the
 /// prefix).
@@ -27,7 +30,15 @@ pub trait ObjectStore {
     fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, String>;
     /// The object, or `None` when there is no such key.
     fn get(&self, bucket: &str, key: &str) -> Result<Option<Object>, String>;
+    /// Several objects, in the order asked (a store may fetch them in parallel).
+    fn get_many(&self, items: &[(String, String)]) -> Result<Vec<Option<Object>>, String> {
+        items.iter().map(|(b, k)| self.get(b, k)).collect()
+    }
 }
+
+/// How many digests are fetched ahead, and how many logs at once.
+const DIGEST_BATCH: usize = 64;
+const LOG_BATCH: usize = 256;
 
 /// What to validate.
 #[derive(Debug, Clone)]
@@ -70,10 +81,22 @@ pub enum Event {
         from: String,
         to: String,
     },
-    /// veritrail's extra check: a digest does not link to the one before it.
+    /// veritrail's extra check: a digest does not link to the one before it, or sits at a key
+    /// that does not match its own end time.
     ChainBroken {
         key: String,
         reason: String,
+    },
+    /// veritrail's extra check: a log file listed by more than one digest (or twice by one).
+    LogListedTwice {
+        bucket: String,
+        key: String,
+        digest: String,
+    },
+    /// A valid digest lists no log file: nothing was delivered in its window.
+    NoLogs {
+        from: String,
+        to: String,
     },
 }
 
@@ -86,16 +109,18 @@ pub struct Report {
     pub logs_valid: usize,
     pub logs_invalid: usize,
     pub chain_breaks: usize,
+    pub logs_listed_twice: usize,
     /// No digest keys at all in range.
     pub no_digests: bool,
-    /// Earliest start and latest end among valid digests.
+    /// The range awscli reports as found ("Results found for … to …"), once a digest is valid.
     pub found: Option<(UtcMillis, UtcMillis)>,
 }
 
 impl Report {
     /// awscli's exit code: 1 when anything is invalid or missing, else 0.
     pub fn exit_code(&self) -> i32 {
-        if self.digests_invalid + self.logs_invalid + self.chain_breaks > 0 {
+        if self.digests_invalid + self.logs_invalid + self.chain_breaks + self.logs_listed_twice > 0
+        {
             1
         } else {
             0
@@ -155,6 +180,12 @@ pub fn digest_prefix(req: &Request) -> String {
     )
 }
 
+/// A report line, or a log whose check is still to come.
+enum Slot {
+    Done(Event),
+    Log(LoggedFile),
+}
+
 /// Runs the validation. `public_key` finds a key's DER by fingerprint. An `Err` is what awscli
 /// exits 255 for (the store failing, times out of order).
 pub fn validate(
@@ -178,11 +209,14 @@ pub fn validate(
         report.no_digests = true;
         return Ok(report);
     }
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut fetched: HashMap<String, Option<Object>> = HashMap::new();
     let mut current: Option<String> = listed.last().cloned();
     let mut last_start =
         parse_time(key_stamp(&listed[listed.len() - 1]).unwrap_or("")).unwrap_or(req.end);
     let mut newer: Option<Digest> = None;
-    let mut visited = std::collections::HashSet::new();
+    let mut visited = HashSet::new();
+    let mut logs_seen: HashMap<(String, String), String> = HashMap::new();
     while let Some(key) = current.take() {
         if req.start > last_start || !visited.insert(key.clone()) {
             break;
@@ -195,14 +229,30 @@ pub fn validate(
                 .find(|k| k.as_str() < key.as_str())
                 .cloned()
         };
-        let fetched = store.get(&req.bucket, &key)?;
-        let Some(object) = fetched else {
+        if !fetched.contains_key(&key) {
+            // This digest and the older listed ones after it, in one batch.
+            let batch: Vec<(String, String)> = std::iter::once(key.clone())
+                .chain(
+                    listed
+                        .iter()
+                        .rev()
+                        .filter(|k| k.as_str() < key.as_str() && !visited.contains(*k))
+                        .filter(|k| !fetched.contains_key(*k))
+                        .take(DIGEST_BATCH - 1)
+                        .cloned(),
+                )
+                .map(|k| (req.bucket.clone(), k))
+                .collect();
+            let objects = store.get_many(&batch)?;
+            fetched.extend(batch.into_iter().map(|(_, k)| k).zip(objects));
+        }
+        let Some(object) = fetched.remove(&key).flatten() else {
             report.digests_invalid += 1;
-            report.events.push(Event::DigestInvalid {
+            slots.push(Slot::Done(Event::DigestInvalid {
                 bucket: req.bucket.clone(),
                 key: key.clone(),
                 reason: "not found".into(),
-            });
+            }));
             newer = None;
             current = older_listed();
             continue;
@@ -225,21 +275,34 @@ pub fn validate(
             Ok(d) => d,
             Err(e) => {
                 report.digests_invalid += 1;
-                report.events.push(Event::DigestInvalid {
+                slots.push(Slot::Done(Event::DigestInvalid {
                     bucket: req.bucket.clone(),
                     key: key.clone(),
                     reason: e.to_string(),
-                });
+                }));
                 newer = None;
                 current = older_listed();
                 continue;
             }
         };
         report.digests_valid += 1;
-        report.events.push(Event::DigestValid {
+        slots.push(Slot::Done(Event::DigestValid {
             bucket: req.bucket.clone(),
             key: key.clone(),
-        });
+        }));
+        // A digest is filed under its end time; one elsewhere was put there by someone else.
+        let end_stamp = parse_time(&digest.end_time).map(stamp_of);
+        if end_stamp.as_deref() != key_stamp(&key) {
+            report.chain_breaks += 1;
+            slots.push(Slot::Done(Event::ChainBroken {
+                key: key.clone(),
+                reason: format!(
+                    "out of place: its key is stamped {} but its digestEndTime is {}",
+                    key_stamp(&key).unwrap_or("(none)"),
+                    digest.end_time
+                ),
+            }));
+        }
         // Only a digest that names this one as its predecessor links to it (a new chain after a
         // gap does not).
         if let Some(n) = newer
@@ -248,41 +311,39 @@ pub fn validate(
         {
             if let Err(e) = check_link(&digest, n) {
                 report.chain_breaks += 1;
-                report.events.push(Event::ChainBroken {
+                slots.push(Slot::Done(Event::ChainBroken {
                     key: n.key.clone(),
                     reason: e.to_string(),
-                });
+                }));
             }
         }
+        if digest.log_files.is_empty() {
+            slots.push(Slot::Done(Event::NoLogs {
+                from: digest.start_time.clone(),
+                to: digest.end_time.clone(),
+            }));
+        }
         for log in &digest.log_files {
-            let result = match store.get(&log.bucket, &log.key)? {
-                None => Err("not found".to_owned()),
-                Some(o) => check_log(&o.body, &log.hash).map_err(|e| e.to_string()),
-            };
-            match result {
-                Ok(()) => {
-                    report.logs_valid += 1;
-                    report.events.push(Event::LogValid {
-                        bucket: log.bucket.clone(),
-                        key: log.key.clone(),
-                    });
-                }
-                Err(reason) => {
-                    report.logs_invalid += 1;
-                    report.events.push(Event::LogInvalid {
-                        bucket: log.bucket.clone(),
-                        key: log.key.clone(),
-                        reason,
-                    });
-                }
+            let id = (log.bucket.clone(), log.key.clone());
+            if let Some(first) = logs_seen.insert(id, key.clone()) {
+                report.logs_listed_twice += 1;
+                slots.push(Slot::Done(Event::LogListedTwice {
+                    bucket: log.bucket.clone(),
+                    key: log.key.clone(),
+                    digest: first,
+                }));
             }
+            slots.push(Slot::Log(log.clone()));
         }
         let (start, end) = (parse_time(&digest.start_time), parse_time(&digest.end_time));
         if let (Some(s), Some(e)) = (start, end) {
-            report.found = Some(match report.found {
-                None => (s, e),
-                Some((fs, fe)) => (fs.min(s), fe.max(e)),
-            });
+            // awscli's bookkeeping, quirks included: the end comes from the newest valid digest;
+            // the start is the requested one, replaced by each later digest start it meets.
+            let (mut fs, fe) = report.found.unwrap_or((req.start, e.min(req.end)));
+            if s > req.start {
+                fs = s;
+            }
+            report.found = Some((fs, fe));
             last_start = s;
         }
         current = match (&digest.previous_key, &digest.previous_bucket) {
@@ -292,10 +353,10 @@ pub fn validate(
                 let older = older_listed();
                 if let (Some(o), Some(s)) = (&older, start) {
                     if let Some(o_end) = key_stamp(o).and_then(parse_time) {
-                        report.events.push(Event::Gap {
+                        slots.push(Slot::Done(Event::Gap {
                             from: format_time(o_end),
                             to: format_time(s),
-                        });
+                        }));
                     }
                 }
                 older
@@ -303,7 +364,61 @@ pub fn validate(
         };
         newer = Some(digest);
     }
+    check_logs(store, slots, &mut report)?;
     Ok(report)
+}
+
+/// Fetches and checks the logs of `slots` in batches (across digests), then writes every event
+/// in traversal order, as awscli prints them.
+fn check_logs(
+    store: &dyn ObjectStore,
+    slots: Vec<Slot>,
+    report: &mut Report,
+) -> Result<(), String> {
+    let logs: Vec<&LoggedFile> = slots
+        .iter()
+        .filter_map(|s| match s {
+            Slot::Log(l) => Some(l),
+            Slot::Done(_) => None,
+        })
+        .collect();
+    let mut outcomes: Vec<Result<(), String>> = Vec::with_capacity(logs.len());
+    for batch in logs.chunks(LOG_BATCH) {
+        let asked: Vec<(String, String)> = batch
+            .iter()
+            .map(|l| (l.bucket.clone(), l.key.clone()))
+            .collect();
+        let objects = store.get_many(&asked)?;
+        outcomes.extend(batch.iter().zip(objects).map(|(log, object)| match object {
+            None => Err("not found".to_owned()),
+            Some(o) => check_log(&o.body, &log.hash).map_err(|e| e.to_string()),
+        }));
+    }
+    let mut outcomes = outcomes.into_iter();
+    for slot in slots {
+        let event = match slot {
+            Slot::Done(e) => e,
+            Slot::Log(log) => match outcomes.next().unwrap_or(Err("not checked".into())) {
+                Ok(()) => {
+                    report.logs_valid += 1;
+                    Event::LogValid {
+                        bucket: log.bucket,
+                        key: log.key,
+                    }
+                }
+                Err(reason) => {
+                    report.logs_invalid += 1;
+                    Event::LogInvalid {
+                        bucket: log.bucket,
+                        key: log.key,
+                        reason,
+                    }
+                }
+            },
+        };
+        report.events.push(event);
+    }
+    Ok(())
 }
 
 /// awscli's summary text, after the per-file lines.
@@ -321,8 +436,8 @@ pub fn summary(report: &Report, start: UtcMillis, end: UtcMillis) -> String {
         None => out.push_str("No valid digests found in range\n"),
         Some((fs, fe)) => out.push_str(&format!(
             "Results found for {} to {}:\n",
-            format_time(fs.max(start)),
-            format_time(fe.min(end))
+            format_time(fs),
+            format_time(fe)
         )),
     }
     for (valid, invalid, kind) in [

@@ -78,20 +78,12 @@ fn digest_json(emu: &Emulator, key: &str) -> Value {
 #[test]
 fn logs_and_signed_digests_follow_the_clock() {
     let rt = runtime();
-    let dir = std::env::temp_dir().join(format!(
-        "veritrail-emulator-delivery-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut config = veritrail_emulator::Config::new(&dir);
-    config.clock = Arc::new(ManualClock::new(UtcMillis(T0), 0));
-    let emu = Arc::new(Emulator::open(config).unwrap());
     let running = rt
-        .block_on(veritrail_emulator::serve(
-            emu.clone(),
-            "127.0.0.1:0".parse().unwrap(),
-        ))
+        .block_on(veritrail_emulator::spawn_with(|c| {
+            c.clock = Arc::new(ManualClock::new(UtcMillis(T0), 0));
+        }))
         .unwrap();
+    let emu = running.emulator.clone();
     let u = running.url.clone();
 
     let (status, _, body) = crate::exchange(
@@ -279,6 +271,4 @@ fn logs_and_signed_digests_follow_the_clock() {
             .unwrap()
             .contains("only moves forward")
     );
-    drop(running);
-    let _ = std::fs::remove_dir_all(&dir);
 }

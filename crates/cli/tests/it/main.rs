@@ -4,6 +4,7 @@
 mod crash;
 mod ledger;
 mod tamper;
+mod trail;
 mod validate_logs;
 mod verify;
 

@@ -182,7 +182,9 @@ fn an_intact_trail_is_valid() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with(&format!("Validating log files for trail {ARN} between 2024-01-01T00:00:00Z and 2024-01-01T03:00:00Z\n\n")), "{out}");
     assert!(
-        out.contains("Results found for 2024-01-01T00:00:00Z to 2024-01-01T03:00:00Z:"),
+        // awscli's quirk, kept: a digest starting exactly at --start-time does not move the found
+        // start, so the start printed is the next digest's.
+        out.contains("Results found for 2024-01-01T01:00:00Z to 2024-01-01T03:00:00Z:"),
         "{out}"
     );
     assert!(
