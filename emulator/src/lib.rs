@@ -105,6 +105,8 @@ pub struct Emulator {
     cloudtrail: Mutex<cloudtrail::State>,
     ids: TimeOrderedIds,
     clock: Arc<SteeredClock>,
+    /// Added before each answer, in microseconds (0: none); see [`Emulator::set_latency`].
+    latency_us: std::sync::atomic::AtomicU64,
 }
 
 impl Emulator {
@@ -116,6 +118,7 @@ impl Emulator {
         config.clock = clock.clone();
         let emulator = Self {
             clock,
+            latency_us: std::sync::atomic::AtomicU64::new(0),
             config,
             ledgers: Mutex::new(BTreeMap::new()),
             sessions: Mutex::new(HashMap::new()),
@@ -174,6 +177,14 @@ impl Emulator {
                 .map(|(k, _)| k.clone())
                 .collect()
         })
+    }
+
+    /// Delays every answer by `latency` (real time), the way a remote S3 endpoint would: for
+    /// benchmarks and timeout tests. Zero (the default) answers at once.
+    pub fn set_latency(&self, latency: Duration) {
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_us
+            .store(us, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The emulator's clock, to advance or speed up (`/_veritrail/clock` does the same over HTTP).
@@ -443,6 +454,12 @@ pub fn sigv4_region(headers: &HeaderMap) -> Option<String> {
 }
 
 async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Response {
+    let latency = emulator
+        .latency_us
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_micros(latency)).await;
+    }
     let (parts, body) = request.into_parts();
     let body: Bytes = match axum::body::to_bytes(body, 64 << 20).await {
         Ok(b) => b,
@@ -459,6 +476,18 @@ async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Re
         .uri
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+    // QLDB requests touch the disk and run on the blocking pool; S3 and CloudTrail work in memory
+    // for microseconds, so they are served in place (saving two thread hand-offs per request).
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok());
+    let qldb = target.is_some_and(|t| t.starts_with("QLDB"))
+        || path.starts_with("/ledgers")
+        || path.starts_with("/tags/");
+    if !qldb {
+        return emulator.handle(&parts.method, &path, &parts.headers, &body);
+    }
     match tokio::task::spawn_blocking(move || {
         emulator.handle(&parts.method, &path, &parts.headers, &body)
     })

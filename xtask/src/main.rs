@@ -14,7 +14,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   test     tidy, rustfmt check, clippy (warnings denied), all tests (nextest when present)
   tidy     the dependency graph matches ARCHITECTURE.md; every Rust file opens with `//!`
-  bench    [ledger|partiql|emulator] [-- ARGS]  benchmarks as JSON lines
+  bench    [ledger|partiql|emulator|validate-logs] [-- ARGS]  benchmarks as JSON lines
            (ledger: --blocks N --documents N --sizes 1,100,1000; partiql: --accounts N --seconds S;
             emulator: --seconds S)
   help     this text";
@@ -83,6 +83,7 @@ const BENCHES: &[(&str, &str)] = &[
     ("ledger", "veritrail-ledger"),
     ("partiql", "veritrail-ledger"),
     ("emulator", "veritrail-scenarios"),
+    ("validate-logs", "veritrail"),
 ];
 
 fn bench(args: &[String]) -> ExitCode {
@@ -105,6 +106,18 @@ fn bench(args: &[String]) -> ExitCode {
             continue;
         }
         let mut cmd = cargo();
+        if *name == "validate-logs" {
+            // It races veritrail against the real AWS CLI.
+            match aws_cli() {
+                Ok(aws) => {
+                    cmd.env("VERITRAIL_AWSCLI", aws);
+                }
+                Err(e) => {
+                    eprintln!("xtask: cannot install the AWS CLI for bench validate-logs: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         cmd.args(["bench", "--quiet", "-p", package, "--bench", name, "--"]);
         cmd.args(extra.iter().map(|s| s.as_str()));
         if !step(&format!("bench {name}"), cmd) {
