@@ -85,6 +85,10 @@ pub struct State {
     pub records: Vec<Recorded>,
     /// Digest-signing keys, oldest first (see [`crate::delivery::signing_key`]).
     pub keys: Vec<crate::delivery::SigningKey>,
+    /// Trails, keys or delivery changed since the last save ([`crate::persist`]).
+    pub dirty: bool,
+    /// How many of `records` are saved.
+    pub persisted_records: usize,
 }
 
 fn seconds(t: UtcMillis) -> f64 {
@@ -158,6 +162,11 @@ pub fn handle(emulator: &Emulator, operation: &str, body: &[u8], region: &str) -
         };
         let now = emulator.config.clock.now();
         let mut state = emulator.cloudtrail();
+        // Reads change nothing, except that ListPublicKeys may make the first key.
+        let reads = ["Get", "List", "Describe", "Lookup"];
+        if operation == "ListPublicKeys" || !reads.iter().any(|r| operation.starts_with(r)) {
+            state.dirty = true;
+        }
         match operation {
             "CreateTrail" => {
                 let name = name_arg(&body, "Name")?;

@@ -43,6 +43,18 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
+    /// A key from its private half and DER PKCS#1 public key.
+    pub fn new(private: rsa::RsaPrivateKey, der: Vec<u8>, valid_from: UtcMillis) -> Self {
+        use md5::Digest as _;
+        let fingerprint = hex(&md5::Md5::digest(&der));
+        Self {
+            private,
+            der,
+            fingerprint,
+            valid_from,
+        }
+    }
+
     pub fn valid_until(&self) -> UtcMillis {
         UtcMillis(self.valid_from.0 + KEY_VALIDITY)
     }
@@ -150,14 +162,7 @@ pub fn signing_key(keys: &mut Vec<SigningKey>, t: UtcMillis) -> Result<&SigningK
             .map_err(|e| e.to_string())?
             .as_bytes()
             .to_vec();
-        use md5::Digest as _;
-        let fingerprint = hex(&md5::Md5::digest(&der));
-        keys.push(SigningKey {
-            private,
-            der,
-            fingerprint,
-            valid_from: t,
-        });
+        keys.push(SigningKey::new(private, der, t));
     }
     keys.last().ok_or_else(|| "no signing key".to_owned())
 }
@@ -459,7 +464,14 @@ fn catch_up(
     now: UtcMillis,
     interval: i64,
     new_id: &dyn Fn() -> String,
-) {
+) -> bool {
+    let before = (
+        trail.delivery.next_log,
+        trail.delivery.files,
+        trail.delivery.latest_digest,
+        trail.delivery.cursor,
+        trail.delivery.flush,
+    );
     if trail.logging || trail.delivery.flush {
         let started = trail.start_logging.unwrap_or(now);
         let mut next_log = trail
@@ -499,6 +511,14 @@ fn catch_up(
         trail.delivery.next_log = None;
         trail.delivery.flush = false;
     }
+    before
+        != (
+            trail.delivery.next_log,
+            trail.delivery.files,
+            trail.delivery.latest_digest,
+            trail.delivery.cursor,
+            trail.delivery.flush,
+        )
 }
 
 /// Starts delivery for a trail that starts logging (or turns validation on) at `now`: a new
@@ -516,8 +536,9 @@ pub fn start(trail: &mut Trail, records: usize, now: UtcMillis) {
     }
 }
 
-/// Delivers everything due at the emulator's current time.
-pub fn tick(emulator: &Emulator) {
+/// Delivers everything due at the emulator's current time, then saves what changed (the
+/// request's own effects included) to SQLite.
+pub fn tick(emulator: &Emulator) -> Result<(), String> {
     let now = emulator.config.clock.now();
     let interval = i64::try_from(emulator.config.log_interval.as_millis())
         .unwrap_or(i64::MAX)
@@ -532,8 +553,12 @@ pub fn tick(emulator: &Emulator) {
         keys,
         ..
     } = &mut *state;
+    let mut changed = false;
     for trail in trails.values_mut().chain(retired.iter_mut()) {
-        catch_up(trail, records, keys, &mut buckets, now, interval, &new_id);
+        changed |= catch_up(trail, records, keys, &mut buckets, now, interval, &new_id);
     }
+    let retiring = retired.len();
     retired.retain(|t| t.delivery.flush);
+    state.dirty |= changed || retired.len() != retiring;
+    emulator.save(&mut state, &mut buckets)
 }

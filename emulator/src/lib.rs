@@ -22,6 +22,7 @@
 pub mod cloudtrail;
 pub mod delivery;
 pub mod error;
+pub mod persist;
 pub mod qldb;
 pub mod qldb_session;
 pub mod s3;
@@ -107,6 +108,7 @@ pub struct Emulator {
     clock: Arc<SteeredClock>,
     /// Added before each answer, in microseconds (0: none); see [`Emulator::set_latency`].
     latency_us: std::sync::atomic::AtomicU64,
+    persist: persist::Persist,
 }
 
 impl Emulator {
@@ -116,14 +118,17 @@ impl Emulator {
             .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
         let clock = Arc::new(SteeredClock::new(Arc::clone(&config.clock)));
         config.clock = clock.clone();
+        let persist = persist::Persist::open(&config.data_dir)?;
+        let (buckets, cloudtrail) = persist.load()?;
         let emulator = Self {
             clock,
             latency_us: std::sync::atomic::AtomicU64::new(0),
+            persist,
             config,
             ledgers: Mutex::new(BTreeMap::new()),
             sessions: Mutex::new(HashMap::new()),
-            buckets: Mutex::new(BTreeMap::new()),
-            cloudtrail: Mutex::new(cloudtrail::State::default()),
+            buckets: Mutex::new(buckets),
+            cloudtrail: Mutex::new(cloudtrail),
             ids: TimeOrderedIds::default(),
         };
         qldb::load_ledgers(&emulator)?;
@@ -192,10 +197,18 @@ impl Emulator {
         &self.clock
     }
 
-    /// Delivers every CloudTrail file that has fallen due (runs after each request and once a
-    /// second while serving).
-    pub fn deliver(&self) {
-        delivery::tick(self);
+    /// Delivers every CloudTrail file that has fallen due and saves every change to SQLite
+    /// (runs after each request, before it is answered, and once a second while serving).
+    pub fn deliver(&self) -> Result<(), String> {
+        delivery::tick(self)
+    }
+
+    pub(crate) fn save(
+        &self,
+        state: &mut cloudtrail::State,
+        buckets: &mut BTreeMap<String, s3::Bucket>,
+    ) -> Result<(), String> {
+        self.persist.save(state, buckets)
     }
 
     /// `/_veritrail/clock`: `GET` reads the clock, `POST {"advanceSeconds": N, "scale": X}`
@@ -233,7 +246,9 @@ impl Emulator {
                     return bad(e);
                 }
             }
-            self.deliver();
+            if let Err(e) = self.deliver() {
+                return AwsError::internal(e).into_response();
+            }
         } else if *method != Method::GET {
             return (StatusCode::METHOD_NOT_ALLOWED, "use GET or POST").into_response();
         }
@@ -305,7 +320,11 @@ impl Emulator {
             &request_id,
             &response,
         );
-        self.deliver();
+        // Saved before answering: an acknowledged change survives a crash.
+        if let Err(e) = self.deliver() {
+            return AwsError::internal(format!("the change could not be saved: {e}"))
+                .into_response();
+        }
         response
     }
 }

@@ -27,6 +27,10 @@ pub struct Bucket {
     pub objects: BTreeMap<String, Vec<Version>>,
     /// Opaque configurations stored as sent (encryption, public access block).
     pub configs: BTreeMap<String, String>,
+    /// Keys changed since the last save to SQLite ([`crate::persist`]).
+    pub dirty: std::collections::BTreeSet<String>,
+    /// Settings changed since the last save.
+    pub settings_dirty: bool,
 }
 
 /// What a PutObject stores.
@@ -64,6 +68,7 @@ impl Bucket {
         } else {
             "null".to_owned()
         };
+        self.dirty.insert(key.to_owned());
         let versions = self.objects.entry(key.to_owned()).or_default();
         if id == "null" {
             versions.retain(|v| v.id != "null");
@@ -418,6 +423,7 @@ fn bucket_op(
                 region: location,
                 versioning: lock.then(|| "Enabled".to_owned()),
                 object_lock: lock,
+                settings_dirty: true,
                 ..Bucket::default()
             },
         );
@@ -428,6 +434,9 @@ fn bucket_op(
         return Ok(r);
     }
     let b = buckets.get_mut(name).ok_or_else(|| no_bucket(name))?;
+    if *method == Method::PUT {
+        b.settings_dirty = true;
+    }
     // Bucket settings kept as the XML the client sent.
     let stored_config = ["encryption", "publicAccessBlock"]
         .into_iter()
@@ -698,6 +707,7 @@ fn delete_one(
     now: UtcMillis,
     new_id: impl FnOnce() -> String,
 ) -> Result<(String, bool), S3Error> {
+    b.dirty.insert(key.to_owned());
     match version {
         None => {
             if b.versioning.is_none() {
@@ -868,6 +878,7 @@ fn object_op(
                 .filter(|x| x.id == v.id)
             {
                 x.retention = Some((mode.clone(), until));
+                b.dirty.insert(key.to_owned());
             }
             Ok((StatusCode::OK, "").into_response())
         }
@@ -903,6 +914,7 @@ fn object_op(
                 .filter(|x| x.id == v.id)
             {
                 x.legal_hold = status == "ON";
+                b.dirty.insert(key.to_owned());
             }
             Ok((StatusCode::OK, "").into_response())
         }

@@ -121,7 +121,7 @@ fn main() {
             200
         );
         emu.clock().advance(300_000).expect("forward");
-        emu.deliver();
+        emu.deliver().expect("delivered");
     }
     let prefix = "AWSLogs/000000000000/";
     let digests = emu

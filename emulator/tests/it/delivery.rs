@@ -272,3 +272,147 @@ fn logs_and_signed_digests_follow_the_clock() {
             .contains("only moves forward")
     );
 }
+
+#[test]
+fn buckets_versions_trails_and_the_digest_chain_survive_a_restart() {
+    let rt = runtime();
+    let dir =
+        std::env::temp_dir().join(format!("veritrail-emulator-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let open = |start: i64| {
+        let mut config = veritrail_emulator::Config::new(&dir);
+        config.clock = Arc::new(ManualClock::new(UtcMillis(start), 0));
+        let emu = Arc::new(Emulator::open(config).unwrap());
+        let running = rt
+            .block_on(veritrail_emulator::serve(
+                emu.clone(),
+                "127.0.0.1:0".parse().unwrap(),
+            ))
+            .unwrap();
+        (emu, running)
+    };
+    let (emu, running) = open(T0);
+    let u = running.url.clone();
+    let s3 = |method: &str, path: &str, headers: &[(&str, &str)], body: &str| {
+        let mut all = headers.to_vec();
+        all.push(("Authorization", S3));
+        crate::exchange(&u, method, path, &all, body)
+    };
+    assert_eq!(
+        s3(
+            "PUT",
+            "/trail-logs",
+            &[("x-amz-bucket-object-lock-enabled", "true")],
+            ""
+        )
+        .0,
+        200
+    );
+    let lock = "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>365</Days></DefaultRetention></Rule></ObjectLockConfiguration>";
+    assert_eq!(s3("PUT", "/trail-logs?object-lock", &[], lock).0, 200);
+    assert_eq!(
+        s3(
+            "PUT",
+            "/trail-logs/notes.txt",
+            &[("x-amz-meta-owner", "audit")],
+            "v1"
+        )
+        .0,
+        200
+    );
+    assert_eq!(s3("PUT", "/trail-logs/notes.txt", &[], "v2").0, 200);
+    let created = call(
+        &u,
+        "CreateTrail",
+        json!({"Name": "audit", "S3BucketName": "trail-logs", "EnableLogFileValidation": true}),
+    );
+    assert_eq!(created.status, 200);
+    assert_eq!(
+        call(&u, "StartLogging", json!({"Name": "audit"})).status,
+        200
+    );
+    for _ in 0..9 {
+        assert_eq!(call(&u, "ListTrails", json!({})).status, 200);
+        assert_eq!(advance(&u, 600).status, 200);
+    }
+    let fingerprints = keys_by_fingerprint(&u);
+    let before = emu.s3_keys("trail-logs", "");
+    let events_before = emu_events(&u);
+    drop(running);
+    drop(emu);
+
+    // The same directory, later: everything is back, and delivery carries on the same chain.
+    let (emu, running) = open(T0 + 90 * MINUTE);
+    let u = running.url.clone();
+    assert_eq!(emu.s3_keys("trail-logs", ""), before);
+    assert_eq!(emu.s3_object("trail-logs", "notes.txt").unwrap().0, b"v2");
+    let (status, _, versions) = crate::exchange(
+        &u,
+        "GET",
+        "/trail-logs?versions&prefix=notes.txt",
+        &[("Authorization", S3)],
+        "",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(versions.matches("<Version>").count(), 2, "{versions}");
+    // The COMPLIANCE retention came back with the versions.
+    let v1 = versions
+        .split("<VersionId>")
+        .nth(2)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, _, body) = crate::exchange(
+        &u,
+        "DELETE",
+        &format!("/trail-logs/notes.txt?versionId={v1}"),
+        &[("Authorization", S3)],
+        "",
+    );
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(keys_by_fingerprint(&u), fingerprints);
+    assert!(emu_events(&u) >= events_before);
+    let status = call(&u, "GetTrailStatus", json!({"Name": "audit"}));
+    assert_eq!(status.json["IsLogging"], true);
+    assert_eq!(advance(&u, 3600).status, 200);
+    let digests = emu.s3_keys(
+        "trail-logs",
+        "AWSLogs/000000000000/CloudTrail-Digest/us-east-1/",
+    );
+    assert_eq!(digests.len(), 2, "{digests:?}");
+    let second = digest_json(&emu, &digests[1]);
+    assert_eq!(second["previousDigestS3Object"], digests[0].as_str());
+    let keys = keys_by_fingerprint(&u);
+    let lookup = |fp: &str| keys.get(fp).cloned();
+    let req = Request {
+        trail_arn: "arn:aws:cloudtrail:us-east-1:000000000000:trail/audit".into(),
+        bucket: "trail-logs".into(),
+        prefix: None,
+        account_id: "000000000000".into(),
+        region: "us-east-1".into(),
+        home_region: "us-east-1".into(),
+        start: UtcMillis(T0),
+        end: UtcMillis(T0 + 3 * HOUR),
+    };
+    let report = validate(&Store(&emu), &lookup, &req).unwrap();
+    assert_eq!(
+        (
+            report.digests_valid,
+            report.digests_invalid,
+            report.chain_breaks
+        ),
+        (2, 0, 0)
+    );
+    assert_eq!(report.logs_invalid, 0);
+    assert!(report.logs_valid >= 10);
+    drop(running);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// How many events LookupEvents returns (one page is plenty here).
+fn emu_events(url: &str) -> usize {
+    let r = call(url, "LookupEvents", json!({"MaxResults": 50}));
+    r.json["Events"].as_array().unwrap().len()
+}

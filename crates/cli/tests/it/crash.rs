@@ -144,3 +144,92 @@ fn sigkill_at_random_points_loses_no_acknowledged_transaction() {
     );
     assert!(acknowledged.len() > 12);
 }
+
+/// One HTTP/1.1 exchange with the emulator as S3; (status, body), or None if the connection
+/// broke (the server was killed mid-request: not acknowledged).
+fn s3(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+/// Starts `veritrail serve` on a free port over `dir`; returns the child and its address.
+fn serve(dir: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", dir])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+#[test]
+fn sigkill_of_the_emulator_loses_no_acknowledged_s3_write() {
+    let dir = scratch("crash-s3");
+    let d = s(&dir).to_owned();
+    let mut rng = 0x5eed_u64 ^ u64::from(std::process::id());
+    let mut acknowledged: Vec<String> = Vec::new();
+    for round in 0..6 {
+        let (mut child, addr) = serve(&d);
+        if round == 0 {
+            assert_eq!(
+                s3(&addr, "PUT", "/crash-bucket", "").map(|r| r.0),
+                Some(200)
+            );
+            let versioning =
+                "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+            assert_eq!(
+                s3(&addr, "PUT", "/crash-bucket?versioning", versioning).map(|r| r.0),
+                Some(200)
+            );
+        }
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let writer = {
+            let (addr, done) = (addr.clone(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                for i in 0.. {
+                    let key = format!("r{round}-{i}");
+                    match s3(&addr, "PUT", &format!("/crash-bucket/{key}"), &key) {
+                        Some((200, _)) => done.lock().unwrap().push(key),
+                        _ => break,
+                    }
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(30 + next(&mut rng) % 250));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        writer.join().unwrap();
+        acknowledged.extend(done.lock().unwrap().iter().cloned());
+
+        // After the kill, every acknowledged object is there with its bytes.
+        let (mut child, addr) = serve(&d);
+        for key in &acknowledged {
+            let got = s3(&addr, "GET", &format!("/crash-bucket/{key}"), "");
+            assert_eq!(got, Some((200, key.clone())), "round {round}: {key} lost");
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert!(acknowledged.len() > 50, "{} writes", acknowledged.len());
+}

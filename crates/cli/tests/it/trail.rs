@@ -221,7 +221,7 @@ fn trail(hours: i64, with_awscli: Option<&Path>) -> (tokio::runtime::Runtime, Ru
     for _ in 0..hours * 6 {
         assert_eq!(cloudtrail(&emu, "DescribeTrails", "{}"), 200);
         emu.clock().advance(600_000).unwrap();
-        emu.deliver();
+        emu.deliver().unwrap();
     }
     (rt, running)
 }
