@@ -70,6 +70,20 @@ fn keys_by_fingerprint(url: &str) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// Validation of the `audit` trail over its first three hours.
+fn trail_request(prefix: Option<&str>) -> Request {
+    Request {
+        trail_arn: "arn:aws:cloudtrail:us-east-1:000000000000:trail/audit".into(),
+        bucket: "trail-logs".into(),
+        prefix: prefix.map(str::to_owned),
+        account_id: "000000000000".into(),
+        region: "us-east-1".into(),
+        home_region: "us-east-1".into(),
+        start: UtcMillis(T0),
+        end: UtcMillis(T0 + 3 * HOUR),
+    }
+}
+
 fn digest_json(emu: &Emulator, key: &str) -> Value {
     let (gz, _) = emu.s3_object("trail-logs", key).unwrap();
     serde_json::from_slice(&veritrail_verify::cloudtrail::gunzip(&gz).unwrap()).unwrap()
@@ -170,16 +184,7 @@ fn logs_and_signed_digests_follow_the_clock() {
 
     let keys = keys_by_fingerprint(&u);
     let lookup = |fp: &str| keys.get(fp).cloned();
-    let mut req = Request {
-        trail_arn: "arn:aws:cloudtrail:us-east-1:000000000000:trail/audit".into(),
-        bucket: "trail-logs".into(),
-        prefix: Some("org".into()),
-        account_id: "000000000000".into(),
-        region: "us-east-1".into(),
-        home_region: "us-east-1".into(),
-        start: UtcMillis(T0),
-        end: UtcMillis(T0 + 3 * HOUR),
-    };
+    let mut req = trail_request(Some("org"));
     let report = validate(&Store(&emu), &lookup, &req).unwrap();
     assert_eq!(
         (report.digests_valid, report.digests_invalid),
@@ -386,16 +391,7 @@ fn buckets_versions_trails_and_the_digest_chain_survive_a_restart() {
     assert_eq!(second["previousDigestS3Object"], digests[0].as_str());
     let keys = keys_by_fingerprint(&u);
     let lookup = |fp: &str| keys.get(fp).cloned();
-    let req = Request {
-        trail_arn: "arn:aws:cloudtrail:us-east-1:000000000000:trail/audit".into(),
-        bucket: "trail-logs".into(),
-        prefix: None,
-        account_id: "000000000000".into(),
-        region: "us-east-1".into(),
-        home_region: "us-east-1".into(),
-        start: UtcMillis(T0),
-        end: UtcMillis(T0 + 3 * HOUR),
-    };
+    let req = trail_request(None);
     let report = validate(&Store(&emu), &lookup, &req).unwrap();
     assert_eq!(
         (
