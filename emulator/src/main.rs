@@ -8,13 +8,18 @@ use std::sync::Arc;
 
 use veritrail_emulator::{Config, Emulator, serve};
 
-const USAGE: &str = "usage: veritrail-emulator [--addr 127.0.0.1:4566] [--data-dir DIR]";
+const USAGE: &str =
+    "usage: veritrail-emulator [--addr 127.0.0.1:4566] [--data-dir DIR] [--clock-scale X]
+
+  --clock-scale X   run the emulator's clock X times faster than real time (3600: an hour of
+                    CloudTrail delivery per second); POST /_veritrail/clock changes it later";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 4566));
     let mut data_dir: Option<PathBuf> = None;
+    let mut scale = 1.0_f64;
     let mut i = 0;
     while i < args.len() {
         match (args[i].as_str(), args.get(i + 1)) {
@@ -26,6 +31,13 @@ async fn main() -> ExitCode {
                 }
             },
             ("--data-dir", Some(v)) => data_dir = Some(PathBuf::from(v)),
+            ("--clock-scale", Some(v)) => match v.parse() {
+                Ok(x) => scale = x,
+                Err(e) => {
+                    eprintln!("error: --clock-scale {v}: {e}\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             ("--help" | "-h", _) => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -38,10 +50,10 @@ async fn main() -> ExitCode {
         i += 2;
     }
     let data_dir = data_dir.unwrap_or_else(veritrail_emulator::default_data_dir);
-    run(addr, data_dir).await
+    run(addr, data_dir, scale).await
 }
 
-async fn run(addr: SocketAddr, data_dir: PathBuf) -> ExitCode {
+async fn run(addr: SocketAddr, data_dir: PathBuf, scale: f64) -> ExitCode {
     let emulator = match Emulator::open(Config::new(&data_dir)) {
         Ok(e) => e,
         Err(e) => {
@@ -49,6 +61,10 @@ async fn run(addr: SocketAddr, data_dir: PathBuf) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = emulator.clock().set_scale(scale) {
+        eprintln!("error: --clock-scale: {e}");
+        return ExitCode::from(2);
+    }
     let running = match serve(Arc::new(emulator), addr).await {
         Ok(r) => r,
         Err(e) => {

@@ -32,14 +32,20 @@ enum Command {
     /// Validate CloudTrail log files and their signed digest chain, as `aws cloudtrail
     /// validate-logs` does (same messages and exit codes), from a local mirror of the bucket.
     ValidateLogs(validate_logs_cmd::ValidateLogs),
-    /// Serve the AWS emulator (QLDB control plane and session API) for SDKs and drivers.
+    /// Serve the AWS emulator (QLDB, S3 with Object Lock, CloudTrail with signed log delivery)
+    /// for SDKs, drivers and the AWS CLI.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:4566")]
         addr: std::net::SocketAddr,
-        /// Where ledgers are kept [default: the user's data directory]/veritrail/emulator.
+        /// Where ledgers, buckets and trails are kept [default: the user's data
+        /// directory]/veritrail/emulator.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<std::path::PathBuf>,
+        /// Run the emulator's clock this many times faster than real time (3600: an hour of
+        /// CloudTrail delivery per second). `POST /_veritrail/clock` changes it while running.
+        #[arg(long, value_name = "X", default_value_t = 1.0)]
+        clock_scale: f64,
     },
     /// Verify the sample QLDB proofs built into this binary (real vehicle-registration output).
     Demo {
@@ -76,13 +82,21 @@ fn main() -> ExitCode {
         Command::Verify(cmd) => verify_cmd::run(cmd),
         Command::Ledger(cmd) => ledger_cmd::run(cmd),
         Command::Demo { json } => demo::run(json),
-        Command::Serve { addr, data_dir } => serve(addr, data_dir),
+        Command::Serve {
+            addr,
+            data_dir,
+            clock_scale,
+        } => serve(addr, data_dir, clock_scale),
         Command::ValidateLogs(_) => Outcome::BadInput,
     };
     outcome.into()
 }
 
-fn serve(addr: std::net::SocketAddr, data_dir: Option<std::path::PathBuf>) -> Outcome {
+fn serve(
+    addr: std::net::SocketAddr,
+    data_dir: Option<std::path::PathBuf>,
+    clock_scale: f64,
+) -> Outcome {
     let data_dir = data_dir.unwrap_or_else(veritrail_emulator::default_data_dir);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -100,6 +114,10 @@ fn serve(addr: std::net::SocketAddr, data_dir: Option<std::path::PathBuf>) -> Ou
                     return Outcome::BadInput;
                 }
             };
+        if let Err(e) = emulator.clock().set_scale(clock_scale) {
+            eprintln!("error: --clock-scale: {e}");
+            return Outcome::BadInput;
+        }
         match veritrail_emulator::serve(std::sync::Arc::new(emulator), addr).await {
             Ok(running) => {
                 println!(
