@@ -562,3 +562,97 @@ pub fn tick(emulator: &Emulator) -> Result<(), String> {
     state.dirty |= changed || retired.len() != retiring;
     emulator.save(&mut state, &mut buckets)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trail(selectors: Value) -> Trail {
+        Trail {
+            name: "t".into(),
+            region: "us-east-1".into(),
+            bucket: "b".into(),
+            prefix: None,
+            validation: true,
+            global_events: true,
+            multi_region: false,
+            logging: true,
+            start_logging: None,
+            stop_logging: None,
+            event_selectors: selectors,
+            delivery: Delivery::default(),
+        }
+    }
+
+    fn record(
+        region: &str,
+        source: &str,
+        name: &str,
+        management: bool,
+        read_only: bool,
+    ) -> Recorded {
+        Recorded {
+            at: UtcMillis(0),
+            region: region.into(),
+            value: json!({
+                "eventSource": source, "eventName": name, "readOnly": read_only,
+                "managementEvent": management,
+                "eventCategory": if management { "Management" } else { "Data" },
+                "requestParameters": {"bucketName": "evidence", "key": "a/b.txt"},
+            }),
+        }
+    }
+
+    #[test]
+    fn event_selectors_choose_what_a_trail_delivers() {
+        let put = record("us-east-1", "s3.amazonaws.com", "PutObject", false, false);
+        let get = record("us-east-1", "s3.amazonaws.com", "GetObject", false, true);
+        let create = record("us-east-1", "s3.amazonaws.com", "CreateBucket", true, false);
+        let list = record(
+            "us-east-1",
+            "cloudtrail.amazonaws.com",
+            "ListTrails",
+            true,
+            true,
+        );
+        let elsewhere = record(
+            "eu-west-1",
+            "cloudtrail.amazonaws.com",
+            "ListTrails",
+            true,
+            true,
+        );
+
+        // The default: management events, read and write, home region only.
+        let default = trail(
+            json!([{"ReadWriteType": "All", "IncludeManagementEvents": true, "DataResources": []}]),
+        );
+        let picked = |t: &Trail| [&put, &get, &create, &list, &elsewhere].map(|r| selected(t, r));
+        assert_eq!(picked(&default), [false, false, true, true, false]);
+        let mut everywhere = trail(default.event_selectors.clone());
+        everywhere.multi_region = true;
+        assert_eq!(picked(&everywhere), [false, false, true, true, true]);
+
+        // Write-only, with S3 object data events for one bucket prefix.
+        let writes = trail(
+            json!([{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": true,
+            "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3:::evidence/a/"]}]}]),
+        );
+        assert_eq!(picked(&writes), [true, false, true, false, false]);
+        let other_bucket = trail(
+            json!([{"ReadWriteType": "All", "IncludeManagementEvents": false,
+            "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3:::other/"]}]}]),
+        );
+        assert_eq!(picked(&other_bucket), [false, false, false, false, false]);
+
+        // Advanced selectors: data events only, but not reads.
+        let advanced = trail(json!([{"Name": "s3 writes", "FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Data"]},
+            {"Field": "readOnly", "Equals": ["false"]}]}]));
+        assert_eq!(picked(&advanced), [true, false, false, false, false]);
+        let by_name = trail(json!([{"FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Management"]},
+            {"Field": "eventName", "NotStartsWith": ["List"]}]}]));
+        assert_eq!(picked(&by_name), [false, false, true, false, false]);
+    }
+}

@@ -75,6 +75,18 @@ impl Mirror {
 
     /// Delivers one log and the digest for hour `h` (h:00 to h+1:00).
     fn hour(&self, h: u32, previous: Option<&Delivered>, forged_previous_hash: bool) -> Delivered {
+        self.hour_edited(h, previous, forged_previous_hash, |_| {})
+    }
+
+    /// [`Mirror::hour`], with the digest's JSON edited before it is signed (what a faulty or
+    /// dishonest producer holding the key could write).
+    fn hour_edited(
+        &self,
+        h: u32,
+        previous: Option<&Delivered>,
+        forged_previous_hash: bool,
+        edit: impl FnOnce(&mut serde_json::Value),
+    ) -> Delivered {
         let log_key = format!(
             "AWSLogs/123456789012/CloudTrail/us-east-1/2024/01/01/123456789012_CloudTrail_us-east-1_20240101T{h:02}05Z_log{h:02}.json.gz"
         );
@@ -94,7 +106,7 @@ impl Mirror {
                 p.sha256.clone()
             }
         });
-        let json = serde_json::json!({
+        let mut json = serde_json::json!({
             "awsAccountId": "123456789012",
             "digestStartTime": format!("2024-01-01T{h:02}:00:00Z"),
             "digestEndTime": end,
@@ -111,8 +123,10 @@ impl Mirror {
             "previousDigestSignature": previous.map(|p| p.signature.clone()),
             "logFiles": [{"s3Bucket": BUCKET, "s3Object": log_key, "hashValue": sha256_hex(log.as_bytes()), "hashAlgorithm": "SHA-256"}],
         });
+        edit(&mut json);
         let raw = json.to_string().into_bytes();
         let sha256 = sha256_hex(&raw);
+        let end = json["digestEndTime"].as_str().unwrap().to_owned();
         let message = string_to_sign(
             &end,
             BUCKET,
@@ -306,6 +320,80 @@ fn beyond_awscli_a_signed_digest_that_breaks_the_hash_chain() {
     assert!(
         err.contains("INVALID: chain: previousDigestHashValue is 0000"),
         "{err}"
+    );
+}
+
+#[test]
+fn beyond_awscli_a_log_listed_twice_and_windows_out_of_place() {
+    let m = Mirror::new("vl-twice");
+    let d0 = m.hour(0, None, false);
+    // Hour 1 lists hour 0's log again, beside its own.
+    let d1 = m.hour_edited(1, Some(&d0), false, |j| {
+        let again = serde_json::json!({"s3Bucket": BUCKET, "s3Object": "AWSLogs/123456789012/CloudTrail/us-east-1/2024/01/01/123456789012_CloudTrail_us-east-1_20240101T0005Z_log00.json.gz", "hashValue": sha256_hex(br#"{"Records":[{"eventID":"e0","eventTime":"2024-01-01T00:01:00Z"}]}"#), "hashAlgorithm": "SHA-256"});
+        j["logFiles"].as_array_mut().unwrap().push(again);
+    });
+    // Hour 2 claims a window that neither starts where hour 1 ended nor ends at its key's stamp.
+    m.hour_edited(2, Some(&d1), false, |j| {
+        j["digestStartTime"] = "2024-01-01T02:30:00Z".into();
+        j["digestEndTime"] = "2024-01-01T03:30:00Z".into();
+    });
+    let (code, out, err) = m.validate("2024-01-01T03:00:00Z", &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    // awscli would call all of it valid: every signature holds.
+    assert!(out.contains("3/3 digest files valid"), "{out}");
+    assert!(
+        err.contains("log00.json.gz\tINVALID: also listed by s3://trail-bucket/"),
+        "{err}"
+    );
+    assert!(err.contains("INVALID: chain: out of place: its key is stamped 20240101T030000Z but its digestEndTime is 2024-01-01T03:30:00Z"), "{err}");
+    assert!(err.contains("INVALID: chain: digestStartTime 2024-01-01T02:30:00Z is not the previous digest's digestEndTime 2024-01-01T02:00:00Z"), "{err}");
+    let (_, json, _) = m.validate("2024-01-01T03:00:00Z", &["--json"]);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["logsListedTwice"], 1);
+    assert_eq!(report["chainBreaks"], 2);
+}
+
+#[test]
+fn hours_without_delivery_are_named_and_truncated_objects_are_reported() {
+    let m = Mirror::new("vl-quiet");
+    let d0 = m.hour(0, None, false);
+    // Nothing delivered in hour 1: its digest lists no log file.
+    let d1 = m.hour_edited(1, Some(&d0), false, |j| {
+        j["logFiles"] = serde_json::json!([]);
+        j["newestEventTime"] = serde_json::Value::Null;
+        j["oldestEventTime"] = serde_json::Value::Null;
+    });
+    m.hour(2, Some(&d1), false);
+    let (code, json, err) = m.validate("2024-01-01T03:00:00Z", &["--json"]);
+    assert_eq!(code, 0, "{json}{err}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        report["noDelivery"],
+        serde_json::json!([{"from": "2024-01-01T01:00:00Z", "to": "2024-01-01T02:00:00Z"}])
+    );
+    assert_eq!(report["logs"]["valid"], 2);
+
+    // Half a log and half the newest digest: reported, never a crash.
+    let log = log_of(&m, 0);
+    let bytes = std::fs::read(&log).unwrap();
+    std::fs::write(&log, &bytes[..bytes.len() / 2]).unwrap();
+    let newest = m.path("AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/01/01/123456789012_CloudTrail-Digest_us-east-1_audit_us-east-1_20240101T030000Z.json.gz");
+    let bytes = std::fs::read(&newest).unwrap();
+    std::fs::write(&newest, &bytes[..bytes.len() / 2]).unwrap();
+    let (code, out, err) = m.validate("2024-01-01T03:00:00Z", &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("20240101T030000Z.json.gz\tINVALID: invalid format"),
+        "{err}"
+    );
+    assert!(
+        err.contains("log00.json.gz\tINVALID: invalid format"),
+        "{err}"
+    );
+    assert!(
+        out.contains("2/3 digest files valid, 1/3 digest files INVALID"),
+        "{out}"
     );
 }
 
