@@ -537,8 +537,9 @@ pub fn start(trail: &mut Trail, records: usize, now: UtcMillis) {
 }
 
 /// Delivers everything due at the emulator's current time, then saves what changed (the
-/// request's own effects included) to SQLite.
-pub fn tick(emulator: &Emulator) -> Result<(), String> {
+/// request's own effects included) to SQLite; records of calls that changed nothing else wait
+/// for `all_records` (see [`crate::persist::Persist::save`]).
+pub fn tick(emulator: &Emulator, all_records: bool) -> Result<(), String> {
     let now = emulator.config.clock.now();
     let interval = i64::try_from(emulator.config.log_interval.as_millis())
         .unwrap_or(i64::MAX)
@@ -560,7 +561,7 @@ pub fn tick(emulator: &Emulator) -> Result<(), String> {
     let retiring = retired.len();
     retired.retain(|t| t.delivery.flush);
     state.dirty |= changed || retired.len() != retiring;
-    emulator.save(&mut state, &mut buckets)
+    emulator.save(&mut state, &mut buckets, all_records)
 }
 
 #[cfg(test)]

@@ -200,15 +200,16 @@ impl Emulator {
     /// Delivers every CloudTrail file that has fallen due and saves every change to SQLite
     /// (runs after each request, before it is answered, and once a second while serving).
     pub fn deliver(&self) -> Result<(), String> {
-        delivery::tick(self)
+        delivery::tick(self, true)
     }
 
     pub(crate) fn save(
         &self,
         state: &mut cloudtrail::State,
         buckets: &mut BTreeMap<String, s3::Bucket>,
+        all_records: bool,
     ) -> Result<(), String> {
-        self.persist.save(state, buckets)
+        self.persist.save(state, buckets, all_records)
     }
 
     /// `/_veritrail/clock`: `GET` reads the clock, `POST {"advanceSeconds": N, "scale": X}`
@@ -321,7 +322,7 @@ impl Emulator {
             &response,
         );
         // Saved before answering: an acknowledged change survives a crash.
-        if let Err(e) = self.deliver() {
+        if let Err(e) = delivery::tick(self, false) {
             return AwsError::internal(format!("the change could not be saved: {e}"))
                 .into_response();
         }

@@ -10,7 +10,8 @@
 //!
 //! Only what changed is written: the keys a bucket marks dirty (all versions of such a key are
 //! rewritten), bucket settings when marked, records appended since the last save, and the trail
-//! state when CloudTrail marks it dirty.
+//! state when CloudTrail marks it dirty. Records of read-only calls are batched (see
+//! [`Persist::save`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -34,6 +35,9 @@ CREATE TABLE IF NOT EXISTS versions (
 CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, region TEXT NOT NULL, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cloudtrail (name TEXT PRIMARY KEY, json TEXT NOT NULL);
 ";
+
+/// At most this many records of read calls wait in memory for the next save.
+pub const DEFERRED_RECORDS: usize = 512;
 
 /// The SQLite side of the S3 and CloudTrail state.
 #[derive(Debug)]
@@ -320,11 +324,15 @@ impl Persist {
         Ok((buckets, state))
     }
 
-    /// Writes what changed, in one transaction.
+    /// Writes what changed, in one transaction. Records of calls that changed nothing else (reads)
+    /// are written with the next change, when `all_records` is set (the once-a-second tick), or
+    /// once [`DEFERRED_RECORDS`] wait: a crash may lose the last second of read events, never an
+    /// acknowledged change, and a trail never delivers a record that was not saved first.
     pub fn save(
         &self,
         state: &mut State,
         buckets: &mut BTreeMap<String, Bucket>,
+        all_records: bool,
     ) -> Result<(), String> {
         let mut stored = self
             .stored_buckets
@@ -335,12 +343,13 @@ impl Persist {
             .filter(|n| !buckets.contains_key(*n))
             .cloned()
             .collect();
-        let busy = state.dirty
-            || state.persisted_records < state.records.len()
+        let changed = state.dirty
             || !removed.is_empty()
             || buckets
                 .values()
                 .any(|b| b.settings_dirty || !b.dirty.is_empty());
+        let waiting = state.records.len() - state.persisted_records;
+        let busy = changed || (waiting > 0 && all_records) || waiting >= DEFERRED_RECORDS;
         if !busy {
             return Ok(());
         }
