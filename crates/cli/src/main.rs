@@ -30,7 +30,9 @@ enum Command {
     #[command(subcommand)]
     Ledger(ledger_cmd::LedgerCommand),
     /// Validate CloudTrail log files and their signed digest chain, as `aws cloudtrail
-    /// validate-logs` does (same messages and exit codes), from a local mirror of the bucket.
+    /// validate-logs` does (same messages and exit codes: 0 valid, 1 something invalid, 255
+    /// could not run), from S3 (credentials, region and AWS_ENDPOINT_URL as for the AWS CLI) or
+    /// a local mirror.
     ValidateLogs(validate_logs_cmd::ValidateLogs),
     /// Serve the AWS emulator (QLDB, S3 with Object Lock, CloudTrail with signed log delivery)
     /// for SDKs, drivers and the AWS CLI.
