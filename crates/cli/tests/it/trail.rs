@@ -332,6 +332,26 @@ fn an_intact_trail_validates_the_same_with_veritrail_and_the_aws_cli() {
         &out[out.find("Results requested").unwrap()..]
     );
 
+    // A trail that does not exist: both give up with 255 and say why.
+    let missing = [
+        "--trail-arn",
+        "arn:aws:cloudtrail:us-east-1:000000000000:trail/nope",
+        "--start-time",
+        "2024-01-01T00:00:00Z",
+    ];
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_veritrail"));
+    cmd.arg("validate-logs").args(missing);
+    aws_env(&mut cmd, u, &home);
+    let ours = cmd.output().unwrap();
+    let mut args = vec!["cloudtrail", "validate-logs"];
+    args.extend(missing);
+    let theirs = run_aws(u, &home, &args);
+    assert_eq!(ours.status.code(), Some(255));
+    assert_eq!(theirs.status.code(), Some(255));
+    for err in [text(&ours.stderr), text(&theirs.stderr)] {
+        assert!(err.contains("A trail could not be found for arn:aws:cloudtrail:us-east-1:000000000000:trail/nope"), "{err}");
+    }
+
     // A locked version cannot be deleted, not even by its version id.
     let out = run_aws(
         u,
