@@ -332,6 +332,16 @@ fn an_intact_trail_validates_the_same_with_veritrail_and_the_aws_cli() {
         &out[out.find("Results requested").unwrap()..]
     );
 
+    // Naming the bucket and prefix skips DescribeTrails and reads the same files.
+    let named = validate(
+        "veritrail",
+        u,
+        &home,
+        4,
+        &["--s3-bucket", BUCKET, "--s3-prefix", "trails"],
+    );
+    assert_eq!((named.0, &named.1), (0, &out));
+
     // A trail that does not exist: both give up with 255 and say why.
     let missing = [
         "--trail-arn",
