@@ -503,9 +503,17 @@ fn catch_up(
     }
     if trail.delivery.flush {
         deliver_logs(trail, records, buckets, now, new_id);
-        let regions: Vec<String> = trail.delivery.chains.keys().cloned().collect();
-        for r in regions {
-            write_digest(trail, &r, keys, buckets, now, new_id);
+        let chains: Vec<(String, UtcMillis)> = trail
+            .delivery
+            .chains
+            .iter()
+            .map(|(r, c)| (r.clone(), c.start))
+            .collect();
+        for (r, start) in chains {
+            // A stop in the very second an hourly digest was written still gets its own final
+            // digest, one second later, rather than the same key as the one before it.
+            let end = UtcMillis(now.0.max(start.0 - start.0.rem_euclid(1000) + 1000));
+            write_digest(trail, &r, keys, buckets, end, new_id);
         }
         trail.delivery.chains.clear();
         trail.delivery.next_log = None;

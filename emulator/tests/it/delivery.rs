@@ -267,6 +267,46 @@ fn logs_and_signed_digests_follow_the_clock() {
     assert_eq!(report.digests_invalid + report.logs_invalid, 0);
     assert_eq!(report.digests_valid, digests.len());
 
+    // A stop in the second an hourly digest is written still gets a final digest of its own.
+    let before = emu.s3_keys("trail-logs", digest_prefix).len();
+    let now = request(&u, "GET", "/_veritrail/clock", &[], "").json["epochMillis"]
+        .as_i64()
+        .unwrap();
+    let to_boundary = (HOUR - (now - (T0 + 5 * HOUR + 20 * MINUTE)).rem_euclid(HOUR)) / 1000;
+    assert_eq!(advance(&u, to_boundary).status, 200);
+    assert_eq!(emu.s3_keys("trail-logs", digest_prefix).len(), before + 1);
+    assert_eq!(
+        call(&u, "StopLogging", json!({"Name": "audit"})).status,
+        200
+    );
+    let digests = emu.s3_keys("trail-logs", digest_prefix);
+    assert_eq!(
+        digests.len(),
+        before + 2,
+        "the final digest replaced the hourly one"
+    );
+    let keys = keys_by_fingerprint(&u);
+    let lookup = |fp: &str| keys.get(fp).cloned();
+    req.end = UtcMillis(T0 + 30 * 86_400_000);
+    let report = validate(&Store(&emu), &lookup, &req).unwrap();
+    assert_eq!(
+        (
+            report.digests_invalid,
+            report.chain_breaks,
+            report.logs_invalid
+        ),
+        (0, 0, 0),
+        "{:?}",
+        report
+            .events
+            .iter()
+            .filter(|e| !matches!(
+                e,
+                Event::DigestValid { .. } | Event::LogValid { .. } | Event::NoLogs { .. }
+            ))
+            .collect::<Vec<_>>()
+    );
+
     // The clock endpoint refuses to go backwards and explains itself.
     let back = advance(&u, -10);
     assert_eq!(back.status, 400);
