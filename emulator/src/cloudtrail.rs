@@ -91,6 +91,13 @@ pub struct State {
     pub persisted_records: usize,
 }
 
+/// A timestamp argument (awsJson sends epoch seconds, possibly fractional).
+fn epoch_arg(body: &Value, key: &str) -> Option<UtcMillis> {
+    body.get(key)
+        .and_then(Value::as_f64)
+        .map(|s| UtcMillis((s * 1000.0) as i64))
+}
+
 fn seconds(t: UtcMillis) -> f64 {
     t.0 as f64 / 1000.0
 }
@@ -376,14 +383,9 @@ pub fn handle(emulator: &Emulator, operation: &str, body: &[u8], region: &str) -
                 Ok(json!({"TrailARN": t.arn(), "EventSelectors": t.event_selectors}))
             }
             "ListPublicKeys" => {
-                let time = |k: &str| {
-                    body.get(k)
-                        .and_then(Value::as_f64)
-                        .map(|s| UtcMillis((s * 1000.0) as i64))
-                };
                 let (from, to) = (
-                    time("StartTime").unwrap_or(now),
-                    time("EndTime").unwrap_or(now),
+                    epoch_arg(&body, "StartTime").unwrap_or(now),
+                    epoch_arg(&body, "EndTime").unwrap_or(now),
                 );
                 if from > to {
                     return Err(AwsError::new(
@@ -430,12 +432,7 @@ fn lookup_events(state: &State, body: &Value, now: UtcMillis) -> Result<Value, A
             .ok_or_else(|| bad("InvalidMaxResultsException", "MaxResults must be 1 to 50"))?
             as usize,
     };
-    let time = |k: &str| {
-        body.get(k)
-            .and_then(Value::as_f64)
-            .map(|s| UtcMillis((s * 1000.0) as i64))
-    };
-    let (start, end) = (time("StartTime"), time("EndTime"));
+    let (start, end) = (epoch_arg(body, "StartTime"), epoch_arg(body, "EndTime"));
     if let (Some(s), Some(e)) = (start, end) {
         if s > e {
             return Err(bad(
@@ -548,17 +545,10 @@ pub struct Call<'a> {
     pub data_event: bool,
 }
 
-/// The access key of a SigV4 request.
-fn access_key(headers: &HeaderMap) -> Option<String> {
-    let auth = headers.get("authorization")?.to_str().ok()?;
-    let credential = auth.split("Credential=").nth(1)?.split([',', ' ']).next()?;
-    credential.split('/').next().map(str::to_owned)
-}
-
 /// Records one served call as a CloudTrail record (eventVersion 1.11).
 pub fn record(emulator: &Emulator, call: Call<'_>) {
     let now = emulator.config.clock.now();
-    let akid = access_key(call.headers).unwrap_or_else(|| "ANONYMOUS".into());
+    let akid = crate::sigv4_credential(call.headers, 0).unwrap_or_else(|| "ANONYMOUS".into());
     let read_only = ["Get", "List", "Describe", "Lookup", "Head"]
         .iter()
         .any(|p| call.operation.starts_with(p));

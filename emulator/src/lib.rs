@@ -458,19 +458,21 @@ impl Emulator {
     }
 }
 
-/// The service of a SigV4 `Authorization` header's credential scope.
-pub fn sigv4_service(headers: &HeaderMap) -> Option<String> {
+/// Part `n` of a SigV4 `Authorization` header's credential (`AKID/date/region/service/aws4_request`).
+pub(crate) fn sigv4_credential(headers: &HeaderMap, n: usize) -> Option<String> {
     let auth = headers.get("authorization")?.to_str().ok()?;
     let credential = auth.split("Credential=").nth(1)?.split([',', ' ']).next()?;
-    credential.split('/').nth(3).map(str::to_owned)
+    credential.split('/').nth(n).map(str::to_owned)
+}
+
+/// The service of a SigV4 `Authorization` header's credential scope.
+pub fn sigv4_service(headers: &HeaderMap) -> Option<String> {
+    sigv4_credential(headers, 3)
 }
 
 /// The region of a SigV4 `Authorization` header's credential scope.
 pub fn sigv4_region(headers: &HeaderMap) -> Option<String> {
-    let auth = headers.get("authorization")?.to_str().ok()?;
-    let credential = auth.split("Credential=").nth(1)?.split([',', ' ']).next()?;
-    // AKID/date/region/service/aws4_request
-    credential.split('/').nth(2).map(str::to_owned)
+    sigv4_credential(headers, 2)
 }
 
 async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Response {
