@@ -113,7 +113,7 @@ fn folder(t: UtcMillis) -> String {
     format!("{y:04}/{mo:02}/{d:02}")
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

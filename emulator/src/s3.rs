@@ -59,10 +59,7 @@ impl Bucket {
                 .as_ref()
                 .map(|(m, d)| (m.clone(), UtcMillis(now.0 + d * 86_400_000)))
         });
-        let etag: String = Md5::digest(&object.body)
-            .iter()
-            .map(|x| format!("{x:02x}"))
-            .collect();
+        let etag = crate::delivery::hex(&Md5::digest(&object.body));
         let id = if self.versioning.as_deref() == Some("Enabled") {
             new_id()
         } else {
