@@ -222,22 +222,17 @@ pub fn validate(
             break;
         }
         // The next older listed key, whether or not `key` itself is listed (it may be missing).
-        let older_listed = || {
-            listed
-                .iter()
-                .rev()
-                .find(|k| k.as_str() < key.as_str())
-                .cloned()
-        };
+        // `listed` is in ascending order: the keys before `below` are the older ones.
+        let below = listed.partition_point(|k| k.as_str() < key.as_str());
+        let older_listed = || below.checked_sub(1).map(|i| listed[i].clone());
         if !fetched.contains_key(&key) {
             // This digest and the older listed ones after it, in one batch.
             let batch: Vec<(String, String)> = std::iter::once(key.clone())
                 .chain(
-                    listed
+                    listed[..below]
                         .iter()
                         .rev()
-                        .filter(|k| k.as_str() < key.as_str() && !visited.contains(*k))
-                        .filter(|k| !fetched.contains_key(*k))
+                        .filter(|k| !visited.contains(*k) && !fetched.contains_key(*k))
                         .take(DIGEST_BATCH - 1)
                         .cloned(),
                 )
