@@ -11,12 +11,14 @@
 //!
 //! Options: `--days N` (default 30), `--latency-ms MS` for the second round (default 5).
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue, Method};
+
+#[path = "../tests/it/aws_env.rs"]
+mod aws_env;
 use veritrail_core::time::{ManualClock, UtcMillis};
 
 const T0: i64 = 1_704_067_200_000; // 2024-01-01T00:00:00Z
@@ -54,16 +56,7 @@ fn cloudtrail(op: &str) -> HeaderMap {
 
 /// Runs one validator; returns (seconds, exit code, stdout).
 fn timed(mut cmd: Command, url: &str, home: &std::path::Path) -> (f64, i32, String) {
-    cmd.env("HOME", home)
-        .env("AWS_CONFIG_FILE", home.join("config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
-        .env("AWS_ACCESS_KEY_ID", "AKIABENCH")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", url)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE");
+    aws_env::aws_env(&mut cmd, url, home);
     let t = Instant::now();
     let out = cmd.output().expect("the validator runs");
     (
@@ -179,12 +172,7 @@ fn main() {
             "files/s",
         );
 
-        let aws = std::env::var_os("VERITRAIL_AWSCLI")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/awscli-venv/bin/aws")
-            });
-        let mut theirs = Command::new(aws);
+        let mut theirs = Command::new(aws_env::aws());
         theirs.args(["cloudtrail", "validate-logs"]).args(range);
         let (theirs_s, code, out) = timed(theirs, &running.url, &home);
         assert_eq!(code, 0, "aws cloudtrail validate-logs failed:\n{out}");

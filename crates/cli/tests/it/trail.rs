@@ -4,7 +4,7 @@
 //! same bucket through S3 and must agree: on the intact trail and after each kind of tampering.
 //! Locked versions cannot be deleted, and a delete marker does not hide what it covers.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, Method};
 use veritrail_core::time::{ManualClock, UtcMillis};
 use veritrail_emulator::{Emulator, Running};
 
+use crate::aws_env::{aws, aws_env};
 use crate::{scratch, text};
 
 const T0: i64 = 1_704_067_200_000; // 2024-01-01T00:00:00Z
@@ -19,34 +20,6 @@ const ARN: &str = "arn:aws:cloudtrail:us-east-1:000000000000:trail/audit";
 const BUCKET: &str = "evidence";
 const DIGESTS: &str = "trails/AWSLogs/000000000000/CloudTrail-Digest/us-east-1/";
 const LOGS: &str = "trails/AWSLogs/000000000000/CloudTrail/us-east-1/";
-
-fn aws() -> PathBuf {
-    if let Some(p) = std::env::var_os("VERITRAIL_AWSCLI") {
-        return PathBuf::from(p);
-    }
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/awscli-venv/bin/aws");
-    assert!(
-        bin.is_file(),
-        "the AWS CLI is not installed: run `cargo xtask test` (it installs awscli 1.40.45 into target/awscli-venv) or set VERITRAIL_AWSCLI"
-    );
-    bin
-}
-
-/// A clean AWS environment pointed at the emulator: no profile, fixed keys, and only the
-/// standard `AWS_ENDPOINT_URL` to reach it.
-fn aws_env(cmd: &mut Command, url: &str, home: &Path) {
-    cmd.env("HOME", home)
-        .env("AWS_CONFIG_FILE", home.join("config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
-        .env("AWS_ACCESS_KEY_ID", "AKIAAUDITOR")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", url)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN");
-}
 
 fn run_aws(url: &str, home: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(aws());
@@ -113,7 +86,13 @@ fn both(url: &str, home: &Path, hours: i64) -> (i32, String, String) {
 }
 
 /// One signed request to the emulator, in process.
-fn call(emu: &Emulator, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> u16 {
+fn call(
+    emu: &Emulator,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl AsRef<[u8]>,
+) -> u16 {
     let mut h = HeaderMap::new();
     for (k, v) in headers {
         h.insert(
@@ -121,7 +100,7 @@ fn call(emu: &Emulator, method: Method, path: &str, headers: &[(&str, &str)], bo
             HeaderValue::from_str(v).unwrap(),
         );
     }
-    emu.handle(&method, path, &h, body.as_bytes())
+    emu.handle(&method, path, &h, body.as_ref())
         .status()
         .as_u16()
 }
@@ -245,26 +224,18 @@ fn digest_logs(emu: &Emulator, digest: &str) -> Vec<String> {
 
 /// Overwrites an object: Object Lock keeps the old version, but readers get the new one.
 fn overwrite(emu: &Emulator, key: &str, body: &[u8], meta: &[(&str, &str)]) {
-    let mut headers: Vec<(String, String)> = meta
+    let names: Vec<String> = meta
         .iter()
-        .map(|(k, v)| (format!("x-amz-meta-{k}"), (*v).to_owned()))
+        .map(|(k, _)| format!("x-amz-meta-{k}"))
         .collect();
-    headers.push((S3.0.into(), S3.1.into()));
-    let h: Vec<(&str, &str)> = headers
+    let mut headers: Vec<(&str, &str)> = names
         .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .zip(meta)
+        .map(|(k, (_, v))| (k.as_str(), *v))
         .collect();
-    let mut map = HeaderMap::new();
-    for (k, v) in h {
-        map.insert(
-            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    let status = emu
-        .handle(&Method::PUT, &format!("/{BUCKET}/{key}"), &map, body)
-        .status();
-    assert_eq!(status.as_u16(), 200);
+    headers.push(S3);
+    let path = format!("/{BUCKET}/{key}");
+    assert_eq!(call(emu, Method::PUT, &path, &headers, body), 200);
 }
 
 fn delete(emu: &Emulator, key: &str) {
