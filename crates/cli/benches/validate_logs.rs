@@ -159,36 +159,23 @@ fn main() {
 
         let mut ours = Command::new(env!("CARGO_BIN_EXE_veritrail"));
         ours.arg("validate-logs").args(range);
-        let (ours_s, code, out) = timed(ours, &running.url, &home);
-        assert_eq!(code, 0, "veritrail validate-logs failed:\n{out}");
-        assert!(
-            out.contains(&format!("{digests}/{digests} digest files valid")),
-            "{out}"
-        );
-        emit(&format!("{round}/veritrail_seconds"), ours_s, "s");
-        emit(
-            &format!("{round}/veritrail_files_per_s"),
-            files / ours_s,
-            "files/s",
-        );
-
         let mut theirs = Command::new(aws_env::aws());
         theirs.args(["cloudtrail", "validate-logs"]).args(range);
-        let (theirs_s, code, out) = timed(theirs, &running.url, &home);
-        assert_eq!(code, 0, "aws cloudtrail validate-logs failed:\n{out}");
-        assert!(
-            out.contains(&format!("{digests}/{digests} digest files valid")),
-            "{out}"
-        );
-        emit(&format!("{round}/awscli_seconds"), theirs_s, "s");
-        emit(
-            &format!("{round}/awscli_files_per_s"),
-            files / theirs_s,
-            "files/s",
-        );
+        let mut seconds = Vec::new();
+        for (tool, cmd) in [("veritrail", ours), ("awscli", theirs)] {
+            let (s, code, out) = timed(cmd, &running.url, &home);
+            assert_eq!(code, 0, "{tool} validate-logs failed:\n{out}");
+            assert!(
+                out.contains(&format!("{digests}/{digests} digest files valid")),
+                "{out}"
+            );
+            emit(&format!("{round}/{tool}_seconds"), s, "s");
+            emit(&format!("{round}/{tool}_files_per_s"), files / s, "files/s");
+            seconds.push(s);
+        }
         emit(
             &format!("{round}/speedup_vs_awscli"),
-            theirs_s / ours_s,
+            seconds[1] / seconds[0],
             "x",
         );
     }
