@@ -50,6 +50,14 @@ fn ok(url: &str, home: &Path, args: &[&str]) -> String {
     stdout
 }
 
+/// An empty home directory for one test's `aws` runs.
+fn fresh_home(name: &str) -> PathBuf {
+    let home = std::env::temp_dir().join(format!("veritrail-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    home
+}
+
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
@@ -59,10 +67,7 @@ async fn the_aws_cli_drives_s3_object_lock_and_cloudtrail() {
     let emulator = veritrail_scenarios::spawn().await.unwrap();
     let url = emulator.url.clone();
     tokio::task::spawn_blocking(move || {
-        let home =
-            std::env::temp_dir().join(format!("veritrail-awscli-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&home);
-        std::fs::create_dir_all(&home).unwrap();
+        let home = fresh_home("awscli");
         let home = home.as_path();
         let u = url.as_str();
 
@@ -243,10 +248,7 @@ async fn the_aws_cli_sees_governance_legal_hold_and_bucket_settings() {
     let emulator = veritrail_scenarios::spawn().await.unwrap();
     let url = emulator.url.clone();
     tokio::task::spawn_blocking(move || {
-        let home =
-            std::env::temp_dir().join(format!("veritrail-awscli-gov-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&home);
-        std::fs::create_dir_all(&home).unwrap();
+        let home = fresh_home("awscli-gov");
         let home = home.as_path();
         let u = url.as_str();
         let body = home.join("body");
