@@ -348,8 +348,6 @@ impl Emulator {
         response: &Response,
     ) {
         let region = sigv4_region(headers).unwrap_or_else(|| "us-east-1".to_owned());
-        let json_body: serde_json::Value =
-            serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
         let lower_first = |v: &serde_json::Value| -> serde_json::Value {
             match v.as_object() {
                 Some(o) => serde_json::Value::Object(
@@ -376,6 +374,10 @@ impl Emulator {
                 let op = cloudtrail::target_operation(t)
                     .unwrap_or_default()
                     .to_owned();
+                // Only CloudTrail's own calls have a JSON body worth recording (S3 bodies are
+                // objects, up to 64 MiB, and are not parsed).
+                let json_body: serde_json::Value =
+                    serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
                 let params = lower_first(&json_body);
                 let resources = json_body
                     .get("Name")
