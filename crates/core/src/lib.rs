@@ -6,6 +6,7 @@
 //! - [`record`]: [`AuditRecord`], the five audit elements of a CloudTrail record, kept losslessly.
 //! - [`time`] and [`id`]: injected clocks and id sources; QLDB's timestamp and id shapes.
 //! - [`json_ion`]: the lossless mapping between JSON values and Ion values.
+//! - [`ion_input`]: reading one Ion value from outside within size and nesting-depth limits.
 //!
 //! Architecture Invariant: this crate does no I/O and never panics on untrusted input;
 //! every parse of outside data returns a `Result`.
@@ -13,6 +14,7 @@
 pub mod hash;
 pub mod id;
 pub mod ion_hash;
+pub mod ion_input;
 pub mod json_ion;
 pub mod qldb;
 pub mod record;

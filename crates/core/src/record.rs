@@ -3,6 +3,11 @@
 //!
 //! Field names and shapes follow `../shared/specs/cloudtrail.md` §1.3. Unknown and newer fields
 //! are kept in the original; only the fields read here are validated.
+//!
+//! Records come from outside, so their size is bounded ([`MAX_LOG_FILE_BYTES`],
+//! [`MAX_RECORD_BYTES`]) and their nesting is bounded by `serde_json`'s own recursion limit
+//! (128 levels; its `unbounded_depth` feature must stay off), which also bounds everything done
+//! with a parsed record afterwards ([`crate::json_ion`], Ion Hash).
 
 use std::fmt;
 
@@ -11,6 +16,14 @@ use serde_json::{Map, Value as Json};
 
 use crate::json_ion::{IonToJsonError, ion_to_json, json_to_ion};
 use crate::time::days_from_civil;
+
+/// The largest uncompressed CloudTrail log file [`parse_log_file`] reads: 512 MiB. CloudTrail
+/// starts a new file every five minutes, so real files are far smaller.
+pub const MAX_LOG_FILE_BYTES: usize = 512 << 20;
+
+/// The largest single record [`AuditRecord::from_json_str`] reads: 1 MiB. CloudTrail drops events
+/// over 256 KB before delivery to EventBridge; a record in a log file is of the same order.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
 /// A CloudTrail record that failed validation: which field, and what was wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,11 +246,9 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
-    /// Parses one record from JSON text.
+    /// Parses one record from JSON text of at most [`MAX_RECORD_BYTES`].
     pub fn from_json_str(text: &str) -> Result<Self, RecordError> {
-        let value: Json = serde_json::from_str(text)
-            .map_err(|e| RecordError::new("", format!("not valid JSON: {e}")))?;
-        Self::from_json(value)
+        Self::from_json(parse_bounded(text, MAX_RECORD_BYTES, "a record")?)
     }
 
     /// Validates and reads one record from a JSON value.
@@ -324,11 +335,24 @@ impl AuditRecord {
     }
 }
 
-/// Parses a CloudTrail log file body (`{"Records":[…]}`, uncompressed). An error names the
-/// record's index and the field.
+/// Parses JSON from outside: at most `limit` bytes, at most `serde_json`'s 128 levels deep.
+fn parse_bounded(text: &str, limit: usize, what: &str) -> Result<Json, RecordError> {
+    if text.len() > limit {
+        return Err(RecordError::new(
+            "",
+            format!(
+                "{what} of {} bytes is more than the limit of {limit} bytes",
+                text.len()
+            ),
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| RecordError::new("", format!("not valid JSON: {e}")))
+}
+
+/// Parses a CloudTrail log file body (`{"Records":[…]}`, uncompressed, at most
+/// [`MAX_LOG_FILE_BYTES`]). An error names the record's index and the field.
 pub fn parse_log_file(text: &str) -> Result<Vec<AuditRecord>, RecordError> {
-    let value: Json = serde_json::from_str(text)
-        .map_err(|e| RecordError::new("", format!("not valid JSON: {e}")))?;
+    let value = parse_bounded(text, MAX_LOG_FILE_BYTES, "a log file")?;
     let Json::Object(mut top) = value else {
         return Err(RecordError::new("", "a log file must be a JSON object"));
     };
@@ -609,6 +633,50 @@ mod tests {
             err.to_string()
                 .starts_with("record 1: field `eventSource`: missing")
         );
+    }
+
+    #[test]
+    fn deep_or_large_json_is_an_error_not_a_crash() {
+        // serde_json's recursion limit is on: 100,000 levels are refused, not followed.
+        for text in [
+            "[".repeat(100_000),
+            format!("{{\"Records\":[{}]}}", "{\"a\":".repeat(100_000)),
+        ] {
+            let err = parse_log_file(&text).unwrap_err();
+            assert!(err.problem.contains("recursion limit exceeded"), "{err}");
+            let err = AuditRecord::from_json_str(&text).unwrap_err();
+            assert!(err.problem.contains("recursion limit exceeded"), "{err}");
+        }
+        let big = format!("{{\"eventID\":\"{}\"}}", "x".repeat(MAX_RECORD_BYTES));
+        let err = AuditRecord::from_json_str(&big).unwrap_err();
+        assert!(err.problem.contains("more than the limit"), "{err}");
+    }
+
+    #[test]
+    fn the_deepest_json_accepted_converts_and_hashes() {
+        // As deep as serde_json goes: the JSON ↔ Ion mapping and Ion Hash recurse no deeper.
+        let mut depth = 1;
+        let mut deepest = None;
+        while let Ok(v) = serde_json::from_str::<Json>(&format!(
+            "{}1{}",
+            "{\"a\":".repeat(depth),
+            "}".repeat(depth)
+        )) {
+            deepest = Some(v);
+            depth += 1;
+        }
+        assert!(depth > 100 && depth < 200, "serde_json stopped at {depth}");
+        let json = deepest.unwrap();
+        let ion = json_to_ion(&json);
+        let _ = crate::ion_hash(&ion);
+        assert_eq!(ion_to_json(&ion).unwrap(), json);
+        let text = ion.to_string();
+        let back = crate::ion_input::read_one(
+            text.as_bytes(),
+            crate::ion_input::IonLimits::QLDB_PARAMETER_TEXT,
+        )
+        .unwrap();
+        assert_eq!(back, ion);
     }
 
     #[test]
