@@ -8,10 +8,11 @@
 use std::fmt;
 use std::io::Read as _;
 
-use md5::{Digest as _, Md5};
+use md5::Md5;
 use rsa::pkcs1::DecodeRsaPublicKey as _;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
 use serde_json::Value;
+use sha2::Digest as _;
 use sha2::Sha256;
 
 /// DER `DigestInfo` prefix of a SHA-256 hash in a PKCS #1 v1.5 signature (RFC 8017 §9.2).
@@ -30,18 +31,16 @@ pub fn sha256_with_rsa() -> Pkcs1v15Sign {
 
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A public key's fingerprint as CloudTrail gives it: hex MD5 of the key's DER bytes.
 pub fn public_key_fingerprint(der: &[u8]) -> String {
-    Md5::digest(der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Md5::digest(der))
 }
 
 /// The string CloudTrail signs for a digest file: end time, `bucket/key`, the hex SHA-256 of
@@ -59,19 +58,71 @@ pub fn string_to_sign(
     )
 }
 
-/// Gunzips one object. CloudTrail writes one gzip member; anything after it is refused, as
-/// awscli refuses it.
-pub fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+/// The largest uncompressed digest file [`check_digest`] reads: 16 MiB. A digest lists one
+/// hour's log files of one account and region, a few kilobytes.
+pub const MAX_DIGEST_BYTES: usize = 16 << 20;
+
+/// The largest uncompressed log file [`check_log`] hashes (it is streamed, never held whole).
+pub use veritrail_core::record::MAX_LOG_FILE_BYTES;
+
+/// Why an object could not be gunzipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GunzipError {
+    /// Not gzip, or a damaged or truncated stream.
+    NotGzip(String),
+    /// Bytes after the one gzip member CloudTrail writes (awscli refuses them too).
+    TrailingData,
+    /// It decompresses to more than the limit (a gzip bomb, or not a CloudTrail file).
+    TooLarge { limit: usize },
+}
+
+impl fmt::Display for GunzipError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotGzip(e) => write!(f, "not gzip: {e}"),
+            Self::TrailingData => f.write_str("unexpected data after end of compressed stream"),
+            Self::TooLarge { limit } => {
+                write!(f, "decompresses to more than {limit} bytes")
+            }
+        }
+    }
+}
+
+impl std::error::Error for GunzipError {}
+
+/// Decompresses one gzip member in chunks, handing each to `sink`, and stops as soon as more
+/// than `limit` bytes come out. Anything after the member is refused.
+fn gunzip_into(bytes: &[u8], limit: usize, mut sink: impl FnMut(&[u8])) -> Result<(), GunzipError> {
     // bufread over the slice itself, so what follows the first member stays visible.
     let mut decoder = flate2::bufread::GzDecoder::new(bytes);
-    let mut out = Vec::new();
-    decoder
-        .read_to_end(&mut out)
-        .map_err(|e| format!("not gzip: {e}"))?;
-    let rest = decoder.into_inner();
-    if !rest.is_empty() {
-        return Err("unexpected data after end of compressed stream".into());
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut total = 0usize;
+    loop {
+        let n = decoder
+            .read(&mut chunk)
+            .map_err(|e| GunzipError::NotGzip(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        total += n;
+        if total > limit {
+            return Err(GunzipError::TooLarge { limit });
+        }
+        sink(&chunk[..n]);
     }
+    if decoder.into_inner().is_empty() {
+        Ok(())
+    } else {
+        Err(GunzipError::TrailingData)
+    }
+}
+
+/// Gunzips one object of at most `limit` uncompressed bytes. CloudTrail writes one gzip member;
+/// anything after it is refused, as awscli refuses it.
+pub fn gunzip(bytes: &[u8], limit: usize) -> Result<Vec<u8>, GunzipError> {
+    let mut out = Vec::new();
+    gunzip_into(bytes, limit, |c| out.extend_from_slice(c))?;
     Ok(out)
 }
 
@@ -91,6 +142,8 @@ pub enum DigestInvalid {
     UnloadableKey { fingerprint: String },
     /// The object does not exist.
     NotFound,
+    /// It decompresses to more than [`MAX_DIGEST_BYTES`].
+    TooLarge { limit: usize },
 }
 
 impl fmt::Display for DigestInvalid {
@@ -115,6 +168,9 @@ impl fmt::Display for DigestInvalid {
                 )
             }
             Self::NotFound => f.write_str("not found"),
+            Self::TooLarge { limit } => {
+                write!(f, "invalid format: decompresses to more than {limit} bytes")
+            }
         }
     }
 }
@@ -193,7 +249,10 @@ pub fn check_digest(
     home_region: &str,
     public_key: impl Fn(&str) -> Option<Vec<u8>>,
 ) -> Result<Digest, DigestInvalid> {
-    let raw = gunzip(fetched.gzip).map_err(|_| DigestInvalid::InvalidFormat)?;
+    let raw = gunzip(fetched.gzip, MAX_DIGEST_BYTES).map_err(|e| match e {
+        GunzipError::TooLarge { limit } => DigestInvalid::TooLarge { limit },
+        _ => DigestInvalid::InvalidFormat,
+    })?;
     let json: Value = serde_json::from_slice(&raw).map_err(|_| DigestInvalid::InvalidFormat)?;
     if !json.is_object() {
         return Err(DigestInvalid::InvalidFormat);
@@ -267,8 +326,8 @@ pub fn check_digest(
 pub enum LogInvalid {
     HashMismatch,
     NotFound,
-    /// Not gzip, or more than one gzip member.
-    InvalidFormat(String),
+    /// Not gzip, more than one gzip member, or larger than [`MAX_LOG_FILE_BYTES`].
+    InvalidFormat(GunzipError),
 }
 
 impl fmt::Display for LogInvalid {
@@ -276,7 +335,10 @@ impl fmt::Display for LogInvalid {
         match self {
             Self::HashMismatch => f.write_str("hash value doesn't match"),
             Self::NotFound => f.write_str("not found"),
-            Self::InvalidFormat(d) if d.contains("unexpected data") => f.write_str(d),
+            Self::InvalidFormat(e @ GunzipError::TrailingData) => write!(f, "{e}"),
+            Self::InvalidFormat(e @ GunzipError::TooLarge { .. }) => {
+                write!(f, "invalid format: {e}")
+            }
             Self::InvalidFormat(_) => f.write_str("invalid format"),
         }
     }
@@ -284,11 +346,15 @@ impl fmt::Display for LogInvalid {
 
 impl std::error::Error for LogInvalid {}
 
-/// Checks a log file (gzip bytes as fetched) against the hash its digest lists.
+/// Checks a log file (gzip bytes as fetched) against the hash its digest lists. The log is
+/// hashed as it decompresses, up to [`MAX_LOG_FILE_BYTES`].
 pub fn check_log(gzip: &[u8], expected_hash: &str) -> Result<(), LogInvalid> {
-    let raw = gunzip(gzip).map_err(LogInvalid::InvalidFormat)?;
+    let mut hasher = Sha256::new();
+    gunzip_into(gzip, MAX_LOG_FILE_BYTES, |c| hasher.update(c))
+        .map_err(LogInvalid::InvalidFormat)?;
+    let hash = hex(&hasher.finalize());
     // awscli compares hexdigest() strings: an upper-case hashValue never matches.
-    if hex_eq(&sha256_hex(&raw), expected_hash) {
+    if hex_eq(&hash, expected_hash) {
         Ok(())
     } else {
         Err(LogInvalid::HashMismatch)

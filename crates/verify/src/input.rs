@@ -1,12 +1,23 @@
 //! Reading what a verifier is handed: the JSON that `aws qldb get-digest`, `get-block` and
 //! `get-revision` print, and the Ion structures inside it. Every problem is an [`InputError`]
 //! that names the field; nothing here panics on bad input.
+//!
+//! Input is bounded: at most [`MAX_INPUT_BYTES`] of JSON (nested at most 128 levels, `serde_json`'s
+//! own limit), and Ion read by [`veritrail_core::ion_input::read_one`] within [`ION_LIMITS`].
 
 use std::fmt;
 
 use serde_json::Value as Json;
 use veritrail_core::Hash32;
+use veritrail_core::ion_input::{DEFAULT_MAX_DEPTH, IonLimits, read_one};
 use veritrail_core::ion_rs::{Element, Struct};
+
+/// The largest file the parsers here read: 64 MiB. A QLDB transaction is at most 4 MB, so its
+/// block, even as escaped Ion text inside JSON, fits many times over.
+pub const MAX_INPUT_BYTES: usize = 64 << 20;
+
+/// Limits for the Ion inside an input file.
+pub const ION_LIMITS: IonLimits = IonLimits::new(MAX_INPUT_BYTES, DEFAULT_MAX_DEPTH);
 
 /// Input that cannot be read: not a verification failure, but nothing to verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +83,15 @@ pub struct WithProof {
 }
 
 fn parse_json(text: &str, what: &str) -> Result<Json, InputError> {
+    if text.len() > MAX_INPUT_BYTES {
+        return Err(InputError::new(
+            "",
+            format!(
+                "{what} is {} bytes, more than the limit of {MAX_INPUT_BYTES} bytes",
+                text.len()
+            ),
+        ));
+    }
     serde_json::from_str(text)
         .map_err(|e| InputError::new("", format!("{what} is not valid JSON: {e}")))
 }
@@ -93,10 +113,9 @@ fn ion_text<'a>(json: &'a Json, field: &str) -> Result<&'a str, InputError> {
     }
 }
 
-/// Parses one Ion value from text.
+/// Parses one Ion value from text, within [`ION_LIMITS`].
 pub fn parse_ion(text: &str, field: &str) -> Result<Element, InputError> {
-    Element::read_one(text.as_bytes())
-        .map_err(|e| InputError::new(field, format!("not a single valid Ion value: {e}")))
+    read_one(text.as_bytes(), ION_LIMITS).map_err(|e| InputError::new(field, e.to_string()))
 }
 
 /// Parses `aws qldb get-digest` output.
@@ -260,6 +279,26 @@ mod tests {
             assert_eq!(err.field, field, "{text}");
             assert!(err.problem.contains(problem), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn deep_or_large_input_is_an_input_error() {
+        let deep_ion = serde_json::json!({"Block": {"IonText": "[".repeat(100_000)}}).to_string();
+        let err = parse_block(&deep_ion).unwrap_err();
+        assert_eq!(err.field, "Block.IonText");
+        assert!(err.problem.contains("levels deep"), "{err}");
+        let deep_json = "{\"Block\":".repeat(100_000);
+        let err = parse_block(&deep_json).unwrap_err();
+        assert!(err.problem.contains("recursion limit"), "{err}");
+        let err = parse_proof(&"(".repeat(200)).unwrap_err();
+        assert!(err.problem.contains("150 levels"), "{err}");
+        let huge = " ".repeat(MAX_INPUT_BYTES + 1);
+        assert!(
+            parse_digest(&huge)
+                .unwrap_err()
+                .problem
+                .contains("more than the limit")
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub use input::{
 pub use journal::{JournalError, JournalVerifier, VerifiedBlock};
 pub use merkle::{ConsistencyError, InclusionError, verify_consistency, verify_inclusion};
 pub use qldb::{
-    BlockError, BlockReport, ChainError, CheckedBlock, ProofError, RevisionError, RevisionReport,
-    check_block, check_block_strict, verify_block, verify_chain_link, verify_document_hash,
-    verify_revision,
+    BlockError, BlockReport, BlockRules, ChainError, CheckedBlock, ProofError, RevisionError,
+    RevisionReport, check_block, check_block_strict, check_block_with, verify_block,
+    verify_block_with, verify_chain_link, verify_document_hash, verify_revision,
 };

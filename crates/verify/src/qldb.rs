@@ -326,6 +326,8 @@ pub struct BlockReport {
     pub block_hash: Hash32,
     pub revisions: usize,
     pub proof_len: usize,
+    /// The rules it was held to: [`BlockRules::Qldb`] or [`BlockRules::Veritrail`].
+    pub rules: BlockRules,
 }
 
 /// A block whose internal hashes have been checked.
@@ -344,10 +346,22 @@ fn listed(list: &[Hash32], h: &Hash32) -> bool {
     list.iter().fold(false, |found, e| found | e.ct_eq(h))
 }
 
+/// What [`check_block`] learned beyond the [`CheckedBlock`]: the parts that decide and apply
+/// veritrail's rule.
+struct BlockParts<'a> {
+    st: &'a Struct,
+    entries: Vec<Hash32>,
+    transaction_info_hash: Option<Hash32>,
+}
+
 /// Checks a block's internal hashes: every revision hash, the revisions root and
 /// `H(transactionInfo)` (and `H(redactionInfo)`) among `entriesHashList`, `entriesHash`, and
 /// `blockHash = dot(entriesHash, previousBlockHash)`.
 pub fn check_block(block: &Element) -> Result<CheckedBlock, BlockError> {
+    check_block_parts(block).map(|(checked, _)| checked)
+}
+
+fn check_block_parts(block: &Element) -> Result<(CheckedBlock, BlockParts<'_>), BlockError> {
     let path = "Block";
     let st = as_struct(block, path)?;
     let address = block_address(required(st, "blockAddress", path)?, "Block.blockAddress")?;
@@ -407,8 +421,11 @@ pub fn check_block(block: &Element) -> Result<CheckedBlock, BlockError> {
             return Err(BlockError::RevisionsRootNotListed { root });
         }
     }
-    if let Some(info) = st.get("transactionInfo").filter(|v| !v.is_null()) {
-        let hash = ion_hash(info);
+    let transaction_info_hash = st
+        .get("transactionInfo")
+        .filter(|v| !v.is_null())
+        .map(ion_hash);
+    if let Some(hash) = transaction_info_hash {
         if !listed(&entries, &hash) {
             return Err(BlockError::TransactionInfoNotListed { hash });
         }
@@ -436,47 +453,127 @@ pub fn check_block(block: &Element) -> Result<CheckedBlock, BlockError> {
     if !stated.ct_eq(&computed) {
         return Err(BlockError::BlockHash { stated, computed });
     }
-    Ok(CheckedBlock {
+    let checked = CheckedBlock {
         address,
         block_hash: computed,
         previous_block_hash,
         revisions: leaves.len(),
         revision_hashes: leaves,
-    })
+    };
+    Ok((
+        checked,
+        BlockParts {
+            st,
+            entries,
+            transaction_info_hash,
+        },
+    ))
 }
 
 /// [`check_block`], plus the rule veritrail's own journals follow: the header fields QLDB
 /// leaves unhashed are covered by `H({blockAddress, transactionId, blockTimestamp})` in
 /// `entriesHashList`. Real QLDB blocks do not carry that entry; use [`check_block`] for them.
 pub fn check_block_strict(block: &Element) -> Result<CheckedBlock, BlockError> {
-    let checked = check_block(block)?;
-    let st = as_struct(block, "Block")?;
-    let mut info = Element::struct_builder();
-    for name in ["blockAddress", "transactionId", "blockTimestamp"] {
-        info = info.with_field(name, required(st, name, "Block")?.clone());
-    }
-    let hash = ion_hash(&Element::from(info.build()));
-    let entries: Vec<Hash32> = required(st, "entriesHashList", "Block")?
-        .as_list()
-        .map(|l| {
-            l.iter()
-                .filter_map(|e| e.as_blob().and_then(|b| Hash32::from_slice(b).ok()))
-                .collect()
-        })
-        .unwrap_or_default();
-    if !listed(&entries, &hash) {
-        return Err(BlockError::BlockInfoNotListed { hash });
-    }
+    let (checked, parts) = check_block_parts(block)?;
+    check_block_info(&parts)?;
     Ok(checked)
 }
 
-/// Verifies a block (GetBlock's `Block`): its internal hashes, then its proof against a digest.
+fn check_block_info(parts: &BlockParts<'_>) -> Result<(), BlockError> {
+    let mut info = Element::struct_builder();
+    for name in ["blockAddress", "transactionId", "blockTimestamp"] {
+        info = info.with_field(name, required(parts.st, name, "Block")?.clone());
+    }
+    let hash = ion_hash(&Element::from(info.build()));
+    if listed(&parts.entries, &hash) {
+        Ok(())
+    } else {
+        Err(BlockError::BlockInfoNotListed { hash })
+    }
+}
+
+/// Which rules a block is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlockRules {
+    /// Recognise the layout from the parts of the block its hash covers (see
+    /// [`check_block_with`]).
+    Auto,
+    /// QLDB's published rules only ([`check_block`]).
+    Qldb,
+    /// QLDB's rules and veritrail's block-info entry ([`check_block_strict`]).
+    Veritrail,
+}
+
+impl BlockRules {
+    /// `auto`, `qldb` or `veritrail`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Qldb => "qldb",
+            Self::Veritrail => "veritrail",
+        }
+    }
+}
+
+/// True when the block is laid out as veritrail writes blocks: `entriesHashList` is exactly
+/// `[revisionsRoot, H(transactionInfo), one more]` (without the root when there are no
+/// revisions). Only hashed parts decide (the list, the revisions, `transactionInfo`: all
+/// covered by `entriesHash`, so by `blockHash` and the proof), never the unhashed header fields
+/// an attacker may have changed. Real QLDB blocks list internal hashes around these and put
+/// `H(transactionInfo)` last (`../shared/specs/qldb.md` §2.2, §8.1).
+fn is_veritrail_layout(checked: &CheckedBlock, parts: &BlockParts<'_>) -> bool {
+    let Some(info) = parts.transaction_info_hash else {
+        return false;
+    };
+    let mut expected: Vec<Hash32> = merkle_root(&checked.revision_hashes).into_iter().collect();
+    expected.push(info);
+    parts.entries.len() == expected.len() + 1
+        && parts
+            .entries
+            .iter()
+            .zip(&expected)
+            .fold(true, |same, (e, x)| same & e.ct_eq(x))
+}
+
+/// Checks a block by `rules`, and says which rules were applied. With [`BlockRules::Auto`], a
+/// block laid out as veritrail writes blocks is held to veritrail's rule too, so a changed
+/// `blockTimestamp`, `transactionId` or `blockAddress` fails; any other block is checked by
+/// QLDB's rules.
+pub fn check_block_with(
+    block: &Element,
+    rules: BlockRules,
+) -> Result<(CheckedBlock, BlockRules), BlockError> {
+    let (checked, parts) = check_block_parts(block)?;
+    let applied = match rules {
+        BlockRules::Auto if is_veritrail_layout(&checked, &parts) => BlockRules::Veritrail,
+        BlockRules::Auto => BlockRules::Qldb,
+        other => other,
+    };
+    if applied == BlockRules::Veritrail {
+        check_block_info(&parts)?;
+    }
+    Ok((checked, applied))
+}
+
+/// Verifies a block (GetBlock's `Block`): its internal hashes by the rules its layout calls
+/// for ([`BlockRules::Auto`]), then its proof against a digest.
 pub fn verify_block(
     block: &Element,
     proof: Option<&[Hash32]>,
     digest: &Digest,
 ) -> Result<BlockReport, BlockError> {
-    let checked = check_block(block)?;
+    verify_block_with(block, proof, digest, BlockRules::Auto)
+}
+
+/// [`verify_block`] with the rules chosen by the caller.
+pub fn verify_block_with(
+    block: &Element,
+    proof: Option<&[Hash32]>,
+    digest: &Digest,
+    rules: BlockRules,
+) -> Result<BlockReport, BlockError> {
+    let (checked, rules) = check_block_with(block, rules)?;
     if checked.address.strand_id != digest.tip.strand_id {
         return Err(BlockError::StrandMismatch {
             block: checked.address.strand_id,
@@ -497,6 +594,7 @@ pub fn verify_block(
         block_hash: checked.block_hash,
         revisions: checked.revisions,
         proof_len: proof.len(),
+        rules,
     })
 }
 
@@ -551,17 +649,18 @@ impl fmt::Display for ChainError {
 
 impl std::error::Error for ChainError {}
 
-/// Checks both blocks and that `next` follows `previous`: the next sequence number in the same
+/// Checks both blocks (by the rules their layout calls for) and that `next` follows `previous`: the next sequence number in the same
 /// strand, with `previousBlockHash` equal to the previous block's hash.
 pub fn verify_chain_link(previous: &Element, next: &Element) -> Result<(), ChainError> {
-    let p = check_block(previous).map_err(|error| ChainError::Block {
-        sequence_no: None,
-        error,
-    })?;
-    let n = check_block(next).map_err(|error| ChainError::Block {
-        sequence_no: None,
-        error,
-    })?;
+    let check = |block| {
+        check_block_with(block, BlockRules::Auto)
+            .map(|(checked, _)| checked)
+            .map_err(|error| ChainError::Block {
+                sequence_no: None,
+                error,
+            })
+    };
+    let (p, n) = (check(previous)?, check(next)?);
     if n.address.strand_id != p.address.strand_id
         || p.address.sequence_no.checked_add(1) != Some(n.address.sequence_no)
     {

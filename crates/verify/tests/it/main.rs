@@ -2,5 +2,6 @@
 //! `../shared/vectors`): the real files verify, and every tampering fails with the right error.
 #![allow(clippy::unwrap_used)]
 
+mod block_rules;
 mod cloudtrail;
 mod vehicle_registration;
