@@ -118,9 +118,15 @@ fn gunzip_into(bytes: &[u8], limit: usize, mut sink: impl FnMut(&[u8])) -> Resul
     }
 }
 
+/// Gunzips one object of at most [`MAX_LOG_FILE_BYTES`] uncompressed bytes (a log file; see
+/// [`gunzip_bounded`] for other limits).
+pub fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, GunzipError> {
+    gunzip_bounded(bytes, MAX_LOG_FILE_BYTES)
+}
+
 /// Gunzips one object of at most `limit` uncompressed bytes. CloudTrail writes one gzip member;
 /// anything after it is refused, as awscli refuses it.
-pub fn gunzip(bytes: &[u8], limit: usize) -> Result<Vec<u8>, GunzipError> {
+pub fn gunzip_bounded(bytes: &[u8], limit: usize) -> Result<Vec<u8>, GunzipError> {
     let mut out = Vec::new();
     gunzip_into(bytes, limit, |c| out.extend_from_slice(c))?;
     Ok(out)
@@ -249,7 +255,7 @@ pub fn check_digest(
     home_region: &str,
     public_key: impl Fn(&str) -> Option<Vec<u8>>,
 ) -> Result<Digest, DigestInvalid> {
-    let raw = gunzip(fetched.gzip, MAX_DIGEST_BYTES).map_err(|e| match e {
+    let raw = gunzip_bounded(fetched.gzip, MAX_DIGEST_BYTES).map_err(|e| match e {
         GunzipError::TooLarge { limit } => DigestInvalid::TooLarge { limit },
         _ => DigestInvalid::InvalidFormat,
     })?;

@@ -9,8 +9,9 @@ use rsa::pkcs1::EncodeRsaPublicKey as _;
 use rsa::pkcs8::EncodePublicKey as _;
 use sha2::Digest as _;
 use veritrail_verify::cloudtrail::{
-    DigestInvalid, FetchedDigest, LogInvalid, MAX_DIGEST_BYTES, check_digest, check_link,
-    check_log, gunzip, public_key_fingerprint, sha256_hex, sha256_with_rsa, string_to_sign,
+    DigestInvalid, FetchedDigest, GunzipError, LogInvalid, MAX_DIGEST_BYTES, check_digest,
+    check_link, check_log, gunzip_bounded, public_key_fingerprint, sha256_hex, sha256_with_rsa,
+    string_to_sign,
 };
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -216,7 +217,7 @@ fn a_signed_chain_verifies_and_every_tampering_is_named() {
         Err(DigestInvalid::InvalidFormat)
     );
     // A digest altered after signing (its bytes, so its hash, changed).
-    let mut raw = gunzip(&d1.gzip, MAX_DIGEST_BYTES).unwrap();
+    let mut raw = gunzip_bounded(&d1.gzip, MAX_DIGEST_BYTES).unwrap();
     let at = raw.len() - 3;
     raw[at] ^= 1;
     let altered = gzip(&raw);
@@ -253,4 +254,46 @@ fn a_signed_chain_verifies_and_every_tampering_is_named() {
     let stranger = trail.digest(1, &[("logs/x.json.gz", log1)], Some(&d0));
     let vs = check_digest(&fetched(&stranger), "us-east-1", keys).unwrap();
     assert!(check_link(&vs, &v2).is_err());
+}
+
+#[test]
+fn gzip_bombs_stop_at_the_limit() {
+    // 17 MiB of zeros compress to a few kilobytes; a digest may not decompress past 16 MiB.
+    let bomb = gzip(&vec![0u8; MAX_DIGEST_BYTES + (1 << 20)]);
+    assert!(bomb.len() < 64 * 1024);
+    let e = check_digest(
+        &FetchedDigest {
+            bucket: "b",
+            key: "k",
+            gzip: &bomb,
+            signature: Some("00"),
+            signature_algorithm: Some("SHA256withRSA"),
+        },
+        "us-east-1",
+        |_| None,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        DigestInvalid::TooLarge {
+            limit: MAX_DIGEST_BYTES
+        }
+    );
+    assert!(e.to_string().starts_with("invalid format"), "{e}");
+    assert_eq!(
+        gunzip_bounded(&bomb, 1000),
+        Err(GunzipError::TooLarge { limit: 1000 })
+    );
+    // Exactly at the limit is fine; trailing bytes and garbage are named.
+    assert_eq!(gunzip_bounded(&gzip(&[7; 1000]), 1000).unwrap().len(), 1000);
+    let mut trailing = gzip(b"x");
+    trailing.push(0);
+    assert_eq!(
+        gunzip_bounded(&trailing, 10),
+        Err(GunzipError::TrailingData)
+    );
+    assert!(matches!(
+        gunzip_bounded(b"not gzip", 10),
+        Err(GunzipError::NotGzip(_))
+    ));
 }
