@@ -8,10 +8,33 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_sdk_s3::error::DisplayErrorContext;
+use veritrail_core::time::UtcMillis;
 use veritrail_verify::validate_logs::{Object, ObjectStore};
+
+use crate::input::TRAIL_OBJECT;
 
 /// At most this many GetObject calls in flight.
 const IN_FLIGHT: usize = 32;
+
+/// The trail's `LatestDigestDeliveryTime` (GetTrailStatus), if it has delivered a digest.
+pub async fn latest_digest_delivery(
+    conf: &aws_config::SdkConfig,
+    arn: &str,
+) -> Result<Option<UtcMillis>, String> {
+    let status = aws_sdk_cloudtrail::Client::new(conf)
+        .get_trail_status()
+        .name(arn)
+        .send()
+        .await
+        .map_err(|e| format!("GetTrailStatus failed: {}", DisplayErrorContext(e)))?;
+    Ok(status.latest_digest_delivery_time().map(|t| {
+        UtcMillis(
+            t.secs()
+                .saturating_mul(1000)
+                .saturating_add(i64::from(t.subsec_nanos() / 1_000_000)),
+        )
+    }))
+}
 
 /// Loads the SDK configuration for `region` (HTTPS with rustls and ring; plain HTTP for an
 /// `http://` endpoint such as the emulator).
@@ -126,13 +149,31 @@ async fn get(
     match client.get_object().bucket(bucket).key(key).send().await {
         Ok(out) => {
             let metadata = out.metadata().cloned().unwrap_or_default();
-            let body = out
-                .body
-                .collect()
+            let too_large = || {
+                format!(
+                    "s3://{bucket}/{key}: larger than {} bytes, the limit for {}",
+                    TRAIL_OBJECT.bytes, TRAIL_OBJECT.what
+                )
+            };
+            if out
+                .content_length()
+                .is_some_and(|n| u64::try_from(n).map_or(true, |n| n > TRAIL_OBJECT.bytes))
+            {
+                return Err(too_large());
+            }
+            // Read in chunks and stop past the limit, whatever Content-Length said.
+            let mut stream = out.body;
+            let mut body = Vec::new();
+            while let Some(chunk) = stream
+                .try_next()
                 .await
                 .map_err(|e| format!("reading s3://{bucket}/{key}: {e}"))?
-                .into_bytes()
-                .to_vec();
+            {
+                if (body.len() + chunk.len()) as u64 > TRAIL_OBJECT.bytes {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
             Ok(Some(Object {
                 body,
                 metadata: metadata.into_iter().collect(),

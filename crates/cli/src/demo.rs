@@ -42,6 +42,7 @@ pub fn run(json_out: bool) -> Outcome {
             &digest,
             BLOCK,
             Path::new("<built-in get-block.json>"),
+            veritrail_verify::BlockRules::Auto,
         ),
     ];
     outcomes

@@ -5,6 +5,7 @@
 
 mod aws_store;
 mod demo;
+mod input;
 mod ledger_cmd;
 mod validate_logs_cmd;
 mod verify_cmd;

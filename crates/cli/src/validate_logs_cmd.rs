@@ -5,7 +5,14 @@
 //!
 //! Local mirror layout: `<dir>/<bucket>/<key>` for each object, `<dir>/<bucket>/<key>.metadata.json`
 //! for its `x-amz-meta-*` metadata (`{"signature": "…", "signature-algorithm": "SHA256withRSA"}`),
-//! and `<dir>/public-keys.json`, the `ListPublicKeys` response.
+//! and `<dir>/public-keys.json`, the `ListPublicKeys` response; optionally `<dir>/trail-status.json`,
+//! the `GetTrailStatus` response, for `--json`'s check of the newest digest. Symbolic links are
+//! followed only inside the bucket's directory and never in a loop; every file is read within a
+//! limit ([`crate::input`]).
+//!
+//! With `--json`, the newest digest found is compared with the trail's `LatestDigestDeliveryTime`
+//! (GetTrailStatus): digests deleted from the end of the chain leave no gap and no broken link,
+//! so awscli misses them; the report names them and is not valid.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,10 +21,14 @@ use std::process::ExitCode;
 use base64::Engine as _;
 use clap::Args;
 use serde_json::{Value, json};
+use veritrail_core::time::UtcMillis;
 use veritrail_verify::cloudtrail::public_key_fingerprint;
 use veritrail_verify::validate_logs::{
-    Event, Object, ObjectStore, Request, format_time, parse_time, summary, validate,
+    Event, Object, ObjectStore, Request, check_latest_delivery, format_time, parse_time, summary,
+    validate,
 };
+
+use crate::input;
 
 #[derive(Debug, Args)]
 pub struct ValidateLogs {
@@ -42,41 +53,105 @@ pub struct ValidateLogs {
     /// Print every valid file too.
     #[arg(long)]
     verbose: bool,
-    /// Print one JSON report instead of text.
+    /// Print one JSON report instead of text. It also compares the newest digest with the
+    /// trail's latest digest delivery (GetTrailStatus; trail-status.json in a local mirror), so
+    /// digests deleted from the end of the chain are reported.
     #[arg(long)]
     json: bool,
     /// The region whose digests are validated (default: the trail's home region).
     #[arg(long)]
     region: Option<String>,
     /// Read a local mirror of the bucket instead of S3: `DIR/<bucket>/<key>`, each object's
-    /// `x-amz-meta-*` in `DIR/<bucket>/<key>.metadata.json`, and `DIR/public-keys.json` (a
-    /// ListPublicKeys response); needs --s3-bucket.
+    /// `x-amz-meta-*` in `DIR/<bucket>/<key>.metadata.json`, `DIR/public-keys.json` (a
+    /// ListPublicKeys response) and, for --json, `DIR/trail-status.json` (a GetTrailStatus
+    /// response); needs --s3-bucket.
     #[arg(long, value_name = "DIR")]
     local_dir: Option<PathBuf>,
 }
 
+/// A local copy of buckets: `<root>/<bucket>/<key>`. Reading it never follows a symbolic link
+/// out of the bucket's directory, never visits a directory twice (so a link loop ends), and
+/// never reads a file past its [`input::Limit`].
 struct LocalMirror {
+    /// Canonical (symbolic links resolved).
     root: PathBuf,
+}
+
+/// A path component S3 keys and bucket names may use in a mirror: not empty, `.` or `..`.
+fn plain_component(c: &str) -> bool {
+    !c.is_empty() && c != "." && c != ".." && !c.contains('\\')
+}
+
+impl LocalMirror {
+    fn new(dir: &Path) -> Result<Self, String> {
+        let root = dir
+            .canonicalize()
+            .map_err(|e| format!("--local-dir {}: {e}", dir.display()))?;
+        Ok(Self { root })
+    }
+
+    /// The bucket's directory, canonical and inside the mirror; `None` when it is missing or
+    /// its name cannot be a directory of the mirror.
+    fn bucket_dir(&self, bucket: &str) -> Option<PathBuf> {
+        if !plain_component(bucket) || bucket.contains('/') {
+            return None;
+        }
+        let dir = self.root.join(bucket).canonicalize().ok()?;
+        (dir.starts_with(&self.root) && dir.is_dir()).then_some(dir)
+    }
+
+    /// Where `key` lives in `bucket`, resolved; `None` when it does not exist, is not a file,
+    /// or resolves outside the bucket's directory (a key with `..` or a link out is, for a
+    /// mirror, an object that is not there).
+    fn object_path(&self, bucket: &str, key: &str) -> Option<PathBuf> {
+        let base = self.bucket_dir(bucket)?;
+        if !key.split('/').all(plain_component) {
+            return None;
+        }
+        let path = base.join(key).canonicalize().ok()?;
+        (path.starts_with(&base) && path.is_file()).then_some(path)
+    }
 }
 
 impl ObjectStore for LocalMirror {
     fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, String> {
-        let base = self.root.join(bucket);
+        let Some(base) = self.bucket_dir(bucket) else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::new();
-        let mut stack = vec![base.clone()];
-        while let Some(dir) = stack.pop() {
+        let mut visited = std::collections::HashSet::from([base.clone()]);
+        // (canonical directory, the key prefix it stands for)
+        let mut stack = vec![(base.clone(), String::new())];
+        while let Some((dir, key_prefix)) = stack.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
             };
             for e in entries.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if let Ok(rel) = p.strip_prefix(&base) {
-                    let key = rel.to_string_lossy().replace('\\', "/");
-                    if key.starts_with(prefix) && !key.ends_with(".metadata.json") {
-                        out.push(key);
+                let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+                    continue; // S3 keys are UTF-8
+                };
+                let key = format!("{key_prefix}{name}");
+                let Ok(kind) = e.file_type() else {
+                    continue;
+                };
+                // A link counts as what it points to, if that is inside the bucket.
+                let target = if kind.is_symlink() {
+                    match e.path().canonicalize() {
+                        Ok(t) if t.starts_with(&base) => t,
+                        _ => continue,
                     }
+                } else {
+                    e.path()
+                };
+                if target.is_dir() {
+                    if visited.insert(target.clone()) {
+                        stack.push((target, format!("{key}/")));
+                    }
+                } else if target.is_file()
+                    && key.starts_with(prefix)
+                    && !key.ends_with(".metadata.json")
+                {
+                    out.push(key);
                 }
             }
         }
@@ -85,32 +160,33 @@ impl ObjectStore for LocalMirror {
     }
 
     fn get(&self, bucket: &str, key: &str) -> Result<Option<Object>, String> {
-        let path = self.root.join(bucket).join(key);
-        let body = match std::fs::read(&path) {
+        let Some(path) = self.object_path(bucket, key) else {
+            return Ok(None);
+        };
+        let body = match input::read_bytes(&path, input::TRAIL_OBJECT) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(input::ReadError::NotFound) => return Ok(None),
+            Err(e) => return Err(format!("s3://{bucket}/{key} ({}): {e}", path.display())),
         };
-        let meta_path = PathBuf::from(format!("{}.metadata.json", path.display()));
-        let metadata: BTreeMap<String, String> = match std::fs::read_to_string(&meta_path) {
-            Ok(t) => serde_json::from_str::<Value>(&t)
-                .ok()
-                .and_then(|v| v.as_object().cloned())
-                .map(|m| {
-                    m.into_iter()
-                        .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Err(_) => BTreeMap::new(),
-        };
+        let metadata: BTreeMap<String, String> = self
+            .object_path(bucket, &format!("{key}.metadata.json"))
+            .and_then(|p| input::read_text(&p, input::SMALL_JSON).ok())
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v.as_object().cloned())
+            .map(|m| {
+                m.into_iter()
+                    .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Some(Object { body, metadata }))
     }
 }
 
 fn public_keys(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let path = dir.join("public-keys.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = input::read_text(&path, input::PUBLIC_KEYS)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut keys = BTreeMap::new();
     for k in v["PublicKeyList"].as_array().into_iter().flatten() {
@@ -131,12 +207,49 @@ fn public_keys(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
     Ok(keys)
 }
 
+/// The trail's `LatestDigestDeliveryTime` from a mirror's optional `trail-status.json` (a
+/// GetTrailStatus response, times in epoch seconds as the API gives them).
+fn local_latest_digest_delivery(dir: &Path) -> Result<Option<UtcMillis>, String> {
+    let path = dir.join("trail-status.json");
+    let text = match input::read_text(&path, input::SMALL_JSON) {
+        Ok(t) => t,
+        Err(input::ReadError::NotFound) => {
+            return Err("the mirror has no trail-status.json (a GetTrailStatus response)".into());
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    match &v["LatestDigestDeliveryTime"] {
+        Value::Null => Ok(None),
+        t => t
+            .as_f64()
+            .filter(|s| s.is_finite() && s.abs() < 1e15)
+            .map(|s| Some(UtcMillis((s * 1000.0).round() as i64)))
+            .ok_or_else(|| {
+                format!(
+                    "{}: LatestDigestDeliveryTime is not a time in epoch seconds",
+                    path.display()
+                )
+            }),
+    }
+}
+
 /// Validates from S3: the trail's bucket (DescribeTrails unless --s3-bucket), its region
 /// (GetBucketLocation), the public keys for the range (ListPublicKeys), then the objects.
+/// The trail's latest digest delivery, when asked for (`--json`): a time, none yet, or why it
+/// could not be read.
+type LatestDigestDelivery = Option<Result<Option<UtcMillis>, String>>;
+
 fn validate_s3(
     args: &ValidateLogs,
     request: &mut Request,
-) -> Result<veritrail_verify::validate_logs::Report, String> {
+) -> Result<
+    (
+        veritrail_verify::validate_logs::Report,
+        LatestDigestDelivery,
+    ),
+    String,
+> {
     let runtime = std::sync::Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -144,8 +257,8 @@ fn validate_s3(
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?,
     );
+    let conf = runtime.block_on(crate::aws_store::sdk_config(&request.region));
     let (client, keys) = runtime.block_on(async {
-        let conf = crate::aws_store::sdk_config(&request.region).await;
         if args.s3_bucket.is_none() {
             let (bucket, prefix) =
                 crate::aws_store::describe_trail(&conf, &request.trail_arn).await?;
@@ -168,9 +281,61 @@ fn validate_s3(
         let client = crate::aws_store::bucket_client(&conf, &request.bucket).await?;
         Ok::<_, String>((client, keys))
     })?;
-    let store = crate::aws_store::S3Store { client, runtime };
+    let store = crate::aws_store::S3Store {
+        client,
+        runtime: std::sync::Arc::clone(&runtime),
+    };
     let lookup = |fp: &str| keys.get(fp).cloned();
-    validate(&store, &lookup, request)
+    let report = validate(&store, &lookup, request)?;
+    let delivery = args.json.then(|| {
+        runtime.block_on(crate::aws_store::latest_digest_delivery(
+            &conf,
+            &request.trail_arn,
+        ))
+    });
+    Ok((report, delivery))
+}
+
+/// The `latestDigestDelivery` part of the JSON report, and the event to add when digests are
+/// missing from the end of the chain.
+fn delivery_json(
+    delivery: Result<Option<UtcMillis>, String>,
+    report: &veritrail_verify::validate_logs::Report,
+    request: &Request,
+) -> (Value, Option<Value>) {
+    let not_checked = |reason: String| (json!({"checked": false, "reason": reason}), None);
+    let delivered = match delivery {
+        Err(e) => return not_checked(e),
+        Ok(None) => return not_checked("the trail has delivered no digest".into()),
+        Ok(Some(t)) => t,
+    };
+    let Some(found) = check_latest_delivery(report, request, delivered) else {
+        return not_checked(format!(
+            "the trail's latest digest delivery, {}, is outside the requested range",
+            format_time(delivered)
+        ));
+    };
+    let newest = found.newest_found.map(format_time);
+    let part = json!({
+        "checked": true,
+        "trailStatus": format_time(delivered),
+        "newestDigest": newest,
+        "missing": found.missing,
+    });
+    let event = found.missing.then(|| {
+        json!({
+            "kind": "missing-digests",
+            "from": newest.clone().unwrap_or_else(|| format_time(request.start)),
+            "to": format_time(delivered),
+            "valid": false,
+            "reason": format!(
+                "the trail delivered a digest at {} (GetTrailStatus) but the newest digest found ends {}: digests were removed from the end of the chain",
+                format_time(delivered),
+                newest.as_deref().map_or_else(|| "nowhere in range".to_owned(), |n| format!("at {n}"))
+            ),
+        })
+    });
+    (part, event)
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -226,21 +391,22 @@ pub fn run(args: ValidateLogs) -> ExitCode {
                 return fail("--local-dir needs --s3-bucket (there is no trail to describe)");
             }
             public_keys(dir).and_then(|keys| {
-                let store = LocalMirror { root: dir.clone() };
+                let store = LocalMirror::new(dir)?;
                 let lookup = |fp: &str| keys.get(fp).cloned();
-                validate(&store, &lookup, &request)
+                let report = validate(&store, &lookup, &request)?;
+                Ok((report, args.json.then(|| local_latest_digest_delivery(dir))))
             })
         }
         None => validate_s3(&args, &mut request),
     };
-    let report = match found {
+    let (report, delivery) = match found {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
     let bucket = request.bucket.clone();
     if args.json {
         let object = |b: &str, k: &str| format!("s3://{b}/{k}");
-        let events: Vec<Value> = report
+        let mut events: Vec<Value> = report
             .events
             .iter()
             .map(|e| match e {
@@ -254,6 +420,12 @@ pub fn run(args: ValidateLogs) -> ExitCode {
                 Event::NoLogs { from, to } => json!({"kind": "no-delivery", "from": from, "to": to}),
             })
             .collect();
+        let (delivery, missing) = match delivery {
+            Some(d) => delivery_json(d, &report, &request),
+            None => (Value::Null, None),
+        };
+        let valid = report.exit_code() == 0 && missing.is_none();
+        events.extend(missing);
         let windows = |kind: &str| -> Vec<Value> {
             events
                 .iter()
@@ -278,12 +450,13 @@ pub fn run(args: ValidateLogs) -> ExitCode {
                 "logsListedTwice": report.logs_listed_twice,
                 "gaps": gaps,
                 "noDelivery": quiet,
-                "valid": report.exit_code() == 0,
+                "latestDigestDelivery": delivery,
+                "valid": valid,
                 "summary": summary(&report, start, end),
                 "events": events,
             })
         );
-        return ExitCode::from(report.exit_code() as u8);
+        return ExitCode::from(u8::from(!valid));
     }
     print!(
         "Validating log files for trail {} between {} and {}\n\n",

@@ -2,15 +2,39 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value as Json, json};
 use veritrail_core::Hash32;
 use veritrail_verify::{
-    BlockError, Digest, RevisionError, parse_block, parse_digest, parse_revision, verify_block,
-    verify_document_hash, verify_revision,
+    BlockError, BlockRules, Digest, RevisionError, parse_block, parse_digest, parse_revision,
+    verify_block_with, verify_document_hash, verify_revision,
 };
 
 use crate::Outcome;
+use crate::input::{self, Limit};
+
+/// Which rules `verify block` holds a block to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Rules {
+    /// veritrail's rules for blocks laid out as veritrail writes them
+    /// (entriesHashList = [revisions root, H(transactionInfo), H(blockInfo)]), QLDB's otherwise.
+    Auto,
+    /// QLDB's published rules only.
+    Qldb,
+    /// QLDB's rules, and blockAddress, transactionId and blockTimestamp covered by
+    /// H(blockInfo) in entriesHashList.
+    Veritrail,
+}
+
+impl From<Rules> for BlockRules {
+    fn from(r: Rules) -> Self {
+        match r {
+            Rules::Auto => BlockRules::Auto,
+            Rules::Qldb => BlockRules::Qldb,
+            Rules::Veritrail => BlockRules::Veritrail,
+        }
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum VerifyCommand {
@@ -29,6 +53,9 @@ pub enum VerifyCommand {
         /// get-block output: {"Block":{"IonText":…},"Proof":{"IonText":…}}.
         #[arg(long, value_name = "FILE")]
         block: PathBuf,
+        /// The rules the block is held to.
+        #[arg(long, value_enum, default_value_t = Rules::Auto)]
+        rules: Rules,
     },
     /// Verify that a newer digest extends an older one (`veritrail ledger consistency` output).
     Consistency {
@@ -90,27 +117,32 @@ fn bad_input(json_out: bool, message: String) -> Outcome {
     )
 }
 
-fn read(path: &Path, flag: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
+fn read(path: &Path, flag: &str, limit: Limit) -> Result<String, String> {
+    input::read_text(path, limit).map_err(|e| format!("{flag} {}: {e}", path.display()))
 }
 
 fn load_digest(path: &Path) -> Result<Digest, String> {
-    parse_digest(&read(path, "--digest")?).map_err(|e| format!("--digest {}: {e}", path.display()))
+    parse_digest(&read(path, "--digest", input::DIGEST)?)
+        .map_err(|e| format!("--digest {}: {e}", path.display()))
 }
 
 pub fn run(cmd: VerifyCommand) -> Outcome {
     match cmd {
         VerifyCommand::Revision { common, revision } => {
             let json_out = common.json;
-            match load_revision_inputs(&common.digest, &revision) {
+            match load_inputs(&common.digest, &revision, "--revision") {
                 Ok((digest, text)) => revision_result(json_out, &digest, &text, &revision),
                 Err(e) => bad_input(json_out, e),
             }
         }
-        VerifyCommand::Block { common, block } => {
+        VerifyCommand::Block {
+            common,
+            block,
+            rules,
+        } => {
             let json_out = common.json;
-            match load_revision_inputs(&common.digest, &block) {
-                Ok((digest, text)) => block_result(json_out, &digest, &text, &block),
+            match load_inputs(&common.digest, &block, "--block") {
+                Ok((digest, text)) => block_result(json_out, &digest, &text, &block, rules.into()),
                 Err(e) => bad_input(json_out, e),
             }
         }
@@ -123,8 +155,8 @@ pub fn run(cmd: VerifyCommand) -> Outcome {
     }
 }
 
-fn load_revision_inputs(digest: &Path, file: &Path) -> Result<(Digest, String), String> {
-    Ok((load_digest(digest)?, read(file, "input")?))
+fn load_inputs(digest: &Path, file: &Path, flag: &str) -> Result<(Digest, String), String> {
+    Ok((load_digest(digest)?, read(file, flag, input::QLDB_OUTPUT)?))
 }
 
 fn digest_json(d: &Digest) -> Json {
@@ -175,8 +207,14 @@ pub fn revision_result(json_out: bool, digest: &Digest, text: &str, path: &Path)
     }
 }
 
-/// Verifies block text against a digest and reports; shared with `demo`.
-pub fn block_result(json_out: bool, digest: &Digest, text: &str, path: &Path) -> Outcome {
+/// Verifies block text against a digest by `rules` and reports; shared with `demo`.
+pub fn block_result(
+    json_out: bool,
+    digest: &Digest,
+    text: &str,
+    path: &Path,
+    rules: BlockRules,
+) -> Outcome {
     let parsed = match parse_block(text) {
         Ok(p) => p,
         Err(e) => return bad_input(json_out, format!("--block {}: {e}", path.display())),
@@ -185,18 +223,20 @@ pub fn block_result(json_out: bool, digest: &Digest, text: &str, path: &Path) ->
     if let Some(o) = detail.as_object_mut() {
         o.extend(digest_json(digest).as_object().cloned().unwrap_or_default());
     }
-    match verify_block(&parsed.value, parsed.proof.as_deref(), digest) {
+    match verify_block_with(&parsed.value, parsed.proof.as_deref(), digest, rules) {
         Ok(r) => {
             let line = format!(
-                "OK block {} ({} revisions, hash {}) verifies against digest {} at tip {} ({} proof hashes)",
+                "OK block {} ({} revisions, hash {}) verifies against digest {} at tip {} ({} proof hashes, {} rules)",
                 r.block,
                 r.revisions,
                 r.block_hash,
                 digest.digest,
                 digest.tip.sequence_no,
-                r.proof_len
+                r.proof_len,
+                r.rules.name()
             );
             if let Some(o) = detail.as_object_mut() {
+                o.insert("rules".into(), json!(r.rules.name()));
                 o.insert("blockSequenceNo".into(), json!(r.block.sequence_no));
                 o.insert("blockHash".into(), json!(r.block_hash.to_base64()));
                 o.insert("revisions".into(), json!(r.revisions));
@@ -221,7 +261,7 @@ fn hash_result(common: Common, hash: &str, proof_path: &Path) -> Outcome {
     let inputs = (|| -> Result<(Digest, Hash32, Vec<Hash32>), String> {
         let digest = load_digest(&common.digest)?;
         let leaf = Hash32::from_base64(hash).map_err(|e| format!("--hash: {e}"))?;
-        let text = read(proof_path, "--proof")?;
+        let text = read(proof_path, "--proof", input::QLDB_OUTPUT)?;
         let proof = match serde_json::from_str::<Json>(&text) {
             Ok(j) => {
                 let ion = j
@@ -261,7 +301,7 @@ fn hash_result(common: Common, hash: &str, proof_path: &Path) -> Outcome {
 fn consistency_result(json_out: bool, path: &Path) -> Outcome {
     use veritrail_verify::input::{block_address, parse_ion, parse_proof};
     let parsed = (|| -> Result<_, String> {
-        let text = read(path, "--file")?;
+        let text = read(path, "--file", input::QLDB_OUTPUT)?;
         let at = |e: &dyn std::fmt::Display| format!("--file {}: {e}", path.display());
         let j: Json = serde_json::from_str(&text).map_err(|e| at(&e))?;
         let digest = |field: &str| {

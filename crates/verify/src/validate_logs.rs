@@ -114,6 +114,8 @@ pub struct Report {
     pub no_digests: bool,
     /// The range awscli reports as found ("Results found for … to …"), once a digest is valid.
     pub found: Option<(UtcMillis, UtcMillis)>,
+    /// The newest digest key listed in range, valid or not (see [`check_latest_delivery`]).
+    pub newest_listed: Option<String>,
 }
 
 impl Report {
@@ -204,7 +206,10 @@ pub fn validate(
         .filter(|k| k.contains("_CloudTrail-Digest_") && !k.ends_with("_backfill.json.gz"))
         .filter(|k| key_stamp(k).is_some_and(|s| s >= earliest.as_str() && s <= latest.as_str()))
         .collect();
-    let mut report = Report::default();
+    let mut report = Report {
+        newest_listed: listed.last().cloned(),
+        ..Report::default()
+    };
     if listed.is_empty() {
         report.no_digests = true;
         return Ok(report);
@@ -416,6 +421,47 @@ fn check_logs(
     Ok(())
 }
 
+/// How much later than the newest digest's end the trail may say it delivered a digest: the
+/// time between a digest's end and its delivery. Digests are hourly, so one deleted from the end
+/// leaves the newest an hour or more behind.
+pub const DELIVERY_SLACK_MILLIS: i64 = 30 * 60_000;
+
+/// The trail's newest digest delivery (GetTrailStatus' `LatestDigestDeliveryTime`) against the
+/// newest digest found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestDelivery {
+    /// When the trail says it last delivered a digest.
+    pub delivered: UtcMillis,
+    /// The end time (key stamp) of the newest digest found in range, if any.
+    pub newest_found: Option<UtcMillis>,
+    /// Digests are missing from the end of the chain: the trail delivered one later than the
+    /// newest found (by more than [`DELIVERY_SLACK_MILLIS`]). awscli cannot see this.
+    pub missing: bool,
+}
+
+/// Compares the newest digest found with the trail's latest digest delivery. `None` when the
+/// delivery falls outside the requested range (then the range says nothing about it).
+pub fn check_latest_delivery(
+    report: &Report,
+    req: &Request,
+    delivered: UtcMillis,
+) -> Option<LatestDelivery> {
+    if delivered < req.start || delivered > req.end {
+        return None;
+    }
+    let newest_found = report
+        .newest_listed
+        .as_deref()
+        .and_then(key_stamp)
+        .and_then(parse_time);
+    let missing = newest_found.is_none_or(|n| n.0 < delivered.0 - DELIVERY_SLACK_MILLIS);
+    Some(LatestDelivery {
+        delivered,
+        newest_found,
+        missing,
+    })
+}
+
 /// awscli's summary text, after the per-file lines.
 pub fn summary(report: &Report, start: UtcMillis, end: UtcMillis) -> String {
     let mut out = format!(
@@ -471,5 +517,35 @@ mod tests {
         assert_eq!(parse_time("2015-08-16T23:05:50Z"), Some(t));
         assert_eq!(stamp_of(t), "20150816T230550Z");
         assert!(parse_time("nope").is_none());
+    }
+
+    #[test]
+    fn the_latest_delivery_is_compared_with_the_newest_digest() {
+        let req = Request {
+            trail_arn: String::new(),
+            bucket: String::new(),
+            prefix: None,
+            account_id: String::new(),
+            region: String::new(),
+            home_region: String::new(),
+            start: parse_time("20240101T000000Z").unwrap(),
+            end: parse_time("20240101T050000Z").unwrap(),
+        };
+        let report = Report {
+            newest_listed: Some("x_20240101T030000Z.json.gz".into()),
+            ..Report::default()
+        };
+        let at = |t: &str| parse_time(t).unwrap();
+        let seen = check_latest_delivery(&report, &req, at("20240101T040000Z")).unwrap();
+        assert!(seen.missing);
+        assert_eq!(seen.newest_found, Some(at("20240101T030000Z")));
+        let on_time = check_latest_delivery(&report, &req, at("20240101T030500Z")).unwrap();
+        assert!(!on_time.missing);
+        assert_eq!(
+            check_latest_delivery(&report, &req, at("20240101T060000Z")),
+            None
+        );
+        let none = check_latest_delivery(&Report::default(), &req, at("20240101T010000Z"));
+        assert!(none.unwrap().missing);
     }
 }

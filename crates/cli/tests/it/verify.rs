@@ -197,3 +197,183 @@ fn demo_and_help_work_with_no_files() {
     let out = veritrail(&["verify", "revision", "--help"]);
     assert!(text(&out.stdout).contains("--revision <FILE>"));
 }
+
+#[test]
+fn endless_deep_and_huge_input_exits_2_and_never_aborts() {
+    let dir = scratch("hostile");
+    let digest = testdata("get-digest.json");
+    let deep_ion = dir.join("deep-ion.json");
+    std::fs::write(
+        &deep_ion,
+        serde_json::json!({"Block": {"IonText": "[".repeat(100_000)}}).to_string(),
+    )
+    .unwrap();
+    let deep_revision = dir.join("deep-revision.json");
+    std::fs::write(
+        &deep_revision,
+        serde_json::json!({"Revision": {"IonText": format!("{{a:{}", "{b:".repeat(100_000))}})
+            .to_string(),
+    )
+    .unwrap();
+    let deep_json = dir.join("deep-json.json");
+    std::fs::write(&deep_json, "{\"Block\":".repeat(100_000)).unwrap();
+    let deep_proof = dir.join("deep-proof.ion");
+    std::fs::write(&deep_proof, "(".repeat(100_000)).unwrap();
+    for (args, expect) in [
+        (
+            vec!["verify", "block", "--block", "/dev/zero"],
+            "--block /dev/zero: larger than",
+        ),
+        (
+            vec!["verify", "revision", "--revision", s(&deep_revision)],
+            "Revision.IonText: Ion nested more than 150 levels deep",
+        ),
+        (
+            vec!["verify", "block", "--block", s(&deep_ion)],
+            "Block.IonText: Ion nested more than 150 levels deep",
+        ),
+        (
+            vec!["verify", "block", "--block", s(&deep_json)],
+            "recursion limit exceeded",
+        ),
+        (
+            vec![
+                "verify",
+                "hash",
+                "--hash",
+                "mHVex/yjHAWjFPpwhBuH2GKXmKJjK2FBa9faqoUVNtg=",
+                "--proof",
+                s(&deep_proof),
+            ],
+            "levels deep",
+        ),
+        (
+            vec!["verify", "consistency", "--file", s(&deep_json)],
+            "recursion limit exceeded",
+        ),
+    ] {
+        let mut all = args.clone();
+        if args[1] != "consistency" {
+            all.extend(["--digest", s(&digest)]);
+        }
+        let out = veritrail(&all);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    // The digest too, with --json.
+    let out = veritrail(&[
+        "verify",
+        "block",
+        "--digest",
+        "/dev/zero",
+        "--block",
+        s(&testdata("get-block.json")),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["check"], "input");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("the limit for a get-digest file")
+    );
+}
+
+/// A veritrail block (from `veritrail ledger block`) and the digest covering it.
+fn veritrail_block(name: &str) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let dir = scratch(name);
+    let d = s(&dir);
+    let out = veritrail(&["ledger", "create", "audit", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = veritrail(&[
+        "ledger",
+        "append",
+        "audit",
+        "--data-dir",
+        d,
+        "--file",
+        s(&crate::cloudtrail_file(crate::ledger::LOG)),
+        "--batch",
+        "5",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let digest = dir.join("digest.json");
+    let out = veritrail(&["ledger", "digest", "audit", "--data-dir", d]);
+    std::fs::write(&digest, &out.stdout).unwrap();
+    let out = veritrail(&["ledger", "block", "audit", "--data-dir", d, "--seq", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let block = dir.join("block.json");
+    std::fs::write(&block, &out.stdout).unwrap();
+    (digest, block, text(&out.stdout))
+}
+
+#[test]
+fn a_veritrail_block_with_a_changed_timestamp_fails() {
+    let (digest, block, original) = veritrail_block("strict-block");
+    let verify = |file: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            "block",
+            "--digest",
+            s(&digest),
+            "--block",
+            s(file),
+        ];
+        args.extend(extra);
+        veritrail(&args)
+    };
+    let out = verify(&block, &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rules"], "veritrail");
+
+    // Move the block's timestamp (only the header's; the revisions' txTime stays).
+    let at = original.find("blockTimestamp:").unwrap() + "blockTimestamp:".len();
+    let end = at + original[at..].find(',').unwrap();
+    let tampered = format!(
+        "{}2001-01-01T00:00:00.000Z{}",
+        &original[..at],
+        &original[end..]
+    );
+    assert_ne!(tampered, original);
+    let path = block.with_file_name("tampered.json");
+    std::fs::write(&path, tampered).unwrap();
+    let out = verify(&path, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).starts_with("FAILED block info hash"),
+        "{}",
+        text(&out.stderr)
+    );
+    // QLDB's rules alone, asked for explicitly, cannot see the change.
+    let out = verify(&path, &["--rules", "qldb"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("qldb rules"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Real QLDB output keeps QLDB's rules under auto, and fails veritrail's when forced.
+    let (real_digest, real_block) = (testdata("get-digest.json"), testdata("get-block.json"));
+    let mut args = vec![
+        "verify",
+        "block",
+        "--digest",
+        s(&real_digest),
+        "--block",
+        s(&real_block),
+    ];
+    let out = veritrail(&args);
+    assert!(
+        text(&out.stdout).contains("qldb rules"),
+        "{}",
+        text(&out.stdout)
+    );
+    args.extend(["--rules", "veritrail"]);
+    assert_eq!(veritrail(&args).status.code(), Some(1));
+}
