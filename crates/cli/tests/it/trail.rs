@@ -298,6 +298,11 @@ fn an_intact_trail_validates_the_same_with_veritrail_and_the_aws_cli() {
     assert_eq!(report["digests"]["valid"], 4);
     assert_eq!(report["logs"]["valid"], listed);
     assert_eq!(report["gaps"], serde_json::json!([]));
+    // GetTrailStatus agrees: the newest digest is the one the trail last delivered.
+    assert_eq!(
+        report["latestDigestDelivery"],
+        serde_json::json!({"checked": true, "trailStatus": "2024-01-01T04:00:00Z", "newestDigest": "2024-01-01T04:00:00Z", "missing": false})
+    );
     assert_eq!(
         report["summary"].as_str().unwrap(),
         &out[out.find("Results requested").unwrap()..]
@@ -482,4 +487,41 @@ fn every_kind_of_tampering_is_reported_as_the_aws_cli_reports_it() {
         assert!(out.contains(&format!("\n{expect_logs}")), "{kind}: {out}");
         assert!(err.contains(&message), "{kind}: {err}");
     }
+}
+
+#[test]
+fn digests_deleted_from_the_end_pass_the_aws_cli_but_not_veritrail_json() {
+    let home = scratch("trail-tail-home");
+    let (_rt, running) = trail(4, None);
+    let emu = &running.emulator;
+    let u = running.url.as_str();
+    let digests = keys(emu, DIGESTS);
+    assert_eq!(digests.len(), 4);
+    // Delete markers over the two newest digests: the chain that is left is whole.
+    for d in &digests[2..] {
+        delete(emu, d);
+    }
+    let (code, out, err) = both(u, &home, 4);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\n2/2 digest files valid\n"), "{out}");
+
+    let (code, json, err) = validate("veritrail", u, &home, 4, &["--json"]);
+    assert_eq!(code, 1, "{json}{err}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["valid"], false);
+    assert_eq!(
+        report["latestDigestDelivery"],
+        serde_json::json!({"checked": true, "trailStatus": "2024-01-01T04:00:00Z", "newestDigest": "2024-01-01T02:00:00Z", "missing": true})
+    );
+    let missing: Vec<&serde_json::Value> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "missing-digests")
+        .collect();
+    assert_eq!(missing.len(), 1, "{report}");
+    assert_eq!(
+        (missing[0]["from"].as_str(), missing[0]["to"].as_str()),
+        (Some("2024-01-01T02:00:00Z"), Some("2024-01-01T04:00:00Z"))
+    );
 }

@@ -453,3 +453,161 @@ fn bad_arguments_exit_255() {
     assert!(out.contains("No digests found"), "{out}");
     let _: &Path = &m.root;
 }
+
+/// Runs `validate-logs` on a mirror, killing it if it has not finished in a minute (a link loop
+/// once made it walk for ever).
+fn validate_within_a_minute(m: &Mirror, extra: &[&str]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_veritrail"));
+    cmd.args([
+        "validate-logs",
+        "--trail-arn",
+        ARN,
+        "--start-time",
+        "2024-01-01T00:00:00Z",
+        "--end-time",
+        "2024-01-01T03:00:00Z",
+        "--s3-bucket",
+        BUCKET,
+        "--local-dir",
+        s(&m.root),
+    ])
+    .args(extra)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("validate-logs did not finish: a symlink loop was followed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap(),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+#[test]
+fn symlinks_never_loop_and_never_lead_out_of_the_mirror() {
+    use std::os::unix::fs::symlink;
+    let m = Mirror::new("vl-links");
+    let d0 = m.hour(0, None, false);
+    // Hour 1 also lists a log by a key that climbs out of the bucket, and one whose file is a
+    // link to a file outside the mirror; neither may be read.
+    let outside = scratch("vl-links-outside");
+    let secret = br#"{"Records":[]}"#;
+    std::fs::write(outside.join("secret.json.gz"), gzip(secret)).unwrap();
+    let logs = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/01/01";
+    let escaping = format!(
+        "{logs}/../../../../../../../../{}/secret.json.gz",
+        s(&outside)
+    );
+    let linked = format!("{logs}/linked.json.gz");
+    symlink(outside.join("secret.json.gz"), m.path(&linked)).unwrap();
+    let d1 = m.hour_edited(1, Some(&d0), false, |j| {
+        for key in [&escaping, &linked] {
+            j["logFiles"].as_array_mut().unwrap().push(serde_json::json!({"s3Bucket": BUCKET, "s3Object": key, "hashValue": sha256_hex(secret), "hashAlgorithm": "SHA-256"}));
+        }
+    });
+    m.hour(2, Some(&d1), false);
+    // Loops: a directory linked to its parent, one to itself, and one to the mirror's root.
+    let digests = m.path("AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/01/01");
+    symlink("..", digests.join("up")).unwrap();
+    symlink(".", digests.join("self")).unwrap();
+    symlink(&m.root, m.path("AWSLogs/root")).unwrap();
+    symlink(&outside, m.path("AWSLogs/out")).unwrap();
+
+    let (code, out, err) = validate_within_a_minute(&m, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("3/3 digest files valid"), "{out}");
+    assert!(
+        out.contains("3/5 log files valid, 2/5 log files INVALID"),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!("s3://{BUCKET}/{escaping}\tINVALID: not found")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("s3://{BUCKET}/{linked}\tINVALID: not found")),
+        "{err}"
+    );
+}
+
+#[test]
+fn with_json_digests_deleted_from_the_end_are_reported() {
+    let (m, d) = Mirror::three_hours("vl-status");
+    let status = |delivered: Option<i64>| {
+        let v = match delivered {
+            Some(t) => serde_json::json!({"IsLogging": true, "LatestDigestDeliveryTime": t}),
+            None => serde_json::json!({"IsLogging": true}),
+        };
+        std::fs::write(m.root.join("trail-status.json"), v.to_string()).unwrap();
+    };
+    const T0: i64 = 1_704_067_200; // 2024-01-01T00:00:00Z
+    let report = |end: &str| {
+        let (code, json, err) = m.validate(end, &["--json"]);
+        (
+            code,
+            serde_json::from_str::<serde_json::Value>(&json).unwrap(),
+            err,
+        )
+    };
+    // No status file: nothing to compare with, and said so.
+    let (code, v, _) = report("2024-01-01T04:00:00Z");
+    assert_eq!(code, 0);
+    assert_eq!(v["latestDigestDelivery"]["checked"], false);
+    assert!(
+        v["latestDigestDelivery"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("trail-status.json")
+    );
+    // The trail delivered its newest digest at 03:00 and it is there.
+    status(Some(T0 + 3 * 3600 + 20));
+    let (code, v, _) = report("2024-01-01T04:00:00Z");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        v["latestDigestDelivery"],
+        serde_json::json!({"checked": true, "trailStatus": "2024-01-01T03:00:20Z", "newestDigest": "2024-01-01T03:00:00Z", "missing": false})
+    );
+    // The newest digest is deleted: no gap, no broken link, awscli would call it valid.
+    std::fs::remove_file(m.path(&d[2].key)).unwrap();
+    let (code, out, _) = m.validate("2024-01-01T04:00:00Z", &[]);
+    assert_eq!(code, 0, "{out}");
+    let (code, v, _) = report("2024-01-01T04:00:00Z");
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["latestDigestDelivery"]["missing"], true);
+    assert_eq!(
+        v["latestDigestDelivery"]["newestDigest"],
+        "2024-01-01T02:00:00Z"
+    );
+    let event = v["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(event["kind"], "missing-digests");
+    assert!(
+        event["reason"]
+            .as_str()
+            .unwrap()
+            .contains("removed from the end of the chain"),
+        "{event}"
+    );
+    // A range that ends before the latest delivery says nothing about it.
+    let (code, v, _) = report("2024-01-01T02:00:00Z");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["latestDigestDelivery"]["checked"], false);
+    // A status file that is not a GetTrailStatus response is named, not trusted.
+    std::fs::write(m.root.join("trail-status.json"), "[[[").unwrap();
+    let (_, v, _) = report("2024-01-01T04:00:00Z");
+    assert_eq!(v["latestDigestDelivery"]["checked"], false);
+    status(None);
+    let (_, v, _) = report("2024-01-01T04:00:00Z");
+    assert_eq!(
+        v["latestDigestDelivery"]["reason"],
+        "the trail has delivered no digest"
+    );
+}
