@@ -345,21 +345,23 @@ fn consistency_result(json_out: bool, path: &Path) -> Outcome {
             detail,
         );
     }
-    match veritrail_verify::verify_consistency(
-        old_tip.sequence_no + 1,
-        new_tip.sequence_no + 1,
-        &old,
-        &new,
-        &proof,
-    ) {
+    // A tip is a sequence number; the journal it closes has one block more.
+    let (Some(old_size), Some(new_size)) = (
+        old_tip.sequence_no.checked_add(1),
+        new_tip.sequence_no.checked_add(1),
+    ) else {
+        return bad_input(
+            json_out,
+            format!("--file {}: a tip's sequenceNo is too large", path.display()),
+        );
+    };
+    match veritrail_verify::verify_consistency(old_size, new_size, &old, &new, &proof) {
         Ok(()) => report(
             json_out,
             Outcome::Verified,
             &format!(
                 "OK digest {new} at tip {} extends digest {old} at tip {}: the first {} blocks are unchanged",
-                new_tip.sequence_no,
-                old_tip.sequence_no,
-                old_tip.sequence_no + 1
+                new_tip.sequence_no, old_tip.sequence_no, old_size
             ),
             detail,
         ),

@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod cloudtrail_dataset;
+mod hostile_input;
 mod ion_hash_suite;
+mod mutate;
 mod naughty_strings;
 
 use std::path::PathBuf;
