@@ -14,7 +14,7 @@ use veritrail_verify::cloudtrail::{
     string_to_sign,
 };
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(bytes).unwrap();
     e.finish().unwrap()
@@ -54,21 +54,21 @@ fn aws_cli_vectors() {
     );
 }
 
-struct Trail {
+pub(crate) struct Trail {
     key: rsa::RsaPrivateKey,
-    der: Vec<u8>,
-    fingerprint: String,
+    pub(crate) der: Vec<u8>,
+    pub(crate) fingerprint: String,
 }
 
-struct Signed {
-    key: String,
-    gzip: Vec<u8>,
-    signature: String,
-    sha256: String,
+pub(crate) struct Signed {
+    pub(crate) key: String,
+    pub(crate) gzip: Vec<u8>,
+    pub(crate) signature: String,
+    pub(crate) sha256: String,
 }
 
 impl Trail {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let key = rsa::RsaPrivateKey::new(&mut rand::rngs::StdRng::seed_from_u64(7), 1024).unwrap();
         let der = key
             .to_public_key()
@@ -85,7 +85,12 @@ impl Trail {
     }
 
     /// A digest for hour `h` listing `logs`, chained to `previous`.
-    fn digest(&self, h: u32, logs: &[(&str, &[u8])], previous: Option<&Signed>) -> Signed {
+    pub(crate) fn digest(
+        &self,
+        h: u32,
+        logs: &[(&str, &[u8])],
+        previous: Option<&Signed>,
+    ) -> Signed {
         let key = format!(
             "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/01/01/123456789012_CloudTrail-Digest_us-east-1_audit_us-east-1_20240101T{:02}0000Z.json.gz",
             h + 1
@@ -110,28 +115,34 @@ impl Trail {
             "logFiles": files,
         });
         let raw = json.to_string().into_bytes();
-        let sha256 = sha256_hex(&raw);
-        let message = string_to_sign(
-            json["digestEndTime"].as_str().unwrap(),
-            "trail-bucket",
-            &key,
-            &sha256,
-            previous.map(|p| p.signature.as_str()),
-        );
+        let end = json["digestEndTime"].as_str().unwrap();
+        self.sign(&key, end, &raw, previous.map(|p| p.signature.as_str()))
+    }
+
+    /// Signs `raw` (any bytes, valid digest JSON or not) as the digest at `key` ending at `end`.
+    pub(crate) fn sign(
+        &self,
+        key: &str,
+        end: &str,
+        raw: &[u8],
+        previous_signature: Option<&str>,
+    ) -> Signed {
+        let sha256 = sha256_hex(raw);
+        let message = string_to_sign(end, "trail-bucket", key, &sha256, previous_signature);
         let sig = self
             .key
             .sign(sha256_with_rsa(), &sha2::Sha256::digest(message.as_bytes()))
             .unwrap();
         Signed {
-            key,
-            gzip: gzip(&raw),
+            key: key.to_owned(),
+            gzip: gzip(raw),
             signature: sig.iter().map(|b| format!("{b:02x}")).collect(),
             sha256,
         }
     }
 }
 
-fn fetched<'a>(s: &'a Signed) -> FetchedDigest<'a> {
+pub(crate) fn fetched<'a>(s: &'a Signed) -> FetchedDigest<'a> {
     FetchedDigest {
         bucket: "trail-bucket",
         key: &s.key,

@@ -4,4 +4,7 @@
 
 mod block_rules;
 mod cloudtrail;
+mod hostile_input;
+#[path = "../../../core/tests/it/mutate.rs"]
+mod mutate;
 mod vehicle_registration;
