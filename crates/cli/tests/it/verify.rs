@@ -261,6 +261,18 @@ fn endless_deep_and_huge_input_exits_2_and_never_aborts() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(expect), "{args:?}: {err}");
     }
+    // A tip at the last sequence number there is: no journal has one block more.
+    let huge_tip = dir.join("huge-tip.json");
+    let tip = serde_json::json!({"IonText": "{strandId:\"s\",sequenceNo:18446744073709551615}"});
+    std::fs::write(
+        &huge_tip,
+        serde_json::json!({"OldDigest": "6m6BMXobbJKpMhahwVthAEsN6awgnHK62Qq5McGP1Gk=", "OldTipAddress": tip, "NewDigest": "6m6BMXobbJKpMhahwVthAEsN6awgnHK62Qq5McGP1Gk=", "NewTipAddress": tip, "Proof": {"IonText": "[]"}}).to_string(),
+    )
+    .unwrap();
+    let out = veritrail(&["verify", "consistency", "--file", s(&huge_tip)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("sequenceNo is too large"));
+
     // The digest too, with --json.
     let out = veritrail(&[
         "verify",
