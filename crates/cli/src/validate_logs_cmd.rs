@@ -77,9 +77,9 @@ struct LocalMirror {
     root: PathBuf,
 }
 
-/// A path component S3 keys and bucket names may use in a mirror: not empty, `.` or `..`.
-fn plain_component(c: &str) -> bool {
-    !c.is_empty() && c != "." && c != ".." && !c.contains('\\')
+/// A path component that names something below its directory (not `.` or `..`).
+fn below(c: &str) -> bool {
+    c != "." && c != ".."
 }
 
 impl LocalMirror {
@@ -93,7 +93,7 @@ impl LocalMirror {
     /// The bucket's directory, canonical and inside the mirror; `None` when it is missing or
     /// its name cannot be a directory of the mirror.
     fn bucket_dir(&self, bucket: &str) -> Option<PathBuf> {
-        if !plain_component(bucket) || bucket.contains('/') {
+        if bucket.is_empty() || !below(bucket) || bucket.contains(['/', '\\']) {
             return None;
         }
         let dir = self.root.join(bucket).canonicalize().ok()?;
@@ -105,7 +105,9 @@ impl LocalMirror {
     /// mirror, an object that is not there).
     fn object_path(&self, bucket: &str, key: &str) -> Option<PathBuf> {
         let base = self.bucket_dir(bucket)?;
-        if !key.split('/').all(plain_component) {
+        // A leading `/` would make the join absolute; `..` climbs (and the canonical path is
+        // checked again below, for links).
+        if key.starts_with('/') || !key.split('/').all(below) {
             return None;
         }
         let path = base.join(key).canonicalize().ok()?;
