@@ -300,6 +300,8 @@ fn binary_depth(input: &[u8], max_depth: usize) -> Result<(), IonInputError> {
     // One entry per open container or annotation wrapper: (end, counts toward depth, is struct).
     let mut open: Vec<(usize, bool, bool)> = Vec::new();
     let mut depth = 0usize;
+    // Where the value an annotation wrapper wraps begins.
+    let mut wrapped_at = usize::MAX;
     let mut i = 0;
     loop {
         while let Some(&(end, counted, _)) = open.last() {
@@ -363,12 +365,17 @@ fn binary_depth(input: &[u8], max_depth: usize) -> Result<(), IonInputError> {
                 open.push((end, true, t == 13));
             }
             14 => {
-                // Annotations, then the one value they annotate (not a level of its own).
+                // Annotations, then the one value they annotate (not a level of its own, and
+                // never another wrapper, so wrappers cannot pile up either).
+                if open.last().is_some_and(|o| !o.1 && !o.2) && start == wrapped_at {
+                    return Err(malformed(start, "an annotation wrapper inside another"));
+                }
                 let (annotations, after) = var_uint(input, i)?;
                 i = after
                     .checked_add(annotations)
                     .filter(|e| *e < end)
                     .ok_or_else(|| malformed(start, "annotations run past their wrapper"))?;
+                wrapped_at = i;
                 open.push((end, false, false));
             }
             _ => i = end,
@@ -483,6 +490,20 @@ mod tests {
         binary.extend(&nest[3..]);
         let value = read_one(&binary, ROOMY).unwrap();
         assert!(value.as_sequence().is_some());
+    }
+
+    #[test]
+    fn annotation_wrappers_do_not_nest() {
+        // $0::1 is E4 81 80 21 01: one annotation (symbol 0), then the int.
+        let mut binary = BINARY_IVM.to_vec();
+        binary.extend([0xE4, 0x81, 0x80, 0x21, 0x01]);
+        assert!(check(&binary, ROOMY).is_ok());
+        let mut nested = BINARY_IVM.to_vec();
+        nested.extend([0xE7, 0x81, 0x80, 0xE4, 0x81, 0x80, 0x21, 0x01]);
+        assert_eq!(
+            check(&nested, ROOMY),
+            Err(malformed(7, "an annotation wrapper inside another"))
+        );
     }
 
     #[test]
