@@ -1,48 +1,65 @@
 //! veritrail-emulator: one HTTP endpoint that speaks AWS wire protocols over veritrail, so
-//! unmodified AWS SDK clients and the QLDB drivers run against it with no AWS account.
+//! unmodified AWS SDK clients, the QLDB drivers and the AWS CLI run against it with no AWS
+//! account.
 //!
-//! - [`qldb`]: QLDB's control plane (rest-json, `/ledgers…`, `/tags…`).
-//! - [`qldb_session`]: QLDB's session API (awsJson1_0, `X-Amz-Target: QLDBSession.SendCommand`).
-//! - [`s3`]: S3 (rest-xml, path-style) with versioning and Object Lock.
-//! - [`cloudtrail`]: CloudTrail (awsJson1_1): trails, public keys, and LookupEvents over a record
-//!   of every call the emulator serves.
-//! - [`delivery`]: CloudTrail's log files and signed hourly digests, written into the emulated S3
-//!   on the emulator's clock.
-//! - `/_veritrail/clock`: the emulator's own endpoint to read, advance or speed up that clock
-//!   (`GET`; `POST {"advanceSeconds": N}` or `{"scale": X}`).
+//! How a request flows:
 //!
-//! Requests are routed the way the SDKs address them: by `X-Amz-Target` for JSON protocols, by
-//! path for rest-json; the SigV4 `Authorization` header is read for the region (signatures are
-//! not checked). State is per instance (no globals), so tests run many emulators in parallel,
-//! each on its own port with its own directory.
+//! 1. [`server`]: axum receives it; its body is read within the operation's size limit.
+//! 2. [`route`]: the one routing table parses it once into a [`wire::AwsRequest`] (service,
+//!    operation from the enums of [`ops`], region, access key, request id, decoded resource).
+//! 3. [`Emulator::serve_request`]: an operation that can change state runs inside a
+//!    [`store::Write`]; the service's handler ([`services`]) answers; [`audit`] makes the
+//!    CloudTrail record of the call; the write commits (change and record together) before the
+//!    answer leaves.
+//! 4. Errors are rendered in the protocol's own shape ([`wire::error`]).
+//!
+//! Services: QLDB's control plane and session API, S3 with versioning and Object Lock, and
+//! CloudTrail with signed log delivery; `emulator/COVERAGE.md` lists every operation. State is
+//! per instance (no globals), so tests run many emulators in parallel, each on its own port with
+//! its own directory.
 //!
 //! Architecture Invariant: a client mistake gets the AWS error a real client expects, never a
 //! 500 and never a panic; only this crate knows AWS wire protocols on the server side.
+//!
+//! Architecture Invariant: a change is saved before it is acknowledged, and its CloudTrail
+//! record with it.
 
-pub mod cloudtrail;
-pub mod delivery;
-pub mod error;
-pub mod persist;
-pub mod qldb;
-pub mod qldb_session;
-pub mod s3;
+pub mod audit;
+pub mod clock_control;
+pub mod env;
+pub mod keys;
+pub mod ops;
+pub mod policy;
+pub mod route;
+pub mod server;
+pub mod services;
+pub mod store;
+pub mod wire;
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use veritrail_core::id::{IdSource as _, TimeOrderedIds};
-use veritrail_core::time::SteeredClock;
-use veritrail_ledger::db::Database;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse as _, Response};
+use rusqlite::OptionalExtension as _;
+use veritrail_core::time::{Clock, SteeredClock, UtcMillis};
 
-use crate::error::AwsError;
+pub use server::{Running, ServeArgs, run_serve, serve, spawn, spawn_with};
+
+use crate::env::Env;
+use crate::keys::KeyStore;
+use crate::ops::{Operation, Protocol};
+use crate::route::Parsed;
+use crate::services::cloudtrail::CloudTrail;
+use crate::services::cloudtrail::records::MAX_PENDING;
+use crate::services::qldb::Qldb;
+use crate::services::qldb_session::QldbSessions;
+use crate::services::s3::S3;
+use crate::store::{Store, StoreError, Write};
+use crate::wire::{AwsRequest, ErrorBody, json};
 
 /// `$XDG_DATA_HOME/veritrail/emulator`, else `~/.local/share/veritrail/emulator`.
 pub fn default_data_dir() -> PathBuf {
@@ -59,215 +76,188 @@ pub const ACCOUNT_ID: &str = "000000000000";
 /// How an emulator runs.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where ledgers are kept (one SQLite file each, plus a small JSON file of control-plane
-    /// settings).
+    /// Where ledgers and `aws.sqlite` are kept.
     pub data_dir: PathBuf,
+    /// Where signing keys and the S3 integrity key are kept (mode 0700): `<data-dir>/keys`
+    /// unless set.
+    pub key_dir: Option<PathBuf>,
     /// A session unused this long is gone (QLDB: about 15 minutes).
     pub session_idle_timeout: Duration,
     /// A transaction open this long has expired (QLDB: 30 s).
     pub transaction_timeout: Duration,
-    /// The emulator's clock (Object Lock retention and CloudTrail delivery follow it). The
-    /// emulator steers it ([`Emulator::clock`]): this is the time it starts from.
-    pub clock: Arc<dyn veritrail_core::time::Clock>,
+    /// The clock the emulator's clock starts from (it is steered on top:
+    /// [`Emulator::clock`]).
+    pub clock: Arc<dyn Clock>,
     /// How often CloudTrail delivers log files (about 5 minutes on AWS).
     pub log_interval: Duration,
+    /// Whether `POST /_veritrail/clock` may move the clock (off unless asked for).
+    pub clock_control: bool,
 }
 
 impl Config {
     pub fn new(data_dir: &Path) -> Self {
         Self {
             data_dir: data_dir.to_owned(),
+            key_dir: None,
             session_idle_timeout: Duration::from_secs(15 * 60),
             transaction_timeout: Duration::from_secs(30),
             clock: Arc::new(veritrail_core::time::SystemClock),
             log_interval: Duration::from_secs(5 * 60),
+            clock_control: false,
         }
+    }
+
+    /// The key directory in use.
+    pub fn key_dir(&self) -> PathBuf {
+        self.key_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys"))
     }
 }
 
-/// One ledger as the control plane knows it.
-#[derive(Debug)]
-pub struct LedgerEntry {
-    pub name: String,
-    pub arn: String,
-    pub db: Database,
-    pub settings: qldb::Settings,
-    /// CreateLedger answers CREATING; the ledger is ACTIVE from the next call on.
-    pub described: bool,
+/// What the operations that need the disk or run long are: they go to the blocking pool.
+fn blocking(op: &Operation) -> bool {
+    matches!(op, Operation::Qldb(_) | Operation::QldbSession(_))
 }
 
-/// An emulator's state.
+/// An emulator: its services, its store and its clock.
 #[derive(Debug)]
 pub struct Emulator {
     pub config: Config,
-    ledgers: Mutex<BTreeMap<String, LedgerEntry>>,
-    sessions: Mutex<HashMap<String, Arc<Mutex<qldb_session::Session>>>>,
-    buckets: Mutex<BTreeMap<String, s3::Bucket>>,
-    cloudtrail: Mutex<cloudtrail::State>,
-    ids: TimeOrderedIds,
-    clock: Arc<SteeredClock>,
+    env: Env,
+    store: Arc<Store>,
+    s3: S3,
+    cloudtrail: CloudTrail,
+    qldb: Qldb,
+    sessions: QldbSessions,
     /// Added before each answer, in microseconds (0: none); see [`Emulator::set_latency`].
-    latency_us: std::sync::atomic::AtomicU64,
-    persist: persist::Persist,
+    latency_us: AtomicU64,
+    /// When CloudTrail files next fall due (milliseconds; `i64::MIN`: check at once).
+    next_due: AtomicI64,
+}
+
+const CLOCK_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS emulator_clock (id INTEGER PRIMARY KEY CHECK (id = 1), now INTEGER NOT NULL);";
+
+impl From<StoreError> for ErrorBody {
+    fn from(e: StoreError) -> Self {
+        ErrorBody::internal(e.to_string())
+    }
 }
 
 impl Emulator {
-    /// Opens the ledgers already under `config.data_dir`.
-    pub fn open(mut config: Config) -> Result<Self, String> {
-        std::fs::create_dir_all(config.data_dir.join("ledgers"))
+    /// Opens the emulator's state under `config.data_dir` (creating it), its keys under the key
+    /// directory, and moves its clock to at least the last time it showed.
+    pub fn open(config: Config) -> Result<Self, String> {
+        std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+        let store = Arc::new(Store::open(&config.data_dir).map_err(|e| e.to_string())?);
+        let keys = KeyStore::open(&config.key_dir()).map_err(|e| e.0)?;
         let clock = Arc::new(SteeredClock::new(Arc::clone(&config.clock)));
-        config.clock = clock.clone();
-        let persist = persist::Persist::open(&config.data_dir)?;
-        let (buckets, cloudtrail) = persist.load()?;
-        let emulator = Self {
-            clock,
-            latency_us: std::sync::atomic::AtomicU64::new(0),
-            persist,
+        let env = Env::new(Arc::clone(&clock));
+        {
+            let w = store.write().map_err(|e| e.to_string())?;
+            w.conn()
+                .execute_batch(CLOCK_SCHEMA)
+                .map_err(|e| e.to_string())?;
+            let last: Option<i64> = w
+                .conn()
+                .query_row("SELECT now FROM emulator_clock WHERE id = 1", [], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(|e| e.to_string())?;
+            // Time never goes back across a restart (retention would shorten otherwise).
+            if let Some(last) = last {
+                let behind = last.saturating_sub(clock.now().0);
+                if behind > 0 {
+                    clock.advance(behind)?;
+                }
+            }
+            w.commit().map_err(|e| e.to_string())?;
+        }
+        let log_interval = i64::try_from(config.log_interval.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1000);
+        let s3 = S3::open(Arc::clone(&store), &keys)?;
+        let cloudtrail = CloudTrail::open(&store, &keys, log_interval)?;
+        let qldb = Qldb::open(
+            &store,
+            &config.data_dir,
+            config.transaction_timeout,
+            clock.clone(),
+        )?;
+        store.set_current_format().map_err(|e| e.to_string())?;
+        Ok(Self {
+            sessions: QldbSessions::new(config.session_idle_timeout),
             config,
-            ledgers: Mutex::new(BTreeMap::new()),
-            sessions: Mutex::new(HashMap::new()),
-            buckets: Mutex::new(buckets),
-            cloudtrail: Mutex::new(cloudtrail),
-            ids: TimeOrderedIds::default(),
-        };
-        qldb::load_ledgers(&emulator)?;
-        Ok(emulator)
-    }
-
-    pub(crate) fn ledgers(&self) -> MutexGuard<'_, BTreeMap<String, LedgerEntry>> {
-        self.ledgers.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn sessions(
-        &self,
-    ) -> MutexGuard<'_, HashMap<String, Arc<Mutex<qldb_session::Session>>>> {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn buckets(&self) -> MutexGuard<'_, BTreeMap<String, s3::Bucket>> {
-        self.buckets.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn cloudtrail(&self) -> MutexGuard<'_, cloudtrail::State> {
-        self.cloudtrail.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn new_id(&self) -> String {
-        self.ids.new_id()
-    }
-
-    /// The current version of an S3 object: its bytes and `x-amz-meta-*` metadata.
-    pub fn s3_object(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> Option<(Vec<u8>, BTreeMap<String, String>)> {
-        let buckets = self.buckets();
-        let versions = buckets.get(bucket)?.objects.get(key)?;
-        versions
-            .last()
-            .filter(|v| !v.delete_marker)
-            .map(|v| (v.body.clone(), v.metadata.clone()))
-    }
-
-    /// The keys of `bucket` under `prefix` that have a current version, in order.
-    pub fn s3_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        let buckets = self.buckets();
-        buckets.get(bucket).map_or_else(Vec::new, |b| {
-            b.objects
-                .range(prefix.to_owned()..)
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .filter(|(_, v)| v.last().is_some_and(|v| !v.delete_marker))
-                .map(|(k, _)| k.clone())
-                .collect()
+            env,
+            store,
+            s3,
+            cloudtrail,
+            qldb,
+            latency_us: AtomicU64::new(0),
+            next_due: AtomicI64::new(i64::MIN),
         })
+    }
+
+    /// The emulator's clock, to advance or speed up (`/_veritrail/clock` does the same over HTTP
+    /// when clock control is on).
+    pub fn clock(&self) -> &SteeredClock {
+        &self.env.clock
+    }
+
+    /// Time and ids.
+    pub fn env(&self) -> &Env {
+        &self.env
     }
 
     /// Delays every answer by `latency` (real time), the way a remote S3 endpoint would: for
     /// benchmarks and timeout tests. Zero (the default) answers at once.
     pub fn set_latency(&self, latency: Duration) {
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.latency_us
-            .store(us, std::sync::atomic::Ordering::Relaxed);
+        self.latency_us.store(us, Ordering::Relaxed);
     }
 
-    /// The emulator's clock, to advance or speed up (`/_veritrail/clock` does the same over HTTP).
-    pub fn clock(&self) -> &SteeredClock {
-        &self.clock
+    pub(crate) fn latency(&self) -> Duration {
+        Duration::from_micros(self.latency_us.load(Ordering::Relaxed))
     }
 
-    /// Delivers every CloudTrail file that has fallen due and saves every change to SQLite
-    /// (runs after each request, before it is answered, and once a second while serving).
+    /// Delivers every CloudTrail file that has fallen due, commits waiting records, saves the
+    /// clock's reading and forgets idle sessions (after requests when something is due, and once
+    /// a second while serving).
     pub fn deliver(&self) -> Result<(), String> {
-        delivery::tick(self, true)
-    }
-
-    pub(crate) fn save(
-        &self,
-        state: &mut cloudtrail::State,
-        buckets: &mut BTreeMap<String, s3::Bucket>,
-        all_records: bool,
-    ) -> Result<(), String> {
-        self.persist.save(state, buckets, all_records)
-    }
-
-    /// `/_veritrail/clock`: `GET` reads the clock, `POST {"advanceSeconds": N, "scale": X}`
-    /// moves it forward and/or sets its speed, then delivers what fell due.
-    fn clock_endpoint(&self, method: &Method, body: &[u8]) -> Response {
-        let bad = |m: String| {
-            (
-                StatusCode::BAD_REQUEST,
-                [("content-type", "application/json")],
-                serde_json::json!({"message": m}).to_string(),
+        let now = self.env.now();
+        let w = self.store.write().map_err(|e| e.to_string())?;
+        let due = self
+            .cloudtrail
+            .deliver(&w, &self.env, &self.s3, now)
+            .map_err(|e| e.to_string())?;
+        w.conn()
+            .prepare_cached(
+                "INSERT INTO emulator_clock (id, now) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET now = max(now, excluded.now)",
             )
-                .into_response()
-        };
-        if *method == Method::POST {
-            let v: serde_json::Value = match serde_json::from_slice(body) {
-                Ok(v @ serde_json::Value::Object(_)) => v,
-                _ => return bad(
-                    "the body must be a JSON object: {\"advanceSeconds\": N} and/or {\"scale\": X}"
-                        .into(),
-                ),
-            };
-            if let Some(x) = v.get("scale") {
-                let Some(x) = x.as_f64() else {
-                    return bad("scale must be a number".into());
-                };
-                if let Err(e) = self.clock.set_scale(x) {
-                    return bad(e);
-                }
-            }
-            if let Some(a) = v.get("advanceSeconds") {
-                let Some(secs) = a.as_f64() else {
-                    return bad("advanceSeconds must be a number".into());
-                };
-                if let Err(e) = self.clock.advance((secs * 1000.0) as i64) {
-                    return bad(e);
-                }
-            }
-            if let Err(e) = self.deliver() {
-                return AwsError::internal(e).into_response();
-            }
-        } else if *method != Method::GET {
-            return (StatusCode::METHOD_NOT_ALLOWED, "use GET or POST").into_response();
-        }
-        let now = veritrail_core::time::Clock::now(&*self.clock);
-        (
-            StatusCode::OK,
-            [("content-type", "application/json")],
-            serde_json::json!({
-                "now": s3_time(now),
-                "epochMillis": now.0,
-                "scale": self.clock.scale(),
-            })
-            .to_string(),
-        )
-            .into_response()
+            .and_then(|mut s| s.execute([now.0]))
+            .map_err(|e| e.to_string())?;
+        w.commit().map_err(|e| e.to_string())?;
+        self.next_due
+            .store(due.map_or(i64::MAX, |d| d.0), Ordering::Relaxed);
+        self.sessions.sweep(now);
+        Ok(())
     }
 
-    /// Handles one request (blocking: ledger work touches the disk).
+    /// Commits the records still waiting (at shutdown).
+    pub fn flush(&self) -> Result<(), String> {
+        let w = self.store.write().map_err(|e| e.to_string())?;
+        self.cloudtrail
+            .records
+            .flush(&w)
+            .map_err(|e| e.to_string())?;
+        w.commit().map_err(|e| e.to_string())
+    }
+
+    /// Handles one request given as its parts (blocking: ledger work touches the disk). Tests
+    /// and benchmarks call it without a socket.
     pub fn handle(
         &self,
         method: &Method,
@@ -275,344 +265,171 @@ impl Emulator {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Response {
-        if path_and_query.starts_with("/_veritrail/clock") {
-            return self.clock_endpoint(method, body);
-        }
-        let request_id = self.new_id();
-        let mut response = if let Some(target) =
-            headers.get("x-amz-target").and_then(|v| v.to_str().ok())
-        {
-            match target {
-                "QLDBSession.SendCommand" => qldb_session::send_command(self, body),
-                t if cloudtrail::target_operation(t).is_some() => cloudtrail::handle(
-                    self,
-                    cloudtrail::target_operation(t).unwrap_or_default(),
-                    body,
-                    &sigv4_region(headers).unwrap_or_else(|| "us-east-1".to_owned()),
-                ),
-                other => AwsError::unknown_operation(other).into_response(),
-            }
-        } else {
-            let region = sigv4_region(headers).unwrap_or_else(|| "us-east-1".to_owned());
-            let service = sigv4_service(headers);
-            let (path, query) = path_and_query
-                .split_once('?')
-                .unwrap_or((path_and_query, ""));
-            let qldb_path = path.starts_with("/ledgers") || path.starts_with("/tags/");
-            // Signed requests name their service; unsigned ones are QLDB by path, else S3.
-            match service.as_deref() {
-                Some("s3") => s3::route(self, method, path, query, headers, body, &region),
-                Some("qldb") | None if qldb_path => {
-                    qldb::route(self, method, path, query, body, &region)
-                }
-                None => s3::route(self, method, path, query, headers, body, &region),
-                Some(other) => AwsError::unknown_operation(&format!("{other}: {method} {path}"))
-                    .into_response(),
-            }
+        let Ok(uri) = path_and_query.parse::<Uri>() else {
+            return ErrorBody::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidURI",
+                "the URI is not valid",
+            )
+            .render(Protocol::RestXml, "");
         };
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert("x-amzn-RequestId", v);
+        if uri.path() == "/_veritrail/clock" {
+            return clock_control::endpoint(self, method, body);
         }
-        self.record_call(
-            method,
-            path_and_query,
-            headers,
-            body,
-            &request_id,
-            &response,
+        let classified = route::classify(method, &uri, headers);
+        if body.len() > classified.body_limit {
+            return ErrorBody::too_large(classified.protocol, classified.body_limit)
+                .render(classified.protocol, "");
+        }
+        let parsed = route::parse(
+            classified,
+            method.clone(),
+            &uri,
+            headers.clone(),
+            Bytes::copy_from_slice(body),
+            self.env.new_id(),
+            None,
         );
-        // Saved before answering: an acknowledged change survives a crash.
-        if let Err(e) = delivery::tick(self, false) {
-            return AwsError::internal(format!("the change could not be saved: {e}"))
-                .into_response();
+        self.serve_request(parsed)
+    }
+
+    /// Serves a parsed request: runs it (in a store write when it can change something),
+    /// records it, and answers (see the crate documentation).
+    pub fn serve_request(&self, parsed: Parsed) -> Response {
+        let Parsed {
+            request: req,
+            rejection,
+        } = parsed;
+        let protocol = req.protocol;
+        let outcome: Result<Response, ErrorBody> = if let Some(e) = rejection {
+            self.record(&req, Some(&e), None);
+            Err(e)
+        } else if !req.operation.served() {
+            let e = ErrorBody::not_served(protocol, req.operation.service(), req.operation.name());
+            self.record(&req, Some(&e), None);
+            Err(e)
+        } else if req.operation.writes_store() {
+            self.serve_in_write(&req)
+        } else {
+            let result = self.dispatch(&req, None);
+            self.record(&req, result.as_ref().err(), None);
+            result
+        };
+        let mut response = match outcome {
+            Ok(r) => r,
+            Err(e) => e.render(protocol, &req.request_id),
+        };
+        if let Ok(v) = HeaderValue::from_str(&req.request_id) {
+            let h = response.headers_mut();
+            h.insert("x-amzn-RequestId", v.clone());
+            if protocol == Protocol::RestXml {
+                h.insert("x-amz-request-id", v.clone());
+                h.insert("x-amz-id-2", v);
+            }
+        }
+        if req.method == Method::HEAD {
+            *response.body_mut() = axum::body::Body::empty();
+        }
+        if self.env.now().0 >= self.next_due.load(Ordering::Relaxed) {
+            // Files fell due: deliver them now rather than at the next second's tick. A failure
+            // here does not undo this answer; the tick retries.
+            let _ = self.deliver();
         }
         response
     }
-}
 
-/// `YYYY-MM-DDTHH:MM:SSZ`, CloudTrail's time format.
-pub(crate) fn s3_time(t: veritrail_core::time::UtcMillis) -> String {
-    let (y, mo, d, h, mi, s, _) = t.fields();
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
+    /// Runs a changing operation in a store write: the handler (rolled back to a savepoint if
+    /// it fails), the record, the final files of a trail that stopped, then the commit.
+    fn serve_in_write(&self, req: &AwsRequest) -> Result<Response, ErrorBody> {
+        let mut w = self.store.write()?;
+        let result = w.attempt(|w| self.dispatch(req, Some(w)));
+        self.record(req, result.as_ref().err(), Some(&w));
+        if self.cloudtrail.flush_due() {
+            let due = self
+                .cloudtrail
+                .deliver(&w, &self.env, &self.s3, self.env.now())?;
+            self.next_due
+                .store(due.map_or(i64::MAX, |d| d.0), Ordering::Relaxed);
+        }
+        self.cloudtrail.records.flush(&w)?;
+        w.commit()?;
+        if matches!(req.operation, Operation::CloudTrail(_)) {
+            // A trail may have started: check for due files again.
+            self.next_due.store(i64::MIN, Ordering::Relaxed);
+        }
+        result
+    }
 
-impl Emulator {
-    /// Records a served call as a CloudTrail record (every service, every outcome).
-    fn record_call(
-        &self,
-        method: &Method,
-        path_and_query: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-        request_id: &str,
-        response: &Response,
-    ) {
-        let region = sigv4_region(headers).unwrap_or_else(|| "us-east-1".to_owned());
-        let lower_first = |v: &serde_json::Value| -> serde_json::Value {
-            match v.as_object() {
-                Some(o) => serde_json::Value::Object(
-                    o.iter()
-                        .map(|(k, v)| {
-                            let mut c = k.chars();
-                            let key = c
-                                .next()
-                                .map(|f| f.to_lowercase().collect::<String>() + c.as_str())
-                                .unwrap_or_default();
-                            (key, v.clone())
-                        })
-                        .collect(),
-                ),
-                None => serde_json::Value::Null,
-            }
-        };
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-        let (service, operation, params, data_event, resources) = match target {
-            Some(t) if cloudtrail::target_operation(t).is_some() => {
-                let op = cloudtrail::target_operation(t)
-                    .unwrap_or_default()
-                    .to_owned();
-                // Only CloudTrail's own calls have a JSON body worth recording (S3 bodies are
-                // objects, up to 64 MiB, and are not parsed).
-                let json_body: serde_json::Value =
-                    serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
-                let params = lower_first(&json_body);
-                let resources = json_body
-                    .get("Name")
-                    .and_then(|n| n.as_str())
-                    .map(|n| vec![("AWS::CloudTrail::Trail".to_owned(), n.to_owned())])
-                    .unwrap_or_default();
-                ("cloudtrail", op, params, false, resources)
-            }
-            Some("QLDBSession.SendCommand") => (
-                "qldb",
-                "SendCommand".to_owned(),
-                serde_json::Value::Null,
-                true,
-                vec![],
-            ),
-            Some(other) => (
-                "unknown",
-                other.to_owned(),
-                serde_json::Value::Null,
-                false,
-                vec![],
-            ),
-            None if sigv4_service(headers).as_deref() != Some("s3")
-                && (path.starts_with("/ledgers") || path.starts_with("/tags/")) =>
-            {
-                let (op, name) = qldb::operation_name(method, path);
-                let params =
-                    name.map_or(serde_json::Value::Null, |n| serde_json::json!({"name": n}));
-                ("qldb", op.to_owned(), params, false, vec![])
-            }
-            None => {
-                let (op, bucket, key, data) = s3::operation_name(method, path, query);
-                let mut params = serde_json::json!({"bucketName": bucket});
-                if let Some(k) = &key {
-                    params["key"] = serde_json::json!(k);
+    /// Records a served call; commits waiting records when too many wait (in `w` if given).
+    fn record(&self, req: &AwsRequest, error: Option<&ErrorBody>, w: Option<&Write<'_>>) {
+        let now = self.env.now();
+        let info = error.map(ErrorBody::info);
+        let value = audit::record(req, info.as_ref(), now, self.env.new_id());
+        let waiting = self.cloudtrail.records.push(now, &req.region, value);
+        if waiting >= MAX_PENDING && w.is_none() {
+            // The records are in memory until committed; a failure here leaves them waiting
+            // for the next write.
+            if let Ok(w) = self.store.write() {
+                if self.cloudtrail.records.flush(&w).is_ok() {
+                    let _ = w.commit();
                 }
-                let resources = vec![(
-                    "AWS::S3::Bucket".to_owned(),
-                    format!("arn:aws:s3:::{bucket}"),
-                )];
-                ("s3", op.to_owned(), params, data, resources)
-            }
-        };
-        let status = response.status();
-        let error = (status.as_u16() >= 400).then(|| {
-            let code = response
-                .headers()
-                .get("x-amzn-ErrorType")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .unwrap_or_else(|| {
-                    status
-                        .canonical_reason()
-                        .unwrap_or("Error")
-                        .replace(' ', "")
-                });
-            (
-                code,
-                format!(
-                    "{} {}",
-                    status.as_u16(),
-                    status.canonical_reason().unwrap_or("")
-                ),
-            )
-        });
-        cloudtrail::record(
-            self,
-            cloudtrail::Call {
-                service,
-                operation,
-                region: &region,
-                headers,
-                request_parameters: params,
-                error,
-                request_id,
-                resources,
-                data_event,
-            },
-        );
-    }
-}
-
-/// Part `n` of a SigV4 `Authorization` header's credential (`AKID/date/region/service/aws4_request`).
-pub(crate) fn sigv4_credential(headers: &HeaderMap, n: usize) -> Option<String> {
-    let auth = headers.get("authorization")?.to_str().ok()?;
-    let credential = auth.split("Credential=").nth(1)?.split([',', ' ']).next()?;
-    credential.split('/').nth(n).map(str::to_owned)
-}
-
-/// The service of a SigV4 `Authorization` header's credential scope.
-pub fn sigv4_service(headers: &HeaderMap) -> Option<String> {
-    sigv4_credential(headers, 3)
-}
-
-/// The region of a SigV4 `Authorization` header's credential scope.
-pub fn sigv4_region(headers: &HeaderMap) -> Option<String> {
-    sigv4_credential(headers, 2)
-}
-
-async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Response {
-    let latency = emulator
-        .latency_us
-        .load(std::sync::atomic::Ordering::Relaxed);
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_micros(latency)).await;
-    }
-    let (parts, body) = request.into_parts();
-    let body: Bytes = match axum::body::to_bytes(body, 64 << 20).await {
-        Ok(b) => b,
-        Err(_) => {
-            return AwsError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                "the request body is over 64 MiB",
-            )
-            .into_response();
-        }
-    };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-    // QLDB requests touch the disk and run on the blocking pool; S3 and CloudTrail work in memory
-    // for microseconds, so they are served in place (saving two thread hand-offs per request).
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok());
-    // Moving the clock may sign a month of digests: it runs on the blocking pool too.
-    let heavy = target.is_some_and(|t| t.starts_with("QLDB"))
-        || path.starts_with("/ledgers")
-        || path.starts_with("/tags/")
-        || path.starts_with("/_veritrail/");
-    if !heavy {
-        return emulator.handle(&parts.method, &path, &parts.headers, &body);
-    }
-    match tokio::task::spawn_blocking(move || {
-        emulator.handle(&parts.method, &path, &parts.headers, &body)
-    })
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => AwsError::internal(format!("the request handler failed: {e}")).into_response(),
-    }
-}
-
-/// The router, for serving or for calling without a socket.
-pub fn app(emulator: Arc<Emulator>) -> Router {
-    Router::new().fallback(dispatch).with_state(emulator)
-}
-
-/// A running emulator.
-#[derive(Debug)]
-pub struct Running {
-    /// `http://127.0.0.1:PORT`.
-    pub url: String,
-    pub addr: SocketAddr,
-    pub emulator: Arc<Emulator>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    /// Keeps a temporary data directory alive (and removes it on drop), for `spawn()`.
-    _temp: Option<TempDir>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(s) = self.shutdown.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-/// A directory removed when dropped.
-#[derive(Debug)]
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Serves `emulator` on `addr` until the returned handle is dropped.
-pub async fn serve(emulator: Arc<Emulator>, addr: SocketAddr) -> std::io::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let addr = listener.local_addr()?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let router = app(Arc::clone(&emulator));
-    // CloudTrail delivers on the emulator's clock even when no requests come in.
-    let ticking = Arc::downgrade(&emulator);
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(1));
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            let Some(e) = ticking.upgrade() else { break };
-            if tokio::task::spawn_blocking(move || e.deliver())
-                .await
-                .is_err()
-            {
-                break;
             }
         }
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    Ok(Running {
-        url: format!("http://{addr}"),
-        addr,
-        emulator,
-        shutdown: Some(tx),
-        _temp: None,
-    })
-}
+    }
 
-/// Starts an emulator on 127.0.0.1 port 0 with its own temporary directory, for tests.
-pub async fn spawn() -> std::io::Result<Running> {
-    spawn_with(|_| {}).await
-}
+    /// Calls the operation's handler.
+    fn dispatch(&self, req: &AwsRequest, w: Option<&Write<'_>>) -> Result<Response, ErrorBody> {
+        let protocol = req.protocol;
+        match &req.operation {
+            Operation::S3(op) => Ok(self.s3.handle(req, *op, &self.env, w)?),
+            Operation::CloudTrail(op) => {
+                let v = self.cloudtrail.handle(req, *op, &self.env, w, &self.s3)?;
+                Ok(json::ok(protocol, &v))
+            }
+            Operation::Qldb(op) => {
+                let v = self.qldb.handle(req, *op, &self.env, w)?;
+                if v.is_null() {
+                    return Ok((StatusCode::OK, [("content-type", "application/json")], "")
+                        .into_response());
+                }
+                Ok(json::ok(protocol, &v))
+            }
+            Operation::QldbSession(_) => {
+                let v = self.sessions.send_command(req, &self.env, &self.qldb)?;
+                Ok(json::ok(protocol, &v))
+            }
+            Operation::NotServed { service, operation } => {
+                Err(ErrorBody::not_served(protocol, service, operation))
+            }
+        }
+    }
 
-/// [`spawn`], with the configuration adjusted first (a fixed clock, shorter timeouts …).
-pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> std::io::Result<Running> {
-    let dir = std::env::temp_dir().join(format!(
-        "veritrail-emulator-{}-{}",
-        std::process::id(),
-        TimeOrderedIds::default().new_id()
-    ));
-    let mut config = Config::new(&dir);
-    configure(&mut config);
-    let emulator = Emulator::open(config).map_err(std::io::Error::other)?;
-    let mut running = serve(Arc::new(emulator), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    running._temp = Some(TempDir(dir));
-    Ok(running)
+    /// The current version of an S3 object: its bytes and `x-amz-meta-*` metadata.
+    pub fn s3_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Option<(Vec<u8>, std::collections::BTreeMap<String, String>)> {
+        self.s3.current_object(bucket, key)
+    }
+
+    /// The keys of `bucket` under `prefix` that have a current version, in order.
+    pub fn s3_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        self.s3.current_keys(bucket, prefix)
+    }
+
+    /// How many QLDB sessions are open.
+    pub fn open_sessions(&self) -> usize {
+        self.sessions.open_sessions()
+    }
+
+    /// Whether this request runs on the blocking pool.
+    pub(crate) fn is_blocking(req: &AwsRequest) -> bool {
+        blocking(&req.operation)
+    }
+
+    /// The time of the emulator's clock now.
+    pub fn now(&self) -> UtcMillis {
+        self.env.now()
+    }
 }

@@ -92,6 +92,13 @@ fn main() {
         emu.handle(&Method::PUT, "/evidence", &s3, b"").status(),
         200
     );
+    let policy =
+        veritrail_emulator::services::cloudtrail::trails::documented_bucket_policy("evidence");
+    assert_eq!(
+        emu.handle(&Method::PUT, "/evidence?policy", &s3, policy.as_bytes())
+            .status(),
+        204
+    );
     let trail = br#"{"Name":"audit","S3BucketName":"evidence","EnableLogFileValidation":true}"#;
     assert_eq!(
         emu.handle(&Method::POST, "/", &cloudtrail("CreateTrail"), trail)

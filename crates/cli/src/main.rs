@@ -36,20 +36,8 @@ enum Command {
     /// a local mirror.
     ValidateLogs(validate_logs_cmd::ValidateLogs),
     /// Serve the AWS emulator (QLDB, S3 with Object Lock, CloudTrail with signed log delivery)
-    /// for SDKs, drivers and the AWS CLI.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:4566")]
-        addr: std::net::SocketAddr,
-        /// Where ledgers, buckets and trails are kept [default: the user's data
-        /// directory]/veritrail/emulator.
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<std::path::PathBuf>,
-        /// Run the emulator's clock this many times faster than real time (3600: an hour of
-        /// CloudTrail delivery per second). `POST /_veritrail/clock` changes it while running.
-        #[arg(long, value_name = "X", default_value_t = 1.0)]
-        clock_scale: f64,
-    },
+    /// for SDKs, drivers and the AWS CLI. Stops cleanly on SIGINT or SIGTERM.
+    Serve(veritrail_emulator::ServeArgs),
     /// Verify the sample QLDB proofs built into this binary (real vehicle-registration output).
     Demo {
         /// Print the result as one JSON object per check.
@@ -78,63 +66,16 @@ impl From<Outcome> for ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::ValidateLogs(args) = cli.command {
-        return validate_logs_cmd::run(args);
-    }
+    let cli = match cli.command {
+        Command::ValidateLogs(args) => return validate_logs_cmd::run(args),
+        Command::Serve(args) => return veritrail_emulator::run_serve(args),
+        _ => cli,
+    };
     let outcome = match cli.command {
         Command::Verify(cmd) => verify_cmd::run(cmd),
         Command::Ledger(cmd) => ledger_cmd::run(cmd),
         Command::Demo { json } => demo::run(json),
-        Command::Serve {
-            addr,
-            data_dir,
-            clock_scale,
-        } => serve(addr, data_dir, clock_scale),
-        Command::ValidateLogs(_) => Outcome::BadInput,
+        Command::ValidateLogs(_) | Command::Serve(_) => Outcome::BadInput,
     };
     outcome.into()
-}
-
-fn serve(
-    addr: std::net::SocketAddr,
-    data_dir: Option<std::path::PathBuf>,
-    clock_scale: f64,
-) -> Outcome {
-    let data_dir = data_dir.unwrap_or_else(veritrail_emulator::default_data_dir);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return Outcome::BadInput;
-        }
-    };
-    runtime.block_on(async {
-        let emulator =
-            match veritrail_emulator::Emulator::open(veritrail_emulator::Config::new(&data_dir)) {
-                Ok(e) => e,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Outcome::BadInput;
-                }
-            };
-        if let Err(e) = emulator.clock().set_scale(clock_scale) {
-            eprintln!("error: --clock-scale: {e}");
-            return Outcome::BadInput;
-        }
-        match veritrail_emulator::serve(std::sync::Arc::new(emulator), addr).await {
-            Ok(running) => {
-                println!(
-                    "veritrail emulator listening on {} (data in {})",
-                    running.url,
-                    data_dir.display()
-                );
-                let _ = tokio::signal::ctrl_c().await;
-                Outcome::Verified
-            }
-            Err(e) => {
-                eprintln!("error: cannot listen on {addr}: {e}");
-                Outcome::BadInput
-            }
-        }
-    })
 }

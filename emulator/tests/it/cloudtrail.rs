@@ -28,6 +28,21 @@ fn trails_keys_and_lookup_events() {
     let (status, _, reply) =
         crate::exchange(&u, "PUT", "/trail-logs", &[("Authorization", S3)], "");
     assert_eq!(status, 200, "{reply}");
+    // A bucket whose policy does not let CloudTrail write is refused, as on AWS.
+    let no_policy = call(
+        &u,
+        "CreateTrail",
+        json!({"Name": "audit", "S3BucketName": "trail-logs"}),
+    );
+    assert_eq!(
+        no_policy.error_type(),
+        "InsufficientS3BucketPolicyException"
+    );
+    assert_eq!(
+        no_policy.json["message"],
+        "Incorrect S3 bucket policy is detected for bucket: trail-logs"
+    );
+    crate::allow_cloudtrail(&u, S3, "trail-logs");
 
     let created = call(
         &u,

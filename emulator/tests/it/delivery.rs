@@ -95,6 +95,7 @@ fn logs_and_signed_digests_follow_the_clock() {
     let running = rt
         .block_on(veritrail_emulator::spawn_with(|c| {
             c.clock = Arc::new(ManualClock::new(UtcMillis(T0), 0));
+            c.clock_control = true;
         }))
         .unwrap();
     let emu = running.emulator.clone();
@@ -111,6 +112,7 @@ fn logs_and_signed_digests_follow_the_clock() {
         "",
     );
     assert_eq!(status, 200, "{body}");
+    crate::allow_cloudtrail(&u, S3, "trail-logs");
     let created = call(
         &u,
         "CreateTrail",
@@ -327,6 +329,7 @@ fn buckets_versions_trails_and_the_digest_chain_survive_a_restart() {
     let open = |start: i64| {
         let mut config = veritrail_emulator::Config::new(&dir);
         config.clock = Arc::new(ManualClock::new(UtcMillis(start), 0));
+        config.clock_control = true;
         let emu = Arc::new(Emulator::open(config).unwrap());
         let running = rt
             .block_on(veritrail_emulator::serve(
@@ -366,6 +369,7 @@ fn buckets_versions_trails_and_the_digest_chain_survive_a_restart() {
         200
     );
     assert_eq!(s3("PUT", "/trail-logs/notes.txt", &[], "v2").0, 200);
+    crate::allow_cloudtrail(&u, S3, "trail-logs");
     let created = call(
         &u,
         "CreateTrail",

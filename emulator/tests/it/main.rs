@@ -121,3 +121,15 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// Puts the bucket policy CloudTrail's guide documents on `bucket`, with S3 credentials `auth`.
+pub fn allow_cloudtrail(url: &str, auth: &str, bucket: &str) {
+    let (status, _, body) = exchange(
+        url,
+        "PUT",
+        &format!("/{bucket}?policy"),
+        &[("Authorization", auth)],
+        &veritrail_emulator::services::cloudtrail::trails::documented_bucket_policy(bucket),
+    );
+    assert_eq!(status, 204, "{body}");
+}

@@ -164,7 +164,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
     // GOVERNANCE gives way only to the bypass header.
     let put_locked = |key: &str, mode: &str| {
         let body = "governed";
-        let md5 = veritrail_emulator::s3::content_md5(body.as_bytes());
+        let md5 = veritrail_emulator::services::s3::content_md5(body.as_bytes());
         raw(
             &u,
             "PUT",
@@ -377,6 +377,13 @@ fn operations_not_emulated_are_refused_not_faked() {
     // Nothing was stored under either key.
     assert_eq!(raw(&u, "GET", "/copies/b", &[], "").0, 404);
     assert_eq!(raw(&u, "GET", "/copies/c", &[], "").0, 404);
-    let (status, _, body) = raw(&u, "PUT", "/copies?policy", &[], "{}");
+    let (status, _, body) = raw(
+        &u,
+        "PUT",
+        "/copies?replication",
+        &[],
+        "<ReplicationConfiguration/>",
+    );
     assert_eq!(status, 501, "{body}");
+    assert!(body.contains("PutBucketReplication"), "{body}");
 }

@@ -173,7 +173,27 @@ async fn the_aws_cli_drives_s3_object_lock_and_cloudtrail() {
         assert_eq!(versions["DeleteMarkers"].as_array().unwrap().len(), 1);
 
         // CloudTrail: a trail with validation, its status, the public keys, and LookupEvents
-        // showing the CLI's own calls attributed to its access key.
+        // showing the CLI's own calls attributed to its access key. The bucket's policy must let
+        // CloudTrail write, as on AWS.
+        let refused = run(
+            u,
+            home,
+            &["cloudtrail", "create-trail", "--name", "audit", "--s3-bucket-name", "evidence"],
+        );
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(255), "{stderr}");
+        assert!(
+            stderr.contains("(InsufficientS3BucketPolicyException)")
+                && stderr.contains("Incorrect S3 bucket policy is detected for bucket: evidence"),
+            "{stderr}"
+        );
+        let policy =
+            veritrail_emulator::services::cloudtrail::trails::documented_bucket_policy("evidence");
+        ok(
+            u,
+            home,
+            &["s3api", "put-bucket-policy", "--bucket", "evidence", "--policy", &policy],
+        );
         let trail = json(&ok(
             u,
             home,

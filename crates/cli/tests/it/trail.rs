@@ -144,6 +144,7 @@ fn trail(hours: i64, with_awscli: Option<&Path>) -> (tokio::runtime::Runtime, Ru
     let emu = running.emulator.clone();
     let lock = "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>365</Days></DefaultRetention></Rule></ObjectLockConfiguration>";
     let trail = r#"{"Name":"audit","S3BucketName":"evidence","S3KeyPrefix":"trails","EnableLogFileValidation":true}"#;
+    let policy = veritrail_emulator::services::cloudtrail::trails::documented_bucket_policy(BUCKET);
     if let Some(home) = with_awscli {
         // The way an operator sets it up, with the real AWS CLI.
         let u = running.url.as_str();
@@ -162,6 +163,14 @@ fn trail(hours: i64, with_awscli: Option<&Path>) -> (tokio::runtime::Runtime, Ru
                 BUCKET,
                 "--object-lock-configuration",
                 "ObjectLockEnabled=Enabled,Rule={DefaultRetention={Mode=COMPLIANCE,Days=365}}",
+            ],
+            &[
+                "s3api",
+                "put-bucket-policy",
+                "--bucket",
+                BUCKET,
+                "--policy",
+                &policy,
             ],
             &[
                 "cloudtrail",
@@ -193,6 +202,10 @@ fn trail(hours: i64, with_awscli: Option<&Path>) -> (tokio::runtime::Runtime, Ru
         assert_eq!(
             call(&emu, Method::PUT, "/evidence?object-lock", &[S3], lock),
             200
+        );
+        assert_eq!(
+            call(&emu, Method::PUT, "/evidence?policy", &[S3], &policy),
+            204
         );
         assert_eq!(cloudtrail(&emu, "CreateTrail", trail), 200);
         assert_eq!(cloudtrail(&emu, "StartLogging", r#"{"Name":"audit"}"#), 200);

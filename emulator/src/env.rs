@@ -1,0 +1,77 @@
+//! What every service reads time and randomness from: the emulator's one clock (steered:
+//! scaled or moved forward for tests and demos), time-ordered ids for request ids, version ids
+//! and event ids, and unguessable tokens from the operating system's random source for
+//! anything that grants access (session tokens).
+
+use std::sync::{Arc, Mutex};
+
+use veritrail_core::id::{IdSource as _, OsIds, base62_128};
+use veritrail_core::time::{Clock as _, SteeredClock, UtcMillis};
+
+/// The clock and id sources of one emulator.
+#[derive(Debug)]
+pub struct Env {
+    pub clock: Arc<SteeredClock>,
+    last_id: Mutex<u128>,
+}
+
+/// The operating system has no randomness to give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoRandomness(pub String);
+
+impl Env {
+    pub fn new(clock: Arc<SteeredClock>) -> Self {
+        Self {
+            clock,
+            last_id: Mutex::new(0),
+        }
+    }
+
+    /// Now, on the emulator's clock.
+    pub fn now(&self) -> UtcMillis {
+        self.clock.now()
+    }
+
+    /// A 22-character base62 id: 48 bits of the emulator's clock, then 80 random bits; ids made
+    /// later sort after ids made earlier. Ids are names, not secrets: use [`Env::token`] for
+    /// anything that grants access.
+    pub fn new_id(&self) -> String {
+        let ms = u128::from(self.now().0.max(0).unsigned_abs()) & ((1u128 << 48) - 1);
+        let candidate = (ms << 80) | (OsIds.next_u128() & ((1u128 << 80) - 1));
+        let mut last = self.last_id.lock().unwrap_or_else(|p| p.into_inner());
+        *last = if candidate > *last {
+            candidate
+        } else {
+            last.wrapping_add(1)
+        };
+        base62_128(*last)
+    }
+
+    /// `bytes` bytes from the operating system's random source, as standard base64 (the
+    /// alphabet QLDB allows in session tokens).
+    pub fn token(&self, bytes: usize) -> Result<String, NoRandomness> {
+        use base64::Engine as _;
+        let mut buf = vec![0u8; bytes];
+        getrandom::fill(&mut buf).map_err(|e| NoRandomness(e.to_string()))?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veritrail_core::time::ManualClock;
+
+    #[test]
+    fn ids_follow_the_clock_and_tokens_do_not_repeat() {
+        let inner = Arc::new(ManualClock::new(UtcMillis(1_000), 0));
+        let env = Env::new(Arc::new(SteeredClock::new(inner)));
+        let ids: Vec<String> = (0..100).map(|_| env.new_id()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        env.clock.advance(1).unwrap();
+        assert!(env.new_id() > ids[99]);
+        let (a, b) = (env.token(32).unwrap(), env.token(32).unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 44);
+    }
+}

@@ -1,0 +1,570 @@
+//! Every operation of every service the emulator knows, one enum per service, with the HTTP
+//! binding that names it (from the AWS API models: botocore's `service-2.json`). The request
+//! layer ([`crate::route`]) reads a request's operation from these tables once; handlers,
+//! CloudTrail records and the coverage table ([`coverage_markdown`], `emulator/COVERAGE.md`)
+//! all read the same enums, so a new operation is added in one place.
+//!
+//! An operation listed under `not_served` is known (its name is reported exactly, in the
+//! protocol's own error shape) but not emulated.
+
+use std::fmt;
+
+/// Declares one service's operation enum: `served` ones are handled, `not_served` ones are
+/// named in a "not implemented" error.
+macro_rules! operations {
+    (
+        $(#[$doc:meta])*
+        $name:ident {
+            served: [$($s:ident),* $(,)?],
+            not_served: [$($n:ident),* $(,)?] $(,)?
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($s,)*
+            $($n,)*
+        }
+
+        impl $name {
+            /// The operations the emulator serves.
+            pub const SERVED: &'static [Self] = &[$(Self::$s),*];
+            /// The operations of the service's API model that the emulator does not serve.
+            pub const NOT_SERVED: &'static [Self] = &[$(Self::$n),*];
+
+            /// The operation's name in the AWS API (and in CloudTrail's `eventName`).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$s => stringify!($s),)*
+                    $(Self::$n => stringify!($n),)*
+                }
+            }
+
+            /// The operation with this AWS name.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $(stringify!($s) => Some(Self::$s),)*
+                    $(stringify!($n) => Some(Self::$n),)*
+                    _ => None,
+                }
+            }
+
+            /// Whether the emulator serves it.
+            pub fn served(self) -> bool {
+                Self::SERVED.contains(&self)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+operations! {
+    /// QLDB's control plane (`qldb` 2019-01-02, rest-json).
+    QldbOp {
+        served: [
+            CreateLedger, DeleteLedger, DescribeLedger, GetBlock, GetDigest, GetRevision,
+            ListLedgers, ListTagsForResource, TagResource, UntagResource, UpdateLedger,
+            UpdateLedgerPermissionsMode,
+        ],
+        not_served: [
+            CancelJournalKinesisStream, DescribeJournalKinesisStream, DescribeJournalS3Export,
+            ExportJournalToS3, ListJournalKinesisStreamsForLedger, ListJournalS3Exports,
+            ListJournalS3ExportsForLedger, StreamJournalToKinesis,
+        ],
+    }
+}
+
+operations! {
+    /// QLDB's session API (`qldb-session` 2019-07-11, awsJson1_0): one operation whose body
+    /// carries one command.
+    QldbSessionOp {
+        served: [SendCommand],
+        not_served: [],
+    }
+}
+
+operations! {
+    /// CloudTrail (2013-11-01, awsJson1_1).
+    CloudTrailOp {
+        served: [
+            AddTags, CreateTrail, DeleteTrail, DescribeTrails, GetEventSelectors, GetTrail,
+            GetTrailStatus, ListPublicKeys, ListTags, ListTrails, LookupEvents,
+            PutEventSelectors, RemoveTags, StartLogging, StopLogging, UpdateTrail,
+        ],
+        not_served: [
+            CancelQuery, CreateChannel, CreateDashboard, CreateEventDataStore, DeleteChannel,
+            DeleteDashboard, DeleteEventDataStore, DeleteResourcePolicy,
+            DeregisterOrganizationDelegatedAdmin, DescribeQuery, DisableFederation,
+            EnableFederation, GenerateQuery, GetChannel, GetDashboard, GetEventConfiguration,
+            GetEventDataStore, GetImport, GetInsightSelectors, GetQueryResults,
+            GetResourcePolicy, ListChannels, ListDashboards, ListEventDataStores,
+            ListImportFailures, ListImports, ListInsightsMetricData, ListQueries,
+            PutEventConfiguration, PutInsightSelectors, PutResourcePolicy,
+            RegisterOrganizationDelegatedAdmin, RestoreEventDataStore, SearchSampleQueries,
+            StartDashboardRefresh, StartEventDataStoreIngestion, StartImport, StartQuery,
+            StopEventDataStoreIngestion, StopImport, UpdateChannel, UpdateDashboard,
+            UpdateEventDataStore,
+        ],
+    }
+}
+
+operations! {
+    /// S3 (2006-03-01, rest-xml, path-style addressing).
+    S3Op {
+        served: [
+            CreateBucket, DeleteBucket, DeleteBucketEncryption, DeleteBucketLifecycle,
+            DeleteBucketPolicy, DeleteObject, DeleteObjects, DeletePublicAccessBlock,
+            GetBucketEncryption, GetBucketLifecycleConfiguration, GetBucketLocation,
+            GetBucketPolicy, GetBucketVersioning, GetObject, GetObjectLegalHold,
+            GetObjectLockConfiguration, GetObjectRetention, GetPublicAccessBlock, HeadBucket,
+            HeadObject, ListBuckets, ListObjectVersions, ListObjects, ListObjectsV2,
+            PutBucketEncryption, PutBucketLifecycleConfiguration, PutBucketPolicy,
+            PutBucketVersioning, PutObject, PutObjectLegalHold, PutObjectLockConfiguration,
+            PutObjectRetention, PutPublicAccessBlock,
+        ],
+        not_served: [
+            AbortMultipartUpload, CompleteMultipartUpload, CopyObject,
+            CreateBucketMetadataTableConfiguration, CreateMultipartUpload, CreateSession,
+            DeleteBucketAnalyticsConfiguration, DeleteBucketCors,
+            DeleteBucketIntelligentTieringConfiguration, DeleteBucketInventoryConfiguration,
+            DeleteBucketMetadataTableConfiguration, DeleteBucketMetricsConfiguration,
+            DeleteBucketOwnershipControls, DeleteBucketReplication, DeleteBucketTagging,
+            DeleteBucketWebsite, DeleteObjectTagging, GetBucketAccelerateConfiguration,
+            GetBucketAcl, GetBucketAnalyticsConfiguration, GetBucketCors,
+            GetBucketIntelligentTieringConfiguration, GetBucketInventoryConfiguration,
+            GetBucketLifecycle, GetBucketLogging, GetBucketMetadataTableConfiguration,
+            GetBucketMetricsConfiguration, GetBucketNotification,
+            GetBucketNotificationConfiguration, GetBucketOwnershipControls,
+            GetBucketPolicyStatus, GetBucketReplication, GetBucketRequestPayment,
+            GetBucketTagging, GetBucketWebsite, GetObjectAcl, GetObjectAttributes,
+            GetObjectTagging, GetObjectTorrent, ListBucketAnalyticsConfigurations,
+            ListBucketIntelligentTieringConfigurations, ListBucketInventoryConfigurations,
+            ListBucketMetricsConfigurations, ListDirectoryBuckets, ListMultipartUploads,
+            ListParts, PutBucketAccelerateConfiguration, PutBucketAcl,
+            PutBucketAnalyticsConfiguration, PutBucketCors,
+            PutBucketIntelligentTieringConfiguration, PutBucketInventoryConfiguration,
+            PutBucketLifecycle, PutBucketLogging, PutBucketMetricsConfiguration,
+            PutBucketNotification, PutBucketNotificationConfiguration,
+            PutBucketOwnershipControls, PutBucketReplication, PutBucketRequestPayment,
+            PutBucketTagging, PutBucketWebsite, PutObjectAcl, PutObjectTagging, RenameObject,
+            RestoreObject, SelectObjectContent, UploadPart, UploadPartCopy,
+            WriteGetObjectResponse,
+        ],
+    }
+}
+
+/// Where an S3 operation is addressed: the service, a bucket, or an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Level {
+    Service,
+    Bucket,
+    Object,
+}
+
+/// S3's HTTP bindings: (method, level, subresource in the query, operation). A request's
+/// operation is the first row whose method and level match and whose subresource (if any) is
+/// in the query; rows sharing a binding are told apart in [`crate::route`] (`id` for the
+/// configuration lists, `uploadId` for parts, `x-amz-copy-source` for copies).
+pub const S3_BINDINGS: &[(&str, S3Level, &str, S3Op)] = {
+    use S3Level::{Bucket as B, Object as O, Service as S};
+    use S3Op::*;
+    &[
+        ("GET", S, "", ListBuckets),
+        ("POST", S, "", WriteGetObjectResponse),
+        // Object subresources.
+        ("GET", O, "acl", GetObjectAcl),
+        ("PUT", O, "acl", PutObjectAcl),
+        ("GET", O, "attributes", GetObjectAttributes),
+        ("GET", O, "legal-hold", GetObjectLegalHold),
+        ("PUT", O, "legal-hold", PutObjectLegalHold),
+        ("PUT", O, "renameObject", RenameObject),
+        ("POST", O, "restore", RestoreObject),
+        ("GET", O, "retention", GetObjectRetention),
+        ("PUT", O, "retention", PutObjectRetention),
+        ("POST", O, "select", SelectObjectContent),
+        ("DELETE", O, "tagging", DeleteObjectTagging),
+        ("GET", O, "tagging", GetObjectTagging),
+        ("PUT", O, "tagging", PutObjectTagging),
+        ("GET", O, "torrent", GetObjectTorrent),
+        ("POST", O, "uploads", CreateMultipartUpload),
+        ("DELETE", O, "uploadId", AbortMultipartUpload),
+        ("GET", O, "uploadId", ListParts),
+        ("POST", O, "uploadId", CompleteMultipartUpload),
+        ("PUT", O, "uploadId", UploadPart),
+        ("DELETE", O, "", DeleteObject),
+        ("GET", O, "", GetObject),
+        ("HEAD", O, "", HeadObject),
+        ("PUT", O, "", PutObject),
+        // Bucket subresources.
+        ("GET", B, "accelerate", GetBucketAccelerateConfiguration),
+        ("PUT", B, "accelerate", PutBucketAccelerateConfiguration),
+        ("GET", B, "acl", GetBucketAcl),
+        ("PUT", B, "acl", PutBucketAcl),
+        ("DELETE", B, "analytics", DeleteBucketAnalyticsConfiguration),
+        ("GET", B, "analytics", GetBucketAnalyticsConfiguration),
+        ("PUT", B, "analytics", PutBucketAnalyticsConfiguration),
+        ("DELETE", B, "cors", DeleteBucketCors),
+        ("GET", B, "cors", GetBucketCors),
+        ("PUT", B, "cors", PutBucketCors),
+        ("POST", B, "delete", DeleteObjects),
+        ("DELETE", B, "encryption", DeleteBucketEncryption),
+        ("GET", B, "encryption", GetBucketEncryption),
+        ("PUT", B, "encryption", PutBucketEncryption),
+        (
+            "DELETE",
+            B,
+            "intelligent-tiering",
+            DeleteBucketIntelligentTieringConfiguration,
+        ),
+        (
+            "GET",
+            B,
+            "intelligent-tiering",
+            GetBucketIntelligentTieringConfiguration,
+        ),
+        (
+            "PUT",
+            B,
+            "intelligent-tiering",
+            PutBucketIntelligentTieringConfiguration,
+        ),
+        ("DELETE", B, "inventory", DeleteBucketInventoryConfiguration),
+        ("GET", B, "inventory", GetBucketInventoryConfiguration),
+        ("PUT", B, "inventory", PutBucketInventoryConfiguration),
+        ("DELETE", B, "lifecycle", DeleteBucketLifecycle),
+        ("GET", B, "lifecycle", GetBucketLifecycleConfiguration),
+        ("PUT", B, "lifecycle", PutBucketLifecycleConfiguration),
+        ("GET", B, "location", GetBucketLocation),
+        ("GET", B, "logging", GetBucketLogging),
+        ("PUT", B, "logging", PutBucketLogging),
+        (
+            "DELETE",
+            B,
+            "metadataTable",
+            DeleteBucketMetadataTableConfiguration,
+        ),
+        (
+            "GET",
+            B,
+            "metadataTable",
+            GetBucketMetadataTableConfiguration,
+        ),
+        (
+            "POST",
+            B,
+            "metadataTable",
+            CreateBucketMetadataTableConfiguration,
+        ),
+        ("DELETE", B, "metrics", DeleteBucketMetricsConfiguration),
+        ("GET", B, "metrics", GetBucketMetricsConfiguration),
+        ("PUT", B, "metrics", PutBucketMetricsConfiguration),
+        ("GET", B, "notification", GetBucketNotificationConfiguration),
+        ("PUT", B, "notification", PutBucketNotificationConfiguration),
+        ("GET", B, "object-lock", GetObjectLockConfiguration),
+        ("PUT", B, "object-lock", PutObjectLockConfiguration),
+        (
+            "DELETE",
+            B,
+            "ownershipControls",
+            DeleteBucketOwnershipControls,
+        ),
+        ("GET", B, "ownershipControls", GetBucketOwnershipControls),
+        ("PUT", B, "ownershipControls", PutBucketOwnershipControls),
+        ("DELETE", B, "policy", DeleteBucketPolicy),
+        ("GET", B, "policy", GetBucketPolicy),
+        ("PUT", B, "policy", PutBucketPolicy),
+        ("GET", B, "policyStatus", GetBucketPolicyStatus),
+        ("DELETE", B, "publicAccessBlock", DeletePublicAccessBlock),
+        ("GET", B, "publicAccessBlock", GetPublicAccessBlock),
+        ("PUT", B, "publicAccessBlock", PutPublicAccessBlock),
+        ("DELETE", B, "replication", DeleteBucketReplication),
+        ("GET", B, "replication", GetBucketReplication),
+        ("PUT", B, "replication", PutBucketReplication),
+        ("GET", B, "requestPayment", GetBucketRequestPayment),
+        ("PUT", B, "requestPayment", PutBucketRequestPayment),
+        ("GET", B, "session", CreateSession),
+        ("DELETE", B, "tagging", DeleteBucketTagging),
+        ("GET", B, "tagging", GetBucketTagging),
+        ("PUT", B, "tagging", PutBucketTagging),
+        ("GET", B, "uploads", ListMultipartUploads),
+        ("GET", B, "versioning", GetBucketVersioning),
+        ("PUT", B, "versioning", PutBucketVersioning),
+        ("GET", B, "versions", ListObjectVersions),
+        ("DELETE", B, "website", DeleteBucketWebsite),
+        ("GET", B, "website", GetBucketWebsite),
+        ("PUT", B, "website", PutBucketWebsite),
+        ("DELETE", B, "", DeleteBucket),
+        ("GET", B, "", ListObjects),
+        ("HEAD", B, "", HeadBucket),
+        ("PUT", B, "", CreateBucket),
+    ]
+};
+
+/// QLDB's rest-json bindings: (method, path template, operation); `{}` is one path segment,
+/// `{+}` the rest of the path (the percent-encoded ARN of the tag operations).
+pub const QLDB_BINDINGS: &[(&str, &str, QldbOp)] = {
+    use QldbOp::*;
+    &[
+        ("POST", "/ledgers", CreateLedger),
+        ("GET", "/ledgers", ListLedgers),
+        ("GET", "/ledgers/{}", DescribeLedger),
+        ("PATCH", "/ledgers/{}", UpdateLedger),
+        ("DELETE", "/ledgers/{}", DeleteLedger),
+        (
+            "PATCH",
+            "/ledgers/{}/permissions-mode",
+            UpdateLedgerPermissionsMode,
+        ),
+        ("POST", "/ledgers/{}/digest", GetDigest),
+        ("POST", "/ledgers/{}/block", GetBlock),
+        ("POST", "/ledgers/{}/revision", GetRevision),
+        ("POST", "/ledgers/{}/journal-s3-exports", ExportJournalToS3),
+        (
+            "GET",
+            "/ledgers/{}/journal-s3-exports",
+            ListJournalS3ExportsForLedger,
+        ),
+        (
+            "GET",
+            "/ledgers/{}/journal-s3-exports/{}",
+            DescribeJournalS3Export,
+        ),
+        ("GET", "/journal-s3-exports", ListJournalS3Exports),
+        (
+            "POST",
+            "/ledgers/{}/journal-kinesis-streams",
+            StreamJournalToKinesis,
+        ),
+        (
+            "GET",
+            "/ledgers/{}/journal-kinesis-streams",
+            ListJournalKinesisStreamsForLedger,
+        ),
+        (
+            "GET",
+            "/ledgers/{}/journal-kinesis-streams/{}",
+            DescribeJournalKinesisStream,
+        ),
+        (
+            "DELETE",
+            "/ledgers/{}/journal-kinesis-streams/{}",
+            CancelJournalKinesisStream,
+        ),
+        ("POST", "/tags/{+}", TagResource),
+        ("GET", "/tags/{+}", ListTagsForResource),
+        ("DELETE", "/tags/{+}", UntagResource),
+    ]
+};
+
+/// The wire protocol of a request, which decides the shape of its errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `X-Amz-Target` and a JSON body, `application/x-amz-json-1.0` (QLDB session, SQS, Kinesis…).
+    AwsJson10,
+    /// `X-Amz-Target` and a JSON body, `application/x-amz-json-1.1` (CloudTrail, EventBridge…).
+    AwsJson11,
+    /// REST with JSON bodies (QLDB's control plane).
+    RestJson,
+    /// REST with XML bodies (S3).
+    RestXml,
+    /// Form-encoded `Action=…` requests with XML answers (IAM, STS, SNS; SQS as awscli 1.x speaks it).
+    Query,
+}
+
+/// The operation a request names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    Qldb(QldbOp),
+    QldbSession(QldbSessionOp),
+    S3(S3Op),
+    CloudTrail(CloudTrailOp),
+    /// An operation of a service the emulator does not serve, or an unknown one: its service's
+    /// signing name (or target prefix) and the operation name the request gave.
+    NotServed {
+        service: String,
+        operation: String,
+    },
+}
+
+impl Operation {
+    /// The AWS operation name (CloudTrail's `eventName`).
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Qldb(o) => o.name(),
+            Self::QldbSession(o) => o.name(),
+            Self::S3(o) => o.name(),
+            Self::CloudTrail(o) => o.name(),
+            Self::NotServed { operation, .. } => operation,
+        }
+    }
+
+    /// The service's signing name, as in `<service>.amazonaws.com` (CloudTrail's `eventSource`).
+    pub fn service(&self) -> &str {
+        match self {
+            Self::Qldb(_) | Self::QldbSession(_) => "qldb",
+            Self::S3(_) => "s3",
+            Self::CloudTrail(_) => "cloudtrail",
+            Self::NotServed { service, .. } => service,
+        }
+    }
+
+    /// Whether the emulator serves it.
+    pub fn served(&self) -> bool {
+        match self {
+            Self::Qldb(o) => o.served(),
+            Self::QldbSession(o) => o.served(),
+            Self::S3(o) => o.served(),
+            Self::CloudTrail(o) => o.served(),
+            Self::NotServed { .. } => false,
+        }
+    }
+
+    /// Whether CloudTrail records it as read-only (`readOnly`).
+    pub fn read_only(&self) -> bool {
+        ["Get", "List", "Describe", "Lookup", "Head"]
+            .iter()
+            .any(|p| self.name().starts_with(p))
+    }
+
+    /// Whether CloudTrail records it as a data event: S3 object-level calls and QLDB session
+    /// commands.
+    pub fn data_event(&self) -> bool {
+        match self {
+            Self::QldbSession(_) => true,
+            Self::S3(op) => {
+                *op == S3Op::DeleteObjects
+                    || S3_BINDINGS
+                        .iter()
+                        .any(|(_, level, _, o)| o == op && *level == S3Level::Object)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the call runs inside a store write (committed with its CloudTrail record before
+    /// it is answered): every call that can change what `aws.sqlite` holds, and LookupEvents,
+    /// which reads the records and so commits the waiting ones first. QLDB session commands
+    /// change only their ledger, which is durable by itself.
+    pub fn writes_store(&self) -> bool {
+        match self {
+            Self::QldbSession(_) | Self::NotServed { .. } => false,
+            Self::CloudTrail(CloudTrailOp::ListPublicKeys | CloudTrailOp::LookupEvents) => true,
+            other => !other.read_only(),
+        }
+    }
+}
+
+/// The coverage table: for each emulated service, every operation of its AWS API model and
+/// whether it is served (kept true by a test against `emulator/COVERAGE.md`).
+pub fn coverage_markdown() -> String {
+    fn section(out: &mut String, title: &str, served: &[&str], not_served: &[&str]) {
+        let mut all: Vec<(&str, bool)> = served
+            .iter()
+            .map(|n| (*n, true))
+            .chain(not_served.iter().map(|n| (*n, false)))
+            .collect();
+        all.sort_unstable();
+        out.push_str(&format!(
+            "\n## {title}\n\n{} of {} operations served.\n\n",
+            served.len(),
+            all.len()
+        ));
+        for (name, is_served) in all {
+            let mark = if is_served { "X" } else { " " };
+            out.push_str(&format!("- [{mark}] {name}\n"));
+        }
+    }
+    fn names<T: Copy>(ops: &[T], name: impl Fn(T) -> &'static str) -> Vec<&'static str> {
+        ops.iter().map(|o| name(*o)).collect()
+    }
+    let mut out = String::from(
+        "# Emulator coverage\n\n\
+         Generated from the operation enums in `emulator/src/ops.rs` (`cargo xtask coverage` \
+         rewrites it; a test keeps it true).\n\
+         Each list is the service's whole API as its AWS model names it; an operation that is \
+         not served is answered with the protocol's own error naming it.\n\
+         Services with no row here (EventBridge, SQS, SNS, IAM, STS, KMS, Kinesis, …) are not \
+         served yet: their requests get their protocol's error shape (JSON or query XML) naming \
+         the operation.\n",
+    );
+    section(
+        &mut out,
+        "qldb (control plane)",
+        &names(QldbOp::SERVED, QldbOp::name),
+        &names(QldbOp::NOT_SERVED, QldbOp::name),
+    );
+    section(
+        &mut out,
+        "qldb-session",
+        &names(QldbSessionOp::SERVED, QldbSessionOp::name),
+        &names(QldbSessionOp::NOT_SERVED, QldbSessionOp::name),
+    );
+    section(
+        &mut out,
+        "s3",
+        &names(S3Op::SERVED, S3Op::name),
+        &names(S3Op::NOT_SERVED, S3Op::name),
+    );
+    section(
+        &mut out,
+        "cloudtrail",
+        &names(CloudTrailOp::SERVED, CloudTrailOp::name),
+        &names(CloudTrailOp::NOT_SERVED, CloudTrailOp::name),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_s3_operation_has_a_binding_and_names_round_trip() {
+        for op in S3Op::SERVED.iter().chain(S3Op::NOT_SERVED) {
+            assert_eq!(S3Op::from_name(op.name()), Some(*op));
+            let bound = S3_BINDINGS.iter().any(|(_, _, _, o)| o == op);
+            // Three operations share a binding with another and are told apart by headers or
+            // the query (CopyObject, UploadPartCopy, the List… configurations), or are the
+            // legacy twin of a served one (GetBucketLifecycle, PutBucketLifecycle,
+            // GetBucketNotification, PutBucketNotification, ListDirectoryBuckets).
+            let shared = matches!(
+                op,
+                S3Op::CopyObject
+                    | S3Op::UploadPartCopy
+                    | S3Op::ListBucketAnalyticsConfigurations
+                    | S3Op::ListBucketIntelligentTieringConfigurations
+                    | S3Op::ListBucketInventoryConfigurations
+                    | S3Op::ListBucketMetricsConfigurations
+                    | S3Op::GetBucketLifecycle
+                    | S3Op::PutBucketLifecycle
+                    | S3Op::GetBucketNotification
+                    | S3Op::PutBucketNotification
+                    | S3Op::ListDirectoryBuckets
+                    | S3Op::ListObjectsV2
+            );
+            assert!(bound || shared, "{op} has no binding");
+        }
+        for op in QldbOp::SERVED.iter().chain(QldbOp::NOT_SERVED) {
+            assert!(QLDB_BINDINGS.iter().any(|(_, _, o)| o == op), "{op}");
+        }
+    }
+
+    #[test]
+    fn the_coverage_table_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("COVERAGE.md");
+        let want = coverage_markdown();
+        if std::env::var_os("VERITRAIL_WRITE_COVERAGE").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "emulator/COVERAGE.md is stale: run `cargo xtask coverage`"
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! Serving over HTTP: the axum router, the body size limits, the choice of thread, the
+//! once-a-second delivery tick, graceful shutdown, and the one `serve` front end
+//! ([`ServeArgs`], [`run_serve`]) that `veritrail serve` and the `veritrail-emulator` binary
+//! share.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse as _, Response};
+use http_body_util::BodyExt as _;
+
+use crate::wire::ErrorBody;
+use crate::{Config, Emulator, clock_control, route};
+
+/// Past a body's limit, at most this much more is read (and dropped) so that the client sees
+/// the error instead of a closed connection; beyond it the connection is closed.
+const DRAIN_LIMIT: usize = 1 << 30;
+
+/// A body over its limit.
+struct TooLarge;
+
+/// Reads a body up to `limit` bytes; past it, drains (up to [`DRAIN_LIMIT`]) and refuses.
+async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, TooLarge> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(TooLarge);
+        };
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            } else if seen > limit.saturating_add(DRAIN_LIMIT) {
+                return Err(TooLarge);
+            }
+        }
+    }
+    if seen > limit {
+        return Err(TooLarge);
+    }
+    Ok(Bytes::from(buf))
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Response {
+    let latency = emulator.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let (parts, body) = request.into_parts();
+    if parts.uri.path() == "/_veritrail/clock" {
+        let Ok(body) = read_body(body, 4096).await else {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "the body is too large").into_response();
+        };
+        // Moving the clock may sign a month of digests: it runs on the blocking pool.
+        let method = parts.method.clone();
+        return tokio::task::spawn_blocking(move || {
+            clock_control::endpoint(&emulator, &method, &body)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            ErrorBody::internal(format!("the clock endpoint failed: {e}"))
+                .render(crate::ops::Protocol::RestJson, "")
+        });
+    }
+    let classified = route::classify(&parts.method, &parts.uri, &parts.headers);
+    let (protocol, limit) = (classified.protocol, classified.body_limit);
+    let too_large = || ErrorBody::too_large(protocol, limit).render(protocol, "");
+    let expects_continue = parts
+        .headers
+        .get("expect")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue && declared_length(&parts.headers).is_some_and(|n| n > limit) {
+        // The client waits for 100 Continue before it sends the body: refuse it now.
+        return too_large();
+    }
+    let Ok(body) = read_body(body, limit).await else {
+        return too_large();
+    };
+    let parsed = route::parse(
+        classified,
+        parts.method,
+        &parts.uri,
+        parts.headers,
+        body,
+        emulator.env().new_id(),
+        source,
+    );
+    if !Emulator::is_blocking(&parsed.request) {
+        // S3 and CloudTrail work in memory and in one small SQLite transaction: served in place.
+        return emulator.serve_request(parsed);
+    }
+    let protocol = parsed.request.protocol;
+    tokio::task::spawn_blocking(move || emulator.serve_request(parsed))
+        .await
+        .unwrap_or_else(|e| {
+            ErrorBody::internal(format!("the request handler failed: {e}")).render(protocol, "")
+        })
+}
+
+/// The router, for serving or for calling without a socket (`tower::ServiceExt::oneshot`).
+pub fn app(emulator: Arc<Emulator>) -> Router {
+    Router::new().fallback(dispatch).with_state(emulator)
+}
+
+/// A running emulator. Dropping it stops serving; [`Running::shutdown`] also waits for requests
+/// in flight and commits the records still waiting.
+#[derive(Debug)]
+pub struct Running {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub addr: SocketAddr,
+    pub emulator: Arc<Emulator>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    /// Keeps a temporary data directory alive (and removes it on drop), for `spawn()`.
+    temp: Option<TempDir>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish, and commits waiting records.
+    pub async fn shutdown(mut self) -> Result<(), String> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        let emulator = Arc::clone(&self.emulator);
+        tokio::task::spawn_blocking(move || emulator.flush())
+            .await
+            .map_err(|e| e.to_string())?
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A directory removed when dropped.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Serves `emulator` on `addr` until the returned handle is dropped or shut down.
+pub async fn serve(emulator: Arc<Emulator>, addr: SocketAddr) -> std::io::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = app(Arc::clone(&emulator));
+    // CloudTrail delivers on the emulator's clock even when no requests come in.
+    let ticking = Arc::downgrade(&emulator);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let Some(e) = ticking.upgrade() else { break };
+            if tokio::task::spawn_blocking(move || e.deliver())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    Ok(Running {
+        url: format!("http://{addr}"),
+        addr,
+        emulator,
+        stop: Some(stop),
+        task: Some(task),
+        temp: None,
+    })
+}
+
+/// Starts an emulator on 127.0.0.1 port 0 with its own temporary directory, for tests.
+pub async fn spawn() -> std::io::Result<Running> {
+    spawn_with(|_| {}).await
+}
+
+/// [`spawn`], with the configuration adjusted first (a fixed clock, clock control, shorter
+/// timeouts …).
+pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> std::io::Result<Running> {
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let dir = std::env::temp_dir().join(format!(
+        "veritrail-emulator-{}-{}",
+        std::process::id(),
+        crate::wire::hex(&id)
+    ));
+    let mut config = Config::new(&dir);
+    configure(&mut config);
+    let emulator = Emulator::open(config).map_err(std::io::Error::other)?;
+    let mut running = serve(Arc::new(emulator), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    running.temp = Some(TempDir(dir));
+    Ok(running)
+}
+
+/// The options of `veritrail serve` (and of the `veritrail-emulator` binary).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4566")]
+    pub addr: SocketAddr,
+    /// Where ledgers, buckets, trails and records are kept [default: the user's data
+    /// directory]/veritrail/emulator.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where the digest-signing keys and the S3 integrity key are kept (mode 0700); keep it
+    /// apart from the data directory to keep keys from whoever can read the data [default:
+    /// DATA_DIR/keys].
+    #[arg(long, value_name = "DIR")]
+    pub key_dir: Option<PathBuf>,
+    /// Run the emulator's clock this many times faster than real time (3600: an hour of
+    /// CloudTrail delivery per second).
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    pub clock_scale: f64,
+    /// Let `POST /_veritrail/clock` move the clock forward (for tests and demos: moving the
+    /// clock expires Object Lock retention, so it is off by default).
+    #[arg(long)]
+    pub allow_clock_control: bool,
+}
+
+async fn signalled() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Runs the emulator until SIGINT or SIGTERM, then shuts down gracefully (requests in flight
+/// finish, waiting records are committed). Exit code 0 after a clean stop, 2 when it cannot
+/// start.
+pub fn run_serve(args: ServeArgs) -> ExitCode {
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(crate::default_data_dir);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        let mut config = Config::new(&data_dir);
+        config.key_dir = args.key_dir.clone();
+        config.clock_control = args.allow_clock_control;
+        let emulator = match Emulator::open(config) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        if !(0.0..=clock_control::MAX_SCALE).contains(&args.clock_scale) {
+            eprintln!(
+                "error: --clock-scale must be from 0 to {}",
+                clock_control::MAX_SCALE
+            );
+            return ExitCode::from(2);
+        }
+        if let Err(e) = emulator.clock().set_scale(args.clock_scale) {
+            eprintln!("error: --clock-scale: {e}");
+            return ExitCode::from(2);
+        }
+        let running = match serve(Arc::new(emulator), args.addr).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: cannot listen on {}: {e}", args.addr);
+                return ExitCode::from(2);
+            }
+        };
+        println!(
+            "veritrail emulator listening on {} (data in {}, keys in {})",
+            running.url,
+            data_dir.display(),
+            running.emulator.config.key_dir().display()
+        );
+        signalled().await;
+        eprintln!("veritrail emulator: stopping");
+        match running.shutdown().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: while stopping: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}

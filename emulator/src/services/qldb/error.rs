@@ -1,0 +1,84 @@
+//! QLDB control-plane errors: one variant per QLDB error code, with QLDB's status and wording,
+//! rendered in the rest-json shape (`x-amzn-ErrorType`, `Message`, and QLDB's extra members).
+
+use axum::http::StatusCode;
+
+use crate::store::StoreError;
+use crate::wire::ErrorBody;
+
+/// A QLDB control-plane error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QldbError {
+    LedgerNotFound(String),
+    ResourceNotFound(String),
+    LedgerAlreadyExists(String),
+    DeletionProtected(String),
+    InvalidParameter {
+        parameter: &'static str,
+        message: String,
+    },
+    LimitExceeded(String),
+    Internal(String),
+}
+
+impl QldbError {
+    pub fn invalid(parameter: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidParameter {
+            parameter,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for QldbError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<QldbError> for ErrorBody {
+    fn from(e: QldbError) -> Self {
+        match e {
+            QldbError::LedgerNotFound(name) => ErrorBody::new(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFoundException",
+                format!("The ledger with name {name} does not exist"),
+            )
+            .with("ResourceType", "LEDGER")
+            .with("ResourceName", name),
+            QldbError::ResourceNotFound(arn) => ErrorBody::new(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFoundException",
+                format!("The resource {arn} does not exist"),
+            )
+            .with("ResourceType", "LEDGER")
+            .with("ResourceName", arn),
+            QldbError::LedgerAlreadyExists(name) => ErrorBody::new(
+                StatusCode::CONFLICT,
+                "ResourceAlreadyExistsException",
+                format!("The ledger with name {name} already exists"),
+            )
+            .with("ResourceType", "LEDGER")
+            .with("ResourceName", name),
+            QldbError::DeletionProtected(name) => ErrorBody::new(
+                StatusCode::PRECONDITION_FAILED,
+                "ResourcePreconditionNotMetException",
+                format!(
+                    "Preventing deletion of ledger {name} because deletion protection is enabled. Disable deletion protection using UpdateLedger first."
+                ),
+            )
+            .with("ResourceType", "LEDGER")
+            .with("ResourceName", name),
+            QldbError::InvalidParameter { parameter, message } => ErrorBody::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterException",
+                message,
+            )
+            .with("ParameterName", parameter),
+            QldbError::LimitExceeded(m) => {
+                ErrorBody::new(StatusCode::BAD_REQUEST, "LimitExceededException", m)
+            }
+            QldbError::Internal(m) => ErrorBody::internal(m),
+        }
+    }
+}
