@@ -1,0 +1,449 @@
+//! Events flattened for matching: the leaves at the paths some rule reads, with their arrays.
+//!
+//! Only paths that some rule names are visited; everything else is skipped (for JSON text, still
+//! checked for syntax). Each leaf records the arrays it sits in (array id and element index),
+//! counting only elements that are objects or arrays, as event-ruler does: fields matched by one
+//! sub-rule must come from the same element of every array they share.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::json::{Lexer, SyntaxError, Token, line_and_column};
+use crate::number::{self, NumberKey};
+
+/// Why an event could not be matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The event is not a JSON object.
+    NotAnObject,
+    /// The event's JSON text is longer than the limit.
+    TooLarge { bytes: usize, limit: usize },
+    /// Objects and arrays nest deeper than the limit.
+    TooDeep { limit: usize },
+    /// The JSON text is malformed.
+    Syntax {
+        message: String,
+        line: usize,
+        column: usize,
+    },
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotAnObject => f.write_str("the event is not a JSON object"),
+            Self::TooLarge { bytes, limit } => write!(
+                f,
+                "the event is {bytes} bytes, over the limit of {limit} (EventBridge's 256 KB)"
+            ),
+            Self::TooDeep { limit } => {
+                write!(
+                    f,
+                    "the event nests objects and arrays deeper than {limit} levels"
+                )
+            }
+            Self::Syntax {
+                message,
+                line,
+                column,
+            } => write!(
+                f,
+                "the event is not valid JSON (line {line}, column {column}): {message}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
+
+/// Bounds on an event. EventBridge refuses entries over 256 KB and nesting over 1100 levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventLimits {
+    pub max_bytes: usize,
+    pub max_depth: usize,
+}
+
+impl Default for EventLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 256 * 1024,
+            max_depth: 1100,
+        }
+    }
+}
+
+/// A leaf's value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    /// A number: its text, and its comparable key when it has one.
+    Num(Cow<'a, str>, Option<NumberKey>),
+    Bool(bool),
+    Null,
+}
+
+impl Scalar<'_> {
+    /// The JSON text of a non-string value (`true`, `null`, a number as written).
+    pub(crate) fn literal(&self) -> Option<&str> {
+        match self {
+            Scalar::Str(_) => None,
+            Scalar::Num(t, _) => Some(t),
+            Scalar::Bool(true) => Some("true"),
+            Scalar::Bool(false) => Some("false"),
+            Scalar::Null => Some("null"),
+        }
+    }
+}
+
+/// One leaf: its field, value and arrays (a range of [`Flat::memberships`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Leaf<'a> {
+    pub field: u32,
+    pub value: Scalar<'a>,
+    pub membership: (u32, u32),
+}
+
+/// The flattened event.
+#[derive(Debug, Default)]
+pub(crate) struct Flat<'a> {
+    /// Sorted by field (stable: document order within a field).
+    pub leaves: Vec<Leaf<'a>>,
+    /// `(array id, element index)` lists, referenced by leaves; each list ordered by array id.
+    pub memberships: Vec<(u32, u32)>,
+    /// The path node of each array id.
+    pub arrays: Vec<u32>,
+    /// No array was seen and no field has two leaves: every state is reached at most once.
+    pub simple: bool,
+}
+
+impl<'a> Flat<'a> {
+    pub(crate) fn membership(&self, leaf: &Leaf<'_>) -> &[(u32, u32)] {
+        &self.memberships
+            [leaf.membership.0 as usize..(leaf.membership.0 + leaf.membership.1) as usize]
+    }
+
+    /// The leaves of `field`.
+    pub(crate) fn field(&self, field: u32) -> &[Leaf<'a>] {
+        let start = self.leaves.partition_point(|l| l.field < field);
+        let end = start + self.leaves[start..].partition_point(|l| l.field == field);
+        &self.leaves[start..end]
+    }
+
+    fn finish(mut self) -> Self {
+        self.leaves.sort_by_key(|l| l.field);
+        self.simple =
+            self.arrays.is_empty() && self.leaves.windows(2).all(|w| w[0].field != w[1].field);
+        self
+    }
+}
+
+/// The field-path trie of a machine: which keys lead to a field some rule reads.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Paths {
+    nodes: Vec<PathNode>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PathNode {
+    children: Vec<(Box<str>, u32)>,
+    field: Option<u32>,
+    parent: u32,
+}
+
+impl Paths {
+    pub(crate) fn new() -> Self {
+        Self {
+            nodes: vec![PathNode::default()],
+        }
+    }
+
+    /// The node of a dot-joined path, added if new; `field` is recorded on it.
+    pub(crate) fn insert(&mut self, path: &str, field: u32) -> u32 {
+        let mut node = 0u32;
+        for segment in path.split('.') {
+            node = match self.child(node, segment) {
+                Some(n) => n,
+                None => {
+                    let n = self.nodes.len() as u32;
+                    self.nodes.push(PathNode {
+                        parent: node,
+                        ..PathNode::default()
+                    });
+                    self.nodes[node as usize].children.push((segment.into(), n));
+                    n
+                }
+            };
+        }
+        self.nodes[node as usize].field = Some(field);
+        node
+    }
+
+    /// A node and its ancestors (the root excluded).
+    pub(crate) fn ancestors_of(&self, node: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut n = node;
+        while n != 0 {
+            out.push(n);
+            n = self.nodes[n as usize].parent;
+        }
+        out
+    }
+
+    fn child(&self, node: u32, segment: &str) -> Option<u32> {
+        self.nodes[node as usize]
+            .children
+            .iter()
+            .find(|(k, _)| k.as_ref() == segment)
+            .map(|&(_, n)| n)
+    }
+
+    /// The node reached from `node` by an event key (a key may itself contain dots).
+    fn step(&self, node: u32, key: &str) -> Option<u32> {
+        let mut n = node;
+        for segment in key.split('.') {
+            n = self.child(n, segment)?;
+        }
+        Some(n)
+    }
+
+    fn field_of(&self, node: u32) -> Option<u32> {
+        self.nodes[node as usize].field
+    }
+
+    fn has_children(&self, node: u32) -> bool {
+        !self.nodes[node as usize].children.is_empty()
+    }
+}
+
+struct Builder<'p, 'a> {
+    paths: &'p Paths,
+    flat: Flat<'a>,
+    stack: Vec<(u32, u32)>,
+    max_depth: usize,
+}
+
+impl<'a> Builder<'_, 'a> {
+    fn leaf(&mut self, node: u32, value: Scalar<'a>) {
+        if let Some(field) = self.paths.field_of(node) {
+            let start = self.flat.memberships.len() as u32;
+            self.flat.memberships.extend_from_slice(&self.stack);
+            self.flat.leaves.push(Leaf {
+                field,
+                value,
+                membership: (start, self.stack.len() as u32),
+            });
+        }
+    }
+
+    fn value(&mut self, node: u32, value: &'a Value, depth: usize) -> Result<(), EventError> {
+        if depth > self.max_depth {
+            return Err(EventError::TooDeep {
+                limit: self.max_depth,
+            });
+        }
+        match value {
+            Value::Object(map) => {
+                if self.paths.has_children(node) {
+                    for (k, v) in map {
+                        if let Some(child) = self.paths.step(node, k) {
+                            self.value(child, v, depth + 1)?;
+                        }
+                    }
+                }
+            }
+            Value::Array(items) => {
+                let id = self.flat.arrays.len() as u32;
+                self.flat.arrays.push(node);
+                for (i, item) in items.iter().enumerate() {
+                    let nested = matches!(item, Value::Object(_) | Value::Array(_));
+                    if nested {
+                        self.stack.push((id, i as u32));
+                    }
+                    self.value(node, item, depth + 1)?;
+                    if nested {
+                        self.stack.pop();
+                    }
+                }
+            }
+            Value::String(s) => self.leaf(node, Scalar::Str(Cow::Borrowed(s))),
+            Value::Number(n) => {
+                let text = n.to_string();
+                let key = number::comparable(&text);
+                self.leaf(node, Scalar::Num(Cow::Owned(text), key));
+            }
+            Value::Bool(b) => self.leaf(node, Scalar::Bool(*b)),
+            Value::Null => self.leaf(node, Scalar::Null),
+        }
+        Ok(())
+    }
+}
+
+/// Flattens a parsed event.
+pub(crate) fn flatten_value<'a>(
+    paths: &Paths,
+    event: &'a Value,
+    limits: &EventLimits,
+) -> Result<Flat<'a>, EventError> {
+    if !event.is_object() {
+        return Err(EventError::NotAnObject);
+    }
+    let mut b = Builder {
+        paths,
+        flat: Flat::default(),
+        stack: Vec::new(),
+        max_depth: limits.max_depth,
+    };
+    b.value(0, event, 0)?;
+    Ok(b.flat.finish())
+}
+
+struct TextWalker<'p, 'a> {
+    b: Builder<'p, 'a>,
+    lx: Lexer<'a>,
+}
+
+impl<'a> TextWalker<'_, 'a> {
+    fn syntax(&self, e: SyntaxError) -> EventError {
+        if e.message.starts_with("Document nesting depth") {
+            return EventError::TooDeep {
+                limit: self.b.max_depth,
+            };
+        }
+        let (line, column) = line_and_column(self.lx.source(), e.offset);
+        EventError::Syntax {
+            message: e.message,
+            line,
+            column,
+        }
+    }
+
+    fn next(&mut self) -> Result<Token<'a>, EventError> {
+        match self.lx.next_token() {
+            Ok(Some(t)) => Ok(t),
+            Ok(None) => Err(EventError::Syntax {
+                message: "Unexpected end-of-input".into(),
+                line: 0,
+                column: 0,
+            }),
+            Err(e) => Err(self.syntax(e)),
+        }
+    }
+
+    fn skip(&mut self, first: &Token<'a>) -> Result<(), EventError> {
+        self.lx.skip_value(first).map_err(|e| self.syntax(e))
+    }
+
+    /// Reads the value whose first token is `first`, at path node `node` (`None`: skip it).
+    fn value(&mut self, node: Option<u32>, first: Token<'a>) -> Result<(), EventError> {
+        let Some(node) = node else {
+            return self.skip(&first);
+        };
+        match first {
+            Token::StartObject => {
+                let relevant = self.b.paths.has_children(node);
+                loop {
+                    match self.next()? {
+                        Token::EndObject => break,
+                        Token::FieldName(k) => {
+                            let child = if relevant {
+                                self.b.paths.step(node, &k)
+                            } else {
+                                None
+                            };
+                            let v = self.next()?;
+                            self.value(child, v)?;
+                        }
+                        _ => unreachable_token()?,
+                    }
+                }
+            }
+            Token::StartArray => {
+                let id = self.b.flat.arrays.len() as u32;
+                self.b.flat.arrays.push(node);
+                let mut i = 0u32;
+                loop {
+                    let t = self.next()?;
+                    if t == Token::EndArray {
+                        break;
+                    }
+                    let nested = matches!(t, Token::StartObject | Token::StartArray);
+                    if nested {
+                        self.b.stack.push((id, i));
+                    }
+                    self.value(Some(node), t)?;
+                    if nested {
+                        self.b.stack.pop();
+                    }
+                    i += 1;
+                }
+            }
+            Token::String => {
+                let text = self.lx.string_text().map_err(|e| self.syntax(e))?;
+                self.b.leaf(node, Scalar::Str(text));
+            }
+            Token::Number(n) => {
+                if self.b.paths.field_of(node).is_some() {
+                    self.b
+                        .leaf(node, Scalar::Num(Cow::Borrowed(n), number::comparable(n)));
+                }
+            }
+            Token::True => self.b.leaf(node, Scalar::Bool(true)),
+            Token::False => self.b.leaf(node, Scalar::Bool(false)),
+            Token::Null => self.b.leaf(node, Scalar::Null),
+            Token::EndObject | Token::EndArray | Token::FieldName(_) => unreachable_token()?,
+        }
+        Ok(())
+    }
+}
+
+/// The lexer never yields these where a value starts; reported as a syntax error, not a panic.
+fn unreachable_token() -> Result<(), EventError> {
+    Err(EventError::Syntax {
+        message: "unexpected token".into(),
+        line: 0,
+        column: 0,
+    })
+}
+
+/// Flattens an event given as JSON text.
+pub(crate) fn flatten_text<'a>(
+    paths: &Paths,
+    text: &'a str,
+    limits: &EventLimits,
+) -> Result<Flat<'a>, EventError> {
+    if text.len() > limits.max_bytes {
+        return Err(EventError::TooLarge {
+            bytes: text.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    let mut w = TextWalker {
+        b: Builder {
+            paths,
+            flat: Flat::default(),
+            stack: Vec::new(),
+            max_depth: limits.max_depth,
+        },
+        lx: Lexer::new(text, limits.max_depth),
+    };
+    let first = w.next()?;
+    if first != Token::StartObject {
+        return Err(EventError::NotAnObject);
+    }
+    w.value(Some(0), first)?;
+    match w.lx.next_token() {
+        Ok(None) => Ok(w.b.flat.finish()),
+        Ok(Some(_)) => {
+            let (line, column) = line_and_column(text, w.lx.location());
+            Err(EventError::Syntax {
+                message: "content after the event's closing brace".into(),
+                line,
+                column,
+            })
+        }
+        Err(e) => Err(w.syntax(e)),
+    }
+}

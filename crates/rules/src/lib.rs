@@ -1,0 +1,28 @@
+//! veritrail-rules: the EventBridge event-pattern language, and veritrail's compliance rule packs.
+//!
+//! - [`Pattern`]: a compiled event pattern, with event-ruler's semantics (exact values, numbers
+//!   across spellings, `prefix`, `suffix`, `equals-ignore-case`, `wildcard`, `anything-but` in all
+//!   its forms, `numeric`, `cidr`, `exists`, `$or`, arrays). A pattern EventBridge refuses is an
+//!   [`InvalidEventPattern`] with EventBridge's code and wording.
+//! - [`Machine`]: any number of patterns compiled into one matcher; matching an event costs about
+//!   the size of the event, not the number of rules.
+//!
+//! The reference for semantics is event-ruler (github.com/aws/event-ruler @337e8d99), the engine
+//! behind EventBridge; see `tests/data/` for the cases ported from its tests, each with its source.
+//!
+//! Architecture Invariant: no I/O and no panics on outside input; patterns and events are
+//! bounded ([`PatternLimits`], [`EventLimits`]) and nothing recurses on an event's nesting
+//! beyond those bounds.
+
+mod event;
+mod index;
+mod ip;
+mod json;
+mod machine;
+mod number;
+mod pattern;
+mod text;
+
+pub use event::{EventError, EventLimits};
+pub use machine::{Machine, MachineBuilder};
+pub use pattern::{InvalidEventPattern, Pattern, PatternLimits};
