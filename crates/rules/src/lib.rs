@@ -6,6 +6,10 @@
 //!   [`InvalidEventPattern`] with EventBridge's code and wording.
 //! - [`Machine`]: any number of patterns compiled into one matcher; matching an event costs about
 //!   the size of the event, not the number of rules.
+//! - [`envelope`]: CloudTrail records as the EventBridge events rules see
+//!   ("AWS API Call via CloudTrail").
+//! - [`packs`]: the rule packs shipped with veritrail (CIS AWS Foundations monitoring, audit-trail
+//!   protection), their schema, and checking a pack against its own test events.
 //!
 //! The reference for semantics is event-ruler (github.com/aws/event-ruler @337e8d99), the engine
 //! behind EventBridge; see `tests/data/` for the cases ported from its tests, each with its source.
@@ -22,6 +26,9 @@ mod machine;
 mod number;
 mod pattern;
 mod text;
+
+pub mod envelope;
+pub mod packs;
 
 pub use event::{EventError, EventLimits};
 pub use machine::{Machine, MachineBuilder};

@@ -1,9 +1,11 @@
 //! Integration tests of veritrail-rules: the ported event-ruler and EventBridge cases (data files
-//! under `tests/data/`, each naming its source) and refusals with EventBridge's wording.
+//! under `tests/data/`, each naming its source), refusals with EventBridge's wording, and the
+//! shipped rule packs against their own test events.
 #![allow(clippy::unwrap_used)]
 
 mod cases;
 mod compile;
+mod packs;
 
 use std::path::PathBuf;
 
