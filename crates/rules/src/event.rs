@@ -221,6 +221,7 @@ impl Paths {
 struct Builder<'p, 'a> {
     paths: &'p Paths,
     flat: Flat<'a>,
+    /// The `(array, element)` pairs enclosing the current position.
     stack: Vec<(u32, u32)>,
     max_depth: usize,
 }
@@ -238,47 +239,20 @@ impl<'a> Builder<'_, 'a> {
         }
     }
 
-    fn value(&mut self, node: u32, value: &'a Value, depth: usize) -> Result<(), EventError> {
-        if depth > self.max_depth {
-            return Err(EventError::TooDeep {
-                limit: self.max_depth,
-            });
-        }
-        match value {
-            Value::Object(map) => {
-                if self.paths.has_children(node) {
-                    for (k, v) in map {
-                        if let Some(child) = self.paths.step(node, k) {
-                            self.value(child, v, depth + 1)?;
-                        }
-                    }
-                }
-            }
-            Value::Array(items) => {
-                let id = self.flat.arrays.len() as u32;
-                self.flat.arrays.push(node);
-                for (i, item) in items.iter().enumerate() {
-                    let nested = matches!(item, Value::Object(_) | Value::Array(_));
-                    if nested {
-                        self.stack.push((id, i as u32));
-                    }
-                    self.value(node, item, depth + 1)?;
-                    if nested {
-                        self.stack.pop();
-                    }
-                }
-            }
-            Value::String(s) => self.leaf(node, Scalar::Str(Cow::Borrowed(s))),
-            Value::Number(n) => {
-                let text = n.to_string();
-                let key = number::comparable(&text);
-                self.leaf(node, Scalar::Num(Cow::Owned(text), key));
-            }
-            Value::Bool(b) => self.leaf(node, Scalar::Bool(*b)),
-            Value::Null => self.leaf(node, Scalar::Null),
-        }
-        Ok(())
+    fn new_array(&mut self, node: u32) -> u32 {
+        let id = self.flat.arrays.len() as u32;
+        self.flat.arrays.push(node);
+        id
     }
+}
+
+/// Work for the value walk, kept on an explicit stack (no recursion on the event's nesting).
+enum Work<'a> {
+    Visit(u32, &'a Value, usize),
+    /// Enter element `.1` of array `.0` (an element that is an object or an array).
+    EnterElement(u32, u32),
+    /// Leave it.
+    LeaveElement,
 }
 
 /// Flattens a parsed event.
@@ -296,13 +270,78 @@ pub(crate) fn flatten_value<'a>(
         stack: Vec::new(),
         max_depth: limits.max_depth,
     };
-    b.value(0, event, 0)?;
+    let mut work = vec![Work::Visit(0, event, 0)];
+    while let Some(item) = work.pop() {
+        let (node, value, depth) = match item {
+            Work::EnterElement(array, index) => {
+                b.stack.push((array, index));
+                continue;
+            }
+            Work::LeaveElement => {
+                b.stack.pop();
+                continue;
+            }
+            Work::Visit(node, value, depth) => (node, value, depth),
+        };
+        if depth > b.max_depth {
+            return Err(EventError::TooDeep { limit: b.max_depth });
+        }
+        match value {
+            Value::Object(map) => {
+                if b.paths.has_children(node) {
+                    for (k, v) in map.iter().rev() {
+                        if let Some(child) = b.paths.step(node, k) {
+                            work.push(Work::Visit(child, v, depth + 1));
+                        }
+                    }
+                }
+            }
+            Value::Array(items) => {
+                let id = b.new_array(node);
+                for (i, item) in items.iter().enumerate().rev() {
+                    if matches!(item, Value::Object(_) | Value::Array(_)) {
+                        work.push(Work::LeaveElement);
+                        work.push(Work::Visit(node, item, depth + 1));
+                        work.push(Work::EnterElement(id, i as u32));
+                    } else {
+                        work.push(Work::Visit(node, item, depth + 1));
+                    }
+                }
+            }
+            Value::String(s) => b.leaf(node, Scalar::Str(Cow::Borrowed(s))),
+            Value::Number(n) => {
+                if b.paths.field_of(node).is_some() {
+                    let text = n.to_string();
+                    let key = number::comparable(&text);
+                    b.leaf(node, Scalar::Num(Cow::Owned(text), key));
+                }
+            }
+            Value::Bool(v) => b.leaf(node, Scalar::Bool(*v)),
+            Value::Null => b.leaf(node, Scalar::Null),
+        }
+    }
     Ok(b.flat.finish())
+}
+
+/// One open object or array of the text walk.
+enum Frame {
+    Object {
+        node: u32,
+        relevant: bool,
+        element: bool,
+    },
+    Array {
+        node: u32,
+        id: u32,
+        next: u32,
+        element: bool,
+    },
 }
 
 struct TextWalker<'p, 'a> {
     b: Builder<'p, 'a>,
     lx: Lexer<'a>,
+    frames: Vec<Frame>,
 }
 
 impl<'a> TextWalker<'_, 'a> {
@@ -332,53 +371,31 @@ impl<'a> TextWalker<'_, 'a> {
         }
     }
 
-    fn skip(&mut self, first: &Token<'a>) -> Result<(), EventError> {
-        self.lx.skip_value(first).map_err(|e| self.syntax(e))
-    }
-
-    /// Reads the value whose first token is `first`, at path node `node` (`None`: skip it).
-    fn value(&mut self, node: Option<u32>, first: Token<'a>) -> Result<(), EventError> {
+    /// Starts the value whose first token is `first`, at path node `node` (`None`: skip it);
+    /// `element`: it is an object or array element of an array (its pair is already pushed).
+    fn start(
+        &mut self,
+        node: Option<u32>,
+        first: Token<'a>,
+        element: bool,
+    ) -> Result<(), EventError> {
         let Some(node) = node else {
-            return self.skip(&first);
+            return self.lx.skip_value(&first).map_err(|e| self.syntax(e));
         };
         match first {
-            Token::StartObject => {
-                let relevant = self.b.paths.has_children(node);
-                loop {
-                    match self.next()? {
-                        Token::EndObject => break,
-                        Token::FieldName(k) => {
-                            let child = if relevant {
-                                self.b.paths.step(node, &k)
-                            } else {
-                                None
-                            };
-                            let v = self.next()?;
-                            self.value(child, v)?;
-                        }
-                        _ => unreachable_token()?,
-                    }
-                }
-            }
+            Token::StartObject => self.frames.push(Frame::Object {
+                node,
+                relevant: self.b.paths.has_children(node),
+                element,
+            }),
             Token::StartArray => {
-                let id = self.b.flat.arrays.len() as u32;
-                self.b.flat.arrays.push(node);
-                let mut i = 0u32;
-                loop {
-                    let t = self.next()?;
-                    if t == Token::EndArray {
-                        break;
-                    }
-                    let nested = matches!(t, Token::StartObject | Token::StartArray);
-                    if nested {
-                        self.b.stack.push((id, i));
-                    }
-                    self.value(Some(node), t)?;
-                    if nested {
-                        self.b.stack.pop();
-                    }
-                    i += 1;
-                }
+                let id = self.b.new_array(node);
+                self.frames.push(Frame::Array {
+                    node,
+                    id,
+                    next: 0,
+                    element,
+                });
             }
             Token::String => {
                 let text = self.lx.string_text().map_err(|e| self.syntax(e))?;
@@ -393,19 +410,68 @@ impl<'a> TextWalker<'_, 'a> {
             Token::True => self.b.leaf(node, Scalar::Bool(true)),
             Token::False => self.b.leaf(node, Scalar::Bool(false)),
             Token::Null => self.b.leaf(node, Scalar::Null),
-            Token::EndObject | Token::EndArray | Token::FieldName(_) => unreachable_token()?,
+            Token::EndObject | Token::EndArray | Token::FieldName(_) => {
+                return Err(EventError::Syntax {
+                    message: "unexpected token".into(),
+                    line: 0,
+                    column: 0,
+                });
+            }
         }
         Ok(())
     }
-}
 
-/// The lexer never yields these where a value starts; reported as a syntax error, not a panic.
-fn unreachable_token() -> Result<(), EventError> {
-    Err(EventError::Syntax {
-        message: "unexpected token".into(),
-        line: 0,
-        column: 0,
-    })
+    fn walk(&mut self) -> Result<(), EventError> {
+        while let Some(frame) = self.frames.last_mut() {
+            match frame {
+                Frame::Object { node, relevant, .. } => {
+                    let (node, relevant) = (*node, *relevant);
+                    match self.next()? {
+                        Token::EndObject => self.close(),
+                        Token::FieldName(k) => {
+                            let child = if relevant {
+                                self.b.paths.step(node, &k)
+                            } else {
+                                None
+                            };
+                            let v = self.next()?;
+                            self.start(child, v, false)?;
+                        }
+                        _ => {
+                            return Err(EventError::Syntax {
+                                message: "unexpected token".into(),
+                                line: 0,
+                                column: 0,
+                            });
+                        }
+                    }
+                }
+                Frame::Array { node, id, next, .. } => {
+                    let (node, id, index) = (*node, *id, *next);
+                    *next += 1;
+                    let t = self.next()?;
+                    if t == Token::EndArray {
+                        self.close();
+                        continue;
+                    }
+                    let nested = matches!(t, Token::StartObject | Token::StartArray);
+                    if nested {
+                        self.b.stack.push((id, index));
+                    }
+                    self.start(Some(node), t, nested)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        if let Some(Frame::Object { element: true, .. } | Frame::Array { element: true, .. }) =
+            self.frames.pop()
+        {
+            self.b.stack.pop();
+        }
+    }
 }
 
 /// Flattens an event given as JSON text.
@@ -428,12 +494,14 @@ pub(crate) fn flatten_text<'a>(
             max_depth: limits.max_depth,
         },
         lx: Lexer::new(text, limits.max_depth),
+        frames: Vec::new(),
     };
     let first = w.next()?;
     if first != Token::StartObject {
         return Err(EventError::NotAnObject);
     }
-    w.value(Some(0), first)?;
+    w.start(Some(0), first, false)?;
+    w.walk()?;
     match w.lx.next_token() {
         Ok(None) => Ok(w.b.flat.finish()),
         Ok(Some(_)) => {

@@ -93,7 +93,9 @@ impl Default for PatternLimits {
         Self {
             max_chars: 2048,
             max_combinations: 1000,
-            max_depth: 1000,
+            // Far beyond any real pattern (4096 characters at most); the compiler recurses once
+            // per level, so this also bounds its stack.
+            max_depth: 256,
         }
     }
 }

@@ -6,6 +6,7 @@
 mod cases;
 mod compile;
 mod packs;
+mod properties;
 
 use std::path::PathBuf;
 
