@@ -148,9 +148,68 @@ pub(crate) struct Paths {
 
 #[derive(Debug, Clone, Default)]
 struct PathNode {
-    children: Vec<(Box<str>, u32)>,
+    children: Vec<Child>,
+    /// Open-addressing index of `children` by `head` (entries are index + 1; 0 is empty), a
+    /// power of two at least twice as long as `children`.
+    table: Vec<u32>,
     field: Option<u32>,
     parent: u32,
+}
+
+impl PathNode {
+    fn slot(&self, h: u64) -> usize {
+        let bits = self.table.len().trailing_zeros();
+        (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+    }
+
+    fn rebuild(&mut self) {
+        let size = (self.children.len() * 2).next_power_of_two().max(4);
+        self.table = vec![0; size];
+        for i in 0..self.children.len() {
+            let mut at = self.slot(self.children[i].head);
+            while self.table[at] != 0 {
+                at = (at + 1) & (size - 1);
+            }
+            self.table[at] = i as u32 + 1;
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<u32> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let h = head(key);
+        let mask = self.table.len() - 1;
+        let mut at = self.slot(h);
+        loop {
+            let entry = self.table[at];
+            if entry == 0 {
+                return None;
+            }
+            let c = &self.children[entry as usize - 1];
+            if c.head == h && c.key.as_ref() == key {
+                return Some(c.node);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Child {
+    head: u64,
+    key: Box<str>,
+    node: u32,
+}
+
+/// A key's length and first six bytes, packed: equal keys have equal heads.
+fn head(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let mut h = (b.len() as u64) << 48;
+    for (i, &byte) in b.iter().take(6).enumerate() {
+        h |= u64::from(byte) << (8 * i);
+    }
+    h
 }
 
 impl Paths {
@@ -172,7 +231,13 @@ impl Paths {
                         parent: node,
                         ..PathNode::default()
                     });
-                    self.nodes[node as usize].children.push((segment.into(), n));
+                    let parent = &mut self.nodes[node as usize];
+                    parent.children.push(Child {
+                        head: head(segment),
+                        key: segment.into(),
+                        node: n,
+                    });
+                    parent.rebuild();
                     n
                 }
             };
@@ -193,15 +258,14 @@ impl Paths {
     }
 
     fn child(&self, node: u32, segment: &str) -> Option<u32> {
-        self.nodes[node as usize]
-            .children
-            .iter()
-            .find(|(k, _)| k.as_ref() == segment)
-            .map(|&(_, n)| n)
+        self.nodes[node as usize].get(segment)
     }
 
     /// The node reached from `node` by an event key (a key may itself contain dots).
     fn step(&self, node: u32, key: &str) -> Option<u32> {
+        if !key.contains('.') {
+            return self.child(node, key);
+        }
         let mut n = node;
         for segment in key.split('.') {
             n = self.child(n, segment)?;
