@@ -6,6 +6,7 @@
 mod aws_store;
 mod demo;
 mod ledger_cmd;
+mod rules_cmd;
 mod validate_logs_cmd;
 mod verify_cmd;
 
@@ -34,6 +35,11 @@ enum Command {
     /// could not run), from S3 (credentials, region and AWS_ENDPOINT_URL as for the AWS CLI) or
     /// a local mirror.
     ValidateLogs(validate_logs_cmd::ValidateLogs),
+    /// EventBridge rules: the built-in compliance packs (CIS AWS Foundations monitoring,
+    /// audit-trail protection), which rules fire on a file of CloudTrail events, and checking your
+    /// own pack.
+    #[command(subcommand)]
+    Rules(rules_cmd::RulesCommand),
     /// Serve the AWS emulator (QLDB, S3 with Object Lock, CloudTrail with signed log delivery)
     /// for SDKs, drivers and the AWS CLI.
     Serve {
@@ -83,6 +89,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Verify(cmd) => verify_cmd::run(cmd),
         Command::Ledger(cmd) => ledger_cmd::run(cmd),
+        Command::Rules(cmd) => rules_cmd::run(cmd),
         Command::Demo { json } => demo::run(json),
         Command::Serve {
             addr,
