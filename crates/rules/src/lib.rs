@@ -31,5 +31,5 @@ pub mod envelope;
 pub mod packs;
 
 pub use event::{EventError, EventLimits};
-pub use machine::{Machine, MachineBuilder};
+pub use machine::{Machine, MachineBuilder, RuleByRule};
 pub use pattern::{InvalidEventPattern, Pattern, PatternLimits};

@@ -333,6 +333,49 @@ fn canonical(alternatives: &[Matcher]) -> String {
     parts.join("\u{1}")
 }
 
+/// The baseline a [`Machine`] is measured and checked against: every rule compiled on its own
+/// and tried in turn. Its cost grows with the number of rules.
+#[derive(Debug, Clone)]
+pub struct RuleByRule {
+    machines: Vec<Machine<()>>,
+}
+
+impl RuleByRule {
+    pub fn new<'p>(patterns: impl IntoIterator<Item = &'p Pattern>) -> Self {
+        let machines = patterns
+            .into_iter()
+            .map(|p| {
+                let mut b = MachineBuilder::new();
+                b.add((), p);
+                b.build()
+            })
+            .collect();
+        Self { machines }
+    }
+
+    /// Indices of the rules the event matches.
+    pub fn matches_value(&self, event: &Value) -> Result<Vec<usize>, EventError> {
+        let mut out = Vec::new();
+        for (i, m) in self.machines.iter().enumerate() {
+            if !m.matches_value(event)?.is_empty() {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+
+    /// As [`RuleByRule::matches_value`], for JSON text.
+    pub fn matches_json(&self, event: &str) -> Result<Vec<usize>, EventError> {
+        let mut out = Vec::new();
+        for (i, m) in self.machines.iter().enumerate() {
+            if !m.matches_json(event)?.is_empty() {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl Pattern {
     /// Whether one event matches this pattern (EventBridge's `TestEventPattern`).
     pub fn matches_value(&self, event: &Value) -> Result<bool, EventError> {

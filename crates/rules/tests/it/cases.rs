@@ -2,7 +2,7 @@
 //! pattern alone, as JSON text and as a parsed value, and all of a file's patterns in one machine.
 
 use serde_json::Value;
-use veritrail_rules::{MachineBuilder, Pattern};
+use veritrail_rules::{MachineBuilder, Pattern, RuleByRule};
 
 struct Case {
     name: String,
@@ -79,16 +79,16 @@ fn check_file(file: &str) {
     let mut distinct: Vec<&str> = cases.iter().map(|c| c.pattern.as_str()).collect();
     distinct.sort_unstable();
     distinct.dedup();
+    let compiled: Vec<Pattern> = distinct
+        .iter()
+        .map(|t| Pattern::compile(t).unwrap())
+        .collect();
     let mut b = MachineBuilder::new();
-    let mut singles = Vec::new();
-    for (i, text) in distinct.iter().enumerate() {
-        let p = Pattern::compile(text).unwrap();
-        b.add(i, &p);
-        let mut one = MachineBuilder::new();
-        one.add((), &p);
-        singles.push(one.build());
+    for (i, p) in compiled.iter().enumerate() {
+        b.add(i, p);
     }
     let machine = b.build();
+    let alone = RuleByRule::new(&compiled);
     for c in cases.iter().take(600) {
         let got: Vec<usize> = machine
             .matches_json(&c.event)
@@ -96,12 +96,7 @@ fn check_file(file: &str) {
             .into_iter()
             .copied()
             .collect();
-        let want: Vec<usize> = singles
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| !m.matches_json(&c.event).unwrap().is_empty())
-            .map(|(i, _)| i)
-            .collect();
+        let want = alone.matches_json(&c.event).unwrap();
         assert_eq!(
             got, want,
             "{file}: one machine vs one pattern at a time, event of {}",

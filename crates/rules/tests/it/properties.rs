@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use veritrail_rules::{EventError, MachineBuilder, Pattern, PatternLimits};
+use veritrail_rules::{EventError, MachineBuilder, Pattern, PatternLimits, RuleByRule};
 
 const FIELDS: &[&str] = &["a", "b", "c.d"];
 const STRINGS: &[&str] = &[
@@ -101,11 +101,7 @@ proptest! {
             let got: Vec<usize> = machine.matches_value(e).unwrap().into_iter().copied().collect();
             let by_text: Vec<usize> = machine.matches_json(&e.to_string()).unwrap().into_iter().copied().collect();
             prop_assert_eq!(&got, &by_text);
-            let want: Vec<usize> = compiled.iter().enumerate()
-                .filter(|(_, p)| p.matches_value(e).unwrap())
-                .map(|(i, _)| i)
-                .collect();
-            prop_assert_eq!(got, want);
+            prop_assert_eq!(got, RuleByRule::new(&compiled).matches_value(e).unwrap());
         }
     }
 }
