@@ -11,6 +11,13 @@
 //! - [`packs`]: the rule packs shipped with veritrail (CIS AWS Foundations monitoring, audit-trail
 //!   protection), their schema, and checking a pack against its own test events.
 //!
+//! For an EventBridge emulator: `PutRule` validates with [`Pattern::compile`] (its error is the
+//! `InvalidEventPatternException` to return); `TestEventPattern` is [`Pattern::matches_json`];
+//! delivery keeps one [`Machine`] per event bus over the enabled rules (named by rule ARN, rebuilt
+//! when a rule changes, shared as an `Arc` between requests) and matches each served call's
+//! [`envelope::from_record`]. SNS filter policies use the same language: compile the policy with
+//! [`Pattern::compile_with`] and match an event made of the message attributes (or the body).
+//!
 //! The reference for semantics is event-ruler (github.com/aws/event-ruler @337e8d99), the engine
 //! behind EventBridge; see `tests/data/` for the cases ported from its tests, each with its source.
 //!
