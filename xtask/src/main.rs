@@ -14,9 +14,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   test     tidy, rustfmt check, clippy (warnings denied), all tests (nextest when present)
   tidy     the dependency graph matches ARCHITECTURE.md; every Rust file opens with `//!`
-  bench    [ledger|partiql|emulator|validate-logs] [-- ARGS]  benchmarks as JSON lines
+  bench    [ledger|partiql|emulator|validate-logs|rules] [-- ARGS]  benchmarks as JSON lines
            (ledger: --blocks N --documents N --sizes 1,100,1000; partiql: --accounts N --seconds S;
-            emulator: --seconds S)
+            emulator: --seconds S; rules: --seconds S)
   help     this text";
 
 fn main() -> ExitCode {
@@ -84,6 +84,7 @@ const BENCHES: &[(&str, &str)] = &[
     ("partiql", "veritrail-ledger"),
     ("emulator", "veritrail-scenarios"),
     ("validate-logs", "veritrail"),
+    ("rules", "veritrail-rules"),
 ];
 
 fn bench(args: &[String]) -> ExitCode {

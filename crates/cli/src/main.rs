@@ -7,6 +7,7 @@ mod aws_store;
 mod demo;
 mod input;
 mod ledger_cmd;
+mod rules_cmd;
 mod validate_logs_cmd;
 mod verify_cmd;
 
@@ -35,6 +36,11 @@ enum Command {
     /// could not run), from S3 (credentials, region and AWS_ENDPOINT_URL as for the AWS CLI) or
     /// a local mirror.
     ValidateLogs(validate_logs_cmd::ValidateLogs),
+    /// EventBridge rules: the built-in compliance packs (CIS AWS Foundations monitoring,
+    /// audit-trail protection), which rules fire on a file of CloudTrail events, and checking your
+    /// own pack.
+    #[command(subcommand)]
+    Rules(rules_cmd::RulesCommand),
     /// Serve the AWS emulator (QLDB, S3 with Object Lock, CloudTrail with signed log delivery)
     /// for SDKs, drivers and the AWS CLI. Stops cleanly on SIGINT or SIGTERM.
     Serve(veritrail_emulator::ServeArgs),
@@ -74,6 +80,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Verify(cmd) => verify_cmd::run(cmd),
         Command::Ledger(cmd) => ledger_cmd::run(cmd),
+        Command::Rules(cmd) => rules_cmd::run(cmd),
         Command::Demo { json } => demo::run(json),
         Command::ValidateLogs(_) | Command::Serve(_) => Outcome::BadInput,
     };

@@ -4,6 +4,7 @@
 mod aws_env;
 mod crash;
 mod ledger;
+mod rules;
 mod tamper;
 mod trail;
 mod validate_logs;

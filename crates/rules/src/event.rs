@@ -1,0 +1,581 @@
+//! Events flattened for matching: the leaves at the paths some rule reads, with their arrays.
+//!
+//! Only paths that some rule names are visited; everything else is skipped (for JSON text, still
+//! checked for syntax). Each leaf records the arrays it sits in (array id and element index),
+//! counting only elements that are objects or arrays, as event-ruler does: fields matched by one
+//! sub-rule must come from the same element of every array they share.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::json::{Lexer, SyntaxError, Token, line_and_column};
+use crate::number::{self, NumberKey};
+
+/// Why an event could not be matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The event is not a JSON object.
+    NotAnObject,
+    /// The event's JSON text is longer than the limit.
+    TooLarge { bytes: usize, limit: usize },
+    /// Objects and arrays nest deeper than the limit.
+    TooDeep { limit: usize },
+    /// The JSON text is malformed.
+    Syntax {
+        message: String,
+        line: usize,
+        column: usize,
+    },
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotAnObject => f.write_str("the event is not a JSON object"),
+            Self::TooLarge { bytes, limit } => write!(
+                f,
+                "the event is {bytes} bytes, over the limit of {limit} (EventBridge's 256 KB)"
+            ),
+            Self::TooDeep { limit } => {
+                write!(
+                    f,
+                    "the event nests objects and arrays deeper than {limit} levels"
+                )
+            }
+            Self::Syntax {
+                message,
+                line,
+                column,
+            } => write!(
+                f,
+                "the event is not valid JSON (line {line}, column {column}): {message}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
+
+/// Bounds on an event. EventBridge refuses entries over 256 KB and nesting over 1100 levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventLimits {
+    pub max_bytes: usize,
+    pub max_depth: usize,
+}
+
+impl Default for EventLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 256 * 1024,
+            max_depth: 1100,
+        }
+    }
+}
+
+/// A leaf's value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    /// A number: its text, and its comparable key when it has one.
+    Num(Cow<'a, str>, Option<NumberKey>),
+    Bool(bool),
+    Null,
+}
+
+impl Scalar<'_> {
+    /// The JSON text of a non-string value (`true`, `null`, a number as written).
+    pub(crate) fn literal(&self) -> Option<&str> {
+        match self {
+            Scalar::Str(_) => None,
+            Scalar::Num(t, _) => Some(t),
+            Scalar::Bool(true) => Some("true"),
+            Scalar::Bool(false) => Some("false"),
+            Scalar::Null => Some("null"),
+        }
+    }
+}
+
+/// One leaf: its field, value and arrays (a range of [`Flat::memberships`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Leaf<'a> {
+    pub field: u32,
+    pub value: Scalar<'a>,
+    pub membership: (u32, u32),
+}
+
+/// The flattened event.
+#[derive(Debug, Default)]
+pub(crate) struct Flat<'a> {
+    /// Sorted by field (stable: document order within a field).
+    pub leaves: Vec<Leaf<'a>>,
+    /// `(array id, element index)` lists, referenced by leaves; each list ordered by array id.
+    pub memberships: Vec<(u32, u32)>,
+    /// The path node of each array id.
+    pub arrays: Vec<u32>,
+    /// No array was seen and no field has two leaves: every state is reached at most once.
+    pub simple: bool,
+}
+
+impl<'a> Flat<'a> {
+    pub(crate) fn membership(&self, leaf: &Leaf<'_>) -> &[(u32, u32)] {
+        &self.memberships
+            [leaf.membership.0 as usize..(leaf.membership.0 + leaf.membership.1) as usize]
+    }
+
+    /// The leaves of `field`.
+    pub(crate) fn field(&self, field: u32) -> &[Leaf<'a>] {
+        let start = self.leaves.partition_point(|l| l.field < field);
+        let end = start + self.leaves[start..].partition_point(|l| l.field == field);
+        &self.leaves[start..end]
+    }
+
+    fn finish(mut self) -> Self {
+        self.leaves.sort_by_key(|l| l.field);
+        self.simple =
+            self.arrays.is_empty() && self.leaves.windows(2).all(|w| w[0].field != w[1].field);
+        self
+    }
+}
+
+/// The field-path trie of a machine: which keys lead to a field some rule reads.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Paths {
+    nodes: Vec<PathNode>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PathNode {
+    children: Vec<Child>,
+    /// Open-addressing index of `children` by `head` (entries are index + 1; 0 is empty), a
+    /// power of two at least twice as long as `children`.
+    table: Vec<u32>,
+    field: Option<u32>,
+    parent: u32,
+}
+
+impl PathNode {
+    fn slot(&self, h: u64) -> usize {
+        let bits = self.table.len().trailing_zeros();
+        (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+    }
+
+    fn rebuild(&mut self) {
+        let size = (self.children.len() * 2).next_power_of_two().max(4);
+        self.table = vec![0; size];
+        for i in 0..self.children.len() {
+            let mut at = self.slot(self.children[i].head);
+            while self.table[at] != 0 {
+                at = (at + 1) & (size - 1);
+            }
+            self.table[at] = i as u32 + 1;
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<u32> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let h = head(key);
+        let mask = self.table.len() - 1;
+        let mut at = self.slot(h);
+        loop {
+            let entry = self.table[at];
+            if entry == 0 {
+                return None;
+            }
+            let c = &self.children[entry as usize - 1];
+            if c.head == h && c.key.as_ref() == key {
+                return Some(c.node);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Child {
+    head: u64,
+    key: Box<str>,
+    node: u32,
+}
+
+/// A key's length and first six bytes, packed: equal keys have equal heads.
+fn head(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let mut h = (b.len() as u64) << 48;
+    for (i, &byte) in b.iter().take(6).enumerate() {
+        h |= u64::from(byte) << (8 * i);
+    }
+    h
+}
+
+impl Paths {
+    pub(crate) fn new() -> Self {
+        Self {
+            nodes: vec![PathNode::default()],
+        }
+    }
+
+    /// The node of a dot-joined path, added if new; `field` is recorded on it.
+    pub(crate) fn insert(&mut self, path: &str, field: u32) -> u32 {
+        let mut node = 0u32;
+        for segment in path.split('.') {
+            node = match self.child(node, segment) {
+                Some(n) => n,
+                None => {
+                    let n = self.nodes.len() as u32;
+                    self.nodes.push(PathNode {
+                        parent: node,
+                        ..PathNode::default()
+                    });
+                    let parent = &mut self.nodes[node as usize];
+                    parent.children.push(Child {
+                        head: head(segment),
+                        key: segment.into(),
+                        node: n,
+                    });
+                    parent.rebuild();
+                    n
+                }
+            };
+        }
+        self.nodes[node as usize].field = Some(field);
+        node
+    }
+
+    /// A node and its ancestors (the root excluded).
+    pub(crate) fn ancestors_of(&self, node: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut n = node;
+        while n != 0 {
+            out.push(n);
+            n = self.nodes[n as usize].parent;
+        }
+        out
+    }
+
+    fn child(&self, node: u32, segment: &str) -> Option<u32> {
+        self.nodes[node as usize].get(segment)
+    }
+
+    /// The node reached from `node` by an event key (a key may itself contain dots).
+    fn step(&self, node: u32, key: &str) -> Option<u32> {
+        if !key.contains('.') {
+            return self.child(node, key);
+        }
+        let mut n = node;
+        for segment in key.split('.') {
+            n = self.child(n, segment)?;
+        }
+        Some(n)
+    }
+
+    fn field_of(&self, node: u32) -> Option<u32> {
+        self.nodes[node as usize].field
+    }
+
+    fn has_children(&self, node: u32) -> bool {
+        !self.nodes[node as usize].children.is_empty()
+    }
+}
+
+struct Builder<'p, 'a> {
+    paths: &'p Paths,
+    flat: Flat<'a>,
+    /// The `(array, element)` pairs enclosing the current position.
+    stack: Vec<(u32, u32)>,
+    max_depth: usize,
+}
+
+impl<'a> Builder<'_, 'a> {
+    fn leaf(&mut self, node: u32, value: Scalar<'a>) {
+        if let Some(field) = self.paths.field_of(node) {
+            let start = self.flat.memberships.len() as u32;
+            self.flat.memberships.extend_from_slice(&self.stack);
+            self.flat.leaves.push(Leaf {
+                field,
+                value,
+                membership: (start, self.stack.len() as u32),
+            });
+        }
+    }
+
+    fn new_array(&mut self, node: u32) -> u32 {
+        let id = self.flat.arrays.len() as u32;
+        self.flat.arrays.push(node);
+        id
+    }
+}
+
+/// Work for the value walk, kept on an explicit stack (no recursion on the event's nesting).
+enum Work<'a> {
+    Visit(u32, &'a Value, usize),
+    /// Enter element `.1` of array `.0` (an element that is an object or an array).
+    EnterElement(u32, u32),
+    /// Leave it.
+    LeaveElement,
+}
+
+/// Flattens a parsed event.
+pub(crate) fn flatten_value<'a>(
+    paths: &Paths,
+    event: &'a Value,
+    limits: &EventLimits,
+) -> Result<Flat<'a>, EventError> {
+    if !event.is_object() {
+        return Err(EventError::NotAnObject);
+    }
+    let mut b = Builder {
+        paths,
+        flat: Flat::default(),
+        stack: Vec::new(),
+        max_depth: limits.max_depth,
+    };
+    let mut work = vec![Work::Visit(0, event, 0)];
+    while let Some(item) = work.pop() {
+        let (node, value, depth) = match item {
+            Work::EnterElement(array, index) => {
+                b.stack.push((array, index));
+                continue;
+            }
+            Work::LeaveElement => {
+                b.stack.pop();
+                continue;
+            }
+            Work::Visit(node, value, depth) => (node, value, depth),
+        };
+        if depth > b.max_depth {
+            return Err(EventError::TooDeep { limit: b.max_depth });
+        }
+        match value {
+            Value::Object(map) => {
+                if b.paths.has_children(node) {
+                    for (k, v) in map.iter().rev() {
+                        if let Some(child) = b.paths.step(node, k) {
+                            work.push(Work::Visit(child, v, depth + 1));
+                        }
+                    }
+                }
+            }
+            Value::Array(items) => {
+                let id = b.new_array(node);
+                for (i, item) in items.iter().enumerate().rev() {
+                    if matches!(item, Value::Object(_) | Value::Array(_)) {
+                        work.push(Work::LeaveElement);
+                        work.push(Work::Visit(node, item, depth + 1));
+                        work.push(Work::EnterElement(id, i as u32));
+                    } else {
+                        work.push(Work::Visit(node, item, depth + 1));
+                    }
+                }
+            }
+            Value::String(s) => b.leaf(node, Scalar::Str(Cow::Borrowed(s))),
+            Value::Number(n) => {
+                if b.paths.field_of(node).is_some() {
+                    let text = n.to_string();
+                    let key = number::comparable(&text);
+                    b.leaf(node, Scalar::Num(Cow::Owned(text), key));
+                }
+            }
+            Value::Bool(v) => b.leaf(node, Scalar::Bool(*v)),
+            Value::Null => b.leaf(node, Scalar::Null),
+        }
+    }
+    Ok(b.flat.finish())
+}
+
+/// One open object or array of the text walk.
+enum Frame {
+    Object {
+        node: u32,
+        relevant: bool,
+        element: bool,
+    },
+    Array {
+        node: u32,
+        id: u32,
+        next: u32,
+        element: bool,
+    },
+}
+
+struct TextWalker<'p, 'a> {
+    b: Builder<'p, 'a>,
+    lx: Lexer<'a>,
+    frames: Vec<Frame>,
+}
+
+impl<'a> TextWalker<'_, 'a> {
+    fn syntax(&self, e: SyntaxError) -> EventError {
+        if e.message.starts_with("Document nesting depth") {
+            return EventError::TooDeep {
+                limit: self.b.max_depth,
+            };
+        }
+        let (line, column) = line_and_column(self.lx.source(), e.offset);
+        EventError::Syntax {
+            message: e.message,
+            line,
+            column,
+        }
+    }
+
+    fn next(&mut self) -> Result<Token<'a>, EventError> {
+        match self.lx.next_token() {
+            Ok(Some(t)) => Ok(t),
+            Ok(None) => Err(EventError::Syntax {
+                message: "Unexpected end-of-input".into(),
+                line: 0,
+                column: 0,
+            }),
+            Err(e) => Err(self.syntax(e)),
+        }
+    }
+
+    /// Starts the value whose first token is `first`, at path node `node` (`None`: skip it);
+    /// `element`: it is an object or array element of an array (its pair is already pushed).
+    fn start(
+        &mut self,
+        node: Option<u32>,
+        first: Token<'a>,
+        element: bool,
+    ) -> Result<(), EventError> {
+        let Some(node) = node else {
+            return self.lx.skip_value(&first).map_err(|e| self.syntax(e));
+        };
+        match first {
+            Token::StartObject => self.frames.push(Frame::Object {
+                node,
+                relevant: self.b.paths.has_children(node),
+                element,
+            }),
+            Token::StartArray => {
+                let id = self.b.new_array(node);
+                self.frames.push(Frame::Array {
+                    node,
+                    id,
+                    next: 0,
+                    element,
+                });
+            }
+            Token::String => {
+                let text = self.lx.string_text().map_err(|e| self.syntax(e))?;
+                self.b.leaf(node, Scalar::Str(text));
+            }
+            Token::Number(n) => {
+                if self.b.paths.field_of(node).is_some() {
+                    self.b
+                        .leaf(node, Scalar::Num(Cow::Borrowed(n), number::comparable(n)));
+                }
+            }
+            Token::True => self.b.leaf(node, Scalar::Bool(true)),
+            Token::False => self.b.leaf(node, Scalar::Bool(false)),
+            Token::Null => self.b.leaf(node, Scalar::Null),
+            Token::EndObject | Token::EndArray | Token::FieldName(_) => {
+                return Err(EventError::Syntax {
+                    message: "unexpected token".into(),
+                    line: 0,
+                    column: 0,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn walk(&mut self) -> Result<(), EventError> {
+        while let Some(frame) = self.frames.last_mut() {
+            match frame {
+                Frame::Object { node, relevant, .. } => {
+                    let (node, relevant) = (*node, *relevant);
+                    match self.next()? {
+                        Token::EndObject => self.close(),
+                        Token::FieldName(k) => {
+                            let child = if relevant {
+                                self.b.paths.step(node, &k)
+                            } else {
+                                None
+                            };
+                            let v = self.next()?;
+                            self.start(child, v, false)?;
+                        }
+                        _ => {
+                            return Err(EventError::Syntax {
+                                message: "unexpected token".into(),
+                                line: 0,
+                                column: 0,
+                            });
+                        }
+                    }
+                }
+                Frame::Array { node, id, next, .. } => {
+                    let (node, id, index) = (*node, *id, *next);
+                    *next += 1;
+                    let t = self.next()?;
+                    if t == Token::EndArray {
+                        self.close();
+                        continue;
+                    }
+                    let nested = matches!(t, Token::StartObject | Token::StartArray);
+                    if nested {
+                        self.b.stack.push((id, index));
+                    }
+                    self.start(Some(node), t, nested)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        if let Some(Frame::Object { element: true, .. } | Frame::Array { element: true, .. }) =
+            self.frames.pop()
+        {
+            self.b.stack.pop();
+        }
+    }
+}
+
+/// Flattens an event given as JSON text.
+pub(crate) fn flatten_text<'a>(
+    paths: &Paths,
+    text: &'a str,
+    limits: &EventLimits,
+) -> Result<Flat<'a>, EventError> {
+    if text.len() > limits.max_bytes {
+        return Err(EventError::TooLarge {
+            bytes: text.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    let mut w = TextWalker {
+        b: Builder {
+            paths,
+            flat: Flat::default(),
+            stack: Vec::new(),
+            max_depth: limits.max_depth,
+        },
+        lx: Lexer::new(text, limits.max_depth),
+        frames: Vec::new(),
+    };
+    let first = w.next()?;
+    if first != Token::StartObject {
+        return Err(EventError::NotAnObject);
+    }
+    w.start(Some(0), first, false)?;
+    w.walk()?;
+    match w.lx.next_token() {
+        Ok(None) => Ok(w.b.flat.finish()),
+        Ok(Some(_)) => {
+            let (line, column) = line_and_column(text, w.lx.location());
+            Err(EventError::Syntax {
+                message: "content after the event's closing brace".into(),
+                line,
+                column,
+            })
+        }
+        Err(e) => Err(w.syntax(e)),
+    }
+}

@@ -1,0 +1,489 @@
+//! Value indexes: for one field at one state of the machine, every pattern of every rule that
+//! continues there, arranged so that finding the patterns a value matches costs about the length
+//! of the value, not the number of patterns.
+//!
+//! - equality (strings, literals, numbers, single IPs): hash maps;
+//! - prefixes and suffixes: byte tries walked forwards or backwards over the value;
+//! - equals-ignore-case (whole, prefix, suffix): tries over case units, each unit matching its
+//!   lower- or upper-case bytes;
+//! - wildcards: a trie on the literal text before the first `*` picks the candidates, which are
+//!   then matched in full;
+//! - numeric ranges and CIDR blocks: static interval trees (O(log n + matches));
+//! - anything-but: each one is tried (they match all but a few values, so they are few per
+//!   field in practice, and every one that is tried and not excluded is a result).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::event::Scalar;
+use crate::ip::{self, Ip};
+use crate::number::NumberKey;
+use crate::pattern::{AnythingBut, Matcher};
+use crate::text::{Unit, Wildcard, units_match};
+
+/// A target state of the machine.
+pub(crate) type StateId = u32;
+
+/// A small, fast hasher for short keys (FNV-1a folded into 64 bits). The keys are values from
+/// patterns, so hash flooding by events is not a concern: events only look keys up.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// A trie node: its children by edge label, and the targets of the keys ending there.
+type Node<L> = (Vec<(L, u32)>, Vec<u32>);
+
+/// A byte trie; each node lists the targets of the keys ending there.
+#[derive(Debug, Clone)]
+struct ByteTrie {
+    nodes: Vec<Node<u8>>,
+}
+
+impl Default for ByteTrie {
+    fn default() -> Self {
+        Self {
+            nodes: vec![(Vec::new(), Vec::new())],
+        }
+    }
+}
+
+impl ByteTrie {
+    fn insert(&mut self, key: impl Iterator<Item = u8>, target: u32) {
+        let mut node = 0usize;
+        for b in key {
+            let found = self.nodes[node].0.binary_search_by_key(&b, |&(k, _)| k);
+            node = match found {
+                Ok(i) => self.nodes[node].0[i].1 as usize,
+                Err(i) => {
+                    let n = self.nodes.len();
+                    self.nodes.push((Vec::new(), Vec::new()));
+                    self.nodes[node].0.insert(i, (b, n as u32));
+                    n
+                }
+            };
+        }
+        if !self.nodes[node].1.contains(&target) {
+            self.nodes[node].1.push(target);
+        }
+    }
+
+    /// Targets of every key that is a prefix of `bytes`.
+    fn prefixes_of(&self, bytes: impl Iterator<Item = u8>, out: &mut Vec<u32>) {
+        let mut node = 0usize;
+        out.extend_from_slice(&self.nodes[0].1);
+        for b in bytes {
+            match self.nodes[node].0.binary_search_by_key(&b, |&(k, _)| k) {
+                Ok(i) => node = self.nodes[node].0[i].1 as usize,
+                Err(_) => return,
+            }
+            out.extend_from_slice(&self.nodes[node].1);
+        }
+    }
+}
+
+/// A trie over case units; `whole` nodes accept only at the end of the value.
+#[derive(Debug, Clone)]
+struct UnitTrie {
+    nodes: Vec<Node<Unit>>,
+}
+
+impl Default for UnitTrie {
+    fn default() -> Self {
+        Self {
+            nodes: vec![(Vec::new(), Vec::new())],
+        }
+    }
+}
+
+impl UnitTrie {
+    fn insert(&mut self, units: &[Unit], target: u32) {
+        let mut node = 0usize;
+        for u in units {
+            let found = self.nodes[node]
+                .0
+                .iter()
+                .find(|(k, _)| k == u)
+                .map(|&(_, n)| n);
+            node = match found {
+                Some(n) => n as usize,
+                None => {
+                    let n = self.nodes.len();
+                    self.nodes.push((Vec::new(), Vec::new()));
+                    self.nodes[node].0.push((u.clone(), n as u32));
+                    n
+                }
+            };
+        }
+        if !self.nodes[node].1.contains(&target) {
+            self.nodes[node].1.push(target);
+        }
+    }
+
+    /// Targets of keys matching all of `value` (`whole`) or a prefix of it.
+    fn lookup(&self, value: &[u8], whole: bool, out: &mut Vec<u32>) {
+        let mut stack = vec![(0usize, 0usize)];
+        while let Some((node, pos)) = stack.pop() {
+            let (children, targets) = &self.nodes[node];
+            if !whole || pos == value.len() {
+                out.extend_from_slice(targets);
+            }
+            let rest = &value[pos..];
+            for (u, child) in children {
+                if rest.starts_with(&u.lower) {
+                    stack.push((*child as usize, pos + u.lower.len()));
+                }
+                if u.upper != u.lower && rest.starts_with(&u.upper) {
+                    stack.push((*child as usize, pos + u.upper.len()));
+                }
+            }
+        }
+    }
+}
+
+/// A static interval tree over closed intervals `[low, high]`.
+#[derive(Debug, Clone)]
+struct Intervals<K> {
+    /// Sorted by `low`.
+    items: Vec<(K, K, u32)>,
+    /// For the implicit balanced tree over `items`: the largest `high` in each subtree,
+    /// indexed by the subtree's middle element.
+    max_high: Vec<K>,
+}
+
+impl<K> Default for Intervals<K> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            max_high: Vec::new(),
+        }
+    }
+}
+
+impl<K: Ord + Copy> Intervals<K> {
+    fn push(&mut self, low: K, high: K, target: u32) {
+        if low <= high {
+            self.items.push((low, high, target));
+        }
+    }
+
+    fn build(&mut self) {
+        self.items.sort_by_key(|a| a.0);
+        self.max_high = self.items.iter().map(|i| i.1).collect();
+        if !self.items.is_empty() {
+            self.fill(0, self.items.len());
+        }
+    }
+
+    fn fill(&mut self, lo: usize, hi: usize) -> K {
+        let mid = lo + (hi - lo) / 2;
+        let mut m = self.items[mid].1;
+        if lo < mid {
+            m = m.max(self.fill(lo, mid));
+        }
+        if mid + 1 < hi {
+            m = m.max(self.fill(mid + 1, hi));
+        }
+        self.max_high[mid] = m;
+        m
+    }
+
+    fn stab(&self, x: K, out: &mut Vec<u32>) {
+        if self.items.is_empty() {
+            return;
+        }
+        let mut stack = vec![(0usize, self.items.len())];
+        while let Some((lo, hi)) = stack.pop() {
+            let mid = lo + (hi - lo) / 2;
+            if self.max_high[mid] < x {
+                continue;
+            }
+            let (low, high, target) = self.items[mid];
+            if low <= x && x <= high {
+                out.push(target);
+            }
+            if lo < mid {
+                stack.push((lo, mid));
+            }
+            if low <= x && mid + 1 < hi {
+                stack.push((mid + 1, hi));
+            }
+        }
+    }
+}
+
+/// The patterns that are not plain equality, kept apart so most indexes stay small.
+#[derive(Debug, Clone, Default)]
+struct Rare {
+    ranges: Intervals<NumberKey>,
+    ipv4: Intervals<u32>,
+    ipv6: Intervals<u128>,
+    prefixes: ByteTrie,
+    suffixes: ByteTrie,
+    ignore_case: UnitTrie,
+    prefix_ignore_case: UnitTrie,
+    suffix_ignore_case: UnitTrie,
+    has_suffix_ignore_case: bool,
+    wildcards: Vec<(Wildcard, u32)>,
+    wildcard_prefixes: ByteTrie,
+    anything_but: Vec<(AnythingBut, u32)>,
+}
+
+/// Every pattern on one field at one state, with the state each leads to.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ValueIndex {
+    strings: FastMap<Box<str>, Vec<StateId>>,
+    literals: FastMap<Box<str>, Vec<StateId>>,
+    numbers: FastMap<NumberKey, Vec<StateId>>,
+    exists: Vec<StateId>,
+    rare: Option<Box<Rare>>,
+}
+
+fn add(list: &mut Vec<StateId>, target: StateId) {
+    if !list.contains(&target) {
+        list.push(target);
+    }
+}
+
+impl ValueIndex {
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// Adds one pattern leading to `target` (`Absent` is handled by the caller).
+    pub(crate) fn insert(&mut self, m: &Matcher, target: StateId) {
+        match m {
+            Matcher::Exact(s) => add(self.strings.entry(s.as_str().into()).or_default(), target),
+            Matcher::Literal(s) => add(self.literals.entry(s.as_str().into()).or_default(), target),
+            Matcher::NumericEq(k) => add(self.numbers.entry(*k).or_default(), target),
+            Matcher::Exists => add(&mut self.exists, target),
+            Matcher::Absent => {}
+            Matcher::Range {
+                low,
+                low_open,
+                high,
+                high_open,
+            } => {
+                let low = if *low_open {
+                    low.checked_add(1)
+                } else {
+                    Some(*low)
+                };
+                let high = if *high_open {
+                    high.checked_sub(1)
+                } else {
+                    Some(*high)
+                };
+                if let (Some(l), Some(h)) = (low, high) {
+                    self.rare().ranges.push(l, h, target);
+                }
+            }
+            Matcher::Ip(r) => match (r.low, r.high) {
+                (Ip::V4(l), Ip::V4(h)) => self.rare().ipv4.push(l, h, target),
+                (Ip::V6(l), Ip::V6(h)) => self.rare().ipv6.push(l, h, target),
+                _ => {}
+            },
+            Matcher::Prefix(p) => self.rare().prefixes.insert(p.bytes(), target),
+            Matcher::Suffix(s) => self.rare().suffixes.insert(s.bytes().rev(), target),
+            Matcher::EqualsIgnoreCase(u) => self.rare().ignore_case.insert(u, target),
+            Matcher::PrefixIgnoreCase(u) => self.rare().prefix_ignore_case.insert(u, target),
+            Matcher::SuffixIgnoreCase(u) => {
+                let rare = self.rare();
+                rare.suffix_ignore_case.insert(u, target);
+                rare.has_suffix_ignore_case = true;
+            }
+            Matcher::Wildcard(w) => {
+                let rare = self.rare();
+                let i = rare.wildcards.len() as u32;
+                rare.wildcard_prefixes
+                    .insert(w.literal_prefix().iter().copied(), i);
+                rare.wildcards.push((w.clone(), target));
+            }
+            Matcher::AnythingBut(a) => self.rare().anything_but.push((a.clone(), target)),
+        }
+    }
+
+    /// Every state a pattern here leads to (with repeats).
+    pub(crate) fn targets(&self) -> Vec<StateId> {
+        let mut out: Vec<StateId> = self.exists.clone();
+        for list in self.strings.values().chain(self.literals.values()) {
+            out.extend_from_slice(list);
+        }
+        for list in self.numbers.values() {
+            out.extend_from_slice(list);
+        }
+        if let Some(rare) = &self.rare {
+            out.extend(rare.ranges.items.iter().map(|i| i.2));
+            out.extend(rare.ipv4.items.iter().map(|i| i.2));
+            out.extend(rare.ipv6.items.iter().map(|i| i.2));
+            for trie in [&rare.prefixes, &rare.suffixes] {
+                for node in &trie.nodes {
+                    out.extend_from_slice(&node.1);
+                }
+            }
+            for trie in [
+                &rare.ignore_case,
+                &rare.prefix_ignore_case,
+                &rare.suffix_ignore_case,
+            ] {
+                for node in &trie.nodes {
+                    out.extend_from_slice(&node.1);
+                }
+            }
+            out.extend(rare.wildcards.iter().map(|w| w.1));
+            out.extend(rare.anything_but.iter().map(|a| a.1));
+        }
+        out
+    }
+
+    /// Prepares the interval trees; call once after the last insert.
+    pub(crate) fn build(&mut self) {
+        if let Some(rare) = &mut self.rare {
+            rare.ranges.build();
+            rare.ipv4.build();
+            rare.ipv6.build();
+        }
+    }
+
+    /// Appends the targets of every pattern `value` matches (possibly with repeats).
+    pub(crate) fn lookup(&self, value: &Scalar<'_>, out: &mut Vec<StateId>) {
+        out.extend_from_slice(&self.exists);
+        match value {
+            Scalar::Str(s) => {
+                if let Some(t) = self.strings.get(s.as_ref()) {
+                    out.extend_from_slice(t);
+                }
+            }
+            other => {
+                if let Some(lit) = other.literal()
+                    && let Some(t) = self.literals.get(lit)
+                {
+                    out.extend_from_slice(t);
+                }
+                if let Scalar::Num(_, Some(k)) = other
+                    && let Some(t) = self.numbers.get(k)
+                {
+                    out.extend_from_slice(t);
+                }
+            }
+        }
+        let Some(rare) = &self.rare else {
+            return;
+        };
+        match value {
+            Scalar::Str(s) => {
+                let bytes = s.as_bytes();
+                if !rare.ipv4.items.is_empty() || !rare.ipv6.items.is_empty() {
+                    match ip::parse(s) {
+                        Some(Ip::V4(a)) => rare.ipv4.stab(a, out),
+                        Some(Ip::V6(a)) => rare.ipv6.stab(a, out),
+                        None => {}
+                    }
+                }
+                rare.prefixes.prefixes_of(bytes.iter().copied(), out);
+                rare.suffixes.prefixes_of(bytes.iter().rev().copied(), out);
+                rare.ignore_case.lookup(bytes, true, out);
+                rare.prefix_ignore_case.lookup(bytes, false, out);
+                if rare.has_suffix_ignore_case {
+                    let reversed: Vec<u8> = bytes.iter().rev().copied().collect();
+                    rare.suffix_ignore_case.lookup(&reversed, false, out);
+                }
+                if !rare.wildcards.is_empty() {
+                    let mut candidates = Vec::new();
+                    rare.wildcard_prefixes
+                        .prefixes_of(bytes.iter().copied(), &mut candidates);
+                    for i in candidates {
+                        let (w, target) = &rare.wildcards[i as usize];
+                        if w.matches(bytes) {
+                            out.push(*target);
+                        }
+                    }
+                }
+            }
+            Scalar::Num(_, Some(k)) => rare.ranges.stab(*k, out),
+            _ => {}
+        }
+        for (a, target) in &rare.anything_but {
+            if !excludes(a, value) {
+                out.push(*target);
+            }
+        }
+    }
+}
+
+/// Whether an anything-but excludes `value` (values of another type are never excluded).
+pub(crate) fn excludes(a: &AnythingBut, value: &Scalar<'_>) -> bool {
+    match (a, value) {
+        (AnythingBut::Strings(set), Scalar::Str(s)) => set.iter().any(|x| x == s.as_ref()),
+        (AnythingBut::Numbers(set), Scalar::Num(_, Some(k))) => set.contains(k),
+        (AnythingBut::Prefixes(set), Scalar::Str(s)) => {
+            set.iter().any(|p| s.starts_with(p.as_str()))
+        }
+        (AnythingBut::Suffixes(set), Scalar::Str(s)) => set.iter().any(|p| s.ends_with(p.as_str())),
+        (AnythingBut::IgnoreCase(set), Scalar::Str(s)) => {
+            set.iter().any(|u| units_match(u, s.as_bytes(), true))
+        }
+        (AnythingBut::Wildcards(set), Scalar::Str(s)) => {
+            set.iter().any(|w| w.matches(s.as_bytes()))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_tree_stabs_exactly_the_covering_intervals() {
+        let mut t = Intervals::default();
+        let spans = [(1u64, 5u64), (3, 9), (10, 10), (0, 100), (50, 60), (7, 8)];
+        for (i, (l, h)) in spans.iter().enumerate() {
+            t.push(*l, *h, i as u32);
+        }
+        t.build();
+        for x in 0..=101u64 {
+            let mut got = Vec::new();
+            t.stab(x, &mut got);
+            got.sort_unstable();
+            let want: Vec<u32> = spans
+                .iter()
+                .enumerate()
+                .filter(|(_, (l, h))| *l <= x && x <= *h)
+                .map(|(i, _)| i as u32)
+                .collect();
+            assert_eq!(got, want, "x = {x}");
+        }
+    }
+
+    #[test]
+    fn byte_trie_reports_every_prefix() {
+        let mut t = ByteTrie::default();
+        t.insert("".bytes(), 0);
+        t.insert("ab".bytes(), 1);
+        t.insert("abc".bytes(), 2);
+        t.insert("b".bytes(), 3);
+        let mut out = Vec::new();
+        t.prefixes_of("abcd".bytes(), &mut out);
+        assert_eq!(out, vec![0, 1, 2]);
+    }
+}
