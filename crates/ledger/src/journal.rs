@@ -575,6 +575,11 @@ impl<S: Storage> Ledger<S> {
         self.options.clock.now()
     }
 
+    /// The clock, id source and durability the ledger was opened with.
+    pub fn options(&self) -> &LedgerOptions {
+        &self.options
+    }
+
     /// Revision `index` of block `seq` as the committed view and `history()` show it:
     /// `{blockAddress, hash, data, metadata}` (no `data` for a deletion).
     pub fn revision_value(&self, seq: u64, index: u32) -> Result<Element, LedgerError> {

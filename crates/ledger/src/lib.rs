@@ -12,6 +12,7 @@
 //! - [`storage`]: the [`Storage`] trait and its SQLite implementation.
 //! - [`checkpoint`]: signed checkpoints (C2SP signed-note format) and their keys.
 //! - [`files`]: where a ledger's database, keys and checkpoints live on disk.
+//! - [`limits`]: QLDB's quotas and the nesting bounds that keep hostile input off the stack.
 
 pub mod checkpoint;
 pub mod db;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod export;
 pub mod files;
 pub mod journal;
+pub mod limits;
 pub mod merkle;
 pub mod partiql;
 pub mod storage;

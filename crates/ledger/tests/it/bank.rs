@@ -1,9 +1,11 @@
 //! The seed scenario: a bank ledger with Accounts, Transactions and AuditLog, its transfers and
 //! its audit queries, run through PartiQL transactions; and concurrent transfers under OCC.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use veritrail_core::ion_rs::Element;
+use veritrail_core::time::{ManualClock, UtcMillis};
 use veritrail_ledger::db::{Database, DatabaseOptions, DbError};
 use veritrail_ledger::{Ledger, LedgerOptions};
 use veritrail_verify::{parse_digest, verify_revision};
@@ -329,13 +331,7 @@ fn bad_statements_say_what_and_where_and_change_nothing() {
 
 #[test]
 fn limits_and_the_transaction_timeout() {
-    let db = bank(
-        "limits",
-        DatabaseOptions {
-            transaction_timeout: Duration::from_millis(50),
-            strict_limits: true,
-        },
-    );
+    let db = bank("limits", DatabaseOptions::default());
     let mut tx = db.begin();
     for i in 0..40 {
         tx.execute("INSERT INTO AuditLog ?", &[ion(&format!("{{n:{i}}}"))])
@@ -346,13 +342,33 @@ fn limits_and_the_transaction_timeout() {
         .unwrap_err();
     assert!(matches!(e, DbError::LimitExceeded(_)), "{e}");
     tx.abort();
-    let mut tx = db.begin();
-    std::thread::sleep(Duration::from_millis(80));
+
+    // The timeout is measured on the ledger's clock: moving a manual clock expires it.
+    let start = UtcMillis(1_700_000_000_000);
+    let clock = Arc::new(ManualClock::new(start, 0));
+    let dir = crate::temp_dir("timeout");
+    let options = LedgerOptions {
+        clock: clock.clone(),
+        ..LedgerOptions::default()
+    };
+    let timed = Database::new(
+        Ledger::create(&dir.join("t.ledger"), "t", options).unwrap(),
+        DatabaseOptions {
+            transaction_timeout: Duration::from_secs(30),
+            ..DatabaseOptions::default()
+        },
+    );
+    timed.execute("CREATE TABLE AuditLog", &[]).unwrap();
+    let mut tx = timed.begin();
+    clock.set(UtcMillis(start.0 + 30_000));
+    tx.execute("SELECT * FROM AuditLog", &[]).unwrap();
+    clock.set(UtcMillis(start.0 + 30_001));
     let e = tx.execute("SELECT * FROM AuditLog", &[]).unwrap_err();
     assert_eq!(
         e.to_string(),
         format!("Transaction {} has expired", tx.id())
     );
+    assert_eq!(tx.commit(None).unwrap_err(), e);
 
     let relaxed = bank(
         "relaxed",

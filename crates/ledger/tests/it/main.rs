@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod bank;
+mod concurrency;
 mod export;
+mod hostile;
 mod proofs;
 
 use std::path::PathBuf;
