@@ -6,6 +6,7 @@ mod bank;
 mod concurrency;
 mod export;
 mod hostile;
+mod partiql_props;
 mod proofs;
 
 use std::path::PathBuf;
