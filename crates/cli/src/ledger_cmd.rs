@@ -1,6 +1,7 @@
 //! `veritrail ledger …`: create a ledger, append CloudTrail records, read digests, blocks and
 //! revisions with proofs (as the AWS CLI prints them), sign checkpoints, and verify a whole
-//! ledger with `veritrail-verify`, which shares no code with the ledger.
+//! ledger with `veritrail-verify`, which shares no code with the ledger. Verification and import
+//! are done by `veritrail-ledger`; this module parses arguments and prints.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,18 +15,18 @@ use veritrail_core::ion_rs::Element;
 use veritrail_core::record::parse_log_file;
 use veritrail_core::time::UtcMillis;
 use veritrail_core::time::{Clock as _, SystemClock};
-use veritrail_ledger::checkpoint::{CheckpointContent, CheckpointKey, origin};
+use veritrail_ledger::checkpoint::{CheckpointContent, CheckpointKey};
 use veritrail_ledger::db::{Database, DatabaseOptions};
-use veritrail_ledger::export::{ExportFormat, ExportRequest, read_export};
+use veritrail_ledger::export::{ExportFormat, ExportRequest};
 use veritrail_ledger::files::LedgerFiles;
 use veritrail_ledger::journal::proof_ion_text;
 use veritrail_ledger::partiql::eval::index_key;
 use veritrail_ledger::storage::{IndexUpdate, TableRow};
+use veritrail_ledger::verification::{VerifyError, import_ledger, verify_ledger};
 use veritrail_ledger::{
     Ledger, LedgerError, LedgerOptions, NewTransaction, Statement, Storage as _, StorageError,
     Write,
 };
-use veritrail_verify::{JournalVerifier, verify_checkpoint};
 
 use crate::Outcome;
 use crate::verify_cmd::report;
@@ -659,153 +660,43 @@ fn export(
     }
 }
 
-fn import(t: &Target, from: &Path, digest_file: Option<&Path>) -> Outcome {
-    let files = t.files();
-    if files.journal().exists() {
-        return report(
-            t.json,
+/// Prints what a verification or an import found wrong: exit 1 for a broken journal, 2 for
+/// input that cannot be used.
+fn verify_failed(json_out: bool, e: &VerifyError) -> Outcome {
+    match e {
+        VerifyError::Broken(b) => report(
+            json_out,
+            Outcome::Failed,
+            &format!("FAILED {b}"),
+            json!({"check": b.check()}),
+        ),
+        VerifyError::Ledger(e) => fail(json_out, e),
+        other => report(
+            json_out,
             Outcome::BadInput,
-            &format!("error: {} already exists", files.journal().display()),
+            &format!("error: {other}"),
             json!({"check": "input"}),
-        );
+        ),
     }
-    let digest = match digest_file {
-        None => None,
-        Some(p) => match std::fs::read_to_string(p)
-            .map_err(|e| e.to_string())
-            .and_then(|s| veritrail_verify::parse_digest(&s).map_err(|e| e.to_string()))
-        {
-            Ok(d) => Some(d),
-            Err(e) => {
-                return report(
-                    t.json,
-                    Outcome::BadInput,
-                    &format!("error: --digest {}: {e}", p.display()),
-                    json!({"check": "input"}),
-                );
-            }
-        },
-    };
-    let mut blocks = match read_export(from) {
-        Ok(b) => b,
-        Err(e) => {
-            return report(
-                t.json,
-                Outcome::BadInput,
-                &format!("error: {e}"),
-                json!({"check": "input"}),
-            );
-        }
-    };
-    let seq_of = |b: &Element| {
-        b.as_struct()
-            .and_then(|s| s.get("blockAddress"))
-            .and_then(Element::as_struct)
-            .and_then(|a| a.get("sequenceNo"))
-            .and_then(Element::as_i64)
-            .unwrap_or(-1)
-    };
-    blocks.sort_by_key(seq_of);
-    if let Some(first) = blocks.first().map(seq_of) {
-        if first != 0 {
-            return report(
-                t.json,
-                Outcome::BadInput,
-                &format!(
-                    "error: the export starts at block {first}; an import needs the whole journal from block 0 (export without --start)"
-                ),
-                json!({"check": "input"}),
-            );
-        }
-    }
-    // Verify everything with the independent verifier before writing anything.
-    let mut verifier = JournalVerifier::qldb();
-    let mut root_at_tip = None;
-    for block in &blocks {
-        if let Err(e) = verifier.push(block) {
-            return broken(t.json, format!("{e}; nothing was imported"), "block");
-        }
-        if let Some(d) = &digest {
-            if verifier.size() == d.tip.sequence_no + 1 {
-                root_at_tip = verifier.root();
-            }
-        }
-    }
-    if let Some(d) = &digest {
-        let strand = blocks
-            .first()
-            .and_then(|b| b.as_struct())
-            .and_then(|s| s.get("blockAddress"))
-            .and_then(Element::as_struct)
-            .and_then(|a| a.get("strandId"))
-            .and_then(Element::as_text)
-            .unwrap_or("");
-        if strand != d.tip.strand_id {
-            return broken(
-                t.json,
-                format!(
-                    "the digest is for strand {}, the export is strand {strand}; nothing was imported",
-                    d.tip.strand_id
-                ),
-                "digest",
-            );
-        }
-        match root_at_tip {
-            Some(r) if r.ct_eq(&d.digest) => {}
-            Some(r) => {
-                return broken(
-                    t.json,
-                    format!(
-                        "the journal's digest at tip {} is {r} but the saved digest is {}; nothing was imported",
-                        d.tip.sequence_no, d.digest
-                    ),
-                    "digest",
-                );
-            }
-            None => {
-                return broken(
-                    t.json,
-                    format!(
-                        "the saved digest's tip {} is past the export's last block {}; nothing was imported",
-                        d.tip.sequence_no,
-                        verifier.size().saturating_sub(1)
-                    ),
-                    "digest",
-                );
-            }
-        }
-    }
-    let result = (|| -> Result<Ledger, LedgerError> {
-        std::fs::create_dir_all(&files.data_dir)
-            .map_err(|e| LedgerError::Keys(format!("{}: {e}", files.data_dir.display())))?;
-        let ledger = Ledger::import(
-            &files.journal(),
-            &files.name,
-            &blocks,
-            LedgerOptions::default(),
-        )?;
-        if !files.private_key().exists() {
-            files.write_new_key(&CheckpointKey::generate(&files.name)?)?;
-        }
-        Ok(ledger)
-    })();
-    match result {
-        Ok(ledger) => report(
+}
+
+fn import(t: &Target, from: &Path, digest_file: Option<&Path>) -> Outcome {
+    match import_ledger(&t.files(), from, digest_file, LedgerOptions::default()) {
+        Ok(r) => report(
             t.json,
             Outcome::Verified,
             &format!(
                 "imported {} blocks of strand {} into ledger {}; every block hash and chain link verified{}",
-                blocks.len(),
-                ledger.strand_id(),
-                ledger.name(),
-                digest.as_ref().map_or_else(String::new, |d| format!(
-                    ", and the digest at tip {} matches the saved digest",
-                    d.tip.sequence_no
+                r.blocks,
+                r.strand_id,
+                r.name,
+                r.digest_tip.map_or_else(String::new, |tip| format!(
+                    ", and the digest at tip {tip} matches the saved digest"
                 ))
             ),
-            json!({"blocks": blocks.len(), "strandId": ledger.strand_id()}),
+            json!({"blocks": r.blocks, "strandId": r.strand_id}),
         ),
-        Err(e) => fail(t.json, &e),
+        Err(e) => verify_failed(t.json, &e),
     }
 }
 
@@ -844,186 +735,40 @@ fn checkpoint(t: &Target) -> Outcome {
     }
 }
 
-/// What `ledger verify` found wrong, as a line.
-fn broken(json_out: bool, message: String, check: &str) -> Outcome {
-    report(
-        json_out,
-        Outcome::Failed,
-        &format!("FAILED {message}"),
-        json!({"check": check}),
-    )
-}
-
-fn verify(t: &Target, public_key: Option<&Path>, checkpoint_file: Option<&Path>) -> Outcome {
-    let files = t.files();
-    let ledger = match open(&files, true) {
-        Ok(l) => l,
-        Err(e) => return fail(t.json, &e),
-    };
-    // The checkpoint to hold the journal to: verified before the journal is read.
-    let note = match checkpoint_file {
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(text) => Some((p.to_owned(), text)),
-            Err(e) => {
-                return report(
-                    t.json,
-                    Outcome::BadInput,
-                    &format!("error: --checkpoint {}: {e}", p.display()),
-                    json!({"check": "input"}),
-                );
-            }
-        },
-        None => match files.latest_checkpoint() {
-            Ok(n) => n,
-            Err(e) => return fail(t.json, &e),
-        },
-    };
-    let checkpoint = match &note {
-        None => None,
-        Some((path, text)) => {
-            let key_path = public_key.map_or_else(|| files.public_key(), Path::to_owned);
-            let vkey = match std::fs::read_to_string(&key_path) {
-                Ok(k) => k,
-                Err(e) => {
-                    return report(
-                        t.json,
-                        Outcome::BadInput,
-                        &format!("error: public key {}: {e}", key_path.display()),
-                        json!({"check": "input"}),
-                    );
-                }
-            };
-            match verify_checkpoint(text, &vkey) {
-                Ok(cp) if cp.origin != origin(ledger.name()) => {
-                    return broken(
-                        t.json,
-                        format!(
-                            "checkpoint {}: it is for {}, not veritrail/{}",
-                            path.display(),
-                            cp.origin,
-                            ledger.name()
-                        ),
-                        "checkpoint",
-                    );
-                }
-                Ok(cp) if cp.extension("strand") != Some(ledger.strand_id()) => {
-                    return broken(
-                        t.json,
-                        format!(
-                            "checkpoint {}: it is for strand {:?}, not the journal's strand {}",
-                            path.display(),
-                            cp.extension("strand"),
-                            ledger.strand_id()
-                        ),
-                        "checkpoint",
-                    );
-                }
-                Ok(cp) => Some(cp),
-                Err(e) => {
-                    return broken(t.json, format!("{} ({})", e, path.display()), "checkpoint");
-                }
-            }
+fn verify(t: &Target, public_key: Option<&Path>, checkpoint: Option<&Path>) -> Outcome {
+    let show_progress = !t.json;
+    let progress = |done: u64, total: u64| {
+        if show_progress {
+            eprintln!("verified {done} of {total} blocks");
         }
     };
-
-    let count = ledger.block_count();
-    let imported = match ledger.imported_blocks() {
-        Ok(n) => n,
-        Err(e) => return fail(t.json, &e),
-    };
-    let mut verifier = JournalVerifier::imported_then_veritrail(imported);
-    let mut root_at_checkpoint = None;
-    let progress = count >= 100_000 && !t.json;
-    for seq in 0..count {
-        let block = match ledger.block_element(seq) {
-            Ok(b) => b,
-            Err(e) => return broken(t.json, format!("block {seq}: {e}"), "block"),
-        };
-        let verified = match verifier.push(&block) {
-            Ok(v) => v,
-            Err(e) => return broken(t.json, e.to_string(), "block"),
-        };
-        for (level, index, hash) in &verified.nodes {
-            match ledger.storage().node(*level, *index) {
-                Ok(Some(stored)) if stored.ct_eq(hash) => {}
-                Ok(stored) => {
-                    return broken(
-                        t.json,
-                        format!(
-                            "block {seq}: the stored subtree hash at level {level}, index {index} is {} but the blocks hash to {hash}",
-                            stored.map_or_else(|| "missing".to_owned(), |h| h.to_base64())
-                        ),
-                        "stored hash",
-                    );
-                }
-                Err(e) => return broken(t.json, format!("block {seq}: {e}"), "stored hash"),
-            }
-        }
-        match ledger.storage().block(seq) {
-            Ok(Some(stored)) if stored.revision_hashes == verified.block.revision_hashes => {}
-            Ok(_) => {
-                return broken(
-                    t.json,
-                    format!("block {seq}: the stored revision hashes do not match the revisions"),
-                    "stored hash",
-                );
-            }
-            Err(e) => return broken(t.json, format!("block {seq}: {e}"), "stored hash"),
-        }
-        if checkpoint.as_ref().is_some_and(|c| c.size == seq + 1) {
-            root_at_checkpoint = verifier.root();
-        }
-        if progress && seq % 100_000 == 0 {
-            eprintln!("verified {seq} of {count} blocks");
-        }
-    }
-    let Some(digest) = verifier.root() else {
-        return broken(t.json, "the journal has no blocks".into(), "block");
+    let r = match verify_ledger(&t.files(), public_key, checkpoint, progress) {
+        Ok(r) => r,
+        Err(e) => return verify_failed(t.json, &e),
     };
     let mut detail = json!({
-        "blocks": count,
-        "digest": digest.to_base64(),
-        "tip": {"strandId": ledger.strand_id(), "sequenceNo": count - 1},
+        "blocks": r.blocks,
+        "digest": r.digest.to_base64(),
+        "tip": {"strandId": r.strand_id, "sequenceNo": r.tip()},
     });
-    let checkpoint_line = match &checkpoint {
-        None => {
-            " no signed checkpoint yet: a consistent rewrite of the whole journal would go unnoticed; run `veritrail ledger checkpoint`".to_owned()
-        }
-        Some(cp) if cp.size > count => {
-            return broken(
-                t.json,
-                format!("the signed checkpoint covers {} blocks but the journal has only {count}: blocks were removed", cp.size),
-                "checkpoint",
-            );
-        }
-        Some(cp) => match root_at_checkpoint {
-            Some(r) if r.ct_eq(&cp.digest) => {
-                if let Some(o) = detail.as_object_mut() {
-                    o.insert("checkpointSize".into(), json!(cp.size));
-                }
-                format!(" the signed checkpoint at {} blocks matches", cp.size)
+    let checkpoint_line = match r.checkpoint_size {
+        None => " no signed checkpoint yet: a consistent rewrite of the whole journal would go unnoticed; run `veritrail ledger checkpoint`".to_owned(),
+        Some(size) => {
+            if let Some(o) = detail.as_object_mut() {
+                o.insert("checkpointSize".into(), json!(size));
             }
-            other => {
-                return broken(
-                    t.json,
-                    format!(
-                        "the journal's digest at {} blocks is {} but the signed checkpoint says {}: the journal was rewritten",
-                        cp.size,
-                        other.map_or_else(|| "(none)".to_owned(), |h| h.to_base64()),
-                        cp.digest
-                    ),
-                    "checkpoint",
-                );
-            }
-        },
+            format!(" the signed checkpoint at {size} blocks matches")
+        }
     };
     report(
         t.json,
         Outcome::Verified,
         &format!(
-            "OK ledger {}: {count} blocks, every revision, block hash and chain link recomputed; digest {digest} at tip {};{checkpoint_line}",
-            ledger.name(),
-            count - 1
+            "OK ledger {}: {} blocks, every revision, block hash and chain link recomputed; digest {} at tip {};{checkpoint_line}",
+            r.name,
+            r.blocks,
+            r.digest,
+            r.tip()
         ),
         detail,
     )

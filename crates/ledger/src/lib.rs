@@ -12,6 +12,7 @@
 //! - [`storage`]: the [`Storage`] trait and its SQLite implementation.
 //! - [`checkpoint`]: signed checkpoints (C2SP signed-note format) and their keys.
 //! - [`files`]: where a ledger's database, keys and checkpoints live on disk.
+//! - [`verification`]: a whole ledger checked by `veritrail-verify`, and verified imports.
 //! - [`limits`]: QLDB's quotas and the nesting bounds that keep hostile input off the stack.
 
 pub mod checkpoint;
@@ -24,6 +25,7 @@ pub mod limits;
 pub mod merkle;
 pub mod partiql;
 pub mod storage;
+pub mod verification;
 
 pub use error::LedgerError;
 pub use journal::{Committed, Ledger, LedgerOptions, NewTransaction, Statement, Write};
