@@ -1,32 +1,24 @@
 //! `veritrail ledger …`: create a ledger, append CloudTrail records, read digests, blocks and
 //! revisions with proofs (as the AWS CLI prints them), sign checkpoints, and verify a whole
-//! ledger with `veritrail-verify`, which shares no code with the ledger. Verification and import
-//! are done by `veritrail-ledger`; this module parses arguments and prints.
+//! ledger with `veritrail-verify`, which shares no code with the ledger. The work is done by
+//! `veritrail-ledger` (appends, verification, import); this module parses arguments and prints.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use serde_json::{Value as Json, json};
 use veritrail_core::AuditRecord;
-use veritrail_core::id::{IdSource as _, TimeOrderedIds};
-use veritrail_core::ion_rs::Element;
 use veritrail_core::record::parse_log_file;
 use veritrail_core::time::UtcMillis;
-use veritrail_core::time::{Clock as _, SystemClock};
 use veritrail_ledger::checkpoint::{CheckpointContent, CheckpointKey};
-use veritrail_ledger::db::{Database, DatabaseOptions};
+use veritrail_ledger::db::{Database, DatabaseOptions, DbError};
 use veritrail_ledger::export::{ExportFormat, ExportRequest};
 use veritrail_ledger::files::LedgerFiles;
 use veritrail_ledger::journal::proof_ion_text;
-use veritrail_ledger::partiql::eval::index_key;
-use veritrail_ledger::storage::{IndexUpdate, TableRow};
+use veritrail_ledger::limits::read_one_ion;
 use veritrail_ledger::verification::{VerifyError, import_ledger, verify_ledger};
-use veritrail_ledger::{
-    Ledger, LedgerError, LedgerOptions, NewTransaction, Statement, Storage as _, StorageError,
-    Write,
-};
+use veritrail_ledger::{AppendRequest, Ledger, LedgerError, LedgerOptions, StorageError};
 
 use crate::Outcome;
 use crate::verify_cmd::report;
@@ -35,7 +27,8 @@ use crate::verify_cmd::report;
 pub enum LedgerCommand {
     /// Create a ledger: its journal (with a genesis block) and its checkpoint-signing key.
     Create(Target),
-    /// Append CloudTrail records to table AuditRecords, one transaction per batch.
+    /// Append CloudTrail records to table AuditRecords, one transaction per batch. Records
+    /// already in the table (by eventID) are skipped, so appending a file again is harmless.
     Append {
         #[command(flatten)]
         target: Target,
@@ -48,6 +41,9 @@ pub enum LedgerCommand {
         /// Print nothing per transaction, only the summary.
         #[arg(long)]
         quiet: bool,
+        /// Lift QLDB's 128 KB limit on one record.
+        #[arg(long)]
+        no_limits: bool,
     },
     /// Print the digest, as `aws qldb get-digest` does.
     Digest {
@@ -246,7 +242,8 @@ pub fn run(cmd: LedgerCommand) -> Outcome {
             files,
             batch,
             quiet,
-        } => append(&target, &files, batch as usize, quiet),
+            no_limits,
+        } => append(&target, &files, batch as usize, quiet, no_limits),
         LedgerCommand::Digest { target, tip } => {
             read_cmd(&target, |l| Ok(l.digest_at(tip)?.to_get_digest_json()))
         }
@@ -389,7 +386,7 @@ fn read_records(path: &Path) -> Result<Vec<AuditRecord>, String> {
     }
 }
 
-fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool) -> Outcome {
+fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool, no_limits: bool) -> Outcome {
     let mut records = Vec::new();
     for p in paths {
         match read_records(p) {
@@ -404,127 +401,78 @@ fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool) -> Outcome {
             }
         }
     }
-    let files = t.files();
-    let mut ledger = match open(&files, false) {
-        Ok(l) => l,
+    let read = records.len();
+    let db = match open(&t.files(), false) {
+        Ok(l) => Database::new(
+            l,
+            DatabaseOptions {
+                strict_limits: !no_limits,
+                ..DatabaseOptions::default()
+            },
+        ),
         Err(e) => return fail(t.json, &e),
     };
-    let table = "AuditRecords";
-    // The records go to table AuditRecords; the first append creates it. (No index by default:
-    // random keys such as eventID cost a B-tree page per insert; `CREATE INDEX` adds one.)
-    let existing = match ledger.storage().tables() {
-        Ok(ts) => ts
-            .into_iter()
-            .find(|t| t.name == table && t.status == "ACTIVE"),
-        Err(e) => return fail(t.json, &e.into()),
+    let started = db.ledger().now();
+    let request = AppendRequest {
+        table: "AuditRecords".into(),
+        key_field: "eventID".into(),
+        batch_size: batch,
     };
-    let (tid, mut create) = match existing {
-        Some(row) => (row.table_id, None),
-        None => {
-            let id = ledger.new_id();
-            let row = TableRow {
-                table_id: id.clone(),
-                name: table.to_owned(),
-                status: "ACTIVE".into(),
-                indexes: vec![],
-                last_write_seq: 0,
-            };
-            (id, Some(row))
-        }
-    };
-    let started = std::time::Instant::now();
-    let mut transactions = 0usize;
     let stdout = std::io::stdout();
-    let id_source = TimeOrderedIds::default();
-    let txs = records.chunks(batch).map(|chunk| {
-        let docs: Vec<Arc<Element>> = chunk.iter().map(|r| Arc::new(r.to_ion())).collect();
-        let mut statements = Vec::new();
-        let tables: Vec<TableRow> = create.take().into_iter().collect();
-        if !tables.is_empty() {
-            statements.push(Statement {
-                text: format!("CREATE TABLE {table}"),
-                parameters: vec![],
-                start_time: Some(SystemClock.now()),
-            });
-        }
-        let insert = statements.len();
-        statements.push(Statement {
-            text: format!("INSERT INTO {table} ?"),
-            parameters: docs.clone(),
-            start_time: Some(SystemClock.now()),
-        });
-        let ids: Vec<String> = docs.iter().map(|_| id_source.new_id()).collect();
-        let index_updates = docs
-            .iter()
-            .zip(&ids)
-            .map(|(d, id)| IndexUpdate {
-                document_id: id.clone(),
-                table_id: tid.clone(),
-                keys: d
-                    .as_struct()
-                    .and_then(|s| s.get("eventID"))
-                    .and_then(index_key)
-                    .map(|k| vec![("eventID".to_owned(), k)])
-                    .unwrap_or_default(),
-            })
-            .collect();
-        NewTransaction {
-            id: None,
-            statements,
-            writes: docs
-                .into_iter()
-                .zip(ids)
-                .map(|(d, id)| Write {
-                    table_name: table.to_owned(),
-                    table_id: tid.clone(),
-                    document_id: id,
-                    version: 0,
-                    data: Some(d),
-                    statements: vec![insert],
-                })
-                .collect(),
-            tables,
-            index_updates,
-        }
-    });
-    // Pipelined: the next batch is hashed while the previous one is synced. Each line is
-    // printed only once its transaction is durable; scripts (and the crash test) read them as
-    // acknowledgements.
-    let streamed = ledger.commit_stream(txs, |c| {
-        transactions += 1;
-        if !quiet {
-            let mut out = stdout.lock();
-            let _ = writeln!(
-                out,
-                "committed block {} tx {} documents {}",
-                c.sequence_no,
-                c.transaction_id,
-                c.revision_hashes.len()
+    // Each line is printed only once its transaction is durable; scripts (and the crash test)
+    // read them as acknowledgements.
+    let appended = db.append(
+        &request,
+        records.iter().map(AuditRecord::to_ion).collect(),
+        |c| {
+            if !quiet {
+                let mut out = stdout.lock();
+                let _ = writeln!(
+                    out,
+                    "committed block {} tx {} documents {}",
+                    c.sequence_no,
+                    c.transaction_id,
+                    c.revision_hashes.len()
+                );
+                let _ = out.flush();
+            }
+        },
+    );
+    let summary = match appended {
+        Ok(s) => s,
+        Err(DbError::Ledger(e)) => return fail(t.json, &e),
+        Err(e) => {
+            return report(
+                t.json,
+                Outcome::BadInput,
+                &format!("error: {e}"),
+                json!({"check": "input"}),
             );
-            let _ = out.flush();
         }
-    });
-    if let Err(e) = streamed {
-        return fail(t.json, &e);
-    }
+    };
+    let ledger = db.ledger();
     let digest = match ledger.digest() {
         Ok(d) => d,
         Err(e) => return fail(t.json, &e),
     };
-    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let seconds = (ledger.now().0 - started.0).max(1) as f64 / 1000.0;
     report(
         t.json,
         Outcome::Verified,
         &format!(
-            "appended {} records in {transactions} transactions ({:.0} records/s); digest {} at tip {}",
-            records.len(),
-            records.len() as f64 / secs,
+            "appended {} records in {} transactions, skipped {} duplicates ({:.0} records/s); digest {} at tip {}",
+            summary.appended,
+            summary.transactions,
+            summary.duplicates,
+            read as f64 / seconds,
             digest.digest,
             digest.tip
         ),
         json!({
-            "records": records.len(),
-            "transactions": transactions,
+            "records": read,
+            "appended": summary.appended,
+            "duplicates": summary.duplicates,
+            "transactions": summary.transactions,
             "digest": digest.digest.to_base64(),
             "tip": digest.tip,
         }),
@@ -534,7 +482,7 @@ fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool) -> Outcome {
 fn query(t: &Target, statements: &[String], params: &[String], no_limits: bool) -> Outcome {
     let mut values = Vec::new();
     for (i, p) in params.iter().enumerate() {
-        match Element::read_one(p.as_bytes()) {
+        match read_one_ion(p.as_bytes()) {
             Ok(v) => values.push(v),
             Err(e) => {
                 return report(
@@ -598,7 +546,7 @@ fn query(t: &Target, statements: &[String], params: &[String], no_limits: bool) 
 }
 
 fn parse_time(flag: &str, text: &str) -> Result<UtcMillis, String> {
-    Element::read_one(text.as_bytes())
+    read_one_ion(text.as_bytes())
         .ok()
         .and_then(|e| e.as_timestamp())
         .map(|t| UtcMillis::from_ion(&t))
@@ -710,7 +658,7 @@ fn checkpoint(t: &Target) -> Outcome {
             size: digest.tip + 1,
             digest: digest.digest,
             strand_id: digest.strand_id,
-            time: SystemClock.now(),
+            time: ledger.now(),
         };
         let note = key.sign(&content);
         let path = files.write_checkpoint(content.size, &note)?;

@@ -5,6 +5,7 @@
 //! inclusion proofs and consistency proofs, and Ed25519-signed checkpoints.
 //!
 //! - [`db`]: tables, documents and PartiQL transactions with optimistic concurrency control.
+//! - [`append`]: idempotent bulk appends of documents, the write path of ingest.
 //! - [`partiql`]: QLDB's PartiQL subset: parser and evaluator.
 //! - [`journal`]: [`Ledger`], committing transactions and answering GetDigest/GetBlock/GetRevision.
 //! - [`export`]: journal export in QLDB's S3 layout, and import of such exports.
@@ -15,6 +16,7 @@
 //! - [`verification`]: a whole ledger checked by `veritrail-verify`, and verified imports.
 //! - [`limits`]: QLDB's quotas and the nesting bounds that keep hostile input off the stack.
 
+pub mod append;
 pub mod checkpoint;
 pub mod db;
 pub mod error;
@@ -27,6 +29,7 @@ pub mod partiql;
 pub mod storage;
 pub mod verification;
 
+pub use append::{AppendReport, AppendRequest};
 pub use error::LedgerError;
 pub use journal::{Committed, Ledger, LedgerOptions, NewTransaction, Statement, Write};
 pub use storage::{Durability, SqliteStorage, Storage, StorageError};

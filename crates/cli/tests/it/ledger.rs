@@ -202,6 +202,154 @@ fn appends_acknowledge_each_transaction() {
     assert!(stdout.contains("appended 29 records in 3 transactions"));
 }
 
+fn append_json(d: &str, name: &str, log: &str) -> serde_json::Value {
+    let out = veritrail(&[
+        "ledger",
+        "append",
+        name,
+        "--data-dir",
+        d,
+        "--json",
+        "--quiet",
+        "--file",
+        s(&cloudtrail_file(log)),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_str(text(&out.stdout).trim()).unwrap()
+}
+
+fn query_lines(d: &str, name: &str, statement: &str) -> Vec<String> {
+    let out = veritrail(&[
+        "ledger",
+        "query",
+        name,
+        "--data-dir",
+        d,
+        "--json",
+        statement,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{statement}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn appending_the_same_file_twice_stores_each_record_once() {
+    let dir = scratch("ledger-idempotent");
+    let d = s(&dir);
+    assert_eq!(
+        veritrail(&["ledger", "create", "idem", "--data-dir", d])
+            .status
+            .code(),
+        Some(0)
+    );
+    let first = append_json(d, "idem", LOG);
+    assert_eq!(
+        (&first["records"], &first["appended"], &first["duplicates"]),
+        (&29.into(), &29.into(), &0.into())
+    );
+    let again = append_json(d, "idem", LOG);
+    assert_eq!(
+        (
+            &again["appended"],
+            &again["duplicates"],
+            &again["transactions"]
+        ),
+        (&0.into(), &29.into(), &0.into())
+    );
+    assert_eq!(
+        again["tip"], first["tip"],
+        "a repeated append writes no block"
+    );
+    let out = veritrail(&[
+        "ledger",
+        "append",
+        "idem",
+        "--data-dir",
+        d,
+        "--quiet",
+        "--file",
+        s(&cloudtrail_file(LOG)),
+        "--file",
+        s(&cloudtrail_file(LOG2)),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("skipped 29 duplicates"), "{stdout}");
+    let ids = query_lines(d, "idem", "SELECT VALUE r.eventID FROM AuditRecords AS r");
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "a record is stored twice");
+    assert_eq!(
+        veritrail(&["ledger", "verify", "idem", "--data-dir", d])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+/// The bug of issue 11: records appended after `CREATE INDEX ON AuditRecords (eventName)`
+/// were missing from the index, so an indexed lookup found half of what a scan found.
+#[test]
+fn an_index_created_between_appends_finds_every_record() {
+    let dir = scratch("ledger-index");
+    let d = s(&dir);
+    assert_eq!(
+        veritrail(&["ledger", "create", "idx", "--data-dir", d])
+            .status
+            .code(),
+        Some(0)
+    );
+    append_json(d, "idx", LOG);
+    assert_eq!(
+        query_lines(d, "idx", "CREATE INDEX ON AuditRecords (eventName)").len(),
+        1
+    );
+    append_json(d, "idx", LOG2);
+    let mut names = query_lines(d, "idx", "SELECT VALUE r.eventName FROM AuditRecords AS r");
+    names.sort();
+    names.dedup();
+    assert!(names.len() > 5, "{names:?}");
+    let mut both = 0;
+    for name in &names {
+        let param = name.as_str();
+        let lookup = |statement: &str| {
+            let out = veritrail(&[
+                "ledger",
+                "query",
+                "idx",
+                "--data-dir",
+                d,
+                statement,
+                "--param",
+                param,
+            ]);
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+            text(&out.stdout).trim().to_owned()
+        };
+        // An equality on the indexed field uses the index; `|| ''` forces a full scan.
+        let indexed = lookup("SELECT COUNT(*) FROM AuditRecords AS r WHERE r.eventName = ?");
+        let scanned = lookup("SELECT COUNT(*) FROM AuditRecords AS r WHERE r.eventName || '' = ?");
+        assert_eq!(indexed, scanned, "{name}");
+        both += usize::from(indexed != "{_1: 1}");
+    }
+    assert!(both > 0, "no event name appears more than once");
+    // The table declares both indexes: eventID (the appends' key) and eventName.
+    let indexes = query_lines(
+        d,
+        "idx",
+        "SELECT VALUE t.indexes FROM information_schema.user_tables AS t WHERE t.name = 'AuditRecords'",
+    );
+    assert_eq!(indexes.len(), 1);
+    assert!(
+        indexes[0].contains("[eventID]") && indexes[0].contains("[eventName]"),
+        "{indexes:?}"
+    );
+}
+
 #[test]
 fn bad_requests_exit_2_and_name_the_problem() {
     let dir = scratch("ledger-bad");

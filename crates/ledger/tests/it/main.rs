@@ -2,6 +2,7 @@
 //! (which shares no code with it), for every block, revision, tip and pair of tips.
 #![allow(clippy::unwrap_used)]
 
+mod append;
 mod bank;
 mod concurrency;
 mod export;
