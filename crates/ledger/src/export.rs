@@ -268,9 +268,9 @@ fn read_ion_values(path: &Path) -> Result<Vec<Element>, LedgerError> {
             path.display()
         )));
     }
-    Element::read_all(&bytes)
-        .map(|s| s.iter().cloned().collect())
-        .map_err(|e| LedgerError::InvalidRange(format!("{} is not valid Ion: {e}", path.display())))
+    // An export may come from anywhere: its nesting is checked before ion-rs recurses into it.
+    crate::limits::read_ion(&bytes)
+        .map_err(|e| LedgerError::InvalidRange(format!("{}: {e}", path.display())))
 }
 
 /// Reads the blocks of a journal export, in the manifest's order. Nothing is verified here.

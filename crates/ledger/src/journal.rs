@@ -381,12 +381,11 @@ fn revision_element(
     ))
 }
 
+/// Reads stored Ion. A file changed behind the ledger's back may hold anything, so its nesting
+/// is checked before ion-rs recurses into it.
 fn decode(bytes: &[u8], what: &str) -> Result<Element, LedgerError> {
-    Element::read_one(bytes).map_err(|e| {
-        LedgerError::Storage(StorageError::Corrupt(format!(
-            "{what} is not readable Ion: {e}"
-        )))
-    })
+    crate::limits::read_one_ion(bytes)
+        .map_err(|e| LedgerError::Storage(StorageError::Corrupt(format!("{what}: {e}"))))
 }
 
 /// QLDB's ledger-name rule.

@@ -716,6 +716,66 @@ fn export_and_verified_import() {
         s(&partial),
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    // A data object nested a million levels deep: refused before it is parsed, no crash.
+    std::fs::write(
+        &object,
+        format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000)),
+    )
+    .unwrap();
+    let out = veritrail(&[
+        "ledger",
+        "import",
+        "copy4",
+        "--data-dir",
+        s(&refused),
+        "--from",
+        s(&text_export),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("nests containers deeper than 128 levels"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn hostile_statements_and_parameters_exit_2_with_the_position() {
+    let dir = scratch("ledger-hostile");
+    let d = s(&dir);
+    assert_eq!(
+        veritrail(&["ledger", "create", "h", "--data-dir", d])
+            .status
+            .code(),
+        Some(0)
+    );
+    let parens = format!(
+        "SELECT * FROM AuditRecords WHERE {}1{}",
+        "(".repeat(1000),
+        ")".repeat(1000)
+    );
+    let deep_param = format!("{{a:{}1{}}}", "[".repeat(50_000), "]".repeat(50_000));
+    for (args, says) in [
+        (
+            vec![parens.as_str()],
+            "syntax error at position 133: the expression nests deeper than 100 levels",
+        ),
+        (
+            vec!["SELECT * FROM T", "--param", deep_param.as_str()],
+            "the Ion value nests containers deeper than 128 levels (at byte 130)",
+        ),
+        (
+            vec!["CREATE TABLE history"],
+            "at position 13: `history` is not a valid table name",
+        ),
+    ] {
+        let mut full = vec!["ledger", "query", "h", "--data-dir", d];
+        full.extend(args);
+        let out = veritrail(&full);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
