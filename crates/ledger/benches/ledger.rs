@@ -6,7 +6,8 @@
 //!   one `commit` at a time and as a pipelined `commit_stream` (acknowledged once durable);
 //! - the same documents through `Database::append`, the idempotent append `ledger append` and
 //!   ingest use (duplicate check by eventID through its index, every declared index kept), and
-//!   the same append again, where every document is a duplicate;
+//!   the same append again, where every document is a duplicate; its baseline is the stream
+//!   with an eventID index key per document, what `ledger append` committed by hand before;
 //! - the floor: the same document bytes inserted into plain SQLite (WAL, synchronous=FULL)
 //!   with the same transaction sizes, and the ratio floor / ledger;
 //! - block-proof and revision-proof latency (p50, p99) on a ledger of `--blocks` blocks
@@ -23,6 +24,8 @@ use rusqlite::{Connection, params};
 use veritrail_core::id::{IdSource as _, OsIds, TimeOrderedIds};
 use veritrail_core::ion_rs::{Element, v1_0};
 use veritrail_ledger::db::{Database, DatabaseOptions};
+use veritrail_ledger::partiql::eval::index_key;
+use veritrail_ledger::storage::IndexUpdate;
 use veritrail_ledger::{
     AppendRequest, Durability, Ledger, LedgerOptions, NewTransaction, Statement, Write,
 };
@@ -66,6 +69,30 @@ thread_local! {
 }
 
 fn transaction(docs: &[Arc<Element>], table_id: &str) -> NewTransaction {
+    transaction_keyed(docs, table_id, false)
+}
+
+/// As [`transaction`]; with `keyed`, each document also gets its eventID index key, as
+/// `ledger append` wrote them by hand before it went through `Database::append`.
+fn transaction_keyed(docs: &[Arc<Element>], table_id: &str, keyed: bool) -> NewTransaction {
+    let ids: Vec<String> = docs.iter().map(|_| IDS.with(|ids| ids.new_id())).collect();
+    let index_updates = if keyed {
+        docs.iter()
+            .zip(&ids)
+            .map(|(d, id)| IndexUpdate {
+                document_id: id.clone(),
+                table_id: table_id.to_owned(),
+                keys: d
+                    .as_struct()
+                    .and_then(|s| s.get("eventID"))
+                    .and_then(index_key)
+                    .map(|k| vec![("eventID".to_owned(), k)])
+                    .unwrap_or_default(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     NewTransaction {
         id: None,
         statements: vec![Statement {
@@ -75,15 +102,17 @@ fn transaction(docs: &[Arc<Element>], table_id: &str) -> NewTransaction {
         }],
         writes: docs
             .iter()
-            .map(|d| Write {
+            .zip(ids)
+            .map(|(d, document_id)| Write {
                 table_name: "AuditRecords".into(),
                 table_id: table_id.to_owned(),
-                document_id: IDS.with(|ids| ids.new_id()),
+                document_id,
                 version: 0,
                 data: Some(Arc::clone(d)),
                 statements: vec![0],
             })
             .collect(),
+        index_updates,
         ..Default::default()
     }
 }
@@ -135,16 +164,18 @@ fn ledger_append(dir: &Path, docs: &[Arc<Element>], per_tx: usize) -> f64 {
 }
 
 /// The same appends as a stream: each transaction is acknowledged once durable, while the
-/// next one is already being built (`Ledger::commit_stream`).
-fn ledger_append_stream(dir: &Path, docs: &[Arc<Element>], per_tx: usize) -> f64 {
-    let path = dir.join(format!("stream-{per_tx}.ledger"));
+/// next one is already being built (`Ledger::commit_stream`). With `keyed`, each document gets
+/// its eventID index key too.
+fn ledger_append_stream(dir: &Path, docs: &[Arc<Element>], per_tx: usize, keyed: bool) -> f64 {
+    let path = dir.join(format!("stream-{per_tx}-{keyed}.ledger"));
     let mut ledger = Ledger::create(&path, "bench", LedgerOptions::default()).expect("create");
     let table_id = OsIds.new_id();
     let start = stopwatch();
     let mut acked = 0usize;
     ledger
         .commit_stream(
-            docs.chunks(per_tx).map(|c| transaction(c, &table_id)),
+            docs.chunks(per_tx)
+                .map(|c| transaction_keyed(c, &table_id, keyed)),
             |c| {
                 acked += c.revision_hashes.len();
             },
@@ -313,15 +344,17 @@ fn main() {
         let extra = format!(",\"docs_per_tx\":{per_tx}");
         let floor = sqlite_floor(&dir, &blobs[..n], per_tx);
         let ledger = ledger_append(&dir, &docs[..n], per_tx);
-        let stream = ledger_append_stream(&dir, &docs[..n], per_tx);
+        let stream = ledger_append_stream(&dir, &docs[..n], per_tx, false);
+        let keyed = ledger_append_stream(&dir, &docs[..n], per_tx, true);
         let (api, skipped) = ledger_append_api(&dir, &docs[..n], per_tx);
         emit("sqlite_floor_rows_per_s", floor, "rows/s", &extra);
         emit("append_docs_per_s", ledger, "docs/s", &extra);
         emit("floor_over_append", floor / ledger, "x", &extra);
         emit("append_stream_docs_per_s", stream, "docs/s", &extra);
         emit("floor_over_append_stream", floor / stream, "x", &extra);
+        emit("append_stream_keyed_docs_per_s", keyed, "docs/s", &extra);
         emit("append_api_docs_per_s", api, "docs/s", &extra);
-        emit("append_stream_over_api", stream / api, "x", &extra);
+        emit("append_stream_keyed_over_api", keyed / api, "x", &extra);
         emit("append_api_duplicates_per_s", skipped, "docs/s", &extra);
     }
     if blocks > 0 {
