@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::{Value as Json, json};
 use veritrail_core::AuditRecord;
+use veritrail_core::ion_input::{self, IonLimits};
 use veritrail_core::record::parse_log_file;
 use veritrail_core::time::UtcMillis;
 use veritrail_ledger::checkpoint::{CheckpointContent, CheckpointKey};
@@ -16,11 +17,11 @@ use veritrail_ledger::db::{Database, DatabaseOptions, DbError};
 use veritrail_ledger::export::{ExportFormat, ExportRequest};
 use veritrail_ledger::files::LedgerFiles;
 use veritrail_ledger::journal::proof_ion_text;
-use veritrail_ledger::limits::read_one_ion;
 use veritrail_ledger::verification::{VerifyError, import_ledger, verify_ledger};
 use veritrail_ledger::{AppendRequest, Ledger, LedgerError, LedgerOptions, StorageError};
 
 use crate::Outcome;
+use crate::input::{Limit, read_text};
 use crate::verify_cmd::report;
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +211,16 @@ fn error_outcome(e: &LedgerError) -> Outcome {
     }
 }
 
+/// Input that cannot be used: exit 2.
+fn bad_input(json_out: bool, message: impl std::fmt::Display) -> Outcome {
+    report(
+        json_out,
+        Outcome::BadInput,
+        &format!("error: {message}"),
+        json!({"check": "input"}),
+    )
+}
+
 fn fail(json_out: bool, e: &LedgerError) -> Outcome {
     let outcome = error_outcome(e);
     let prefix = if outcome == Outcome::Failed {
@@ -359,10 +370,16 @@ fn create(t: &Target) -> Outcome {
     }
 }
 
+/// A file of CloudTrail records for `ledger append`, uncompressed.
+const RECORDS_FILE: Limit = Limit {
+    bytes: veritrail_core::record::MAX_LOG_FILE_BYTES as u64,
+    what: "a CloudTrail log or JSON Lines file",
+};
+
 /// Reads CloudTrail records from a log file (`{"Records":[…]}`), a JSON array, one record,
 /// or JSON Lines.
 fn read_records(path: &Path) -> Result<Vec<AuditRecord>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = read_text(path, RECORDS_FILE).map_err(|e| format!("{}: {e}", path.display()))?;
     let at = |e: veritrail_core::RecordError| format!("{}: {e}", path.display());
     match serde_json::from_str::<Json>(&text) {
         Ok(Json::Object(m)) if m.contains_key("Records") => parse_log_file(&text).map_err(at),
@@ -392,12 +409,7 @@ fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool, no_limits: b
         match read_records(p) {
             Ok(r) => records.extend(r),
             Err(e) => {
-                return report(
-                    t.json,
-                    Outcome::BadInput,
-                    &format!("error: {e}"),
-                    json!({"check": "input"}),
-                );
+                return bad_input(t.json, e);
             }
         }
     }
@@ -442,12 +454,7 @@ fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool, no_limits: b
         Ok(s) => s,
         Err(DbError::Ledger(e)) => return fail(t.json, &e),
         Err(e) => {
-            return report(
-                t.json,
-                Outcome::BadInput,
-                &format!("error: {e}"),
-                json!({"check": "input"}),
-            );
+            return bad_input(t.json, e);
         }
     };
     let ledger = db.ledger();
@@ -482,14 +489,12 @@ fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool, no_limits: b
 fn query(t: &Target, statements: &[String], params: &[String], no_limits: bool) -> Outcome {
     let mut values = Vec::new();
     for (i, p) in params.iter().enumerate() {
-        match read_one_ion(p.as_bytes()) {
+        match ion_input::read_one(p.as_bytes(), IonLimits::QLDB_PARAMETER_TEXT) {
             Ok(v) => values.push(v),
             Err(e) => {
-                return report(
+                return bad_input(
                     t.json,
-                    Outcome::BadInput,
-                    &format!("error: --param {} is not one Ion value: {e}", i + 1),
-                    json!({"check": "input"}),
+                    format!("--param {} is not one Ion value: {e}", i + 1),
                 );
             }
         }
@@ -546,7 +551,7 @@ fn query(t: &Target, statements: &[String], params: &[String], no_limits: bool) 
 }
 
 fn parse_time(flag: &str, text: &str) -> Result<UtcMillis, String> {
-    read_one_ion(text.as_bytes())
+    ion_input::read_one(text.as_bytes(), IonLimits::QLDB_PARAMETER_TEXT)
         .ok()
         .and_then(|e| e.as_timestamp())
         .map(|t| UtcMillis::from_ion(&t))
@@ -577,12 +582,7 @@ fn export(
     let request = match request {
         Ok(r) => r,
         Err(e) => {
-            return report(
-                t.json,
-                Outcome::BadInput,
-                &format!("error: {e}"),
-                json!({"check": "input"}),
-            );
+            return bad_input(t.json, e);
         }
     };
     match open(&t.files(), true).and_then(|l| l.export_journal(out, &request)) {
@@ -619,12 +619,7 @@ fn verify_failed(json_out: bool, e: &VerifyError) -> Outcome {
             json!({"check": b.check()}),
         ),
         VerifyError::Ledger(e) => fail(json_out, e),
-        other => report(
-            json_out,
-            Outcome::BadInput,
-            &format!("error: {other}"),
-            json!({"check": "input"}),
-        ),
+        other => bad_input(json_out, other),
     }
 }
 

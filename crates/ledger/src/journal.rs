@@ -384,7 +384,7 @@ fn revision_element(
 /// Reads stored Ion. A file changed behind the ledger's back may hold anything, so its nesting
 /// is checked before ion-rs recurses into it.
 fn decode(bytes: &[u8], what: &str) -> Result<Element, LedgerError> {
-    crate::limits::read_one_ion(bytes)
+    veritrail_core::ion_input::read_one(bytes, crate::limits::STORED_ION)
         .map_err(|e| LedgerError::Storage(StorageError::Corrupt(format!("{what}: {e}"))))
 }
 

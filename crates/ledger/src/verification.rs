@@ -122,9 +122,20 @@ pub struct CheckpointToCheck<'a> {
     pub source: &'a str,
 }
 
+/// Reads a small text file named on the command line (a key, a checkpoint note, a saved
+/// digest), at most 1 MiB of it: `/dev/zero` is refused, not read until memory runs out.
 fn read(what: &str, path: &Path) -> Result<String, VerifyError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| VerifyError::Input(format!("{what} {}: {e}", path.display())))
+    use std::io::Read as _;
+    const LIMIT: u64 = 1 << 20;
+    let failed = |e: String| VerifyError::Input(format!("{what} {}: {e}", path.display()));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(LIMIT + 1).read_to_end(&mut bytes))
+        .map_err(|e| failed(e.to_string()))?;
+    if bytes.len() as u64 > LIMIT {
+        return Err(failed(format!("larger than {LIMIT} bytes")));
+    }
+    String::from_utf8(bytes).map_err(|_| failed("not UTF-8 text".into()))
 }
 
 /// Verifies the ledger `files` names: opens it read-only, finds the checkpoint to check

@@ -163,10 +163,7 @@ fn a_header_nested_a_million_levels_deep_is_reported_not_a_crash() {
     db(&dir)
         .execute("UPDATE blocks SET header = ?1 WHERE seq = 2", params![deep])
         .unwrap();
-    caught(
-        &dir,
-        &["block 2", "nests containers deeper than 128 levels"],
-    );
+    caught(&dir, &["block 2", "Ion nested more than 150 levels deep"]);
 }
 
 #[test]

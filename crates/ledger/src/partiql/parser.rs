@@ -13,9 +13,9 @@ use super::SyntaxError;
 use super::ast::*;
 use super::lexer::{Tok, Token, lex};
 use crate::limits::{
-    IonInputError, MAX_EXPRESSION_DEPTH, MAX_LIST_ITEMS, MAX_PATH_STEPS, MAX_STATEMENT_CHARS,
-    read_one_ion,
+    ION_LITERAL, MAX_EXPRESSION_DEPTH, MAX_LIST_ITEMS, MAX_PATH_STEPS, MAX_STATEMENT_CHARS,
 };
+use veritrail_core::ion_input::{self, IonInputError};
 
 /// Parses one statement (a trailing `;` is allowed).
 pub fn parse(text: &str) -> Result<Statement, SyntaxError> {
@@ -734,10 +734,10 @@ impl Parser {
             }
             Tok::Ion(text) => {
                 self.at += 1;
-                let e = read_one_ion(text.as_bytes()).map_err(|e| match e {
-                    IonInputError::TooDeep { position, max } => SyntaxError::new(
-                        pos + 1 + position,
-                        format!("the Ion literal nests containers deeper than {max} levels"),
+                let e = ion_input::read_one(text.as_bytes(), ION_LITERAL).map_err(|e| match e {
+                    IonInputError::TooDeep { offset, limit } => SyntaxError::new(
+                        pos + 1 + offset,
+                        format!("the Ion literal nests containers deeper than {limit} levels"),
                     ),
                     other => SyntaxError::new(pos, format!("invalid Ion literal: {other}")),
                 })?;
