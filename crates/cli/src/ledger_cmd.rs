@@ -101,7 +101,8 @@ pub enum LedgerCommand {
         /// A positional parameter (`?`) as Ion text, e.g. --param '"ACC-001"'; repeat in order.
         #[arg(long = "param", value_name = "ION")]
         params: Vec<String>,
-        /// Lift QLDB's per-transaction limits (40 documents, 4 MB).
+        /// Lift QLDB's per-transaction and per-document limits (40 documents and 4 MB per
+        /// transaction, 128 KB per document, 40 tables).
         #[arg(long)]
         no_limits: bool,
     },

@@ -79,7 +79,10 @@ impl Database {
         let key_field = request.key_field.as_str();
         let mut keys = Vec::with_capacity(documents.len());
         for (i, d) in documents.iter().enumerate() {
-            check_document(d, strict).map_err(|e| invalid(None, format!("document {i}: {e}")))?;
+            check_document(d, strict).map_err(|e| match e {
+                DbError::LimitExceeded(m) => DbError::LimitExceeded(format!("document {i}: {m}")),
+                other => invalid(None, format!("document {i}: {other}")),
+            })?;
             let key = d
                 .as_struct()
                 .and_then(|s| s.get(key_field))

@@ -175,14 +175,14 @@ fn bad_documents_are_refused_before_anything_is_written() {
         ),
         (
             vec![deep],
-            "document 0: limit exceeded: a document nests containers deeper",
+            "limit exceeded: document 0: a document nests containers deeper",
         ),
         (
             vec![
                 Element::read_one(format!("{{eventID:\"big\",b:\"{}\"}}", "x".repeat(140_000)))
                     .unwrap(),
             ],
-            "document 0: limit exceeded: a document is at most 131072 bytes",
+            "limit exceeded: document 0: a document is at most 131072 bytes",
         ),
     ] {
         let e = db.append(&request(10), docs, |_| {}).unwrap_err();
