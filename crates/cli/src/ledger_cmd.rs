@@ -1,40 +1,35 @@
 //! `veritrail ledger …`: create a ledger, append CloudTrail records, read digests, blocks and
 //! revisions with proofs (as the AWS CLI prints them), sign checkpoints, and verify a whole
-//! ledger with `veritrail-verify`, which shares no code with the ledger.
+//! ledger with `veritrail-verify`, which shares no code with the ledger. The work is done by
+//! `veritrail-ledger` (appends, verification, import); this module parses arguments and prints.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use serde_json::{Value as Json, json};
 use veritrail_core::AuditRecord;
-use veritrail_core::id::{IdSource as _, TimeOrderedIds};
-use veritrail_core::ion_rs::Element;
+use veritrail_core::ion_input::{self, IonLimits};
 use veritrail_core::record::parse_log_file;
 use veritrail_core::time::UtcMillis;
-use veritrail_core::time::{Clock as _, SystemClock};
-use veritrail_ledger::checkpoint::{CheckpointContent, CheckpointKey, origin};
-use veritrail_ledger::db::{Database, DatabaseOptions};
-use veritrail_ledger::export::{ExportFormat, ExportRequest, read_export};
+use veritrail_ledger::checkpoint::{CheckpointContent, CheckpointKey};
+use veritrail_ledger::db::{Database, DatabaseOptions, DbError};
+use veritrail_ledger::export::{ExportFormat, ExportRequest};
 use veritrail_ledger::files::LedgerFiles;
 use veritrail_ledger::journal::proof_ion_text;
-use veritrail_ledger::partiql::eval::index_key;
-use veritrail_ledger::storage::{IndexUpdate, TableRow};
-use veritrail_ledger::{
-    Ledger, LedgerError, LedgerOptions, NewTransaction, Statement, Storage as _, StorageError,
-    Write,
-};
-use veritrail_verify::{JournalVerifier, verify_checkpoint};
+use veritrail_ledger::verification::{VerifyError, import_ledger, verify_ledger};
+use veritrail_ledger::{AppendRequest, Ledger, LedgerError, LedgerOptions, StorageError};
 
 use crate::Outcome;
+use crate::input::{Limit, read_text};
 use crate::verify_cmd::report;
 
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
     /// Create a ledger: its journal (with a genesis block) and its checkpoint-signing key.
     Create(Target),
-    /// Append CloudTrail records to table AuditRecords, one transaction per batch.
+    /// Append CloudTrail records to table AuditRecords, one transaction per batch. Records
+    /// already in the table (by eventID) are skipped, so appending a file again is harmless.
     Append {
         #[command(flatten)]
         target: Target,
@@ -47,6 +42,9 @@ pub enum LedgerCommand {
         /// Print nothing per transaction, only the summary.
         #[arg(long)]
         quiet: bool,
+        /// Lift QLDB's 128 KB limit on one record.
+        #[arg(long)]
+        no_limits: bool,
     },
     /// Print the digest, as `aws qldb get-digest` does.
     Digest {
@@ -103,7 +101,8 @@ pub enum LedgerCommand {
         /// A positional parameter (`?`) as Ion text, e.g. --param '"ACC-001"'; repeat in order.
         #[arg(long = "param", value_name = "ION")]
         params: Vec<String>,
-        /// Lift QLDB's per-transaction limits (40 documents, 4 MB).
+        /// Lift QLDB's per-transaction and per-document limits (40 documents and 4 MB per
+        /// transaction, 128 KB per document, 40 tables).
         #[arg(long)]
         no_limits: bool,
     },
@@ -213,6 +212,16 @@ fn error_outcome(e: &LedgerError) -> Outcome {
     }
 }
 
+/// Input that cannot be used: exit 2.
+fn bad_input(json_out: bool, message: impl std::fmt::Display) -> Outcome {
+    report(
+        json_out,
+        Outcome::BadInput,
+        &format!("error: {message}"),
+        json!({"check": "input"}),
+    )
+}
+
 fn fail(json_out: bool, e: &LedgerError) -> Outcome {
     let outcome = error_outcome(e);
     let prefix = if outcome == Outcome::Failed {
@@ -245,7 +254,8 @@ pub fn run(cmd: LedgerCommand) -> Outcome {
             files,
             batch,
             quiet,
-        } => append(&target, &files, batch as usize, quiet),
+            no_limits,
+        } => append(&target, &files, batch as usize, quiet, no_limits),
         LedgerCommand::Digest { target, tip } => {
             read_cmd(&target, |l| Ok(l.digest_at(tip)?.to_get_digest_json()))
         }
@@ -361,10 +371,16 @@ fn create(t: &Target) -> Outcome {
     }
 }
 
+/// A file of CloudTrail records for `ledger append`, uncompressed.
+const RECORDS_FILE: Limit = Limit {
+    bytes: veritrail_core::record::MAX_LOG_FILE_BYTES as u64,
+    what: "a CloudTrail log or JSON Lines file",
+};
+
 /// Reads CloudTrail records from a log file (`{"Records":[…]}`), a JSON array, one record,
 /// or JSON Lines.
 fn read_records(path: &Path) -> Result<Vec<AuditRecord>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = read_text(path, RECORDS_FILE).map_err(|e| format!("{}: {e}", path.display()))?;
     let at = |e: veritrail_core::RecordError| format!("{}: {e}", path.display());
     match serde_json::from_str::<Json>(&text) {
         Ok(Json::Object(m)) if m.contains_key("Records") => parse_log_file(&text).map_err(at),
@@ -388,142 +404,83 @@ fn read_records(path: &Path) -> Result<Vec<AuditRecord>, String> {
     }
 }
 
-fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool) -> Outcome {
+fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool, no_limits: bool) -> Outcome {
     let mut records = Vec::new();
     for p in paths {
         match read_records(p) {
             Ok(r) => records.extend(r),
             Err(e) => {
-                return report(
-                    t.json,
-                    Outcome::BadInput,
-                    &format!("error: {e}"),
-                    json!({"check": "input"}),
-                );
+                return bad_input(t.json, e);
             }
         }
     }
-    let files = t.files();
-    let mut ledger = match open(&files, false) {
-        Ok(l) => l,
+    let read = records.len();
+    let db = match open(&t.files(), false) {
+        Ok(l) => Database::new(
+            l,
+            DatabaseOptions {
+                strict_limits: !no_limits,
+                ..DatabaseOptions::default()
+            },
+        ),
         Err(e) => return fail(t.json, &e),
     };
-    let table = "AuditRecords";
-    // The records go to table AuditRecords; the first append creates it. (No index by default:
-    // random keys such as eventID cost a B-tree page per insert; `CREATE INDEX` adds one.)
-    let existing = match ledger.storage().tables() {
-        Ok(ts) => ts
-            .into_iter()
-            .find(|t| t.name == table && t.status == "ACTIVE"),
-        Err(e) => return fail(t.json, &e.into()),
+    let started = db.ledger().now();
+    let request = AppendRequest {
+        table: "AuditRecords".into(),
+        key_field: "eventID".into(),
+        batch_size: batch,
     };
-    let (tid, mut create) = match existing {
-        Some(row) => (row.table_id, None),
-        None => {
-            let id = ledger.new_id();
-            let row = TableRow {
-                table_id: id.clone(),
-                name: table.to_owned(),
-                status: "ACTIVE".into(),
-                indexes: vec![],
-                last_write_seq: 0,
-            };
-            (id, Some(row))
-        }
-    };
-    let started = std::time::Instant::now();
-    let mut transactions = 0usize;
     let stdout = std::io::stdout();
-    let id_source = TimeOrderedIds::default();
-    let txs = records.chunks(batch).map(|chunk| {
-        let docs: Vec<Arc<Element>> = chunk.iter().map(|r| Arc::new(r.to_ion())).collect();
-        let mut statements = Vec::new();
-        let tables: Vec<TableRow> = create.take().into_iter().collect();
-        if !tables.is_empty() {
-            statements.push(Statement {
-                text: format!("CREATE TABLE {table}"),
-                parameters: vec![],
-                start_time: Some(SystemClock.now()),
-            });
+    // Each line is printed only once its transaction is durable; scripts (and the crash test)
+    // read them as acknowledgements.
+    let appended = db.append(
+        &request,
+        records.iter().map(AuditRecord::to_ion).collect(),
+        |c| {
+            if !quiet {
+                let mut out = stdout.lock();
+                let _ = writeln!(
+                    out,
+                    "committed block {} tx {} documents {}",
+                    c.sequence_no,
+                    c.transaction_id,
+                    c.revision_hashes.len()
+                );
+                let _ = out.flush();
+            }
+        },
+    );
+    let summary = match appended {
+        Ok(s) => s,
+        Err(DbError::Ledger(e)) => return fail(t.json, &e),
+        Err(e) => {
+            return bad_input(t.json, e);
         }
-        let insert = statements.len();
-        statements.push(Statement {
-            text: format!("INSERT INTO {table} ?"),
-            parameters: docs.clone(),
-            start_time: Some(SystemClock.now()),
-        });
-        let ids: Vec<String> = docs.iter().map(|_| id_source.new_id()).collect();
-        let index_updates = docs
-            .iter()
-            .zip(&ids)
-            .map(|(d, id)| IndexUpdate {
-                document_id: id.clone(),
-                table_id: tid.clone(),
-                keys: d
-                    .as_struct()
-                    .and_then(|s| s.get("eventID"))
-                    .and_then(index_key)
-                    .map(|k| vec![("eventID".to_owned(), k)])
-                    .unwrap_or_default(),
-            })
-            .collect();
-        NewTransaction {
-            id: None,
-            statements,
-            writes: docs
-                .into_iter()
-                .zip(ids)
-                .map(|(d, id)| Write {
-                    table_name: table.to_owned(),
-                    table_id: tid.clone(),
-                    document_id: id,
-                    version: 0,
-                    data: Some(d),
-                    statements: vec![insert],
-                })
-                .collect(),
-            tables,
-            index_updates,
-        }
-    });
-    // Pipelined: the next batch is hashed while the previous one is synced. Each line is
-    // printed only once its transaction is durable; scripts (and the crash test) read them as
-    // acknowledgements.
-    let streamed = ledger.commit_stream(txs, |c| {
-        transactions += 1;
-        if !quiet {
-            let mut out = stdout.lock();
-            let _ = writeln!(
-                out,
-                "committed block {} tx {} documents {}",
-                c.sequence_no,
-                c.transaction_id,
-                c.revision_hashes.len()
-            );
-            let _ = out.flush();
-        }
-    });
-    if let Err(e) = streamed {
-        return fail(t.json, &e);
-    }
+    };
+    let ledger = db.ledger();
     let digest = match ledger.digest() {
         Ok(d) => d,
         Err(e) => return fail(t.json, &e),
     };
-    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let seconds = (ledger.now().0 - started.0).max(1) as f64 / 1000.0;
     report(
         t.json,
         Outcome::Verified,
         &format!(
-            "appended {} records in {transactions} transactions ({:.0} records/s); digest {} at tip {}",
-            records.len(),
-            records.len() as f64 / secs,
+            "appended {} records in {} transactions, skipped {} duplicates ({:.0} records/s); digest {} at tip {}",
+            summary.appended,
+            summary.transactions,
+            summary.duplicates,
+            read as f64 / seconds,
             digest.digest,
             digest.tip
         ),
         json!({
-            "records": records.len(),
-            "transactions": transactions,
+            "records": read,
+            "appended": summary.appended,
+            "duplicates": summary.duplicates,
+            "transactions": summary.transactions,
             "digest": digest.digest.to_base64(),
             "tip": digest.tip,
         }),
@@ -533,14 +490,12 @@ fn append(t: &Target, paths: &[PathBuf], batch: usize, quiet: bool) -> Outcome {
 fn query(t: &Target, statements: &[String], params: &[String], no_limits: bool) -> Outcome {
     let mut values = Vec::new();
     for (i, p) in params.iter().enumerate() {
-        match Element::read_one(p.as_bytes()) {
+        match ion_input::read_one(p.as_bytes(), IonLimits::QLDB_PARAMETER_TEXT) {
             Ok(v) => values.push(v),
             Err(e) => {
-                return report(
+                return bad_input(
                     t.json,
-                    Outcome::BadInput,
-                    &format!("error: --param {} is not one Ion value: {e}", i + 1),
-                    json!({"check": "input"}),
+                    format!("--param {} is not one Ion value: {e}", i + 1),
                 );
             }
         }
@@ -597,7 +552,7 @@ fn query(t: &Target, statements: &[String], params: &[String], no_limits: bool) 
 }
 
 fn parse_time(flag: &str, text: &str) -> Result<UtcMillis, String> {
-    Element::read_one(text.as_bytes())
+    ion_input::read_one(text.as_bytes(), IonLimits::QLDB_PARAMETER_TEXT)
         .ok()
         .and_then(|e| e.as_timestamp())
         .map(|t| UtcMillis::from_ion(&t))
@@ -628,12 +583,7 @@ fn export(
     let request = match request {
         Ok(r) => r,
         Err(e) => {
-            return report(
-                t.json,
-                Outcome::BadInput,
-                &format!("error: {e}"),
-                json!({"check": "input"}),
-            );
+            return bad_input(t.json, e);
         }
     };
     match open(&t.files(), true).and_then(|l| l.export_journal(out, &request)) {
@@ -659,153 +609,38 @@ fn export(
     }
 }
 
+/// Prints what a verification or an import found wrong: exit 1 for a broken journal, 2 for
+/// input that cannot be used.
+fn verify_failed(json_out: bool, e: &VerifyError) -> Outcome {
+    match e {
+        VerifyError::Broken(b) => report(
+            json_out,
+            Outcome::Failed,
+            &format!("FAILED {b}"),
+            json!({"check": b.check()}),
+        ),
+        VerifyError::Ledger(e) => fail(json_out, e),
+        other => bad_input(json_out, other),
+    }
+}
+
 fn import(t: &Target, from: &Path, digest_file: Option<&Path>) -> Outcome {
-    let files = t.files();
-    if files.journal().exists() {
-        return report(
-            t.json,
-            Outcome::BadInput,
-            &format!("error: {} already exists", files.journal().display()),
-            json!({"check": "input"}),
-        );
-    }
-    let digest = match digest_file {
-        None => None,
-        Some(p) => match std::fs::read_to_string(p)
-            .map_err(|e| e.to_string())
-            .and_then(|s| veritrail_verify::parse_digest(&s).map_err(|e| e.to_string()))
-        {
-            Ok(d) => Some(d),
-            Err(e) => {
-                return report(
-                    t.json,
-                    Outcome::BadInput,
-                    &format!("error: --digest {}: {e}", p.display()),
-                    json!({"check": "input"}),
-                );
-            }
-        },
-    };
-    let mut blocks = match read_export(from) {
-        Ok(b) => b,
-        Err(e) => {
-            return report(
-                t.json,
-                Outcome::BadInput,
-                &format!("error: {e}"),
-                json!({"check": "input"}),
-            );
-        }
-    };
-    let seq_of = |b: &Element| {
-        b.as_struct()
-            .and_then(|s| s.get("blockAddress"))
-            .and_then(Element::as_struct)
-            .and_then(|a| a.get("sequenceNo"))
-            .and_then(Element::as_i64)
-            .unwrap_or(-1)
-    };
-    blocks.sort_by_key(seq_of);
-    if let Some(first) = blocks.first().map(seq_of) {
-        if first != 0 {
-            return report(
-                t.json,
-                Outcome::BadInput,
-                &format!(
-                    "error: the export starts at block {first}; an import needs the whole journal from block 0 (export without --start)"
-                ),
-                json!({"check": "input"}),
-            );
-        }
-    }
-    // Verify everything with the independent verifier before writing anything.
-    let mut verifier = JournalVerifier::qldb();
-    let mut root_at_tip = None;
-    for block in &blocks {
-        if let Err(e) = verifier.push(block) {
-            return broken(t.json, format!("{e}; nothing was imported"), "block");
-        }
-        if let Some(d) = &digest {
-            if verifier.size() == d.tip.sequence_no + 1 {
-                root_at_tip = verifier.root();
-            }
-        }
-    }
-    if let Some(d) = &digest {
-        let strand = blocks
-            .first()
-            .and_then(|b| b.as_struct())
-            .and_then(|s| s.get("blockAddress"))
-            .and_then(Element::as_struct)
-            .and_then(|a| a.get("strandId"))
-            .and_then(Element::as_text)
-            .unwrap_or("");
-        if strand != d.tip.strand_id {
-            return broken(
-                t.json,
-                format!(
-                    "the digest is for strand {}, the export is strand {strand}; nothing was imported",
-                    d.tip.strand_id
-                ),
-                "digest",
-            );
-        }
-        match root_at_tip {
-            Some(r) if r.ct_eq(&d.digest) => {}
-            Some(r) => {
-                return broken(
-                    t.json,
-                    format!(
-                        "the journal's digest at tip {} is {r} but the saved digest is {}; nothing was imported",
-                        d.tip.sequence_no, d.digest
-                    ),
-                    "digest",
-                );
-            }
-            None => {
-                return broken(
-                    t.json,
-                    format!(
-                        "the saved digest's tip {} is past the export's last block {}; nothing was imported",
-                        d.tip.sequence_no,
-                        verifier.size().saturating_sub(1)
-                    ),
-                    "digest",
-                );
-            }
-        }
-    }
-    let result = (|| -> Result<Ledger, LedgerError> {
-        std::fs::create_dir_all(&files.data_dir)
-            .map_err(|e| LedgerError::Keys(format!("{}: {e}", files.data_dir.display())))?;
-        let ledger = Ledger::import(
-            &files.journal(),
-            &files.name,
-            &blocks,
-            LedgerOptions::default(),
-        )?;
-        if !files.private_key().exists() {
-            files.write_new_key(&CheckpointKey::generate(&files.name)?)?;
-        }
-        Ok(ledger)
-    })();
-    match result {
-        Ok(ledger) => report(
+    match import_ledger(&t.files(), from, digest_file, LedgerOptions::default()) {
+        Ok(r) => report(
             t.json,
             Outcome::Verified,
             &format!(
                 "imported {} blocks of strand {} into ledger {}; every block hash and chain link verified{}",
-                blocks.len(),
-                ledger.strand_id(),
-                ledger.name(),
-                digest.as_ref().map_or_else(String::new, |d| format!(
-                    ", and the digest at tip {} matches the saved digest",
-                    d.tip.sequence_no
+                r.blocks,
+                r.strand_id,
+                r.name,
+                r.digest_tip.map_or_else(String::new, |tip| format!(
+                    ", and the digest at tip {tip} matches the saved digest"
                 ))
             ),
-            json!({"blocks": blocks.len(), "strandId": ledger.strand_id()}),
+            json!({"blocks": r.blocks, "strandId": r.strand_id}),
         ),
-        Err(e) => fail(t.json, &e),
+        Err(e) => verify_failed(t.json, &e),
     }
 }
 
@@ -819,7 +654,7 @@ fn checkpoint(t: &Target) -> Outcome {
             size: digest.tip + 1,
             digest: digest.digest,
             strand_id: digest.strand_id,
-            time: SystemClock.now(),
+            time: ledger.now(),
         };
         let note = key.sign(&content);
         let path = files.write_checkpoint(content.size, &note)?;
@@ -844,186 +679,40 @@ fn checkpoint(t: &Target) -> Outcome {
     }
 }
 
-/// What `ledger verify` found wrong, as a line.
-fn broken(json_out: bool, message: String, check: &str) -> Outcome {
-    report(
-        json_out,
-        Outcome::Failed,
-        &format!("FAILED {message}"),
-        json!({"check": check}),
-    )
-}
-
-fn verify(t: &Target, public_key: Option<&Path>, checkpoint_file: Option<&Path>) -> Outcome {
-    let files = t.files();
-    let ledger = match open(&files, true) {
-        Ok(l) => l,
-        Err(e) => return fail(t.json, &e),
-    };
-    // The checkpoint to hold the journal to: verified before the journal is read.
-    let note = match checkpoint_file {
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(text) => Some((p.to_owned(), text)),
-            Err(e) => {
-                return report(
-                    t.json,
-                    Outcome::BadInput,
-                    &format!("error: --checkpoint {}: {e}", p.display()),
-                    json!({"check": "input"}),
-                );
-            }
-        },
-        None => match files.latest_checkpoint() {
-            Ok(n) => n,
-            Err(e) => return fail(t.json, &e),
-        },
-    };
-    let checkpoint = match &note {
-        None => None,
-        Some((path, text)) => {
-            let key_path = public_key.map_or_else(|| files.public_key(), Path::to_owned);
-            let vkey = match std::fs::read_to_string(&key_path) {
-                Ok(k) => k,
-                Err(e) => {
-                    return report(
-                        t.json,
-                        Outcome::BadInput,
-                        &format!("error: public key {}: {e}", key_path.display()),
-                        json!({"check": "input"}),
-                    );
-                }
-            };
-            match verify_checkpoint(text, &vkey) {
-                Ok(cp) if cp.origin != origin(ledger.name()) => {
-                    return broken(
-                        t.json,
-                        format!(
-                            "checkpoint {}: it is for {}, not veritrail/{}",
-                            path.display(),
-                            cp.origin,
-                            ledger.name()
-                        ),
-                        "checkpoint",
-                    );
-                }
-                Ok(cp) if cp.extension("strand") != Some(ledger.strand_id()) => {
-                    return broken(
-                        t.json,
-                        format!(
-                            "checkpoint {}: it is for strand {:?}, not the journal's strand {}",
-                            path.display(),
-                            cp.extension("strand"),
-                            ledger.strand_id()
-                        ),
-                        "checkpoint",
-                    );
-                }
-                Ok(cp) => Some(cp),
-                Err(e) => {
-                    return broken(t.json, format!("{} ({})", e, path.display()), "checkpoint");
-                }
-            }
+fn verify(t: &Target, public_key: Option<&Path>, checkpoint: Option<&Path>) -> Outcome {
+    let show_progress = !t.json;
+    let progress = |done: u64, total: u64| {
+        if show_progress {
+            eprintln!("verified {done} of {total} blocks");
         }
     };
-
-    let count = ledger.block_count();
-    let imported = match ledger.imported_blocks() {
-        Ok(n) => n,
-        Err(e) => return fail(t.json, &e),
-    };
-    let mut verifier = JournalVerifier::imported_then_veritrail(imported);
-    let mut root_at_checkpoint = None;
-    let progress = count >= 100_000 && !t.json;
-    for seq in 0..count {
-        let block = match ledger.block_element(seq) {
-            Ok(b) => b,
-            Err(e) => return broken(t.json, format!("block {seq}: {e}"), "block"),
-        };
-        let verified = match verifier.push(&block) {
-            Ok(v) => v,
-            Err(e) => return broken(t.json, e.to_string(), "block"),
-        };
-        for (level, index, hash) in &verified.nodes {
-            match ledger.storage().node(*level, *index) {
-                Ok(Some(stored)) if stored.ct_eq(hash) => {}
-                Ok(stored) => {
-                    return broken(
-                        t.json,
-                        format!(
-                            "block {seq}: the stored subtree hash at level {level}, index {index} is {} but the blocks hash to {hash}",
-                            stored.map_or_else(|| "missing".to_owned(), |h| h.to_base64())
-                        ),
-                        "stored hash",
-                    );
-                }
-                Err(e) => return broken(t.json, format!("block {seq}: {e}"), "stored hash"),
-            }
-        }
-        match ledger.storage().block(seq) {
-            Ok(Some(stored)) if stored.revision_hashes == verified.block.revision_hashes => {}
-            Ok(_) => {
-                return broken(
-                    t.json,
-                    format!("block {seq}: the stored revision hashes do not match the revisions"),
-                    "stored hash",
-                );
-            }
-            Err(e) => return broken(t.json, format!("block {seq}: {e}"), "stored hash"),
-        }
-        if checkpoint.as_ref().is_some_and(|c| c.size == seq + 1) {
-            root_at_checkpoint = verifier.root();
-        }
-        if progress && seq % 100_000 == 0 {
-            eprintln!("verified {seq} of {count} blocks");
-        }
-    }
-    let Some(digest) = verifier.root() else {
-        return broken(t.json, "the journal has no blocks".into(), "block");
+    let r = match verify_ledger(&t.files(), public_key, checkpoint, progress) {
+        Ok(r) => r,
+        Err(e) => return verify_failed(t.json, &e),
     };
     let mut detail = json!({
-        "blocks": count,
-        "digest": digest.to_base64(),
-        "tip": {"strandId": ledger.strand_id(), "sequenceNo": count - 1},
+        "blocks": r.blocks,
+        "digest": r.digest.to_base64(),
+        "tip": {"strandId": r.strand_id, "sequenceNo": r.tip()},
     });
-    let checkpoint_line = match &checkpoint {
-        None => {
-            " no signed checkpoint yet: a consistent rewrite of the whole journal would go unnoticed; run `veritrail ledger checkpoint`".to_owned()
-        }
-        Some(cp) if cp.size > count => {
-            return broken(
-                t.json,
-                format!("the signed checkpoint covers {} blocks but the journal has only {count}: blocks were removed", cp.size),
-                "checkpoint",
-            );
-        }
-        Some(cp) => match root_at_checkpoint {
-            Some(r) if r.ct_eq(&cp.digest) => {
-                if let Some(o) = detail.as_object_mut() {
-                    o.insert("checkpointSize".into(), json!(cp.size));
-                }
-                format!(" the signed checkpoint at {} blocks matches", cp.size)
+    let checkpoint_line = match r.checkpoint_size {
+        None => " no signed checkpoint yet: a consistent rewrite of the whole journal would go unnoticed; run `veritrail ledger checkpoint`".to_owned(),
+        Some(size) => {
+            if let Some(o) = detail.as_object_mut() {
+                o.insert("checkpointSize".into(), json!(size));
             }
-            other => {
-                return broken(
-                    t.json,
-                    format!(
-                        "the journal's digest at {} blocks is {} but the signed checkpoint says {}: the journal was rewritten",
-                        cp.size,
-                        other.map_or_else(|| "(none)".to_owned(), |h| h.to_base64()),
-                        cp.digest
-                    ),
-                    "checkpoint",
-                );
-            }
-        },
+            format!(" the signed checkpoint at {size} blocks matches")
+        }
     };
     report(
         t.json,
         Outcome::Verified,
         &format!(
-            "OK ledger {}: {count} blocks, every revision, block hash and chain link recomputed; digest {digest} at tip {};{checkpoint_line}",
-            ledger.name(),
-            count - 1
+            "OK ledger {}: {} blocks, every revision, block hash and chain link recomputed; digest {} at tip {};{checkpoint_line}",
+            r.name,
+            r.blocks,
+            r.digest,
+            r.tip()
         ),
         detail,
     )

@@ -4,6 +4,10 @@
 //!
 //! - durable appends of ~1 KB audit documents in transactions of 1, 100 and 1000 documents,
 //!   one `commit` at a time and as a pipelined `commit_stream` (acknowledged once durable);
+//! - the same documents through `Database::append`, the idempotent append `ledger append` and
+//!   ingest use (duplicate check by eventID through its index, every declared index kept), and
+//!   the same append again, where every document is a duplicate; its baseline is the stream
+//!   with an eventID index key per document, what `ledger append` committed by hand before;
 //! - the floor: the same document bytes inserted into plain SQLite (WAL, synchronous=FULL)
 //!   with the same transaction sizes, and the ratio floor / ledger;
 //! - block-proof and revision-proof latency (p50, p99) on a ledger of `--blocks` blocks
@@ -19,7 +23,18 @@ use std::time::Instant;
 use rusqlite::{Connection, params};
 use veritrail_core::id::{IdSource as _, OsIds, TimeOrderedIds};
 use veritrail_core::ion_rs::{Element, v1_0};
-use veritrail_ledger::{Durability, Ledger, LedgerOptions, NewTransaction, Statement, Write};
+use veritrail_ledger::db::{Database, DatabaseOptions};
+use veritrail_ledger::partiql::eval::index_key;
+use veritrail_ledger::storage::IndexUpdate;
+use veritrail_ledger::{
+    AppendRequest, Durability, Ledger, LedgerOptions, NewTransaction, Statement, Write,
+};
+
+/// The one clock read of this bench: it measures elapsed time.
+#[allow(clippy::disallowed_methods)]
+fn stopwatch() -> Instant {
+    Instant::now()
+}
 
 fn emit(metric: &str, value: f64, unit: &str, extra: &str) {
     println!(
@@ -54,6 +69,30 @@ thread_local! {
 }
 
 fn transaction(docs: &[Arc<Element>], table_id: &str) -> NewTransaction {
+    transaction_keyed(docs, table_id, false)
+}
+
+/// As [`transaction`]; with `keyed`, each document also gets its eventID index key, as
+/// `ledger append` wrote them by hand before it went through `Database::append`.
+fn transaction_keyed(docs: &[Arc<Element>], table_id: &str, keyed: bool) -> NewTransaction {
+    let ids: Vec<String> = docs.iter().map(|_| IDS.with(|ids| ids.new_id())).collect();
+    let index_updates = if keyed {
+        docs.iter()
+            .zip(&ids)
+            .map(|(d, id)| IndexUpdate {
+                document_id: id.clone(),
+                table_id: table_id.to_owned(),
+                keys: d
+                    .as_struct()
+                    .and_then(|s| s.get("eventID"))
+                    .and_then(index_key)
+                    .map(|k| vec![("eventID".to_owned(), k)])
+                    .unwrap_or_default(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     NewTransaction {
         id: None,
         statements: vec![Statement {
@@ -63,15 +102,17 @@ fn transaction(docs: &[Arc<Element>], table_id: &str) -> NewTransaction {
         }],
         writes: docs
             .iter()
-            .map(|d| Write {
+            .zip(ids)
+            .map(|(d, document_id)| Write {
                 table_name: "AuditRecords".into(),
                 table_id: table_id.to_owned(),
-                document_id: IDS.with(|ids| ids.new_id()),
+                document_id,
                 version: 0,
                 data: Some(Arc::clone(d)),
                 statements: vec![0],
             })
             .collect(),
+        index_updates,
         ..Default::default()
     }
 }
@@ -93,7 +134,7 @@ fn sqlite_floor(dir: &Path, blobs: &[Vec<u8>], per_tx: usize) -> f64 {
         .expect("sync");
     conn.execute_batch("CREATE TABLE docs (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
         .expect("schema");
-    let start = Instant::now();
+    let start = stopwatch();
     for chunk in blobs.chunks(per_tx) {
         let tx = conn.transaction().expect("tx");
         {
@@ -113,7 +154,7 @@ fn ledger_append(dir: &Path, docs: &[Arc<Element>], per_tx: usize) -> f64 {
     let path = dir.join(format!("append-{per_tx}.ledger"));
     let mut ledger = Ledger::create(&path, "bench", LedgerOptions::default()).expect("create");
     let table_id = OsIds.new_id();
-    let start = Instant::now();
+    let start = stopwatch();
     for chunk in docs.chunks(per_tx) {
         ledger
             .commit(transaction(chunk, &table_id))
@@ -123,16 +164,18 @@ fn ledger_append(dir: &Path, docs: &[Arc<Element>], per_tx: usize) -> f64 {
 }
 
 /// The same appends as a stream: each transaction is acknowledged once durable, while the
-/// next one is already being built (`Ledger::commit_stream`).
-fn ledger_append_stream(dir: &Path, docs: &[Arc<Element>], per_tx: usize) -> f64 {
-    let path = dir.join(format!("stream-{per_tx}.ledger"));
+/// next one is already being built (`Ledger::commit_stream`). With `keyed`, each document gets
+/// its eventID index key too.
+fn ledger_append_stream(dir: &Path, docs: &[Arc<Element>], per_tx: usize, keyed: bool) -> f64 {
+    let path = dir.join(format!("stream-{per_tx}-{keyed}.ledger"));
     let mut ledger = Ledger::create(&path, "bench", LedgerOptions::default()).expect("create");
     let table_id = OsIds.new_id();
-    let start = Instant::now();
+    let start = stopwatch();
     let mut acked = 0usize;
     ledger
         .commit_stream(
-            docs.chunks(per_tx).map(|c| transaction(c, &table_id)),
+            docs.chunks(per_tx)
+                .map(|c| transaction_keyed(c, &table_id, keyed)),
             |c| {
                 acked += c.revision_hashes.len();
             },
@@ -140,6 +183,31 @@ fn ledger_append_stream(dir: &Path, docs: &[Arc<Element>], per_tx: usize) -> f64
         .expect("commit stream");
     assert_eq!(acked, docs.len());
     docs.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The same documents through the idempotent append API, then appended again (all duplicates):
+/// (documents appended per second, documents skipped per second).
+fn ledger_append_api(dir: &Path, docs: &[Arc<Element>], per_tx: usize) -> (f64, f64) {
+    let path = dir.join(format!("api-{per_tx}.ledger"));
+    let ledger = Ledger::create(&path, "bench", LedgerOptions::default()).expect("create");
+    let db = Database::new(ledger, DatabaseOptions::default());
+    let request = AppendRequest {
+        table: "AuditRecords".into(),
+        key_field: "eventID".into(),
+        batch_size: per_tx,
+    };
+    let owned = || docs.iter().map(|d| Element::clone(d)).collect::<Vec<_>>();
+    let input = owned();
+    let start = stopwatch();
+    let first = db.append(&request, input, |_| {}).expect("append");
+    let appended = docs.len() as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(first.appended as usize, docs.len());
+    let input = owned();
+    let start = stopwatch();
+    let again = db.append(&request, input, |_| {}).expect("append again");
+    let skipped = docs.len() as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(again.duplicates as usize, docs.len());
+    (appended, skipped)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -156,7 +224,7 @@ fn proof_latency(dir: &Path, blocks: u64) {
     let mut ledger = Ledger::create(&path, "proofs", options).expect("create");
     let table_id = OsIds.new_id();
     let tiny = Arc::new(Element::read_one("{n:1}").expect("ion"));
-    let build = Instant::now();
+    let build = stopwatch();
     while ledger.block_count() < blocks {
         let n = (blocks - ledger.block_count()).min(2000);
         let txs: Vec<NewTransaction> = (0..n)
@@ -193,7 +261,7 @@ fn proof_latency(dir: &Path, blocks: u64) {
     let mut block_us = Vec::with_capacity(10_000);
     for _ in 0..10_000 {
         let seq = next() % (tip + 1);
-        let t = Instant::now();
+        let t = stopwatch();
         let proof = ledger.block_proof(seq, tip).expect("proof");
         block_us.push(t.elapsed().as_secs_f64() * 1e6);
         std::hint::black_box(proof);
@@ -218,7 +286,7 @@ fn proof_latency(dir: &Path, blocks: u64) {
             .and_then(|i| i.as_text())
             .expect("a revision")
             .to_owned();
-        let t = Instant::now();
+        let t = stopwatch();
         let rev = ledger.revision(seq, &id, Some(tip)).expect("revision");
         revision_us.push(t.elapsed().as_secs_f64() * 1e6);
         std::hint::black_box(rev);
@@ -276,12 +344,18 @@ fn main() {
         let extra = format!(",\"docs_per_tx\":{per_tx}");
         let floor = sqlite_floor(&dir, &blobs[..n], per_tx);
         let ledger = ledger_append(&dir, &docs[..n], per_tx);
-        let stream = ledger_append_stream(&dir, &docs[..n], per_tx);
+        let stream = ledger_append_stream(&dir, &docs[..n], per_tx, false);
+        let keyed = ledger_append_stream(&dir, &docs[..n], per_tx, true);
+        let (api, skipped) = ledger_append_api(&dir, &docs[..n], per_tx);
         emit("sqlite_floor_rows_per_s", floor, "rows/s", &extra);
         emit("append_docs_per_s", ledger, "docs/s", &extra);
         emit("floor_over_append", floor / ledger, "x", &extra);
         emit("append_stream_docs_per_s", stream, "docs/s", &extra);
         emit("floor_over_append_stream", floor / stream, "x", &extra);
+        emit("append_stream_keyed_docs_per_s", keyed, "docs/s", &extra);
+        emit("append_api_docs_per_s", api, "docs/s", &extra);
+        emit("append_stream_keyed_over_api", keyed / api, "x", &extra);
+        emit("append_api_duplicates_per_s", skipped, "docs/s", &extra);
     }
     if blocks > 0 {
         proof_latency(&dir, blocks);

@@ -260,7 +260,18 @@ pub fn find_completed_manifest(root: &Path) -> Result<PathBuf, LedgerError> {
 }
 
 fn read_ion_values(path: &Path) -> Result<Vec<Element>, LedgerError> {
-    let bytes = std::fs::read(path).map_err(|e| io_err(path.display(), e))?;
+    use std::io::Read as _;
+    let limit = crate::limits::EXPORT_OBJECT.max_bytes as u64;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| io_err(path.display(), e))?;
+    if bytes.len() as u64 > limit {
+        return Err(LedgerError::InvalidRange(format!(
+            "{} is larger than {limit} bytes, the limit for one export object",
+            path.display()
+        )));
+    }
     // JSON is also valid Ion text, so the file name tells them apart.
     if path.extension().is_some_and(|e| e == "json") {
         return Err(LedgerError::InvalidRange(format!(
@@ -268,9 +279,9 @@ fn read_ion_values(path: &Path) -> Result<Vec<Element>, LedgerError> {
             path.display()
         )));
     }
-    Element::read_all(&bytes)
-        .map(|s| s.iter().cloned().collect())
-        .map_err(|e| LedgerError::InvalidRange(format!("{} is not valid Ion: {e}", path.display())))
+    // An export may come from anywhere: its nesting is checked before ion-rs recurses into it.
+    crate::limits::read_all_ion(&bytes, crate::limits::EXPORT_OBJECT)
+        .map_err(|e| LedgerError::InvalidRange(format!("{}: {e}", path.display())))
 }
 
 /// Reads the blocks of a journal export, in the manifest's order. Nothing is verified here.

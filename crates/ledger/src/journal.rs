@@ -381,12 +381,11 @@ fn revision_element(
     ))
 }
 
+/// Reads stored Ion. A file changed behind the ledger's back may hold anything, so its nesting
+/// is checked before ion-rs recurses into it.
 fn decode(bytes: &[u8], what: &str) -> Result<Element, LedgerError> {
-    Element::read_one(bytes).map_err(|e| {
-        LedgerError::Storage(StorageError::Corrupt(format!(
-            "{what} is not readable Ion: {e}"
-        )))
-    })
+    veritrail_core::ion_input::read_one(bytes, crate::limits::STORED_ION)
+        .map_err(|e| LedgerError::Storage(StorageError::Corrupt(format!("{what}: {e}"))))
 }
 
 /// QLDB's ledger-name rule.
@@ -573,6 +572,11 @@ impl<S: Storage> Ledger<S> {
     /// Now, by the ledger's clock.
     pub fn now(&self) -> UtcMillis {
         self.options.clock.now()
+    }
+
+    /// The clock, id source and durability the ledger was opened with.
+    pub fn options(&self) -> &LedgerOptions {
+        &self.options
     }
 
     /// Revision `index` of block `seq` as the committed view and `history()` show it:

@@ -5,6 +5,7 @@
 //! inclusion proofs and consistency proofs, and Ed25519-signed checkpoints.
 //!
 //! - [`db`]: tables, documents and PartiQL transactions with optimistic concurrency control.
+//! - [`append`]: idempotent bulk appends of documents, the write path of ingest.
 //! - [`partiql`]: QLDB's PartiQL subset: parser and evaluator.
 //! - [`journal`]: [`Ledger`], committing transactions and answering GetDigest/GetBlock/GetRevision.
 //! - [`export`]: journal export in QLDB's S3 layout, and import of such exports.
@@ -12,17 +13,23 @@
 //! - [`storage`]: the [`Storage`] trait and its SQLite implementation.
 //! - [`checkpoint`]: signed checkpoints (C2SP signed-note format) and their keys.
 //! - [`files`]: where a ledger's database, keys and checkpoints live on disk.
+//! - [`verification`]: a whole ledger checked by `veritrail-verify`, and verified imports.
+//! - [`limits`]: QLDB's quotas and the nesting bounds that keep hostile input off the stack.
 
+pub mod append;
 pub mod checkpoint;
 pub mod db;
 pub mod error;
 pub mod export;
 pub mod files;
 pub mod journal;
+pub mod limits;
 pub mod merkle;
 pub mod partiql;
 pub mod storage;
+pub mod verification;
 
+pub use append::{AppendReport, AppendRequest};
 pub use error::LedgerError;
 pub use journal::{Committed, Ledger, LedgerOptions, NewTransaction, Statement, Write};
 pub use storage::{Durability, SqliteStorage, Storage, StorageError};

@@ -1,6 +1,8 @@
 //! Crash safety: a writer (`veritrail ledger append`) is killed with SIGKILL at random points,
 //! many times over the same ledger. After each kill the ledger opens, `ledger verify` passes,
-//! and every transaction acknowledged before the kill is in the journal exactly once.
+//! and every transaction acknowledged before the kill is in the journal exactly once. Each run
+//! appends fresh records and again the previous run's, as an operator re-running a killed
+//! append would: in the end every record is stored exactly once.
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
@@ -50,6 +52,44 @@ fn transactions(dir: &std::path::Path) -> HashMap<String, usize> {
     seen
 }
 
+/// The records of the test's log files with eventIDs unique to `run`, as JSON Lines.
+fn run_file(dir: &std::path::Path, run: usize) -> String {
+    let path = dir.join(format!("run-{run}.jsonl"));
+    let mut lines = String::new();
+    for log in LOGS {
+        let text = std::fs::read_to_string(cloudtrail_file(log)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for mut record in json["Records"].as_array().unwrap().iter().cloned() {
+            let id = format!("{}-run{run}", record["eventID"].as_str().unwrap());
+            record["eventID"] = serde_json::Value::String(id);
+            lines.push_str(&record.to_string());
+            lines.push('\n');
+        }
+    }
+    std::fs::write(&path, lines).unwrap();
+    s(&path).to_owned()
+}
+
+/// The eventIDs stored in table AuditRecords, with how often each is there.
+fn stored_event_ids(d: &str) -> HashMap<String, usize> {
+    let out = veritrail(&[
+        "ledger",
+        "query",
+        "crash",
+        "--data-dir",
+        d,
+        "--json",
+        "SELECT VALUE r.eventID FROM AuditRecords AS r",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut ids = HashMap::new();
+    for line in text(&out.stdout).lines() {
+        let id: String = serde_json::from_str(line).unwrap();
+        *ids.entry(id).or_insert(0) += 1;
+    }
+    ids
+}
+
 #[test]
 fn sigkill_at_random_points_loses_no_acknowledged_transaction() {
     let dir = scratch("crash");
@@ -60,14 +100,12 @@ fn sigkill_at_random_points_loses_no_acknowledged_transaction() {
             .code(),
         Some(0)
     );
-    let files: Vec<String> = LOGS
-        .iter()
-        .map(|l| s(&cloudtrail_file(l)).to_owned())
-        .collect();
     let mut state = 0x5DEE_CE66_D1CE_4E5Bu64;
     let mut acknowledged: Vec<String> = Vec::new();
     let mut kills_mid_run = 0;
-    for run in 0..12 {
+    let runs = 12;
+    let files: Vec<String> = (0..runs).map(|run| run_file(&dir, run)).collect();
+    for run in 0..runs {
         let mut args = vec![
             "ledger".to_owned(),
             "append".into(),
@@ -77,7 +115,7 @@ fn sigkill_at_random_points_loses_no_acknowledged_transaction() {
             "--batch".into(),
             "3".into(),
         ];
-        for f in &files {
+        for f in &files[run.saturating_sub(1)..=run] {
             args.push("--file".into());
             args.push(f.clone());
         }
@@ -96,9 +134,12 @@ fn sigkill_at_random_points_loses_no_acknowledged_transaction() {
                 sink.lock().unwrap().push(line);
             }
         });
-        // Wait for the writer to start committing, then kill it at a random moment.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while lines.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        // Wait (at most 30 s) for the writer to start committing, then kill it at a random
+        // moment.
+        for _ in 0..15_000 {
+            if !lines.lock().unwrap().is_empty() {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(2));
         }
         std::thread::sleep(Duration::from_millis(next(&mut state) % 120));
@@ -140,9 +181,29 @@ fn sigkill_at_random_points_loses_no_acknowledged_transaction() {
     }
     assert!(
         kills_mid_run >= 6,
-        "only {kills_mid_run} of 12 writers were killed while running"
+        "only {kills_mid_run} of {runs} writers were killed while running"
     );
     assert!(acknowledged.len() > 12);
+    // Appending everything once more, uninterrupted, completes what the kills cut short and
+    // stores nothing twice.
+    let mut args = vec!["ledger", "append", "crash", "--data-dir", &d, "--quiet"];
+    for f in &files {
+        args.extend(["--file", f]);
+    }
+    let out = veritrail(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stored = stored_event_ids(&d);
+    let expected = runs * text(&std::fs::read(&files[0]).unwrap()).lines().count();
+    assert_eq!(stored.len(), expected);
+    assert!(
+        stored.values().all(|n| *n == 1),
+        "records stored twice: {:?}",
+        stored
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .take(5)
+            .collect::<Vec<_>>()
+    );
 }
 
 /// One HTTP/1.1 exchange with the emulator as S3; (status, body), or None if the connection

@@ -6,6 +6,14 @@ use crate::{cloudtrail_file, s, scratch, text, veritrail};
 pub const LOG: &str = "218007301253_CloudTrail_us-east-1_20230710T1145Z_7xgocspSowgK0Gto.json";
 pub const LOG2: &str = "218007301253_CloudTrail_us-east-1_20230710T1205Z_zs3JGxETHr59VpkX.json";
 
+/// A fresh scratch directory `test` with ledger `name` created in it.
+fn created(test: &str, name: &str) -> std::path::PathBuf {
+    let dir = scratch(test);
+    let out = veritrail(&["ledger", "create", name, "--data-dir", s(&dir)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    dir
+}
+
 /// Creates ledger `bank` in `dir`, appends two log files in batches of 7, signs a checkpoint.
 pub fn populated(dir: &std::path::Path) {
     let d = s(dir);
@@ -172,14 +180,8 @@ fn a_ledger_round_trip_verifies_with_the_independent_verifier() {
 
 #[test]
 fn appends_acknowledge_each_transaction() {
-    let dir = scratch("ledger-acks");
+    let dir = created("ledger-acks", "acks");
     let d = s(&dir);
-    assert_eq!(
-        veritrail(&["ledger", "create", "acks", "--data-dir", d])
-            .status
-            .code(),
-        Some(0)
-    );
     let out = veritrail(&[
         "ledger",
         "append",
@@ -202,16 +204,146 @@ fn appends_acknowledge_each_transaction() {
     assert!(stdout.contains("appended 29 records in 3 transactions"));
 }
 
-#[test]
-fn bad_requests_exit_2_and_name_the_problem() {
-    let dir = scratch("ledger-bad");
-    let d = s(&dir);
+fn append_json(d: &str, name: &str, log: &str) -> serde_json::Value {
+    let out = veritrail(&[
+        "ledger",
+        "append",
+        name,
+        "--data-dir",
+        d,
+        "--json",
+        "--quiet",
+        "--file",
+        s(&cloudtrail_file(log)),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_str(text(&out.stdout).trim()).unwrap()
+}
+
+fn query_lines(d: &str, name: &str, statement: &str) -> Vec<String> {
+    let out = veritrail(&[
+        "ledger",
+        "query",
+        name,
+        "--data-dir",
+        d,
+        "--json",
+        statement,
+    ]);
     assert_eq!(
-        veritrail(&["ledger", "create", "bank", "--data-dir", d])
+        out.status.code(),
+        Some(0),
+        "{statement}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn appending_the_same_file_twice_stores_each_record_once() {
+    let dir = created("ledger-idempotent", "idem");
+    let d = s(&dir);
+    let first = append_json(d, "idem", LOG);
+    assert_eq!(
+        (&first["records"], &first["appended"], &first["duplicates"]),
+        (&29.into(), &29.into(), &0.into())
+    );
+    let again = append_json(d, "idem", LOG);
+    assert_eq!(
+        (
+            &again["appended"],
+            &again["duplicates"],
+            &again["transactions"]
+        ),
+        (&0.into(), &29.into(), &0.into())
+    );
+    assert_eq!(
+        again["tip"], first["tip"],
+        "a repeated append writes no block"
+    );
+    let out = veritrail(&[
+        "ledger",
+        "append",
+        "idem",
+        "--data-dir",
+        d,
+        "--quiet",
+        "--file",
+        s(&cloudtrail_file(LOG)),
+        "--file",
+        s(&cloudtrail_file(LOG2)),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("skipped 29 duplicates"), "{stdout}");
+    let ids = query_lines(d, "idem", "SELECT VALUE r.eventID FROM AuditRecords AS r");
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "a record is stored twice");
+    assert_eq!(
+        veritrail(&["ledger", "verify", "idem", "--data-dir", d])
             .status
             .code(),
         Some(0)
     );
+}
+
+/// The bug of issue 11: records appended after `CREATE INDEX ON AuditRecords (eventName)`
+/// were missing from the index, so an indexed lookup found half of what a scan found.
+#[test]
+fn an_index_created_between_appends_finds_every_record() {
+    let dir = created("ledger-index", "idx");
+    let d = s(&dir);
+    append_json(d, "idx", LOG);
+    assert_eq!(
+        query_lines(d, "idx", "CREATE INDEX ON AuditRecords (eventName)").len(),
+        1
+    );
+    append_json(d, "idx", LOG2);
+    let mut names = query_lines(d, "idx", "SELECT VALUE r.eventName FROM AuditRecords AS r");
+    names.sort();
+    names.dedup();
+    assert!(names.len() > 5, "{names:?}");
+    let mut both = 0;
+    for name in &names {
+        let param = name.as_str();
+        let lookup = |statement: &str| {
+            let out = veritrail(&[
+                "ledger",
+                "query",
+                "idx",
+                "--data-dir",
+                d,
+                statement,
+                "--param",
+                param,
+            ]);
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+            text(&out.stdout).trim().to_owned()
+        };
+        // An equality on the indexed field uses the index; `|| ''` forces a full scan.
+        let indexed = lookup("SELECT COUNT(*) FROM AuditRecords AS r WHERE r.eventName = ?");
+        let scanned = lookup("SELECT COUNT(*) FROM AuditRecords AS r WHERE r.eventName || '' = ?");
+        assert_eq!(indexed, scanned, "{name}");
+        both += usize::from(indexed != "{_1: 1}");
+    }
+    assert!(both > 0, "no event name appears more than once");
+    // The table declares both indexes: eventID (the appends' key) and eventName.
+    let indexes = query_lines(
+        d,
+        "idx",
+        "SELECT VALUE t.indexes FROM information_schema.user_tables AS t WHERE t.name = 'AuditRecords'",
+    );
+    assert_eq!(indexes.len(), 1);
+    assert!(
+        indexes[0].contains("[eventID]") && indexes[0].contains("[eventName]"),
+        "{indexes:?}"
+    );
+}
+
+#[test]
+fn bad_requests_exit_2_and_name_the_problem() {
+    let dir = created("ledger-bad", "bank");
+    let d = s(&dir);
     let cases: &[(&[&str], &str)] = &[
         (
             &["ledger", "digest", "missing", "--data-dir", d],
@@ -308,14 +440,8 @@ fn bad_requests_exit_2_and_name_the_problem() {
 
 #[test]
 fn appended_records_are_queryable_with_partiql() {
-    let dir = scratch("ledger-query");
+    let dir = created("ledger-query", "q");
     let d = s(&dir);
-    assert_eq!(
-        veritrail(&["ledger", "create", "q", "--data-dir", d])
-            .status
-            .code(),
-        Some(0)
-    );
     let out = veritrail(&[
         "ledger",
         "append",
@@ -568,6 +694,60 @@ fn export_and_verified_import() {
         s(&partial),
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    // A data object nested a million levels deep: refused before it is parsed, no crash.
+    std::fs::write(
+        &object,
+        format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000)),
+    )
+    .unwrap();
+    let out = veritrail(&[
+        "ledger",
+        "import",
+        "copy4",
+        "--data-dir",
+        s(&refused),
+        "--from",
+        s(&text_export),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Ion nested more than 150 levels deep"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn hostile_statements_and_parameters_exit_2_with_the_position() {
+    let dir = created("ledger-hostile", "h");
+    let d = s(&dir);
+    let parens = format!(
+        "SELECT * FROM AuditRecords WHERE {}1{}",
+        "(".repeat(1000),
+        ")".repeat(1000)
+    );
+    let deep_param = format!("{{a:{}1{}}}", "[".repeat(50_000), "]".repeat(50_000));
+    for (args, says) in [
+        (
+            vec![parens.as_str()],
+            "syntax error at position 133: the expression nests deeper than 100 levels",
+        ),
+        (
+            vec!["SELECT * FROM T", "--param", deep_param.as_str()],
+            "--param 1 is not one Ion value: Ion nested more than 150 levels deep (at byte 152)",
+        ),
+        (
+            vec!["CREATE TABLE history"],
+            "at position 13: `history` is not a valid table name",
+        ),
+    ] {
+        let mut full = vec!["ledger", "query", "h", "--data-dir", d];
+        full.extend(args);
+        let out = veritrail(&full);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -136,6 +136,37 @@ fn a_changed_block_timestamp_or_transaction_id() {
 }
 
 #[test]
+fn a_header_nested_a_million_levels_deep_is_reported_not_a_crash() {
+    let dir = setup("tamper-deep-header");
+    // Ion binary: a million nested empty-terminated lists, each header with the exact length.
+    let var_uint = |mut v: usize| {
+        let mut out = vec![(v & 0x7F) as u8 | 0x80];
+        v >>= 7;
+        while v > 0 {
+            out.insert(0, (v & 0x7F) as u8);
+            v >>= 7;
+        }
+        out
+    };
+    let levels = 1_000_000;
+    let mut sizes = vec![1usize];
+    for _ in 1..levels {
+        let inner = *sizes.last().unwrap();
+        sizes.push(1 + var_uint(inner).len() + inner);
+    }
+    let mut deep = vec![0xE0, 0x01, 0x00, 0xEA];
+    for level in (1..levels).rev() {
+        deep.push(0xBE);
+        deep.extend(var_uint(sizes[level - 1]));
+    }
+    deep.push(0xB0);
+    db(&dir)
+        .execute("UPDATE blocks SET header = ?1 WHERE seq = 2", params![deep])
+        .unwrap();
+    caught(&dir, &["block 2", "Ion nested more than 150 levels deep"]);
+}
+
+#[test]
 fn a_deleted_block() {
     let dir = setup("tamper-delete-block");
     db(&dir)

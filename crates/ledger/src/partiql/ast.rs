@@ -6,6 +6,8 @@ use veritrail_core::ion_rs::Element;
 pub enum Statement {
     CreateTable {
         name: String,
+        /// Byte offset of the name, for errors.
+        pos: usize,
     },
     DropTable {
         name: String,

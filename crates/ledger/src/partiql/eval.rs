@@ -234,186 +234,248 @@ fn arith(op: BinOp, a: &Element, b: &Element) -> Option<Element> {
 }
 
 /// Evaluates an expression.
+///
+/// Recursion goes through this small dispatcher and one helper per kind of expression, so each
+/// level of a (parser-bounded) nested expression costs the stack little, even unoptimised.
 pub fn eval(expr: &Expr, env: &Env, params: Params<'_>) -> Result<Val, EvalError> {
-    Ok(match expr {
-        Expr::Lit(e) => Some(e.clone()),
-        Expr::Param { index, pos } => Some(params.get(*index).cloned().ok_or_else(|| {
-            EvalError::new(
-                Some(*pos),
-                format!(
-                    "parameter {} was not given ({} given)",
-                    index + 1,
-                    params.len()
-                ),
-            )
-        })?),
-        Expr::Var { name, quoted, .. } => env.resolve(name, *quoted),
-        Expr::Path(base, steps) => {
-            let mut vals = vec![eval(base, env, params)?];
-            for s in steps {
-                vals = vals.iter().flat_map(|v| step(v, s)).collect();
-            }
-            if steps.iter().any(|s| matches!(s, PathStep::Wildcard)) {
-                Some(Element::from(
-                    Element::sequence_builder()
-                        .push_all(vals.into_iter().flatten())
-                        .build_list(),
-                ))
-            } else {
-                vals.into_iter().next().flatten()
-            }
-        }
-        Expr::Struct(fields) => {
-            let mut b = Element::struct_builder();
-            for (k, v) in fields {
-                let key = eval(k, env, params)?;
-                let Some(name) = key.as_ref().and_then(Element::as_text).map(str::to_owned) else {
-                    return Err(EvalError::new(None, "a struct field name must be text"));
-                };
-                if let Some(value) = eval(v, env, params)? {
-                    b = b.with_field(name, value);
-                }
-            }
-            Some(Element::from(b.build()))
-        }
-        Expr::List(items) | Expr::Bag(items) => {
-            let mut out = Vec::new();
-            for i in items {
-                if let Some(v) = eval(i, env, params)? {
-                    out.push(v);
-                }
-            }
-            Some(Element::from(
-                Element::sequence_builder().push_all(out).build_list(),
-            ))
-        }
-        Expr::Bin(BinOp::And, a, b) => {
-            let (x, y) = (eval(a, env, params)?, eval(b, env, params)?);
-            match (bool_of(&x), bool_of(&y)) {
-                (Some(false), _) | (_, Some(false)) => boolean(false),
-                (Some(true), Some(true)) => boolean(true),
-                _ => Some(null()),
-            }
-        }
-        Expr::Bin(BinOp::Or, a, b) => {
-            let (x, y) = (eval(a, env, params)?, eval(b, env, params)?);
-            match (bool_of(&x), bool_of(&y)) {
-                (Some(true), _) | (_, Some(true)) => boolean(true),
-                (Some(false), Some(false)) => boolean(false),
-                _ => Some(null()),
-            }
-        }
-        Expr::Bin(op, a, b) => {
-            let (x, y) = (eval(a, env, params)?, eval(b, env, params)?);
-            let (Some(x), Some(y)) = (x, y) else {
-                return Ok(None);
-            };
-            if x.is_null() || y.is_null() {
-                return Ok(Some(null()));
-            }
-            match op {
-                BinOp::Eq => boolean(equal(&x, &y)),
-                BinOp::Ne => boolean(!equal(&x, &y)),
-                BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge => match compare(&x, &y) {
-                    None => Some(null()),
-                    Some(o) => boolean(match op {
-                        BinOp::Lt => o == Ordering::Less,
-                        BinOp::Gt => o == Ordering::Greater,
-                        BinOp::Le => o != Ordering::Greater,
-                        _ => o != Ordering::Less,
-                    }),
-                },
-                BinOp::Concat => match (x.as_text(), y.as_text()) {
-                    (Some(a), Some(b)) => Some(Element::string(format!("{a}{b}"))),
-                    _ => Some(null()),
-                },
-                _ => Some(arith(*op, &x, &y).unwrap_or_else(null)),
-            }
-        }
-        Expr::Not(a) => match bool_of(&eval(a, env, params)?) {
-            Some(b) => boolean(!b),
-            None => Some(null()),
-        },
-        Expr::Neg(a) => eval(a, env, params)?
-            .map(|x| arith(BinOp::Sub, &Element::from(0i64), &x).unwrap_or_else(null)),
-        Expr::IsNull { expr, negated } => {
-            let v = eval(expr, env, params)?;
-            let is = v.as_ref().is_none_or(Element::is_null);
-            boolean(is != *negated)
-        }
+    match expr {
+        Expr::Lit(e) => Ok(Some(e.clone())),
+        Expr::Param { index, pos } => param(*index, *pos, params),
+        Expr::Var { name, quoted, .. } => Ok(env.resolve(name, *quoted)),
+        Expr::Path(base, steps) => path(base, steps, env, params),
+        Expr::Struct(fields) => structure(fields, env, params),
+        Expr::List(items) | Expr::Bag(items) => list(items, env, params),
+        Expr::Bin(op, a, b) => binary(*op, a, b, env, params),
+        Expr::Not(a) => not(a, env, params),
+        Expr::Neg(a) => negate(a, env, params),
+        Expr::IsNull { expr, negated } => is_null(expr, *negated, env, params),
         Expr::IsMissing { expr, negated } => {
-            boolean(eval(expr, env, params)?.is_none() != *negated)
+            Ok(boolean(eval(expr, env, params)?.is_none() != *negated))
         }
         Expr::In {
             expr,
             list,
             negated,
-        } => {
-            let Some(x) = eval(expr, env, params)? else {
-                return Ok(None);
-            };
-            let mut found = false;
-            for item in list {
-                let v = eval(item, env, params)?;
-                // `x IN (?)` with a list parameter tests membership in the list.
-                match v.as_ref().map(|e| e.value()) {
-                    Some(Value::List(seq)) if list.len() == 1 => {
-                        found |= seq.iter().any(|e| equal(&x, e))
-                    }
-                    _ => found |= v.as_ref().is_some_and(|e| equal(&x, e)),
-                }
-            }
-            boolean(found != *negated)
-        }
+        } => member(expr, list, *negated, env, params),
         Expr::Between {
             expr,
             low,
             high,
             negated,
-        } => {
-            let (x, l, h) = (
-                eval(expr, env, params)?,
-                eval(low, env, params)?,
-                eval(high, env, params)?,
-            );
-            match (x, l, h) {
-                (Some(x), Some(l), Some(h)) => match (compare(&x, &l), compare(&x, &h)) {
-                    (Some(a), Some(b)) => {
-                        boolean((a != Ordering::Less && b != Ordering::Greater) != *negated)
-                    }
-                    _ => Some(null()),
-                },
-                _ => None,
-            }
-        }
+        } => between(expr, low, high, *negated, env, params),
         Expr::Like {
             expr,
             pattern,
             negated,
-        } => {
-            let (x, p) = (eval(expr, env, params)?, eval(pattern, env, params)?);
-            match (
-                x.as_ref().and_then(Element::as_text),
-                p.as_ref().and_then(Element::as_text),
-            ) {
-                (Some(t), Some(p)) => boolean(like(t, p) != *negated),
-                _ => Some(null()),
-            }
-        }
-        Expr::CountStar => {
-            return Err(EvalError::new(
-                None,
-                "COUNT(*) is allowed only as the whole projection",
-            ));
-        }
-        Expr::Call { name, args, pos } => call(name, args, *pos, env, params)?,
+        } => like_op(expr, pattern, *negated, env, params),
+        Expr::CountStar => Err(EvalError::new(
+            None,
+            "COUNT(*) is allowed only as the whole projection",
+        )),
+        Expr::Call { name, args, pos } => call(name, args, *pos, env, params),
+    }
+}
+
+#[inline(never)]
+fn param(index: usize, pos: usize, params: Params<'_>) -> Result<Val, EvalError> {
+    let p = params.get(index).cloned().ok_or_else(|| {
+        EvalError::new(
+            Some(pos),
+            format!(
+                "parameter {} was not given ({} given)",
+                index + 1,
+                params.len()
+            ),
+        )
+    })?;
+    Ok(Some(p))
+}
+
+#[inline(never)]
+fn path(base: &Expr, steps: &[PathStep], env: &Env, params: Params<'_>) -> Result<Val, EvalError> {
+    let mut vals = vec![eval(base, env, params)?];
+    for s in steps {
+        vals = vals.iter().flat_map(|v| step(v, s)).collect();
+    }
+    Ok(if steps.iter().any(|s| matches!(s, PathStep::Wildcard)) {
+        Some(Element::from(
+            Element::sequence_builder()
+                .push_all(vals.into_iter().flatten())
+                .build_list(),
+        ))
+    } else {
+        vals.into_iter().next().flatten()
     })
+}
+
+#[inline(never)]
+fn structure(fields: &[(Expr, Expr)], env: &Env, params: Params<'_>) -> Result<Val, EvalError> {
+    let mut b = Element::struct_builder();
+    for (k, v) in fields {
+        let key = eval(k, env, params)?;
+        let Some(name) = key.as_ref().and_then(Element::as_text).map(str::to_owned) else {
+            return Err(EvalError::new(None, "a struct field name must be text"));
+        };
+        if let Some(value) = eval(v, env, params)? {
+            b = b.with_field(name, value);
+        }
+    }
+    Ok(Some(Element::from(b.build())))
+}
+
+#[inline(never)]
+fn list(items: &[Expr], env: &Env, params: Params<'_>) -> Result<Val, EvalError> {
+    let mut out = Vec::new();
+    for i in items {
+        if let Some(v) = eval(i, env, params)? {
+            out.push(v);
+        }
+    }
+    Ok(Some(Element::from(
+        Element::sequence_builder().push_all(out).build_list(),
+    )))
+}
+
+#[inline(never)]
+fn binary(op: BinOp, a: &Expr, b: &Expr, env: &Env, params: Params<'_>) -> Result<Val, EvalError> {
+    let (x, y) = (eval(a, env, params)?, eval(b, env, params)?);
+    match op {
+        BinOp::And => {
+            return Ok(match (bool_of(&x), bool_of(&y)) {
+                (Some(false), _) | (_, Some(false)) => boolean(false),
+                (Some(true), Some(true)) => boolean(true),
+                _ => Some(null()),
+            });
+        }
+        BinOp::Or => {
+            return Ok(match (bool_of(&x), bool_of(&y)) {
+                (Some(true), _) | (_, Some(true)) => boolean(true),
+                (Some(false), Some(false)) => boolean(false),
+                _ => Some(null()),
+            });
+        }
+        _ => {}
+    }
+    let (Some(x), Some(y)) = (x, y) else {
+        return Ok(None);
+    };
+    if x.is_null() || y.is_null() {
+        return Ok(Some(null()));
+    }
+    Ok(match op {
+        BinOp::Eq => boolean(equal(&x, &y)),
+        BinOp::Ne => boolean(!equal(&x, &y)),
+        BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge => match compare(&x, &y) {
+            None => Some(null()),
+            Some(o) => boolean(match op {
+                BinOp::Lt => o == Ordering::Less,
+                BinOp::Gt => o == Ordering::Greater,
+                BinOp::Le => o != Ordering::Greater,
+                _ => o != Ordering::Less,
+            }),
+        },
+        BinOp::Concat => match (x.as_text(), y.as_text()) {
+            (Some(a), Some(b)) => Some(Element::string(format!("{a}{b}"))),
+            _ => Some(null()),
+        },
+        _ => Some(arith(op, &x, &y).unwrap_or_else(null)),
+    })
+}
+
+#[inline(never)]
+fn not(a: &Expr, env: &Env, params: Params<'_>) -> Result<Val, EvalError> {
+    Ok(match bool_of(&eval(a, env, params)?) {
+        Some(b) => boolean(!b),
+        None => Some(null()),
+    })
+}
+
+#[inline(never)]
+fn negate(a: &Expr, env: &Env, params: Params<'_>) -> Result<Val, EvalError> {
+    Ok(eval(a, env, params)?
+        .map(|x| arith(BinOp::Sub, &Element::from(0i64), &x).unwrap_or_else(null)))
+}
+
+#[inline(never)]
+fn is_null(expr: &Expr, negated: bool, env: &Env, params: Params<'_>) -> Result<Val, EvalError> {
+    let v = eval(expr, env, params)?;
+    let is = v.as_ref().is_none_or(Element::is_null);
+    Ok(boolean(is != negated))
+}
+
+#[inline(never)]
+fn member(
+    expr: &Expr,
+    list: &[Expr],
+    negated: bool,
+    env: &Env,
+    params: Params<'_>,
+) -> Result<Val, EvalError> {
+    let Some(x) = eval(expr, env, params)? else {
+        return Ok(None);
+    };
+    let mut found = false;
+    for item in list {
+        let v = eval(item, env, params)?;
+        // `x IN (?)` with a list parameter tests membership in the list.
+        match v.as_ref().map(|e| e.value()) {
+            Some(Value::List(seq)) if list.len() == 1 => found |= seq.iter().any(|e| equal(&x, e)),
+            _ => found |= v.as_ref().is_some_and(|e| equal(&x, e)),
+        }
+    }
+    Ok(boolean(found != negated))
+}
+
+#[inline(never)]
+fn between(
+    expr: &Expr,
+    low: &Expr,
+    high: &Expr,
+    negated: bool,
+    env: &Env,
+    params: Params<'_>,
+) -> Result<Val, EvalError> {
+    let (x, l, h) = (
+        eval(expr, env, params)?,
+        eval(low, env, params)?,
+        eval(high, env, params)?,
+    );
+    Ok(match (x, l, h) {
+        (Some(x), Some(l), Some(h)) => match (compare(&x, &l), compare(&x, &h)) {
+            (Some(a), Some(b)) => {
+                boolean((a != Ordering::Less && b != Ordering::Greater) != negated)
+            }
+            _ => Some(null()),
+        },
+        _ => None,
+    })
+}
+
+#[inline(never)]
+fn like_op(
+    expr: &Expr,
+    pattern: &Expr,
+    negated: bool,
+    env: &Env,
+    params: Params<'_>,
+) -> Result<Val, EvalError> {
+    let (x, p) = (eval(expr, env, params)?, eval(pattern, env, params)?);
+    Ok(
+        match (
+            x.as_ref().and_then(Element::as_text),
+            p.as_ref().and_then(Element::as_text),
+        ) {
+            (Some(t), Some(p)) => boolean(like(t, p) != negated),
+            _ => Some(null()),
+        },
+    )
 }
 
 fn bool_of(v: &Val) -> Option<bool> {
     v.as_ref().and_then(Element::as_bool)
 }
 
+#[inline(never)]
 fn call(
     name: &str,
     args: &[Expr],

@@ -2,8 +2,12 @@
 //! (which shares no code with it), for every block, revision, tip and pair of tips.
 #![allow(clippy::unwrap_used)]
 
+mod append;
 mod bank;
+mod concurrency;
 mod export;
+mod hostile;
+mod partiql_props;
 mod proofs;
 
 use std::path::PathBuf;

@@ -1,44 +1,59 @@
 //! Tables, documents and PartiQL transactions over the journal, as QLDB runs them: every
-//! committed transaction is one journal block; reads are validated at commit (optimistic
-//! concurrency control), so transactions are serializable.
+//! committed transaction is one journal block, and transactions are serializable in commit
+//! order by optimistic concurrency control (`../shared/specs/qldb.md` §5.3).
 //!
-//! OCC (`../shared/specs/qldb.md` §5.3): a full scan conflicts with any write to the table
-//! since it was read; an indexed equality lookup only with changes to the documents matching
-//! it; a document read or written conflicts with any newer revision of that document.
+//! Every read path (full scan, index lookup, document by id, `BY`, joins, the committed view,
+//! `history()`, `information_schema`, COUNT, the WHERE of UPDATE/DELETE/`FROM …`) reads under
+//! one lock of the ledger and records what it read ([`occ::Read`]); the commit validates all of
+//! it under the lock it writes with. A full scan conflicts with any write to the table since; an
+//! index lookup with any change to the set of matching documents (an insert that would match
+//! included); a document read or written with any newer revision of it.
+//!
+//! Documents and parameters are checked before anything recursive runs over them
+//! ([`crate::limits`]): nesting always, QLDB's size and count limits in strict mode.
+
+mod occ;
+mod paths;
+mod source;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use veritrail_core::Hash32;
-use veritrail_core::ion_rs::{Element, IonType, Value};
+use veritrail_core::id::IdSource;
+use veritrail_core::ion_rs::{Element, IonType, Value, v1_0};
 use veritrail_core::qldb::CommitDigest;
-use veritrail_core::time::UtcMillis;
+use veritrail_core::time::{Clock, UtcMillis};
 
 use crate::error::LedgerError;
 use crate::journal::{Ledger, NewTransaction, Statement as JournalStatement, Write};
+pub use crate::limits::{
+    MAX_ACTIVE_TABLES, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_PER_TRANSACTION, MAX_INDEXES_PER_TABLE,
+    MAX_TOTAL_TABLES, MAX_TRANSACTION_BYTES,
+};
+use crate::limits::{MAX_ION_DEPTH, MAX_TABLE_NAME_CHARS, check_value_depth};
 use crate::partiql::ast::{
     Expr, Join, PathStep, ProjectItem, Projection, Select, Source, SourceKind, Statement,
 };
 use crate::partiql::eval::{Env, EvalError, Val, eval, index_key, truthy};
-use crate::partiql::{SyntaxError, parse};
-use crate::storage::{IndexUpdate, RevisionRef, Storage as _, TableRow};
+use crate::partiql::{SyntaxError, is_reserved_word, parse};
+use crate::storage::{IndexUpdate, Storage as _, TableRow};
+use paths::{remove_path, set_path, target_steps};
+use source::Row;
 
-/// QLDB's fixed limits (spec §9).
-pub const MAX_INDEXES_PER_TABLE: usize = 5;
-pub const MAX_ACTIVE_TABLES: usize = 20;
-pub const MAX_TOTAL_TABLES: usize = 40;
-pub const MAX_DOCUMENTS_PER_TRANSACTION: usize = 40;
-pub const MAX_TRANSACTION_BYTES: usize = 4 << 20;
+/// The status of a table that can be used.
+pub(crate) const ACTIVE: &str = "ACTIVE";
 
 /// How transactions behave.
 #[derive(Debug, Clone)]
 pub struct DatabaseOptions {
-    /// A transaction open longer than this is expired (QLDB: 30 s).
+    /// A transaction open longer than this, by the ledger's clock, is expired (QLDB: 30 s).
     pub transaction_timeout: Duration,
-    /// Enforce QLDB's per-transaction and per-ledger limits (40 documents and 4 MB per
-    /// transaction, 20 active and 40 total tables). Index and table limits always apply.
+    /// Enforce QLDB's per-transaction, per-document and per-ledger limits (40 documents and
+    /// 4 MB per transaction, 128 KB per document, 40 tables in all). Index and active-table
+    /// limits, and the nesting limits on values and statements, always apply.
     pub strict_limits: bool,
 }
 
@@ -135,11 +150,44 @@ impl From<EvalError> for DbError {
     }
 }
 
-fn invalid(position: Option<usize>, message: impl Into<String>) -> DbError {
+pub(crate) fn invalid(position: Option<usize>, message: impl Into<String>) -> DbError {
     DbError::Invalid {
         position,
         message: message.into(),
     }
+}
+
+/// Checks a name for a new table by QLDB's rules: 1 to 128 letters, digits and underscores,
+/// not starting with a digit, not a PartiQL reserved word, and not a name the system's own
+/// sources use (`history`, `information_schema`, the `_ql_` prefix of committed views).
+pub fn check_table_name(name: &str) -> Result<(), String> {
+    let shape = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= MAX_TABLE_NAME_CHARS;
+    if !shape {
+        return Err(format!(
+            "`{name}` is not a valid table name: use 1 to {MAX_TABLE_NAME_CHARS} letters, digits and underscores, starting with a letter or an underscore"
+        ));
+    }
+    if is_reserved_word(name) {
+        return Err(format!(
+            "`{name}` is not a valid table name: it is a PartiQL reserved word"
+        ));
+    }
+    if name.eq_ignore_ascii_case("history") || name.eq_ignore_ascii_case("information_schema") {
+        return Err(format!(
+            "`{name}` is not a valid table name: it names a system source"
+        ));
+    }
+    if name.len() >= 4 && name[..4].eq_ignore_ascii_case("_ql_") {
+        return Err(format!(
+            "`{name}` is not a valid table name: the `_ql_` prefix belongs to system views such as `_ql_committed_<table>`"
+        ));
+    }
+    Ok(())
 }
 
 /// A ledger with tables, shared by many transactions. Cloning it is cheap: clones share the
@@ -153,6 +201,8 @@ pub struct Database {
 struct Shared {
     ledger: Mutex<Ledger>,
     options: DatabaseOptions,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
 }
 
 /// What a committed transaction produced.
@@ -166,10 +216,14 @@ pub struct CommitInfo {
 
 impl Database {
     pub fn new(ledger: Ledger, options: DatabaseOptions) -> Self {
+        let clock = Arc::clone(&ledger.options().clock);
+        let ids = Arc::clone(&ledger.options().ids);
         Self {
             inner: Arc::new(Shared {
                 ledger: Mutex::new(ledger),
                 options,
+                clock,
+                ids,
             }),
         }
     }
@@ -179,24 +233,34 @@ impl Database {
         self.inner.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn options(&self) -> &DatabaseOptions {
+    pub(crate) fn options(&self) -> &DatabaseOptions {
         &self.inner.options
+    }
+
+    /// Now, by the ledger's clock.
+    pub(crate) fn now(&self) -> UtcMillis {
+        self.inner.clock.now()
+    }
+
+    /// A fresh id from the ledger's id source.
+    pub(crate) fn new_id(&self) -> String {
+        self.inner.ids.new_id()
     }
 
     /// Starts a transaction.
     pub fn begin(&self) -> Transaction {
-        let id = self.ledger().new_id();
+        let id = self.new_id();
         Transaction {
             db: self.clone(),
             digest: CommitDigest::new(&id),
             id,
-            started: Instant::now(),
+            started: self.now(),
             statements: Vec::new(),
             docs: Vec::new(),
             doc_index: HashMap::new(),
             tables: Vec::new(),
             reindex: Vec::new(),
-            reads: Vec::new(),
+            reads: occ::ReadSet::new(),
             bytes: 0,
             closed: false,
         }
@@ -235,35 +299,18 @@ struct PendingDoc {
     base_version: Option<u64>,
     /// The new data; `None` deletes the document.
     data: Option<Element>,
+    /// Size of `data` as Ion binary (counted in strict mode only).
+    bytes: usize,
     statements: Vec<usize>,
 }
 
-#[derive(Debug, Clone)]
-enum Read {
-    Document {
-        document_id: String,
-        version: Option<u64>,
-    },
-    Scan {
-        table_id: String,
-        last_write_seq: u64,
-    },
-    Lookup {
-        table_id: String,
-        field: String,
-        key: Vec<u8>,
-        found: Vec<(String, u64)>,
-    },
-}
-
-/// A document a DML statement changes: its id, its current data, and the bindings it matched with.
-type Match = (String, Element, Env);
-
-/// A row of a source: its value, and the document id when it is a user document.
-#[derive(Debug, Clone)]
-struct Row {
-    value: Element,
-    document_id: Option<String>,
+/// A document a DML statement changes: its id, its data, the bindings it matched with, and
+/// the committed version it replaces.
+struct Match {
+    id: String,
+    data: Element,
+    env: Env,
+    base: Option<u64>,
 }
 
 /// An open transaction.
@@ -272,13 +319,13 @@ pub struct Transaction {
     db: Database,
     id: String,
     digest: CommitDigest,
-    started: Instant,
+    started: UtcMillis,
     statements: Vec<JournalStatement>,
     docs: Vec<PendingDoc>,
     doc_index: HashMap<String, usize>,
     tables: Vec<TableRow>,
     reindex: Vec<String>,
-    reads: Vec<Read>,
+    reads: occ::ReadSet,
     bytes: usize,
     closed: bool,
 }
@@ -299,6 +346,51 @@ fn table_result(table_id: &str) -> Element {
     )
 }
 
+/// The index keys of a document under a table's indexes (none for a deletion).
+pub(crate) fn index_keys(indexes: &[String], data: Option<&Element>) -> Vec<(String, Vec<u8>)> {
+    let Some(st) = data.and_then(Element::as_struct) else {
+        return Vec::new();
+    };
+    indexes
+        .iter()
+        .filter_map(|f| {
+            st.get(f.as_str())
+                .and_then(index_key)
+                .map(|k| (f.clone(), k))
+        })
+        .collect()
+}
+
+/// Checks a document about to be written: a struct, nested at most [`MAX_ION_DEPTH`] deep,
+/// and in strict mode at most [`MAX_DOCUMENT_BYTES`] of Ion binary. Returns that size (0 when
+/// not counted).
+pub(crate) fn check_document(value: &Element, strict: bool) -> Result<usize, DbError> {
+    if value.ion_type() != IonType::Struct || value.is_null() {
+        return Err(invalid(
+            None,
+            format!("a document must be a struct, not {}", value.ion_type()),
+        ));
+    }
+    check_value_depth(value, MAX_ION_DEPTH).map_err(|_| {
+        DbError::LimitExceeded(format!(
+            "a document nests containers deeper than {MAX_ION_DEPTH} levels"
+        ))
+    })?;
+    if !strict {
+        return Ok(0);
+    }
+    let size = value
+        .encode_as(v1_0::Binary)
+        .map_err(|e| invalid(None, format!("the document cannot be encoded as Ion: {e}")))?
+        .len();
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(DbError::LimitExceeded(format!(
+            "a document is at most {MAX_DOCUMENT_BYTES} bytes of Ion binary; this one is {size}"
+        )));
+    }
+    Ok(size)
+}
+
 impl Transaction {
     /// The transaction id (22 characters).
     pub fn id(&self) -> &str {
@@ -314,7 +406,10 @@ impl Transaction {
         if self.closed {
             return Err(DbError::Closed);
         }
-        if self.started.elapsed() > self.db.options().transaction_timeout {
+        let open_ms = self.db.now().0.saturating_sub(self.started.0);
+        let timeout_ms =
+            i64::try_from(self.db.options().transaction_timeout.as_millis()).unwrap_or(i64::MAX);
+        if open_ms > timeout_ms {
             return Err(DbError::Expired(self.id.clone()));
         }
         Ok(())
@@ -327,7 +422,16 @@ impl Transaction {
         params: &[Element],
     ) -> Result<Vec<Element>, DbError> {
         self.check_open()?;
-        let start_time = self.ledger().now();
+        // Before anything recursive (hashing for the commit digest included) sees them.
+        for (i, p) in params.iter().enumerate() {
+            check_value_depth(p, MAX_ION_DEPTH).map_err(|_| {
+                DbError::LimitExceeded(format!(
+                    "parameter {} nests containers deeper than {MAX_ION_DEPTH} levels",
+                    i + 1
+                ))
+            })?;
+        }
+        let start_time = self.db.now();
         let parsed = parse(statement)?;
         let index = self.statements.len();
         let result = self.run_statement(&parsed, params, index);
@@ -346,43 +450,6 @@ impl Transaction {
         self.closed = true;
     }
 
-    fn ledger(&self) -> MutexGuard<'_, Ledger> {
-        self.db.ledger()
-    }
-
-    // ---- catalog -------------------------------------------------------------------------
-
-    fn all_tables(&self) -> Result<Vec<TableRow>, DbError> {
-        let mut tables = self.ledger().storage().tables()?;
-        for t in &self.tables {
-            match tables.iter_mut().find(|c| c.table_id == t.table_id) {
-                Some(c) => *c = t.clone(),
-                None => tables.push(t.clone()),
-            }
-        }
-        Ok(tables)
-    }
-
-    fn active_table(&self, name: &str, position: usize) -> Result<TableRow, DbError> {
-        let tables = self.all_tables()?;
-        let active = |t: &&TableRow| t.status == "ACTIVE";
-        tables
-            .iter()
-            .filter(active)
-            .find(|t| t.name == name)
-            .or_else(|| {
-                tables
-                    .iter()
-                    .filter(active)
-                    .find(|t| t.name.eq_ignore_ascii_case(name))
-            })
-            .cloned()
-            .ok_or_else(|| DbError::NoSuchTable {
-                name: name.to_owned(),
-                position,
-            })
-    }
-
     fn put_table(&mut self, t: TableRow) {
         match self.tables.iter_mut().find(|c| c.table_id == t.table_id) {
             Some(c) => *c = t,
@@ -390,277 +457,11 @@ impl Transaction {
         }
     }
 
-    // ---- reading ---------------------------------------------------------------------------
-
-    fn committed_data(&self, r: &RevisionRef) -> Result<Element, DbError> {
-        let ledger = self.ledger();
-        let corrupt = |what: &str| {
-            DbError::Ledger(LedgerError::Storage(crate::storage::StorageError::Corrupt(
-                format!(
-                    "block {}: revision {} of document {} {what}",
-                    r.seq, r.index, r.document_id
-                ),
-            )))
-        };
-        let stored = ledger
-            .storage()
-            .revision_at(r.seq, r.index)?
-            .ok_or_else(|| corrupt("is missing"))?;
-        crate::journal::revision_data(&stored)?.ok_or_else(|| corrupt("has no data"))
-    }
-
-    /// The user view of a table: current documents, with this transaction's writes.
-    fn scan(&mut self, table: &TableRow) -> Result<Vec<Row>, DbError> {
-        let committed = self.ledger().storage().current_in_table(&table.table_id)?;
-        let last_write_seq = self
-            .ledger()
-            .storage()
-            .tables()?
-            .into_iter()
-            .find(|t| t.table_id == table.table_id)
-            .map_or(0, |t| t.last_write_seq);
-        self.reads.push(Read::Scan {
-            table_id: table.table_id.clone(),
-            last_write_seq,
-        });
-        let mut rows = Vec::new();
-        // Read each block's revisions once, not once per document.
-        let mut i = 0;
-        while i < committed.len() {
-            let seq = committed[i].seq;
-            let end = committed[i..]
-                .iter()
-                .position(|r| r.seq != seq)
-                .map_or(committed.len(), |n| i + n);
-            let group = &committed[i..end];
-            if group.len() > 4 {
-                let stored = self.ledger().storage().revisions(seq)?;
-                for r in group {
-                    if self.doc_index.contains_key(&r.document_id) {
-                        continue;
-                    }
-                    let data = stored
-                        .get(r.index as usize)
-                        .map(crate::journal::revision_data)
-                        .transpose()?
-                        .flatten();
-                    if let Some(value) = data {
-                        rows.push(Row {
-                            value,
-                            document_id: Some(r.document_id.clone()),
-                        });
-                    }
-                }
-            } else {
-                for r in group {
-                    if !self.doc_index.contains_key(&r.document_id) {
-                        rows.push(Row {
-                            value: self.committed_data(r)?,
-                            document_id: Some(r.document_id.clone()),
-                        });
-                    }
-                }
-            }
-            i = end;
-        }
-        for d in self.docs.iter().filter(|d| d.table_id == table.table_id) {
-            if let Some(data) = &d.data {
-                rows.push(Row {
-                    value: data.clone(),
-                    document_id: Some(d.document_id.clone()),
-                });
-            }
-        }
-        Ok(rows)
-    }
-
-    /// Documents of `table` whose indexed `field` equals `value`, with this transaction's writes.
-    fn lookup(
-        &mut self,
-        table: &TableRow,
-        field: &str,
-        value: &Element,
-    ) -> Result<Vec<Row>, DbError> {
-        let Some(key) = index_key(value) else {
-            return Ok(Vec::new());
-        };
-        let ids = self
-            .ledger()
-            .storage()
-            .index_lookup(&table.table_id, field, &key)?;
-        let mut found = Vec::new();
-        let mut rows = Vec::new();
-        for id in ids {
-            let Some(r) = self.ledger().storage().current(&id)? else {
-                continue;
-            };
-            if r.deleted {
-                continue;
-            }
-            found.push((id.clone(), r.version));
-            if !self.doc_index.contains_key(&id) {
-                rows.push(Row {
-                    value: self.committed_data(&r)?,
-                    document_id: Some(id),
-                });
-            }
-        }
-        self.reads.push(Read::Lookup {
-            table_id: table.table_id.clone(),
-            field: field.to_owned(),
-            key: key.clone(),
-            found,
-        });
-        for d in self.docs.iter().filter(|d| d.table_id == table.table_id) {
-            if let Some(data) = &d.data {
-                let v = data.as_struct().and_then(|s| s.get(field));
-                if v.and_then(index_key).as_deref() == Some(key.as_slice()) {
-                    rows.push(Row {
-                        value: data.clone(),
-                        document_id: Some(d.document_id.clone()),
-                    });
-                }
-            }
-        }
-        Ok(rows)
-    }
-
-    /// `SELECT … FROM T WHERE alias.f = v` on an indexed `f` uses the index.
-    fn indexed_equality(
-        table: &TableRow,
-        source: &Source,
-        filter: Option<&Expr>,
-        params: &[Element],
-    ) -> Option<(String, Element)> {
-        let binding = source.binding();
-        let mut conjuncts = Vec::new();
-        fn split<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
-            if let Expr::Bin(crate::partiql::ast::BinOp::And, a, b) = e {
-                split(a, out);
-                split(b, out);
-            } else {
-                out.push(e);
-            }
-        }
-        split(filter?, &mut conjuncts);
-        for c in conjuncts {
-            let Expr::Bin(crate::partiql::ast::BinOp::Eq, a, b) = c else {
-                continue;
-            };
-            for (path, value) in [(a, b), (b, a)] {
-                let field = match &**path {
-                    Expr::Path(base, steps) => match (&**base, steps.as_slice()) {
-                        (Expr::Var { name, .. }, [PathStep::Field(f)])
-                            if name.eq_ignore_ascii_case(&binding) =>
-                        {
-                            f.clone()
-                        }
-                        _ => continue,
-                    },
-                    Expr::Var {
-                        name,
-                        quoted: false,
-                        ..
-                    } if !name.eq_ignore_ascii_case(&binding) => name.clone(),
-                    _ => continue,
-                };
-                if !table.indexes.contains(&field) {
-                    continue;
-                }
-                if let Ok(Some(v)) = eval(value, &Env::default(), params) {
-                    return Some((field, v));
-                }
-            }
-        }
-        None
-    }
-
-    fn revision_rows(&self, refs: &[RevisionRef]) -> Result<Vec<Row>, DbError> {
-        let ledger = self.ledger();
-        refs.iter()
-            .map(|r| {
-                Ok(Row {
-                    value: ledger.revision_value(r.seq, r.index)?,
-                    document_id: Some(r.document_id.clone()),
-                })
-            })
-            .collect()
-    }
-
-    fn source_rows(
-        &mut self,
-        source: &Source,
-        filter: Option<&Expr>,
-        params: &[Element],
-    ) -> Result<Vec<Row>, DbError> {
-        match &source.kind {
-            SourceKind::Table(name) => {
-                let table = self.active_table(name, source.pos)?;
-                match Self::indexed_equality(&table, source, filter, params) {
-                    Some((field, value)) => self.lookup(&table, &field, &value),
-                    None => self.scan(&table),
-                }
-            }
-            SourceKind::Committed(name) => {
-                let table = self.active_table(name, source.pos)?;
-                self.scan(&table)?; // records the read for OCC
-                let refs = self.ledger().storage().current_in_table(&table.table_id)?;
-                self.revision_rows(&refs)
-            }
-            SourceKind::History { table, start, end } => {
-                let tables = self.all_tables()?;
-                let t = tables
-                    .iter()
-                    .find(|t| t.name == *table || t.table_id == *table)
-                    .or_else(|| tables.iter().find(|t| t.name.eq_ignore_ascii_case(table)))
-                    .cloned()
-                    .ok_or_else(|| DbError::NoSuchTable {
-                        name: table.clone(),
-                        position: source.pos,
-                    })?;
-                let bound = |e: &Option<Expr>| -> Result<Option<UtcMillis>, DbError> {
-                    match e {
-                        None => Ok(None),
-                        Some(e) => match eval(e, &Env::default(), params)?
-                            .as_ref()
-                            .and_then(Element::as_timestamp)
-                        {
-                            Some(ts) => Ok(Some(UtcMillis::from_ion(&ts))),
-                            None => Err(invalid(
-                                Some(source.pos),
-                                "history() bounds must be Ion timestamps, e.g. `2019-06-05T20:53:00Z`",
-                            )),
-                        },
-                    }
-                };
-                let (from, to) = (bound(start)?, bound(end)?);
-                let refs = self.ledger().storage().history(&t.table_id)?;
-                let rows = self.revision_rows(&refs)?;
-                Ok(rows
-                    .into_iter()
-                    .filter(|r| {
-                        let t = r
-                            .value
-                            .as_struct()
-                            .and_then(|s| s.get("metadata"))
-                            .and_then(Element::as_struct)
-                            .and_then(|m| m.get("txTime"))
-                            .and_then(Element::as_timestamp)
-                            .map(|ts| UtcMillis::from_ion(&ts));
-                        from.is_none_or(|f| t.is_some_and(|t| t >= f))
-                            && to.is_none_or(|e| t.is_some_and(|t| t <= e))
-                    })
-                    .collect())
-            }
-            SourceKind::UserTables => Ok(self
-                .all_tables()?
-                .into_iter()
-                .map(|t| Row {
-                    value: user_table_row(&t),
-                    document_id: None,
-                })
-                .collect()),
-        }
+    /// The catalog for DDL, recorded whole: DDL conflicts with any other DDL meanwhile.
+    fn read_catalog(&mut self) -> Result<Vec<TableRow>, DbError> {
+        let committed = self.db.ledger().storage().tables()?;
+        self.reads.insert(occ::catalog_read(&committed));
+        Ok(self.merged_tables(committed))
     }
 
     fn bind(env: &Env, source: &Source, row: &Row) -> Env {
@@ -800,16 +601,6 @@ impl Transaction {
 
     // ---- writing ---------------------------------------------------------------------------
 
-    fn check_document(&self, value: &Element, position: Option<usize>) -> Result<(), DbError> {
-        if value.ion_type() != IonType::Struct || value.is_null() {
-            return Err(invalid(
-                position,
-                format!("a document must be a struct, not {}", value.ion_type()),
-            ));
-        }
-        Ok(())
-    }
-
     fn write(
         &mut self,
         table: &TableRow,
@@ -818,12 +609,15 @@ impl Transaction {
         data: Option<Element>,
         statement: usize,
     ) -> Result<(), DbError> {
-        if let Some(d) = &data {
-            self.bytes += d.to_string().len();
-        }
         let strict = self.db.options().strict_limits;
+        let size = match &data {
+            Some(d) => check_document(d, strict)?,
+            None => 0,
+        };
         if let Some(&i) = self.doc_index.get(document_id) {
             let d = &mut self.docs[i];
+            self.bytes = self.bytes - d.bytes + size;
+            d.bytes = size;
             d.data = data;
             if !d.statements.contains(&statement) {
                 d.statements.push(statement);
@@ -834,41 +628,32 @@ impl Transaction {
                     "a transaction writes at most {MAX_DOCUMENTS_PER_TRANSACTION} documents"
                 )));
             }
-            self.reads.push(Read::Document {
+            self.reads.insert(occ::Read::Document {
                 document_id: document_id.to_owned(),
                 version: base_version,
             });
             self.doc_index
                 .insert(document_id.to_owned(), self.docs.len());
+            self.bytes += size;
             self.docs.push(PendingDoc {
                 document_id: document_id.to_owned(),
                 table_id: table.table_id.clone(),
                 table_name: table.name.clone(),
                 base_version,
                 data,
+                bytes: size,
                 statements: vec![statement],
             });
         }
         if strict && self.bytes > MAX_TRANSACTION_BYTES {
             return Err(DbError::LimitExceeded(format!(
-                "a transaction is at most {MAX_TRANSACTION_BYTES} bytes"
+                "a transaction writes at most {MAX_TRANSACTION_BYTES} bytes of documents"
             )));
         }
         Ok(())
     }
 
-    fn base_version(&self, document_id: &str) -> Result<Option<u64>, DbError> {
-        if let Some(&i) = self.doc_index.get(document_id) {
-            return Ok(self.docs[i].base_version);
-        }
-        Ok(self
-            .ledger()
-            .storage()
-            .current(document_id)?
-            .map(|r| r.version))
-    }
-
-    /// Matching documents of a DML statement's source: (document id, data, bindings).
+    /// The documents a DML statement over `source` changes, read under one lock.
     fn matching(
         &mut self,
         source: &Source,
@@ -878,11 +663,16 @@ impl Transaction {
         let SourceKind::Table(name) = &source.kind else {
             return Err(invalid(Some(source.pos), "only user tables can be changed"));
         };
-        let table = self.active_table(name, source.pos)?;
-        let rows = match Self::indexed_equality(&table, source, filter, params) {
-            Some((field, value)) => self.lookup(&table, &field, &value)?,
-            None => self.scan(&table)?,
+        let rows = {
+            let db = self.db.clone();
+            let ledger = db.ledger();
+            let table = self.resolve(&ledger, name, source.pos, true)?;
+            (
+                table.row.clone(),
+                self.table_rows(&ledger, &table, source, filter, params)?,
+            )
         };
+        let (table, rows) = rows;
         let mut out = Vec::new();
         for row in rows {
             let env = Self::bind(&Env::default(), source, &row);
@@ -892,7 +682,16 @@ impl Transaction {
                 }
             }
             if let Some(id) = row.document_id {
-                out.push((id, row.value, env));
+                let base = match self.doc_index.get(&id) {
+                    Some(&i) => self.docs[i].base_version,
+                    None => row.version,
+                };
+                out.push(Match {
+                    id,
+                    data: row.value,
+                    env,
+                    base,
+                });
             }
         }
         Ok((table, out))
@@ -904,45 +703,46 @@ impl Transaction {
         params: &[Element],
         index: usize,
     ) -> Result<Vec<Element>, DbError> {
+        let strict = self.db.options().strict_limits;
         match stmt {
             Statement::Select(s) => self.select(s, params),
-            Statement::CreateTable { name } => {
-                let tables = self.all_tables()?;
-                if tables
-                    .iter()
-                    .any(|t| t.status == "ACTIVE" && t.name == *name)
-                {
+            Statement::CreateTable { name, pos } => {
+                check_table_name(name).map_err(|m| invalid(Some(*pos), m))?;
+                let tables = self.read_catalog()?;
+                if tables.iter().any(|t| t.status == ACTIVE && t.name == *name) {
                     return Err(DbError::TableExists(name.clone()));
                 }
-                if tables.iter().filter(|t| t.status == "ACTIVE").count() >= MAX_ACTIVE_TABLES {
+                if tables.iter().filter(|t| t.status == ACTIVE).count() >= MAX_ACTIVE_TABLES {
                     return Err(DbError::LimitExceeded(format!(
                         "a ledger has at most {MAX_ACTIVE_TABLES} active tables"
                     )));
                 }
-                if self.db.options().strict_limits && tables.len() >= MAX_TOTAL_TABLES {
+                if strict && tables.len() >= MAX_TOTAL_TABLES {
                     return Err(DbError::LimitExceeded(format!(
                         "a ledger has at most {MAX_TOTAL_TABLES} tables, dropped ones included"
                     )));
                 }
-                let table_id = self.ledger().new_id();
+                let table_id = self.db.new_id();
                 self.put_table(TableRow {
                     table_id: table_id.clone(),
                     name: name.clone(),
-                    status: "ACTIVE".into(),
+                    status: ACTIVE.into(),
                     indexes: vec![],
                     last_write_seq: 0,
                 });
                 Ok(vec![table_result(&table_id)])
             }
             Statement::DropTable { name } => {
-                let mut t = self.active_table(name, 0)?;
+                let mut t = self.active_table(name, 0)?.row;
+                self.read_catalog()?;
                 t.status = "INACTIVE".into();
                 let id = t.table_id.clone();
                 self.put_table(t);
                 Ok(vec![table_result(&id)])
             }
             Statement::CreateIndex { table, field } => {
-                let mut t = self.active_table(table, 0)?;
+                let mut t = self.active_table(table, 0)?.row;
+                self.read_catalog()?;
                 if t.indexes.iter().any(|f| f == field) {
                     return Err(invalid(
                         None,
@@ -963,7 +763,7 @@ impl Transaction {
                 Ok(vec![table_result(&id)])
             }
             Statement::Insert { table, value } => {
-                let t = self.active_table(table, 0)?;
+                let t = self.active_table(table, 0)?.row;
                 let v = eval(value, &Env::default(), params)?
                     .ok_or_else(|| invalid(None, "INSERT of MISSING"))?;
                 let docs: Vec<Element> = match v.value() {
@@ -972,8 +772,7 @@ impl Transaction {
                 };
                 let mut out = Vec::new();
                 for d in docs {
-                    self.check_document(&d, None)?;
-                    let id = self.ledger().new_id();
+                    let id = self.db.new_id();
                     self.write(&t, &id, None, Some(d), index)?;
                     out.push(dml_result(&id));
                 }
@@ -991,28 +790,26 @@ impl Transaction {
             } => {
                 let (table, matches) = self.matching(source, filter.as_ref(), params)?;
                 let mut out = Vec::new();
-                for (id, mut data, env) in matches {
+                for m in matches {
+                    let mut data = m.data;
                     for (target, value) in sets {
                         let steps = target_steps(target, &source.binding())?;
-                        let v = eval(value, &env, params)?;
-                        data = match v {
+                        data = match eval(value, &m.env, params)? {
                             Some(v) => set_path(&data, &steps, v)?,
                             None => remove_path(&data, &steps),
                         };
                     }
-                    let base = self.base_version(&id)?;
-                    self.write(&table, &id, base, Some(data), index)?;
-                    out.push(dml_result(&id));
+                    self.write(&table, &m.id, m.base, Some(data), index)?;
+                    out.push(dml_result(&m.id));
                 }
                 Ok(out)
             }
             Statement::Delete { source, filter } => {
                 let (table, matches) = self.matching(source, filter.as_ref(), params)?;
                 let mut out = Vec::new();
-                for (id, _, _) in matches {
-                    let base = self.base_version(&id)?;
-                    self.write(&table, &id, base, None, index)?;
-                    out.push(dml_result(&id));
+                for m in matches {
+                    self.write(&table, &m.id, m.base, None, index)?;
+                    out.push(dml_result(&m.id));
                 }
                 Ok(out)
             }
@@ -1025,11 +822,11 @@ impl Transaction {
                 let (table, matches) = self.matching(source, filter.as_ref(), params)?;
                 let steps = target_steps(target, &source.binding())?;
                 let mut out = Vec::new();
-                for (id, data, env) in matches {
-                    let Some(v) = eval(value, &env, params)? else {
+                for m in matches {
+                    let Some(v) = eval(value, &m.env, params)? else {
                         continue;
                     };
-                    let current = steps.iter().try_fold(Some(data.clone()), |acc, s| {
+                    let current = steps.iter().try_fold(Some(m.data.clone()), |acc, s| {
                         Ok::<_, DbError>(
                             crate::partiql::eval::step(&acc, s)
                                 .into_iter()
@@ -1046,10 +843,9 @@ impl Transaction {
                             return Err(invalid(None, "INSERT INTO a path that is not a list"));
                         }
                     };
-                    let updated = set_path(&data, &steps, list)?;
-                    let base = self.base_version(&id)?;
-                    self.write(&table, &id, base, Some(updated), index)?;
-                    out.push(dml_result(&id));
+                    let updated = set_path(&m.data, &steps, list)?;
+                    self.write(&table, &m.id, m.base, Some(updated), index)?;
+                    out.push(dml_result(&m.id));
                 }
                 Ok(out)
             }
@@ -1061,11 +857,10 @@ impl Transaction {
                 let (table, matches) = self.matching(source, filter.as_ref(), params)?;
                 let steps = target_steps(target, &source.binding())?;
                 let mut out = Vec::new();
-                for (id, data, _) in matches {
-                    let updated = remove_path(&data, &steps);
-                    let base = self.base_version(&id)?;
-                    self.write(&table, &id, base, Some(updated), index)?;
-                    out.push(dml_result(&id));
+                for m in matches {
+                    let updated = remove_path(&m.data, &steps);
+                    self.write(&table, &m.id, m.base, Some(updated), index)?;
+                    out.push(dml_result(&m.id));
                 }
                 Ok(out)
             }
@@ -1085,8 +880,9 @@ impl Transaction {
                 return Err(DbError::DigestMismatch);
             }
         }
-        let mut ledger = self.db.ledger();
-        validate_reads(&ledger, &self.reads)?;
+        let db = self.db.clone();
+        let mut ledger = db.ledger();
+        occ::validate(ledger.storage(), &self.reads)?;
         if self.docs.is_empty() && self.tables.is_empty() {
             return Ok(CommitInfo {
                 transaction_id: self.id.clone(),
@@ -1094,46 +890,19 @@ impl Transaction {
                 sequence_no: None,
             });
         }
-        // Table names must still be free (another transaction may have created one meanwhile).
-        let committed_tables = ledger.storage().tables()?;
-        for t in &self.tables {
-            if t.status == "ACTIVE"
-                && committed_tables
-                    .iter()
-                    .any(|c| c.status == "ACTIVE" && c.name == t.name && c.table_id != t.table_id)
-            {
-                return Err(DbError::OccConflict(format!(
-                    "table {} was created by another transaction",
-                    t.name
-                )));
-            }
-        }
-        let tables: HashMap<&str, &TableRow> = committed_tables
-            .iter()
-            .chain(self.tables.iter())
-            .map(|t| (t.table_id.as_str(), t))
+        let tables: HashMap<String, TableRow> = self
+            .merged_tables(ledger.storage().tables()?)
+            .into_iter()
+            .map(|t| (t.table_id.clone(), t))
             .collect();
-        let keys_of = |table_id: &str, data: Option<&Element>| -> Vec<(String, Vec<u8>)> {
-            let (Some(t), Some(st)) = (tables.get(table_id), data.and_then(Element::as_struct))
-            else {
-                return Vec::new();
-            };
-            t.indexes
-                .iter()
-                .filter_map(|f| {
-                    st.get(f.as_str())
-                        .and_then(index_key)
-                        .map(|k| (f.clone(), k))
-                })
-                .collect()
-        };
+        let indexes_of = |table_id: &str| tables.get(table_id).map_or(&[][..], |t| &t.indexes);
         let mut index_updates: Vec<IndexUpdate> = self
             .docs
             .iter()
             .map(|d| IndexUpdate {
                 document_id: d.document_id.clone(),
                 table_id: d.table_id.clone(),
-                keys: keys_of(&d.table_id, d.data.as_ref()),
+                keys: index_keys(indexes_of(&d.table_id), d.data.as_ref()),
             })
             .collect();
         for table_id in &self.reindex {
@@ -1148,7 +917,7 @@ impl Transaction {
                 index_updates.push(IndexUpdate {
                     document_id: r.document_id.clone(),
                     table_id: table_id.clone(),
-                    keys: keys_of(table_id, data.as_ref()),
+                    keys: index_keys(indexes_of(table_id), data.as_ref()),
                 });
             }
         }
@@ -1179,68 +948,7 @@ impl Transaction {
     }
 }
 
-fn validate_reads(ledger: &Ledger, reads: &[Read]) -> Result<(), DbError> {
-    let storage = ledger.storage();
-    let mut tables: Option<Vec<TableRow>> = None;
-    for read in reads {
-        match read {
-            Read::Document {
-                document_id,
-                version,
-            } => {
-                let now = storage.current(document_id)?.map(|r| r.version);
-                if now != *version {
-                    return Err(DbError::OccConflict(format!(
-                        "document {document_id} was changed by another transaction"
-                    )));
-                }
-            }
-            Read::Scan {
-                table_id,
-                last_write_seq,
-            } => {
-                if tables.is_none() {
-                    tables = Some(storage.tables()?);
-                }
-                let now = tables
-                    .as_ref()
-                    .and_then(|ts| ts.iter().find(|t| t.table_id == *table_id))
-                    .map_or(0, |t| t.last_write_seq);
-                if now != *last_write_seq {
-                    return Err(DbError::OccConflict(format!(
-                        "table {table_id}, read in full, was written by another transaction"
-                    )));
-                }
-            }
-            Read::Lookup {
-                table_id,
-                field,
-                key,
-                found,
-            } => {
-                let mut now = Vec::new();
-                for id in storage.index_lookup(table_id, field, key)? {
-                    if let Some(r) = storage.current(&id)? {
-                        if !r.deleted {
-                            now.push((id, r.version));
-                        }
-                    }
-                }
-                now.sort();
-                let mut before = found.clone();
-                before.sort();
-                if now != before {
-                    return Err(DbError::OccConflict(format!(
-                        "documents with {field} read through the index were changed by another transaction"
-                    )));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn user_table_row(t: &TableRow) -> Element {
+pub(super) fn user_table_row(t: &TableRow) -> Element {
     let indexes = t.indexes.iter().enumerate().map(|(i, f)| {
         Element::from(
             Element::struct_builder()
@@ -1275,90 +983,6 @@ fn output_name(expr: &Expr, i: usize) -> String {
             _ => format!("_{}", i + 1),
         },
         _ => format!("_{}", i + 1),
-    }
-}
-
-/// The steps of a SET/INSERT/REMOVE target inside the document: `alias.a.b` or `a.b`.
-fn target_steps(target: &Expr, binding: &str) -> Result<Vec<PathStep>, DbError> {
-    match target {
-        Expr::Var { name, .. } if !name.eq_ignore_ascii_case(binding) => {
-            Ok(vec![PathStep::Field(name.clone())])
-        }
-        Expr::Path(base, steps) => match &**base {
-            Expr::Var { name, .. } if name.eq_ignore_ascii_case(binding) => Ok(steps.clone()),
-            Expr::Var { name, .. } => {
-                let mut all = vec![PathStep::Field(name.clone())];
-                all.extend(steps.iter().cloned());
-                Ok(all)
-            }
-            _ => Err(invalid(None, "the target must be a path into the document")),
-        },
-        _ => Err(invalid(None, "the target must be a path into the document")),
-    }
-}
-
-fn set_path(doc: &Element, steps: &[PathStep], value: Element) -> Result<Element, DbError> {
-    let Some((first, rest)) = steps.split_first() else {
-        return Ok(value);
-    };
-    match first {
-        PathStep::Field(name) => {
-            let st = doc.as_struct();
-            let child = st
-                .and_then(|s| s.get(name.as_str()))
-                .cloned()
-                .unwrap_or_else(|| Element::from(Element::struct_builder().build()));
-            let new_child = set_path(&child, rest, value)?;
-            let mut b = Element::struct_builder();
-            let mut replaced = false;
-            if let Some(s) = st {
-                for (k, v) in s.iter() {
-                    if k.text() == Some(name.as_str()) && !replaced {
-                        b = b.with_field(name.as_str(), new_child.clone());
-                        replaced = true;
-                    } else {
-                        b = b.with_field(k.text().unwrap_or(""), v.clone());
-                    }
-                }
-            }
-            if !replaced {
-                b = b.with_field(name.as_str(), new_child);
-            }
-            Ok(Element::from(b.build()))
-        }
-        PathStep::Index(i) => {
-            let seq = doc
-                .as_sequence()
-                .ok_or_else(|| invalid(None, "an index step needs a list"))?;
-            let i = usize::try_from(*i).map_err(|_| invalid(None, "a negative list index"))?;
-            let mut items: Vec<Element> = seq.iter().cloned().collect();
-            let slot = items
-                .get_mut(i)
-                .ok_or_else(|| invalid(None, format!("list index {i} is out of range")))?;
-            *slot = set_path(slot, rest, value)?;
-            Ok(Element::from(
-                Element::sequence_builder().push_all(items).build_list(),
-            ))
-        }
-        PathStep::Wildcard => Err(invalid(None, "a wildcard cannot be assigned")),
-    }
-}
-
-fn remove_path(doc: &Element, steps: &[PathStep]) -> Element {
-    match steps {
-        [] => doc.clone(),
-        [PathStep::Field(name)] => match doc.as_struct() {
-            Some(st) => Element::from(st.clone_builder().remove_field(name.as_str()).build()),
-            None => doc.clone(),
-        },
-        [PathStep::Field(name), rest @ ..] => {
-            match doc.as_struct().and_then(|s| s.get(name.as_str())) {
-                Some(child) => set_path(doc, &steps[..1], remove_path(child, rest))
-                    .unwrap_or_else(|_| doc.clone()),
-                None => doc.clone(),
-            }
-        }
-        _ => doc.clone(),
     }
 }
 
