@@ -3,16 +3,16 @@
 //! and event ids, and unguessable tokens from the operating system's random source for
 //! anything that grants access (session tokens).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use veritrail_core::id::{IdSource as _, OsIds, base62_128};
+use veritrail_core::id::{IdSource as _, TimeOrderedIds};
 use veritrail_core::time::{Clock as _, SteeredClock, UtcMillis};
 
 /// The clock and id sources of one emulator.
 #[derive(Debug)]
 pub struct Env {
     pub clock: Arc<SteeredClock>,
-    last_id: Mutex<u128>,
+    ids: TimeOrderedIds,
 }
 
 /// The operating system has no randomness to give.
@@ -22,8 +22,8 @@ pub struct NoRandomness(pub String);
 impl Env {
     pub fn new(clock: Arc<SteeredClock>) -> Self {
         Self {
+            ids: TimeOrderedIds::with_clock(clock.clone()),
             clock,
-            last_id: Mutex::new(0),
         }
     }
 
@@ -36,15 +36,7 @@ impl Env {
     /// later sort after ids made earlier. Ids are names, not secrets: use [`Env::token`] for
     /// anything that grants access.
     pub fn new_id(&self) -> String {
-        let ms = u128::from(self.now().0.max(0).unsigned_abs()) & ((1u128 << 48) - 1);
-        let candidate = (ms << 80) | (OsIds.next_u128() & ((1u128 << 80) - 1));
-        let mut last = self.last_id.lock().unwrap_or_else(|p| p.into_inner());
-        *last = if candidate > *last {
-            candidate
-        } else {
-            last.wrapping_add(1)
-        };
-        base62_128(*last)
+        self.ids.new_id()
     }
 
     /// `bytes` bytes from the operating system's random source, as standard base64 (the

@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use veritrail_core::time::Stopwatch;
 
 use veritrail_core::ion_rs::Element;
 use veritrail_ledger::db::{Database, DatabaseOptions};
@@ -35,14 +37,14 @@ fn item(k: u64) -> Element {
 async fn over_the_wire(url: &str, sessions: u64, lookup: bool, seconds: u64) -> f64 {
     let client = session_client(url);
     let done = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let (watch, limit) = (Stopwatch::start(), Duration::from_secs(seconds));
     let mut tasks = Vec::new();
     for s in 0..sessions {
         let (client, done) = (client.clone(), Arc::clone(&done));
         tasks.push(tokio::spawn(async move {
             let session = Session::start(&client, "bench").await.expect("session");
             let mut n = s * 7919;
-            while Instant::now() < deadline {
+            while watch.elapsed() < limit {
                 n += 1;
                 let mut tx = session.begin().await.expect("begin");
                 if lookup {
@@ -71,13 +73,13 @@ async fn over_the_wire(url: &str, sessions: u64, lookup: bool, seconds: u64) -> 
 
 fn in_process(db: &Database, threads: u64, lookup: bool, seconds: u64) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let (watch, limit) = (Stopwatch::start(), Duration::from_secs(seconds));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let (db, done) = (db.clone(), Arc::clone(&done));
             std::thread::spawn(move || {
                 let mut n = t * 7919;
-                while Instant::now() < deadline {
+                while watch.elapsed() < limit {
                     n += 1;
                     db.run(4, |tx| {
                         if lookup {

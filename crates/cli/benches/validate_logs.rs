@@ -13,7 +13,7 @@
 
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Instant;
+use veritrail_core::time::Stopwatch;
 
 use axum::http::{HeaderMap, HeaderValue, Method};
 
@@ -57,7 +57,7 @@ fn cloudtrail(op: &str) -> HeaderMap {
 /// Runs one validator; returns (seconds, exit code, stdout).
 fn timed(mut cmd: Command, url: &str, home: &std::path::Path) -> (f64, i32, String) {
     aws_env::aws_env(&mut cmd, url, home);
-    let t = Instant::now();
+    let t = Stopwatch::start();
     let out = cmd.output().expect("the validator runs");
     (
         t.elapsed().as_secs_f64(),
@@ -113,7 +113,7 @@ fn main() {
     );
 
     // One call in every 5-minute window, so each window delivers a log file.
-    let t = Instant::now();
+    let t = Stopwatch::start();
     let describe = cloudtrail("DescribeTrails");
     for _ in 0..days * 288 {
         assert_eq!(
@@ -203,7 +203,7 @@ async fn sdk_fetch_all(url: &str, keys: &[String]) -> f64 {
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
     let client = aws_sdk_s3::Client::new(&conf);
-    let t = Instant::now();
+    let t = Stopwatch::start();
     let gate = Arc::new(tokio::sync::Semaphore::new(32));
     let mut tasks = tokio::task::JoinSet::new();
     for key in keys.iter().cloned() {

@@ -48,27 +48,44 @@ impl IdSource for OsIds {
         if getrandom::fill(&mut buf).is_err() {
             // No OS randomness: fall back to time and address entropy hashed together.
             // Ids need uniqueness, not secrecy.
-            let seed = format!("{:?}{:p}", std::time::SystemTime::now(), &buf);
+            let now = crate::time::Clock::now(&crate::time::SystemClock);
+            let seed = format!("{now:?}{:p}", &buf);
             buf.copy_from_slice(&Sha256::digest(seed.as_bytes())[..16]);
         }
         u128::from_be_bytes(buf)
     }
 }
 
-/// Time-ordered ids: 48 bits of Unix milliseconds, then 80 random bits. They sort by creation
-/// time (base62 over `0-9A-Za-z` keeps numeric order), so storage indexes keyed by document id
-/// grow at one end instead of touching a random page per insert.
-#[derive(Debug, Default)]
+/// Time-ordered ids: 48 bits of Unix milliseconds from a [`Clock`](crate::time::Clock), then 80
+/// random bits. They sort by creation time (base62 over `0-9A-Za-z` keeps numeric order), so
+/// storage indexes keyed by document id grow at one end instead of touching a random page per
+/// insert.
+#[derive(Debug)]
 pub struct TimeOrderedIds {
+    clock: std::sync::Arc<dyn crate::time::Clock>,
     last: Mutex<u128>,
+}
+
+impl Default for TimeOrderedIds {
+    /// Ids on the system clock.
+    fn default() -> Self {
+        Self::with_clock(std::sync::Arc::new(crate::time::SystemClock))
+    }
+}
+
+impl TimeOrderedIds {
+    /// Ids whose time part comes from `clock` (the emulator's steered clock, a test's manual one).
+    pub fn with_clock(clock: std::sync::Arc<dyn crate::time::Clock>) -> Self {
+        Self {
+            clock,
+            last: Mutex::new(0),
+        }
+    }
 }
 
 impl IdSource for TimeOrderedIds {
     fn next_u128(&self) -> u128 {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis())
-            & ((1u128 << 48) - 1);
+        let ms = u128::from(self.clock.now().0.max(0).unsigned_abs()) & ((1u128 << 48) - 1);
         let random = OsIds.next_u128() & ((1u128 << 80) - 1);
         let candidate = (ms << 80) | random;
         // Strictly increasing within the process, even within one millisecond.

@@ -17,7 +17,7 @@
 //! Options: `--seconds S` (minimum CPU time per measurement, default 1), `--skip-naive`.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use veritrail_core::time::Stopwatch;
 
 use serde_json::{Value, json};
 use veritrail_rules::packs::{self, BUILTIN};
@@ -25,7 +25,7 @@ use veritrail_rules::{Machine, MachineBuilder, Pattern, RuleByRule, envelope};
 
 /// Wall time of one call (for the one-off machine builds).
 fn wall_seconds<T>(f: impl FnOnce() -> T) -> (T, f64) {
-    let start = Instant::now();
+    let start = Stopwatch::start();
     let out = f();
     (out, start.elapsed().as_secs_f64())
 }
@@ -43,7 +43,7 @@ fn thread_cpu_seconds() -> Option<f64> {
 /// and seconds. Throughput is per core: on a shared machine, wall time would count other
 /// processes' turns. Without per-thread CPU time, wall time is used.
 fn measure(min_seconds: f64, mut pass: impl FnMut() -> usize) -> (usize, f64) {
-    let wall = Instant::now();
+    let wall = Stopwatch::start();
     let cpu_start = thread_cpu_seconds();
     let elapsed = || match (cpu_start, thread_cpu_seconds()) {
         (Some(a), Some(b)) => b - a,

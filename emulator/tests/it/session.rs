@@ -223,10 +223,15 @@ fn expired_transactions_and_idle_sessions_answer_as_qldb_does() {
     let mut config = veritrail_emulator::Config::new(&dir);
     config.transaction_timeout = std::time::Duration::from_millis(100);
     config.session_idle_timeout = std::time::Duration::from_millis(300);
-    let emu = veritrail_emulator::Emulator::open(config).unwrap();
+    // Expiry follows the emulator's clock: the test moves it instead of sleeping.
+    config.clock = std::sync::Arc::new(veritrail_core::time::ManualClock::new(
+        veritrail_core::time::UtcMillis(1_704_067_200_000),
+        0,
+    ));
+    let emu = std::sync::Arc::new(veritrail_emulator::Emulator::open(config).unwrap());
     let running = rt
         .block_on(veritrail_emulator::serve(
-            std::sync::Arc::new(emu),
+            emu.clone(),
             "127.0.0.1:0".parse().unwrap(),
         ))
         .unwrap();
@@ -244,7 +249,7 @@ fn expired_transactions_and_idle_sessions_answer_as_qldb_does() {
         .unwrap()
         .to_owned();
     let mut tx = Tx::start(&u, &token);
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    emu.clock().advance(150).unwrap();
     let expired = tx.exec("CREATE TABLE T", &[]);
     assert_eq!(expired.error_type(), "InvalidSessionException");
     // The message the drivers match to decide not to retry.
@@ -257,7 +262,7 @@ fn expired_transactions_and_idle_sessions_answer_as_qldb_does() {
     assert_eq!(again.exec("CREATE TABLE T", &[]).status, 200);
     assert_eq!(again.commit().status, 200);
     // Idle past the session timeout: the token is no longer valid.
-    std::thread::sleep(std::time::Duration::from_millis(350));
+    emu.clock().advance(350).unwrap();
     let idle = send(&u, json!({"SessionToken": token, "StartTransaction": {}}));
     assert_eq!(idle.error_type(), "InvalidSessionException");
     drop(running);

@@ -183,9 +183,9 @@ impl Mirror {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let watch = veritrail_core::time::Stopwatch::start();
         while child.try_wait().unwrap().is_none() {
-            if std::time::Instant::now() > deadline {
+            if watch.elapsed() > std::time::Duration::from_secs(60) {
                 child.kill().unwrap();
                 panic!("validate-logs {args:?} did not finish in a minute");
             }

@@ -172,6 +172,9 @@ impl Qldb {
     fn ledger_options(&self) -> LedgerOptions {
         LedgerOptions {
             clock: Arc::clone(&self.clock),
+            ids: Arc::new(veritrail_core::id::TimeOrderedIds::with_clock(Arc::clone(
+                &self.clock,
+            ))),
             ..LedgerOptions::default()
         }
     }
