@@ -185,3 +185,360 @@ fn trails_keys_and_lookup_events() {
         "TrailNotFoundException"
     );
 }
+
+/// An emulator in a directory of its own, called through its router without a socket (the
+/// axum habit: `tower::ServiceExt::oneshot`).
+struct Routed {
+    app: axum::Router,
+    dir: std::path::PathBuf,
+}
+
+impl Routed {
+    fn open(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("veritrail-emulator-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let emulator =
+            veritrail_emulator::Emulator::open(veritrail_emulator::Config::new(&dir)).unwrap();
+        Self {
+            app: veritrail_emulator::server::app(std::sync::Arc::new(emulator)),
+            dir,
+        }
+    }
+
+    /// One request: status, headers and body text.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, axum::http::HeaderMap, String) {
+        use tower::ServiceExt as _;
+        let mut request = axum::http::Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let request = request
+            .body(axum::body::Body::from(body.to_owned()))
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        (status, headers, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    /// A POST to `/` signed for `service` (SigV4 scope only: signatures are not checked).
+    async fn signed(
+        &self,
+        service: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, axum::http::HeaderMap, String) {
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=AKIDALICE/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+        );
+        let mut all = vec![("authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        self.send("POST", "/", &all, body).await
+    }
+
+    /// A CloudTrail call: status, `x-amzn-ErrorType` (empty on success) and the JSON answer.
+    async fn ct(&self, op: &str, body: Value) -> (u16, String, Value) {
+        let target = format!("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.{op}");
+        let (status, headers, text) = self
+            .signed(
+                "cloudtrail",
+                &[
+                    ("x-amz-target", target.as_str()),
+                    ("content-type", "application/x-amz-json-1.1"),
+                ],
+                &body.to_string(),
+            )
+            .await;
+        let kind = headers
+            .get("x-amzn-errortype")
+            .map_or("", |v| v.to_str().unwrap())
+            .to_owned();
+        (status, kind, serde_json::from_str(&text).unwrap())
+    }
+
+    /// An S3 call: status and body text.
+    async fn s3(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let (status, _, text) = self
+            .send(method, path, &[("authorization", S3)], body)
+            .await;
+        (status, text)
+    }
+}
+
+impl Drop for Routed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const TRAIL_ARN: &str = "arn:aws:cloudtrail:us-east-1:000000000000:trail/audit";
+
+/// The code of an error answer that must carry one.
+fn refused((status, kind, body): (u16, String, Value)) -> String {
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["__type"], kind.as_str());
+    kind
+}
+
+#[tokio::test]
+async fn trail_settings_tags_and_selectors_answer_as_aws_does() {
+    let emu = Routed::open("ct-settings");
+    assert_eq!(emu.s3("PUT", "/trail-logs", "").await.0, 200);
+    let policy =
+        veritrail_emulator::services::cloudtrail::trails::documented_bucket_policy("trail-logs");
+    assert_eq!(emu.s3("PUT", "/trail-logs?policy", &policy).await.0, 204);
+
+    // KmsKeyId and TagsList are kept; KmsKeyId is reported as a full ARN, as AWS reports it.
+    let (status, _, created) = emu
+        .ct(
+            "CreateTrail",
+            json!({"Name": "audit", "S3BucketName": "trail-logs", "KmsKeyId": "alias/trail",
+                   "TagsList": [{"Key": "team", "Value": "audit"}, {"Key": "env", "Value": "prod"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let kms = "arn:aws:kms:us-east-1:000000000000:alias/trail";
+    assert_eq!(created["KmsKeyId"], kms);
+    assert!(
+        created.get("HasCustomEventSelectors").is_none(),
+        "{created}"
+    );
+    let (_, _, described) = emu.ct("DescribeTrails", json!({})).await;
+    assert_eq!(described["trailList"][0]["KmsKeyId"], kms);
+    assert_eq!(described["trailList"][0]["HasCustomEventSelectors"], false);
+    let tags = || emu.ct("ListTags", json!({"ResourceIdList": [TRAIL_ARN]}));
+    assert_eq!(
+        tags().await.2["ResourceTagList"],
+        json!([{"ResourceId": TRAIL_ARN, "TagsList": [
+            {"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "audit"}]}])
+    );
+    let add = json!({"ResourceId": TRAIL_ARN, "TagsList": [{"Key": "owner", "Value": "sec"}]});
+    assert_eq!(emu.ct("AddTags", add).await.0, 200);
+    let remove = json!({"ResourceId": TRAIL_ARN, "TagsList": [{"Key": "env"}]});
+    assert_eq!(emu.ct("RemoveTags", remove).await.0, 200);
+    assert_eq!(
+        tags().await.2["ResourceTagList"][0]["TagsList"],
+        json!([{"Key": "owner", "Value": "sec"}, {"Key": "team", "Value": "audit"}])
+    );
+    let other = "arn:aws:cloudtrail:us-east-1:000000000000:trail/other";
+    assert_eq!(
+        refused(emu.ct("ListTags", json!({"ResourceIdList": [other]})).await),
+        "ResourceNotFoundException"
+    );
+    assert_eq!(
+        refused(
+            emu.ct("ListTags", json!({"ResourceIdList": ["audit"]}))
+                .await
+        ),
+        "CloudTrailARNInvalidException"
+    );
+    let reserved = json!({"ResourceId": TRAIL_ARN, "TagsList": [{"Key": "aws:x", "Value": "1"}]});
+    assert_eq!(
+        refused(emu.ct("AddTags", reserved).await),
+        "InvalidTagParameterException"
+    );
+
+    // Custom selectors: advanced ones come back under AdvancedEventSelectors, and GetTrail says
+    // the trail has custom selectors.
+    let trail = || emu.ct("GetTrail", json!({"Name": "audit"}));
+    assert_eq!(trail().await.2["Trail"]["HasCustomEventSelectors"], false);
+    let advanced = json!([{"Name": "writes", "FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Management"]},
+        {"Field": "readOnly", "Equals": ["false"]}]}]);
+    let (status, _, put) = emu
+        .ct(
+            "PutEventSelectors",
+            json!({"TrailName": "audit", "AdvancedEventSelectors": advanced}),
+        )
+        .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["AdvancedEventSelectors"], advanced);
+    assert_eq!(trail().await.2["Trail"]["HasCustomEventSelectors"], true);
+    let selectors = || emu.ct("GetEventSelectors", json!({"TrailName": "audit"}));
+    let got = selectors().await.2;
+    assert_eq!(got["TrailARN"], TRAIL_ARN);
+    assert_eq!(got["AdvancedEventSelectors"], advanced);
+    assert!(got.get("EventSelectors").is_none(), "{got}");
+    // Basic selectors come back under EventSelectors, every member filled in.
+    let basic = json!({"TrailName": TRAIL_ARN, "EventSelectors": [{"ReadWriteType": "WriteOnly"}]});
+    assert_eq!(emu.ct("PutEventSelectors", basic).await.0, 200);
+    let got = selectors().await.2;
+    assert_eq!(
+        got["EventSelectors"],
+        json!([{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": true,
+                "DataResources": [], "ExcludeManagementEventSources": []}])
+    );
+    assert!(got.get("AdvancedEventSelectors").is_none(), "{got}");
+    for bad in [
+        json!({"TrailName": "audit", "EventSelectors": [{}], "AdvancedEventSelectors": advanced}),
+        json!({"TrailName": "audit", "EventSelectors": [{"ReadWriteType": "Sometimes"}]}),
+        json!({"TrailName": "audit", "EventSelectors": [{}, {}, {}, {}, {}, {}]}),
+        json!({"TrailName": "audit", "AdvancedEventSelectors": [{"Name": "no fields"}]}),
+        json!({"TrailName": "audit", "AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventName"}]}]}),
+        json!({"TrailName": "audit"}),
+    ] {
+        assert_eq!(
+            refused(emu.ct("PutEventSelectors", bad).await),
+            "InvalidEventSelectorsException"
+        );
+    }
+    assert_eq!(trail().await.2["Trail"]["HasCustomEventSelectors"], true);
+
+    // UpdateTrail checks the new bucket as CreateTrail does, and a refused update changes
+    // nothing.
+    let (status, kind, missing) = emu
+        .ct(
+            "UpdateTrail",
+            json!({"Name": "audit", "S3BucketName": "missing-bucket"}),
+        )
+        .await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (400, "S3BucketDoesNotExistException")
+    );
+    assert_eq!(
+        missing["message"],
+        "S3 bucket missing-bucket does not exist."
+    );
+    assert_eq!(emu.s3("PUT", "/other-logs", "").await.0, 200);
+    let (_, kind, unwritable) = emu
+        .ct(
+            "UpdateTrail",
+            json!({"Name": "audit", "S3BucketName": "other-logs"}),
+        )
+        .await;
+    assert_eq!(kind, "InsufficientS3BucketPolicyException");
+    assert_eq!(
+        unwritable["message"],
+        "Incorrect S3 bucket policy is detected for bucket: other-logs"
+    );
+    assert_eq!(trail().await.2["Trail"]["S3BucketName"], "trail-logs");
+    // A key id becomes a key ARN; an empty one removes the key.
+    let key = "1234abcd-12ab-34cd-56ef-1234567890ab";
+    let (_, _, updated) = emu
+        .ct("UpdateTrail", json!({"Name": "audit", "KmsKeyId": key}))
+        .await;
+    assert_eq!(
+        updated["KmsKeyId"],
+        format!("arn:aws:kms:us-east-1:000000000000:key/{key}")
+    );
+    let (_, _, updated) = emu
+        .ct("UpdateTrail", json!({"Name": "audit", "KmsKeyId": ""}))
+        .await;
+    assert!(updated.get("KmsKeyId").is_none(), "{updated}");
+    assert_eq!(
+        refused(
+            emu.ct(
+                "UpdateTrail",
+                json!({"Name": "audit", "KmsKeyId": "not a key!"})
+            )
+            .await
+        ),
+        "InvalidKmsKeyIdException"
+    );
+}
+
+/// The `<Code>` and `<Message>` of a query-protocol error answer.
+fn query_error(text: &str) -> (String, String) {
+    let inner = |tag: &str| {
+        text.split(&format!("<{tag}>"))
+            .nth(1)
+            .and_then(|r| r.split(&format!("</{tag}>")).next())
+            .unwrap_or_else(|| panic!("no <{tag}> in {text}"))
+            .to_owned()
+    };
+    assert!(
+        text.contains("<ErrorResponse><Error><Type>Sender</Type>"),
+        "{text}"
+    );
+    (inner("Code"), inner("Message"))
+}
+
+#[tokio::test]
+async fn unserved_services_answer_in_their_own_protocols_shape() {
+    let emu = Routed::open("ct-unserved");
+    // Query protocol (IAM, STS, SNS): an XML ErrorResponse naming the operation, which the AWS
+    // CLI prints (a JSON body would make it say "Unable to parse response").
+    for (service, form, op) in [
+        ("iam", "Action=ListUsers&Version=2010-05-08", "ListUsers"),
+        (
+            "sts",
+            "Action=GetCallerIdentity&Version=2011-06-15",
+            "GetCallerIdentity",
+        ),
+        ("sns", "Action=ListTopics&Version=2010-03-31", "ListTopics"),
+    ] {
+        let form_type = "application/x-www-form-urlencoded; charset=utf-8";
+        let (status, headers, text) = emu
+            .signed(service, &[("content-type", form_type)], form)
+            .await;
+        assert_eq!(status, 400, "{text}");
+        assert_eq!(headers["content-type"], "text/xml");
+        let (code, message) = query_error(&text);
+        assert_eq!(code, "InvalidAction");
+        assert!(
+            message.contains(&format!("the {service} operation {op}")),
+            "{message}"
+        );
+    }
+    // JSON protocols (EventBridge, Kinesis, and CloudTrail's own unserved operations): the
+    // error type in the header and `__type`.
+    for (target, service, op) in [
+        ("AWSEvents.ListRules", "events", "ListRules"),
+        ("Kinesis_20131202.ListStreams", "kinesis", "ListStreams"),
+        (
+            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.ListChannels",
+            "cloudtrail",
+            "ListChannels",
+        ),
+    ] {
+        let json_type = "application/x-amz-json-1.1";
+        let (status, headers, text) = emu
+            .signed(
+                service,
+                &[("x-amz-target", target), ("content-type", json_type)],
+                "{}",
+            )
+            .await;
+        assert_eq!(status, 400, "{text}");
+        assert_eq!(headers["x-amzn-errortype"], "UnknownOperationException");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["__type"], "UnknownOperationException");
+        assert_eq!(
+            body["message"],
+            format!(
+                "veritrail does not emulate the {service} operation {op} (see the emulator's COVERAGE.md)"
+            )
+        );
+    }
+    // An unserved operation of S3: S3's own XML error.
+    let (status, text) = emu.s3("GET", "/trail-logs?replication", "").await;
+    assert_eq!(status, 501, "{text}");
+    assert!(text.contains("<Code>NotImplemented</Code>"), "{text}");
+    assert!(
+        text.contains("the s3 operation GetBucketReplication"),
+        "{text}"
+    );
+
+    // Each refused call is recorded with its error, like any other.
+    let (_, _, found) = emu
+        .ct(
+            "LookupEvents",
+            json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "ListUsers"}]}),
+        )
+        .await;
+    let record: Value =
+        serde_json::from_str(found["Events"][0]["CloudTrailEvent"].as_str().unwrap()).unwrap();
+    assert_eq!(record["eventSource"], "iam.amazonaws.com");
+    assert_eq!(record["errorCode"], "InvalidAction");
+}
