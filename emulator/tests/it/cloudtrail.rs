@@ -542,3 +542,266 @@ async fn unserved_services_answer_in_their_own_protocols_shape() {
     assert_eq!(record["eventSource"], "iam.amazonaws.com");
     assert_eq!(record["errorCode"], "InvalidAction");
 }
+
+/// Headers of a signed call: an S3 one, or a CloudTrail one naming `op`.
+fn headers(auth: &str, op: Option<&str>) -> axum::http::HeaderMap {
+    let mut h = axum::http::HeaderMap::new();
+    h.insert("authorization", auth.parse().unwrap());
+    if let Some(op) = op {
+        let target = format!("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.{op}");
+        h.insert("x-amz-target", target.parse().unwrap());
+        h.insert(
+            "content-type",
+            "application/x-amz-json-1.1".parse().unwrap(),
+        );
+    }
+    h
+}
+
+/// A data directory with a bucket and a logging trail, made through `Emulator::handle`.
+fn directory_with_a_trail(name: &str) -> std::path::PathBuf {
+    use axum::http::Method;
+    let dir =
+        std::env::temp_dir().join(format!("veritrail-emulator-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let emu = veritrail_emulator::Emulator::open(veritrail_emulator::Config::new(&dir)).unwrap();
+    let s3 = headers(S3, None);
+    assert_eq!(
+        emu.handle(&Method::PUT, "/trail-logs", &s3, b"").status(),
+        200
+    );
+    let policy =
+        veritrail_emulator::services::cloudtrail::trails::documented_bucket_policy("trail-logs");
+    let put = emu.handle(&Method::PUT, "/trail-logs?policy", &s3, policy.as_bytes());
+    assert_eq!(put.status(), 204);
+    let trail = json!({"Name": "audit", "S3BucketName": "trail-logs", "S3KeyPrefix": "org",
+                       "EnableLogFileValidation": true});
+    for (op, body) in [
+        ("CreateTrail", trail),
+        ("StartLogging", json!({"Name": "audit"})),
+    ] {
+        let r = emu.handle(
+            &Method::POST,
+            "/",
+            &headers(CT, Some(op)),
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status(), 200, "{op}");
+    }
+    dir
+}
+
+fn sqlite(dir: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join("aws.sqlite")).unwrap()
+}
+
+#[test]
+fn a_damaged_cloudtrail_state_row_stops_start_up_and_is_kept() {
+    let dir = directory_with_a_trail("ct-damaged");
+    let original: String = sqlite(&dir)
+        .query_row("SELECT json FROM ct_state WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    let state: Value = serde_json::from_str(&original).unwrap();
+    let edited = |edit: &dyn Fn(&mut Value)| {
+        let mut v = state.clone();
+        edit(&mut v);
+        v.to_string()
+    };
+    let trail = |v: &mut Value| v["trails"][0].as_object_mut().unwrap().clone();
+    let cases: Vec<(String, &str)> = vec![
+        ("{\"trails\": [".to_owned(), "EOF while parsing"),
+        (
+            edited(&|v| {
+                v["trails"][0].as_object_mut().unwrap().remove("bucket");
+            }),
+            "missing field `bucket`",
+        ),
+        // Options too: a removed prefix would silently deliver to the bucket's root.
+        (
+            edited(&|v| {
+                v["trails"][0].as_object_mut().unwrap().remove("prefix");
+            }),
+            "missing field `prefix`",
+        ),
+        (
+            edited(&|v| {
+                v["trails"][0]["delivery"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("latest_digest");
+            }),
+            "missing field `latest_digest`",
+        ),
+        (
+            edited(&|v| {
+                v["trails"][0]["delivery"]["chains"]["us-east-1"]["start"] = json!("soon");
+            }),
+            "invalid type: string \"soon\"",
+        ),
+        (
+            edited(&|v| v["trails"][0]["name"] = json!("")),
+            "trail \"\": its name is not a valid trail name",
+        ),
+        (
+            edited(&|v| v["trails"][0]["region"] = json!("")),
+            "trail \"audit\": it has no home region",
+        ),
+        (
+            edited(&|v| {
+                let copy = trail(v);
+                v["trails"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(Value::Object(copy));
+            }),
+            "trail \"audit\" is there twice",
+        ),
+    ];
+    for (text, why) in cases {
+        sqlite(&dir)
+            .execute("UPDATE ct_state SET json = ?1 WHERE id = 1", [&text])
+            .unwrap();
+        let e =
+            veritrail_emulator::Emulator::open(veritrail_emulator::Config::new(&dir)).unwrap_err();
+        assert!(
+            e.starts_with("aws.sqlite is damaged: the CloudTrail state (ct_state row 1): ")
+                && e.contains(why),
+            "{why}: {e}"
+        );
+        // The refused start changed nothing: the row is as it was left.
+        let kept: String = sqlite(&dir)
+            .query_row("SELECT json FROM ct_state WHERE id = 1", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, text);
+    }
+
+    // `veritrail serve` and the emulator binary share one front end: it exits 2 with the
+    // message (the last case, a trail listed twice, is still in place).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veritrail-emulator"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: aws.sqlite is damaged: the CloudTrail state (ct_state row 1): trail \"audit\" is there twice"
+        ),
+        "{stderr}"
+    );
+
+    // Put back, the row serves again: the trail is there, still logging.
+    sqlite(&dir)
+        .execute("UPDATE ct_state SET json = ?1 WHERE id = 1", [&original])
+        .unwrap();
+    let emu = veritrail_emulator::Emulator::open(veritrail_emulator::Config::new(&dir)).unwrap();
+    let status = emu.handle(
+        &axum::http::Method::POST,
+        "/",
+        &headers(CT, Some("GetTrailStatus")),
+        br#"{"Name": "audit"}"#,
+    );
+    assert_eq!(status.status(), 200);
+    drop(emu);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A trail as the format before service folders (format 0) saved it.
+fn format_0_trail() -> Value {
+    json!({
+        "name": "audit", "region": "us-east-1", "bucket": "trail-logs", "prefix": "org",
+        "validation": true, "globalEvents": true, "multiRegion": false, "logging": true,
+        "startLogging": 1_704_067_200_000_i64, "stopLogging": null,
+        "eventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": true,
+                            "DataResources": [], "ExcludeManagementEventSources": []}],
+        "delivery": {
+            "cursor": 0, "nextLog": 1_704_067_500_000_i64, "flush": false,
+            "latestDelivery": null, "latestDigest": null, "latestError": "NoSuchBucket",
+            "files": 0,
+            "chains": {"us-east-1": {"start": 1_704_067_200_000_i64, "previous": null, "logs": []}},
+        },
+    })
+}
+
+#[test]
+fn a_format_0_cloudtrail_state_migrates_or_names_the_member_it_lacks() {
+    let dir = std::env::temp_dir().join(format!(
+        "veritrail-emulator-ct-format0-{}",
+        std::process::id()
+    ));
+    let write_format_0 = |trail: Value| {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = json!({"trails": [trail], "retired": [], "keys": []});
+        let db = sqlite(&dir);
+        db.execute_batch("CREATE TABLE cloudtrail (name TEXT PRIMARY KEY, json TEXT NOT NULL);")
+            .unwrap();
+        db.execute(
+            "INSERT INTO cloudtrail (name, json) VALUES ('state', ?1)",
+            [state.to_string()],
+        )
+        .unwrap();
+    };
+    let open = || {
+        // A minute after the trail started logging: nothing is due yet.
+        let mut config = veritrail_emulator::Config::new(&dir);
+        config.clock = std::sync::Arc::new(veritrail_core::time::ManualClock::new(
+            veritrail_core::time::UtcMillis(1_704_067_260_000),
+            0,
+        ));
+        veritrail_emulator::Emulator::open(config)
+    };
+
+    let mut no_bucket = format_0_trail();
+    no_bucket.as_object_mut().unwrap().remove("bucket");
+    let mut bad_start = format_0_trail();
+    bad_start["delivery"]["chains"]["us-east-1"]["start"] = json!(null);
+    let mut no_cursor = format_0_trail();
+    no_cursor["delivery"]
+        .as_object_mut()
+        .unwrap()
+        .remove("cursor");
+    for (trail, why) in [
+        (no_bucket, "trails[0].bucket is missing"),
+        (
+            bad_start,
+            "trails[0].delivery.chains.us-east-1.start has the wrong type",
+        ),
+        (no_cursor, "trails[0].delivery.cursor is missing"),
+    ] {
+        write_format_0(trail);
+        let e = open().unwrap_err();
+        assert!(
+            e.contains("the CloudTrail state of format 0 (cloudtrail row 'state')")
+                && e.ends_with(why),
+            "{why}: {e}"
+        );
+    }
+
+    // A whole row migrates: the trail is back with its prefix, its logging state and its
+    // delivery error (now the log delivery error only).
+    write_format_0(format_0_trail());
+    let emu = open().unwrap();
+    let rt = runtime();
+    let running = rt
+        .block_on(veritrail_emulator::serve(
+            std::sync::Arc::new(emu),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let trail = crate::cloudtrail_call(&running.url, CT, "GetTrail", &json!({"Name": "audit"}));
+    assert_eq!(trail.json["Trail"]["S3KeyPrefix"], "org", "{}", trail.json);
+    let status = crate::cloudtrail_call(
+        &running.url,
+        CT,
+        "GetTrailStatus",
+        &json!({"Name": "audit"}),
+    );
+    assert_eq!(status.json["IsLogging"], true);
+    assert_eq!(status.json["LatestDeliveryError"], "NoSuchBucket");
+    assert!(status.json.get("LatestDigestDeliveryError").is_none());
+    drop(running);
+    let _ = std::fs::remove_dir_all(&dir);
+}
