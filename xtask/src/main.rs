@@ -2,6 +2,7 @@
 //!
 //! - `tidy`: the crate graph matches `ARCHITECTURE.md`; every Rust file opens with `//!`.
 //! - `test`: tidy, the Python and Node.js QLDB drivers for the scenarios (in `target/`), rustfmt check, clippy with warnings denied, every test (nextest when installed).
+//! - `coverage`: rewrites `emulator/COVERAGE.md` from the emulator's operation enums.
 //!
 //! xtask keeps its dependencies to `serde_json` so it builds in seconds.
 
@@ -14,6 +15,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   test     tidy, rustfmt check, clippy (warnings denied), all tests (nextest when present)
   tidy     the dependency graph matches ARCHITECTURE.md; every Rust file opens with `//!`
+  coverage rewrite emulator/COVERAGE.md from the operation enums in emulator/src/ops.rs
   bench    [ledger|partiql|emulator|validate-logs|rules] [-- ARGS]  benchmarks as JSON lines
            (ledger: --blocks N --documents N --sizes 1,100,1000; partiql: --accounts N --seconds S;
             emulator: --seconds S; rules: --seconds S)
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
+        Some("coverage") => coverage(),
         Some("tidy") => match tidy::check() {
             Ok(()) => {
                 eprintln!("xtask: tidy: ok");
@@ -76,6 +79,28 @@ fn has_nextest() -> bool {
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// Rewrites `emulator/COVERAGE.md`: the unit test that keeps it true writes it first when
+/// `VERITRAIL_WRITE_COVERAGE` is set.
+fn coverage() -> ExitCode {
+    let mut cmd = cargo();
+    cmd.env("VERITRAIL_WRITE_COVERAGE", "1").args([
+        "test",
+        "--quiet",
+        "-p",
+        "veritrail-emulator",
+        "--lib",
+        "--",
+        "--exact",
+        "ops::tests::the_coverage_table_is_current",
+    ]);
+    if step("coverage", cmd) {
+        eprintln!("xtask: coverage: emulator/COVERAGE.md is current");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Benchmarks, in release mode; each prints JSON lines with its baseline measured in the same run.

@@ -7,3 +7,4 @@ pub mod cloudtrail;
 pub mod qldb;
 pub mod qldb_session;
 pub mod s3;
+pub mod saved;

@@ -243,3 +243,102 @@ fn ledgers_survive_a_restart() {
     drop(running);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_damaged_ledger_settings_row_stops_start_up_and_is_kept() {
+    let rt = runtime();
+    let dir =
+        std::env::temp_dir().join(format!("veritrail-emulator-damaged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let open = || veritrail_emulator::Emulator::open(veritrail_emulator::Config::new(&dir));
+    {
+        let running = rt
+            .block_on(veritrail_emulator::serve(
+                std::sync::Arc::new(open().unwrap()),
+                "127.0.0.1:0".parse().unwrap(),
+            ))
+            .unwrap();
+        let created = request(
+            &running.url,
+            "POST",
+            "/ledgers",
+            &[SIGNED],
+            r#"{"Name":"bank","PermissionsMode":"STANDARD","KmsKey":"arn:aws:kms:eu-west-1:000000000000:key/k1"}"#,
+        );
+        assert_eq!(created.status, 200, "{}", created.json);
+    }
+    let db = rusqlite::Connection::open(dir.join("aws.sqlite")).unwrap();
+    let original: String = db
+        .query_row(
+            "SELECT settings FROM qldb_ledgers WHERE name = 'bank'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let settings: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let without = |member: &str| {
+        let mut v = settings.clone();
+        v.as_object_mut().unwrap().remove(member);
+        v.to_string()
+    };
+    let with = |member: &str, value: serde_json::Value| {
+        let mut v = settings.clone();
+        v[member] = value;
+        v.to_string()
+    };
+    for (text, why) in [
+        ("{\"permissions_mode\":".to_owned(), "EOF while parsing"),
+        (without("created"), "missing field `created`"),
+        (without("region"), "missing field `region`"),
+        // The key is an Option: removed, it would silently become AWS_OWNED_KMS_KEY.
+        (without("kms_key"), "missing field `kms_key`"),
+        (
+            with("permissions_mode", serde_json::json!("SOME")),
+            "unknown variant `SOME`",
+        ),
+        (with("region", serde_json::json!("")), "it has no region"),
+    ] {
+        db.execute(
+            "UPDATE qldb_ledgers SET settings = ?1 WHERE name = 'bank'",
+            [&text],
+        )
+        .unwrap();
+        let e = open().unwrap_err();
+        assert!(
+            e.starts_with(
+                "aws.sqlite is damaged: the settings of ledger bank (qldb_ledgers row \"bank\"): "
+            ) && e.contains(why),
+            "{why}: {e}"
+        );
+        let kept: String = db
+            .query_row(
+                "SELECT settings FROM qldb_ledgers WHERE name = 'bank'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept, text, "a refused start changes nothing");
+    }
+
+    // Put back, the ledger is served again with its key.
+    db.execute(
+        "UPDATE qldb_ledgers SET settings = ?1 WHERE name = 'bank'",
+        [&original],
+    )
+    .unwrap();
+    let running = rt
+        .block_on(veritrail_emulator::serve(
+            std::sync::Arc::new(open().unwrap()),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let described = request(&running.url, "GET", "/ledgers/bank", &[], "");
+    assert_eq!(
+        described.json["EncryptionDescription"]["KmsKeyArn"],
+        "arn:aws:kms:eu-west-1:000000000000:key/k1",
+        "{}",
+        described.json
+    );
+    drop(running);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -89,15 +89,19 @@ fn digest_json(emu: &Emulator, key: &str) -> Value {
     serde_json::from_slice(&veritrail_verify::cloudtrail::gunzip(&gz).unwrap()).unwrap()
 }
 
+/// An emulator whose clock starts at [`T0`] and may be moved over HTTP.
+fn at_t0(rt: &tokio::runtime::Runtime) -> veritrail_emulator::Running {
+    rt.block_on(veritrail_emulator::spawn_with(|c| {
+        c.clock = Arc::new(ManualClock::new(UtcMillis(T0), 0));
+        c.clock_control = true;
+    }))
+    .unwrap()
+}
+
 #[test]
 fn logs_and_signed_digests_follow_the_clock() {
     let rt = runtime();
-    let running = rt
-        .block_on(veritrail_emulator::spawn_with(|c| {
-            c.clock = Arc::new(ManualClock::new(UtcMillis(T0), 0));
-            c.clock_control = true;
-        }))
-        .unwrap();
+    let running = at_t0(&rt);
     let emu = running.emulator.clone();
     let u = running.url.clone();
 
@@ -455,4 +459,170 @@ fn buckets_versions_trails_and_the_digest_chain_survive_a_restart() {
 fn emu_events(url: &str) -> usize {
     let r = call(url, "LookupEvents", json!({"MaxResults": 50}));
     r.json["Events"].as_array().unwrap().len()
+}
+
+/// A bucket policy that lets CloudTrail write only under `[org/]AWSLogs/<acct>/<folder>/`.
+fn policy_for_one_folder(folder: &str) -> String {
+    json!({"Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+         "Action": "s3:GetBucketAcl", "Resource": "arn:aws:s3:::trail-logs"},
+        {"Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+         "Action": "s3:PutObject",
+         "Resource": format!("arn:aws:s3:::trail-logs/AWSLogs/000000000000/{folder}/*")}]})
+    .to_string()
+}
+
+#[test]
+fn log_and_digest_delivery_errors_are_reported_apart() {
+    let rt = runtime();
+    let running = at_t0(&rt);
+    let (emu, u) = (running.emulator.clone(), running.url.clone());
+    let put_policy = |policy: String| {
+        let (status, _, body) = crate::exchange(
+            &u,
+            "PUT",
+            "/trail-logs?policy",
+            &[("Authorization", S3)],
+            &policy,
+        );
+        assert_eq!(status, 204, "{body}");
+    };
+    let (status, _, body) = crate::exchange(&u, "PUT", "/trail-logs", &[("Authorization", S3)], "");
+    assert_eq!(status, 200, "{body}");
+    // Log files may be written, digests may not. CreateTrail checks the log folder only.
+    put_policy(policy_for_one_folder("CloudTrail"));
+    let created = call(
+        &u,
+        "CreateTrail",
+        json!({"Name": "audit", "S3BucketName": "trail-logs", "EnableLogFileValidation": true}),
+    );
+    assert_eq!(created.status, 200, "{}", created.json);
+    assert_eq!(
+        call(&u, "StartLogging", json!({"Name": "audit"})).status,
+        200
+    );
+    for _ in 0..7 {
+        assert_eq!(call(&u, "ListTrails", json!({})).status, 200);
+        assert_eq!(advance(&u, 600).status, 200);
+    }
+    let status = call(&u, "GetTrailStatus", json!({"Name": "audit"})).json;
+    assert!(status["LatestDeliveryTime"].is_f64(), "{status}");
+    assert!(status.get("LatestDeliveryError").is_none(), "{status}");
+    assert_eq!(
+        status["LatestDigestDeliveryError"], "AccessDenied",
+        "{status}"
+    );
+    assert!(status.get("LatestDigestDeliveryTime").is_none(), "{status}");
+    assert!(
+        !emu.s3_keys("trail-logs", "AWSLogs/000000000000/CloudTrail/")
+            .is_empty()
+    );
+    assert!(
+        emu.s3_keys("trail-logs", "AWSLogs/000000000000/CloudTrail-Digest/")
+            .is_empty()
+    );
+
+    // The other way round: digests may be written, log files may not.
+    put_policy(policy_for_one_folder("CloudTrail-Digest"));
+    let logs_before = emu
+        .s3_keys("trail-logs", "AWSLogs/000000000000/CloudTrail/")
+        .len();
+    for _ in 0..7 {
+        assert_eq!(call(&u, "ListTrails", json!({})).status, 200);
+        assert_eq!(advance(&u, 600).status, 200);
+    }
+    let later = call(&u, "GetTrailStatus", json!({"Name": "audit"})).json;
+    assert_eq!(later["LatestDeliveryError"], "AccessDenied", "{later}");
+    assert_eq!(
+        later["LatestDeliveryTime"], status["LatestDeliveryTime"],
+        "the last successful delivery stays reported"
+    );
+    assert!(later.get("LatestDigestDeliveryError").is_none(), "{later}");
+    assert!(later["LatestDigestDeliveryTime"].is_f64(), "{later}");
+    assert_eq!(
+        emu.s3_keys("trail-logs", "AWSLogs/000000000000/CloudTrail/")
+            .len(),
+        logs_before
+    );
+    assert!(
+        !emu.s3_keys("trail-logs", "AWSLogs/000000000000/CloudTrail-Digest/")
+            .is_empty()
+    );
+
+    // A bucket that is gone: S3's NoSuchBucket for both.
+    let remove = |prefix: &str| {
+        for key in emu.s3_keys("trail-logs", prefix) {
+            let (status, _, body) = crate::exchange(
+                &u,
+                "DELETE",
+                &format!("/trail-logs/{key}"),
+                &[("Authorization", S3)],
+                "",
+            );
+            assert_eq!(status, 204, "{body}");
+        }
+    };
+    remove("");
+    let (status, _, body) =
+        crate::exchange(&u, "DELETE", "/trail-logs", &[("Authorization", S3)], "");
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(call(&u, "ListTrails", json!({})).status, 200);
+    assert_eq!(advance(&u, 3600).status, 200);
+    let gone = call(&u, "GetTrailStatus", json!({"Name": "audit"})).json;
+    assert_eq!(gone["LatestDeliveryError"], "NoSuchBucket", "{gone}");
+    assert_eq!(gone["LatestDigestDeliveryError"], "NoSuchBucket", "{gone}");
+}
+
+#[test]
+fn public_keys_are_listed_for_any_range() {
+    let rt = runtime();
+    let running = at_t0(&rt);
+    let u = running.url.clone();
+    let day = 86_400;
+    let listed = |from: i64, to: i64| -> Vec<(f64, String)> {
+        let r = call(
+            &u,
+            "ListPublicKeys",
+            json!({"StartTime": from, "EndTime": to}),
+        );
+        assert_eq!(r.status, 200, "{}", r.json);
+        r.json["PublicKeyList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["ValidityStartTime"].as_f64().unwrap(),
+                    k["Fingerprint"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let t0 = T0 / 1000;
+    // The first key is made now; a range that ends before it still gets it, so `validate-logs`
+    // goes on to find no digests rather than stopping at "No public keys found".
+    let first = listed(t0, t0);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].0, t0 as f64);
+    assert_eq!(listed(t0 - 400 * day, t0 - 399 * day), first);
+
+    // Forty days later (the emulator was idle, so no key was made in between), a second key;
+    // a range in the gap between the first key's end and the second's start gets the first.
+    assert_eq!(advance(&u, 40 * day).status, 200);
+    let second = listed(t0 + 40 * day, t0 + 40 * day);
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0].1, first[0].1);
+    assert_eq!(listed(t0 + 32 * day, t0 + 33 * day), first);
+    // A range covering both lists both, oldest first.
+    let both = listed(t0 - day, t0 + 41 * day);
+    assert_eq!(both, [first[0].clone(), second[0].clone()]);
+    assert_eq!(
+        call(
+            &u,
+            "ListPublicKeys",
+            json!({"StartTime": t0 + 1, "EndTime": t0})
+        )
+        .error_type(),
+        "InvalidTimeRangeException"
+    );
 }

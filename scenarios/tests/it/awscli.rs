@@ -17,10 +17,12 @@ fn aws() -> PathBuf {
     bin
 }
 
-/// One `aws` invocation with a clean environment: no profile, no config file, fixed keys.
-fn run(url: &str, home: &Path, args: &[&str]) -> Output {
-    Command::new(aws())
-        .arg("--endpoint-url")
+/// An `aws` command with a clean environment: no profile, no config file, fixed keys, every
+/// service's endpoint at the emulator (`--endpoint-url` reaches only the command's own client;
+/// `validate-logs` also calls S3, which `AWS_ENDPOINT_URL` points there).
+fn command(url: &str, home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(aws());
+    cmd.arg("--endpoint-url")
         .arg(url)
         .args(args)
         .env("HOME", home)
@@ -30,10 +32,15 @@ fn run(url: &str, home: &Path, args: &[&str]) -> Output {
         .env("AWS_SECRET_ACCESS_KEY", "secret")
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", url)
         .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .output()
-        .unwrap()
+        .env_remove("AWS_SESSION_TOKEN");
+    cmd
+}
+
+/// One `aws` invocation (see [`command`]).
+fn run(url: &str, home: &Path, args: &[&str]) -> Output {
+    command(url, home, args).output().unwrap()
 }
 
 /// Runs `aws` and insists on success; returns stdout.
@@ -58,6 +65,20 @@ fn fresh_home(name: &str) -> PathBuf {
     home
 }
 
+/// Runs `body` on the blocking pool (the CLI is a child process) with the emulator's URL and a
+/// fresh home directory for `aws`, removed afterwards.
+async fn with_cli(url: &str, name: &str, body: impl FnOnce(&str, &Path) + Send + 'static) {
+    let url = url.to_owned();
+    let name = name.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let home = fresh_home(&name);
+        body(&url, &home);
+        let _ = std::fs::remove_dir_all(&home);
+    })
+    .await
+    .unwrap();
+}
+
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
@@ -65,11 +86,7 @@ fn json(text: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_aws_cli_drives_s3_object_lock_and_cloudtrail() {
     let emulator = veritrail_scenarios::spawn().await.unwrap();
-    let url = emulator.url.clone();
-    tokio::task::spawn_blocking(move || {
-        let home = fresh_home("awscli");
-        let home = home.as_path();
-        let u = url.as_str();
+    with_cli(&emulator.url, "awscli", move |u, home| {
 
         // An Object Lock bucket with a COMPLIANCE default of 365 days.
         ok(
@@ -244,33 +261,21 @@ async fn the_aws_cli_drives_s3_object_lock_and_cloudtrail() {
             ],
         );
         assert_eq!(paged.trim(), "5");
-        let _ = std::fs::remove_dir_all(home);
     })
-    .await
-    .unwrap();
+    .await;
 }
 
-/// Refused: the command must fail with awscli v1's service-error exit code and S3's error code.
-fn refused(url: &str, home: &Path, args: &[&str], code: &str) {
-    let out = run(url, home, args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(255),
-        "aws {}: {stderr}",
-        args.join(" ")
-    );
-    assert!(stderr.contains(code), "aws {}: {stderr}", args.join(" "));
+/// Refused: the command must fail with awscli v1's service-error exit code, and its message
+/// contain `text` (an error code, or the whole of AWS's message).
+fn refused(url: &str, home: &Path, args: &[&str], text: &str) {
+    let stderr = failed(url, home, args);
+    assert!(stderr.contains(text), "aws {}: {stderr}", args.join(" "));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_aws_cli_sees_governance_legal_hold_and_bucket_settings() {
     let emulator = veritrail_scenarios::spawn().await.unwrap();
-    let url = emulator.url.clone();
-    tokio::task::spawn_blocking(move || {
-        let home = fresh_home("awscli-gov");
-        let home = home.as_path();
-        let u = url.as_str();
+    with_cli(&emulator.url, "awscli-gov", move |u, home| {
         let body = home.join("body");
         std::fs::write(&body, b"x").unwrap();
         let body = body.to_str().unwrap();
@@ -422,8 +427,341 @@ async fn the_aws_cli_sees_governance_legal_hold_and_bucket_settings() {
             &["s3api", "list-objects-v2", "--bucket", "missing-bucket"],
             "NoSuchBucket",
         );
-        let _ = std::fs::remove_dir_all(home);
+    })
+    .await;
+}
+
+/// Runs `aws` expecting a service error: exit 255 and stderr; returns stderr.
+fn failed(url: &str, home: &Path, args: &[&str]) -> String {
+    let out = run(url, home, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "aws {}: {stderr}",
+        args.join(" ")
+    );
+    stderr
+}
+
+/// 2024-01-01T00:00:00Z.
+const T0: i64 = 1_704_067_200_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_sets_up_the_evidence_bucket_and_its_trail() {
+    let running = veritrail_emulator::spawn_with(|c| {
+        c.clock = std::sync::Arc::new(veritrail_core::time::ManualClock::new(
+            veritrail_core::time::UtcMillis(T0),
+            0,
+        ));
     })
     .await
     .unwrap();
+    let emulator = running.emulator.clone();
+    with_cli(&running.url, "awscli-evidence", move |u, home| {
+        ok(u, home, &["s3api", "create-bucket", "--bucket", "evidence"]);
+
+        // Lifecycle: the evidence recipe's rule (to GLACIER after 90 days) round-trips; rules S3
+        // refuses are refused with S3's codes.
+        let rule = r#"{"Rules":[{"ID":"archive","Status":"Enabled","Filter":{"Prefix":""},"Transitions":[{"Days":90,"StorageClass":"GLACIER"}]}]}"#;
+        fn put_lifecycle(config: &str) -> [&str; 6] {
+            let put = "put-bucket-lifecycle-configuration";
+            ["s3api", put, "--bucket", "evidence", "--lifecycle-configuration", config]
+        }
+        let put = json(&ok(u, home, &put_lifecycle(rule)));
+        assert_eq!(put["TransitionDefaultMinimumObjectSize"], "all_storage_classes_128K");
+        let get_lifecycle = ["s3api", "get-bucket-lifecycle-configuration", "--bucket", "evidence"];
+        let got = json(&ok(u, home, &get_lifecycle));
+        assert_eq!(got["Rules"], json(rule)["Rules"]);
+        for (bad, code, message) in [
+            (
+                r#"{"Rules":[{"ID":"a","Status":"Enabled","Filter":{"Prefix":""},"Transitions":[{"Days":10,"StorageClass":"STANDARD_IA"}]}]}"#,
+                "InvalidArgument",
+                "'Days' in Transition action must be greater than or equal to 30 for storageClass 'STANDARD_IA'",
+            ),
+            (
+                r#"{"Rules":[{"ID":"a","Status":"Enabled","Filter":{"Prefix":""},"Transitions":[{"Days":90,"StorageClass":"STANDARD"}]}]}"#,
+                "InvalidArgument",
+                "The storage class STANDARD is not valid for a transition",
+            ),
+            (
+                r#"{"Rules":[{"ID":"a","Status":"Enabled","Filter":{"Prefix":""}}]}"#,
+                "InvalidRequest",
+                "At least one action needs to be specified in a rule",
+            ),
+            (
+                r#"{"Rules":[{"ID":"a","Status":"Enabled","Expiration":{"Days":30}}]}"#,
+                "MalformedXML",
+                "The XML you provided was not well-formed or did not validate against our published schema",
+            ),
+        ] {
+            refused(
+                u,
+                home,
+                &put_lifecycle(bad),
+                &format!("({code}) when calling the PutBucketLifecycleConfiguration operation: {message}"),
+            );
+        }
+        // The refused configurations left the first one in place.
+        assert_eq!(json(&ok(u, home, &get_lifecycle))["Rules"], json(rule)["Rules"]);
+        ok(u, home, &["s3api", "delete-bucket-lifecycle", "--bucket", "evidence"]);
+        refused(u, home, &get_lifecycle, "(NoSuchLifecycleConfiguration)");
+
+        // Bucket policy: put, get, delete; a malformed one is refused.
+        let get_policy = ["s3api", "get-bucket-policy", "--bucket", "evidence"];
+        refused(u, home, &get_policy, "(NoSuchBucketPolicy)");
+        fn put_policy(policy: &str) -> [&str; 6] {
+            ["s3api", "put-bucket-policy", "--bucket", "evidence", "--policy", policy]
+        }
+        refused(
+            u,
+            home,
+            &put_policy("{not json"),
+            "(MalformedPolicy) when calling the PutBucketPolicy operation",
+        );
+        refused(u, home, &put_policy(r#"{"Version":"2012-10-17"}"#), "(MalformedPolicy)");
+        let policy =
+            veritrail_emulator::services::cloudtrail::trails::documented_bucket_policy("evidence");
+        ok(u, home, &put_policy(&policy));
+        let got = json(&ok(u, home, &get_policy));
+        assert_eq!(json(got["Policy"].as_str().unwrap()), json(&policy));
+        ok(u, home, &["s3api", "delete-bucket-policy", "--bucket", "evidence"]);
+        refused(u, home, &get_policy, "(NoSuchBucketPolicy)");
+
+        // CreateTrail on a bucket without the documented policy: refused with AWS's message.
+        let create = [
+            "cloudtrail",
+            "create-trail",
+            "--name",
+            "audit",
+            "--s3-bucket-name",
+            "evidence",
+            "--enable-log-file-validation",
+            "--kms-key-id",
+            "alias/evidence",
+            "--tags-list",
+            "Key=team,Value=audit",
+            "Key=env,Value=prod",
+        ];
+        refused(
+            u,
+            home,
+            &create,
+            "An error occurred (InsufficientS3BucketPolicyException) when calling the CreateTrail operation: Incorrect S3 bucket policy is detected for bucket: evidence",
+        );
+        ok(u, home, &put_policy(&policy));
+        let trail = json(&ok(u, home, &create));
+        let kms = "arn:aws:kms:us-east-1:000000000000:alias/evidence";
+        assert_eq!(trail["KmsKeyId"], kms);
+        let arn = trail["TrailARN"].as_str().unwrap().to_owned();
+        let described = json(&ok(u, home, &["cloudtrail", "describe-trails"]));
+        assert_eq!(described["trailList"][0]["KmsKeyId"], kms);
+        let list_tags = ["cloudtrail", "list-tags", "--resource-id-list", arn.as_str()];
+        assert_eq!(
+            json(&ok(u, home, &list_tags))["ResourceTagList"][0]["TagsList"],
+            serde_json::json!([{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "audit"}])
+        );
+        ok(
+            u,
+            home,
+            &["cloudtrail", "add-tags", "--resource-id", &arn, "--tags-list", "Key=owner,Value=security"],
+        );
+        ok(
+            u,
+            home,
+            &["cloudtrail", "remove-tags", "--resource-id", &arn, "--tags-list", "Key=env"],
+        );
+        assert_eq!(
+            json(&ok(u, home, &list_tags))["ResourceTagList"][0]["TagsList"],
+            serde_json::json!([{"Key": "owner", "Value": "security"}, {"Key": "team", "Value": "audit"}])
+        );
+
+        // Advanced event selectors: reported under their own name, and the trail has custom
+        // selectors from then on.
+        let get_trail = ["cloudtrail", "get-trail", "--name", "audit"];
+        assert_eq!(json(&ok(u, home, &get_trail))["Trail"]["HasCustomEventSelectors"], false);
+        let advanced = r#"[{"Name":"writes","FieldSelectors":[{"Field":"eventCategory","Equals":["Management"]},{"Field":"readOnly","Equals":["false"]}]}]"#;
+        ok(
+            u,
+            home,
+            &["cloudtrail", "put-event-selectors", "--trail-name", "audit", "--advanced-event-selectors", advanced],
+        );
+        assert_eq!(json(&ok(u, home, &get_trail))["Trail"]["HasCustomEventSelectors"], true);
+        let selectors =
+            json(&ok(u, home, &["cloudtrail", "get-event-selectors", "--trail-name", "audit"]));
+        assert_eq!(selectors["AdvancedEventSelectors"], json(advanced));
+        assert!(selectors.get("EventSelectors").is_none(), "{selectors}");
+
+        // UpdateTrail checks its new bucket as CreateTrail does.
+        let move_to = |bucket: &'static str| {
+            ["cloudtrail", "update-trail", "--name", "audit", "--s3-bucket-name", bucket]
+        };
+        refused(
+            u,
+            home,
+            &move_to("no-such-bucket"),
+            "(S3BucketDoesNotExistException) when calling the UpdateTrail operation: S3 bucket no-such-bucket does not exist.",
+        );
+        ok(u, home, &["s3api", "create-bucket", "--bucket", "unwritable"]);
+        refused(u, home, &move_to("unwritable"), "(InsufficientS3BucketPolicyException)");
+
+        // An hour of logging puts a digest in the bucket, signed with the emulator's first key.
+        ok(u, home, &["cloudtrail", "start-logging", "--name", "audit"]);
+        emulator.clock().advance(3_700_000).unwrap();
+        // The first call after the jump delivers what fell due; the next one sees it.
+        ok(u, home, &["cloudtrail", "get-trail-status", "--name", "audit"]);
+        let status = json(&ok(u, home, &["cloudtrail", "get-trail-status", "--name", "audit"]));
+        assert!(status["LatestDigestDeliveryTime"].is_number(), "{status}");
+
+        // validate-logs over a range before the emulator's first key: as on AWS, it finds no
+        // digests there (not "No public keys found").
+        let out = command(
+            u,
+            home,
+            &[
+                "cloudtrail",
+                "validate-logs",
+                "--trail-arn",
+                &arn,
+                "--start-time",
+                "2020-01-01T00:00:00Z",
+                "--end-time",
+                "2020-01-02T00:00:00Z",
+            ],
+        )
+        .output()
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        assert_eq!(
+            stdout,
+            format!(
+                "Validating log files for trail {arn} between 2020-01-01T00:00:00Z and 2020-01-02T00:00:00Z\n\n\
+                 Results requested for 2020-01-01T00:00:00Z to 2020-01-02T00:00:00Z\n\
+                 No digests found\n"
+            )
+        );
+        assert!(!stderr.contains("No public keys"), "{stderr}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_names_each_operation_the_emulator_does_not_serve() {
+    let emulator = veritrail_scenarios::spawn().await.unwrap();
+    with_cli(&emulator.url, "awscli-unserved", move |u, home| {
+        ok(u, home, &["s3api", "create-bucket", "--bucket", "evidence"]);
+        for (args, service, code, op) in [
+            // Query protocol: an XML error the CLI reads (not "Unable to parse response").
+            (&["iam", "list-users"][..], "iam", "InvalidAction", "ListUsers"),
+            (&["sts", "get-caller-identity"], "sts", "InvalidAction", "GetCallerIdentity"),
+            (&["sns", "list-topics"], "sns", "InvalidAction", "ListTopics"),
+            // JSON protocols.
+            (&["events", "list-rules"], "events", "UnknownOperationException", "ListRules"),
+            (&["kinesis", "list-streams"], "kinesis", "UnknownOperationException", "ListStreams"),
+            // Unserved operations of served services.
+            (
+                &["s3api", "get-bucket-replication", "--bucket", "evidence"],
+                "s3",
+                "NotImplemented",
+                "GetBucketReplication",
+            ),
+            (&["cloudtrail", "list-channels"], "cloudtrail", "UnknownOperationException", "ListChannels"),
+            (
+                &[
+                    "qldb",
+                    "export-journal-to-s3",
+                    "--name",
+                    "ledger",
+                    "--inclusive-start-time",
+                    "2024-01-01T00:00:00Z",
+                    "--exclusive-end-time",
+                    "2024-01-02T00:00:00Z",
+                    "--role-arn",
+                    "arn:aws:iam::000000000000:role/export",
+                    "--s3-export-configuration",
+                    "Bucket=evidence,Prefix=journal/,EncryptionConfiguration={ObjectEncryptionType=SSE_S3}",
+                ],
+                "qldb",
+                "UnknownOperationException",
+                "ExportJournalToS3",
+            ),
+        ] {
+            let stderr = failed(u, home, args);
+            assert_eq!(
+                stderr.trim(),
+                format!(
+                    "An error occurred ({code}) when calling the {op} operation: veritrail does not emulate the {service} operation {op} (see the emulator's COVERAGE.md)"
+                ),
+                "aws {}",
+                args.join(" ")
+            );
+        }
+    })
+    .await;
+}
+
+/// The operation names of a service's API model, as the AWS CLI's botocore has them.
+fn model_operations(service: &str) -> Vec<String> {
+    let python = aws().with_file_name("python");
+    assert!(
+        python.is_file(),
+        "no python beside {} to read botocore's models",
+        aws().display()
+    );
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import json, sys, botocore.session\n\
+             m = botocore.session.get_session().get_service_model(sys.argv[1])\n\
+             print(json.dumps(sorted(m.operation_names)))",
+            service,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_coverage_table_lists_every_operation_of_the_aws_cli_models() {
+    use veritrail_emulator::ops::{CloudTrailOp, QldbOp, QldbSessionOp, S3Op};
+    fn names<T: Copy>(served: &[T], not_served: &[T], name: fn(T) -> &'static str) -> Vec<String> {
+        let mut all: Vec<String> = served
+            .iter()
+            .chain(not_served)
+            .map(|o| name(*o).to_owned())
+            .collect();
+        all.sort();
+        all
+    }
+    assert_eq!(
+        names(
+            CloudTrailOp::SERVED,
+            CloudTrailOp::NOT_SERVED,
+            CloudTrailOp::name
+        ),
+        model_operations("cloudtrail")
+    );
+    assert_eq!(
+        names(S3Op::SERVED, S3Op::NOT_SERVED, S3Op::name),
+        model_operations("s3")
+    );
+    assert_eq!(
+        names(QldbOp::SERVED, QldbOp::NOT_SERVED, QldbOp::name),
+        model_operations("qldb")
+    );
+    assert_eq!(
+        names(
+            QldbSessionOp::SERVED,
+            QldbSessionOp::NOT_SERVED,
+            QldbSessionOp::name
+        ),
+        model_operations("qldb-session")
+    );
 }

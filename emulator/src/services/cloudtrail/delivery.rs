@@ -86,8 +86,8 @@ fn unique16(trail: &str, region: &str, n: u64, t: UtcMillis) -> String {
         .collect()
 }
 
-/// Puts a file into the trail's bucket, if its policy lets CloudTrail write there; the error
-/// CloudTrail would report otherwise.
+/// Puts a file into the trail's bucket, if its policy lets CloudTrail write that key; the S3
+/// error code CloudTrail would report otherwise.
 fn put(
     tick: &Tick<'_>,
     trail: &Trail,
@@ -96,8 +96,8 @@ fn put(
     signature: Option<&str>,
     at: UtcMillis,
 ) -> Result<Result<(), String>, StoreError> {
-    if let Err(e) = trails::bucket_accepts(tick.s3, trail) {
-        return Ok(Err(crate::wire::ErrorBody::from(e).code.into_owned()));
+    if let Some(code) = trails::delivery_refused(tick.s3, trail, key) {
+        return Ok(Err(code.to_owned()));
     }
     let mut metadata = BTreeMap::new();
     if let Some(s) = signature {

@@ -17,6 +17,7 @@ pub enum CloudTrailError {
     InvalidS3Prefix(String),
     InvalidParameter(String),
     InvalidParameterCombination(String),
+    InvalidKmsKeyId(String),
     InvalidEventSelectors(String),
     InvalidTimeRange,
     InvalidLookupAttributes(String),
@@ -71,6 +72,10 @@ impl From<CloudTrailError> for ErrorBody {
             ),
             InvalidParameter(m) => bad("InvalidParameterException", m),
             InvalidParameterCombination(m) => bad("InvalidParameterCombinationException", m),
+            InvalidKmsKeyId(k) => bad(
+                "InvalidKmsKeyIdException",
+                format!("Invalid KmsKeyId {k}: give a key id, key ARN, alias name or alias ARN"),
+            ),
             InvalidEventSelectors(m) => bad("InvalidEventSelectorsException", m),
             InvalidTimeRange => bad(
                 "InvalidTimeRangeException",

@@ -36,6 +36,7 @@ use crate::env::Env;
 use crate::keys::KeyStore;
 use crate::ops::CloudTrailOp;
 use crate::services::s3::S3;
+use crate::services::saved;
 use crate::store::{Store, StoreError, Write};
 use crate::wire::AwsRequest;
 
@@ -95,10 +96,8 @@ impl CloudTrail {
                     .optional()
             })
             .map_err(|e| e.to_string())?;
-        let saved: Saved = match saved {
-            Some(text) => serde_json::from_str(&text).map_err(|e| {
-                StoreError::Corrupt(format!("the CloudTrail state: {e}")).to_string()
-            })?,
+        let saved = match saved {
+            Some(text) => load(&text).map_err(|e| e.to_string())?,
             None => Saved {
                 trails: Vec::new(),
                 retired: Vec::new(),
@@ -251,6 +250,31 @@ impl CloudTrail {
     }
 }
 
+/// What names the saved state in errors.
+const STATE_ROW: &str = "the CloudTrail state (ct_state row 1)";
+
+/// Reads the saved state back, refusing a damaged row: JSON that does not parse, a member
+/// missing, a trail no call could have made, or two trails of one name.
+fn load(text: &str) -> Result<Saved, StoreError> {
+    let saved: Saved = saved::parse_row(STATE_ROW, text)?;
+    let mut names = std::collections::BTreeSet::new();
+    for t in &saved.trails {
+        t.check()
+            .map_err(|e| StoreError::Corrupt(format!("{STATE_ROW}: {e}")))?;
+        if !names.insert(t.name.as_str()) {
+            return Err(StoreError::Corrupt(format!(
+                "{STATE_ROW}: trail {:?} is there twice",
+                t.name
+            )));
+        }
+    }
+    for t in &saved.retired {
+        t.check()
+            .map_err(|e| StoreError::Corrupt(format!("{STATE_ROW}: a deleted {e}")))?;
+    }
+    Ok(saved)
+}
+
 /// Moves the CloudTrail state of the format before service folders (`cloudtrail`: trails and
 /// signing keys as one JSON value) into `ct_state` and the key store.
 fn migrate_v0(w: &Write<'_>, keys: &mut SigningKeys) -> Result<(), String> {
@@ -275,25 +299,31 @@ fn migrate_v0(w: &Write<'_>, keys: &mut SigningKeys) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     if let Some(text) = text {
         use base64::Engine as _;
-        let bad = |e: &dyn std::fmt::Display| format!("aws.sqlite: migrating CloudTrail: {e}");
+        let bad = |e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!(
+                "the CloudTrail state of format 0 (cloudtrail row 'state'): {e}"
+            ))
+            .to_string()
+        };
         let v: Value = serde_json::from_str(&text).map_err(|e| bad(&e))?;
-        for k in v["keys"].as_array().into_iter().flatten() {
+        let old = Old {
+            v: &v,
+            at: String::new(),
+        };
+        for k in old.list("keys").map_err(|e| bad(&e))? {
+            let private = k.get("private", Value::as_str).map_err(|e| bad(&e))?;
             let der = base64::engine::general_purpose::STANDARD
-                .decode(k["private"].as_str().unwrap_or_default())
-                .map_err(|e| bad(&e))?;
-            keys.import(&der, UtcMillis(k["validFrom"].as_i64().unwrap_or(0)))?;
+                .decode(private)
+                .map_err(|e| bad(&format!("{}.private: {e}", k.at)))?;
+            let from = k.get("validFrom", Value::as_i64).map_err(|e| bad(&e))?;
+            keys.import(&der, UtcMillis(from))?;
         }
-        let trails = |key: &str| -> Vec<Trail> {
-            v[key]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(old_trail)
-                .collect()
+        let trails = |key: &str| -> Result<Vec<Trail>, String> {
+            old.list(key)?.iter().map(old_trail).collect()
         };
         let state_text = serde_json::to_string(&Saved {
-            trails: trails("trails"),
-            retired: trails("retired"),
+            trails: trails("trails").map_err(|e| bad(&e))?,
+            retired: trails("retired").map_err(|e| bad(&e))?,
         })
         .map_err(|e| bad(&e))?;
         conn.execute(
@@ -306,74 +336,144 @@ fn migrate_v0(w: &Write<'_>, keys: &mut SigningKeys) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// A trail as the format before service folders stored it.
-fn old_trail(v: &Value) -> Trail {
-    let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-    let ms = |x: &Value| x.as_i64().map(UtcMillis);
-    let d = &v["delivery"];
-    let chains = d["chains"]
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(r, c)| {
-                    let previous = c["previous"].as_array().and_then(|p| {
-                        Some(PreviousDigest {
-                            bucket: p.first()?.as_str()?.to_owned(),
-                            key: p.get(1)?.as_str()?.to_owned(),
-                            hash: p.get(2)?.as_str()?.to_owned(),
-                            signature: p.get(3)?.as_str()?.to_owned(),
-                        })
-                    });
-                    (
-                        r.clone(),
-                        Chain {
-                            start: UtcMillis(c["start"].as_i64().unwrap_or(0)),
-                            previous,
-                            logs: c["logs"].as_array().cloned().unwrap_or_default(),
-                        },
-                    )
-                })
-                .collect()
+/// A value of the format before service folders, read strictly: a member that is missing or of
+/// the wrong type is named by its path (`trails[0].delivery.cursor`).
+struct Old<'a> {
+    v: &'a Value,
+    at: String,
+}
+
+impl<'a> Old<'a> {
+    fn path(&self, key: &str) -> String {
+        if self.at.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.at)
+        }
+    }
+
+    fn member(&self, key: &str) -> Result<&'a Value, String> {
+        self.v
+            .get(key)
+            .ok_or_else(|| format!("{} is missing", self.path(key)))
+    }
+
+    fn get<T>(&self, key: &str, read: impl Fn(&'a Value) -> Option<T>) -> Result<T, String> {
+        read(self.member(key)?).ok_or_else(|| format!("{} has the wrong type", self.path(key)))
+    }
+
+    /// A member that may be `null`.
+    fn nullable<T>(
+        &self,
+        key: &str,
+        read: impl Fn(&'a Value) -> Option<T>,
+    ) -> Result<Option<T>, String> {
+        match self.member(key)? {
+            Value::Null => Ok(None),
+            v => read(v)
+                .map(Some)
+                .ok_or_else(|| format!("{} has the wrong type", self.path(key))),
+        }
+    }
+
+    fn child(&self, key: &str) -> Result<Old<'a>, String> {
+        Ok(Old {
+            v: self.get(key, |v| v.is_object().then_some(v))?,
+            at: self.path(key),
         })
-        .unwrap_or_default();
-    let selectors = &v["eventSelectors"];
+    }
+
+    fn list(&self, key: &str) -> Result<Vec<Old<'a>>, String> {
+        let items = self.get(key, Value::as_array)?;
+        Ok(items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Old {
+                v,
+                at: format!("{}[{i}]", self.path(key)),
+            })
+            .collect())
+    }
+}
+
+fn string(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+fn millis(v: &Value) -> Option<UtcMillis> {
+    v.as_i64().map(UtcMillis)
+}
+
+/// A trail as the format before service folders stored it.
+fn old_trail(v: &Old<'_>) -> Result<Trail, String> {
+    let d = v.child("delivery")?;
+    let chains_of = d.child("chains")?;
+    let mut chains = BTreeMap::new();
+    for region in chains_of.v.as_object().into_iter().flat_map(|o| o.keys()) {
+        let c = chains_of.child(region)?;
+        let previous = match c.nullable("previous", Value::as_array)? {
+            None => None,
+            Some(p) => {
+                let part = |i: usize| {
+                    p.get(i)
+                        .and_then(string)
+                        .ok_or_else(|| format!("{}.previous[{i}] is not a string", c.at))
+                };
+                Some(PreviousDigest {
+                    bucket: part(0)?,
+                    key: part(1)?,
+                    hash: part(2)?,
+                    signature: part(3)?,
+                })
+            }
+        };
+        chains.insert(
+            region.clone(),
+            Chain {
+                start: c.get("start", millis)?,
+                previous,
+                logs: c.get("logs", Value::as_array)?.clone(),
+            },
+        );
+    }
+    let selectors = v.get("eventSelectors", |s| s.is_array().then_some(s))?;
     let advanced = selectors
         .as_array()
         .is_some_and(|a| a.iter().any(|s| s.get("FieldSelectors").is_some()));
-    Trail {
-        name: s("name"),
-        region: s("region"),
-        bucket: s("bucket"),
-        prefix: v["prefix"].as_str().map(str::to_owned),
+    let trail = Trail {
+        name: v.get("name", string)?,
+        region: v.get("region", string)?,
+        bucket: v.get("bucket", string)?,
+        prefix: v.nullable("prefix", string)?,
         sns_topic: None,
-        validation: v["validation"].as_bool().unwrap_or(false),
-        global_events: v["globalEvents"].as_bool().unwrap_or(true),
-        multi_region: v["multiRegion"].as_bool().unwrap_or(false),
+        validation: v.get("validation", Value::as_bool)?,
+        global_events: v.get("globalEvents", Value::as_bool)?,
+        multi_region: v.get("multiRegion", Value::as_bool)?,
         kms_key_id: None,
         log_group_arn: None,
         log_role_arn: None,
-        logging: v["logging"].as_bool().unwrap_or(false),
-        start_logging: ms(&v["startLogging"]),
-        stop_logging: ms(&v["stopLogging"]),
+        logging: v.get("logging", Value::as_bool)?,
+        start_logging: v.nullable("startLogging", millis)?,
+        stop_logging: v.nullable("stopLogging", millis)?,
         selectors: if advanced {
             Selectors::Advanced(selectors.clone())
-        } else if selectors.is_array() {
-            Selectors::Basic(selectors.clone())
         } else {
-            Selectors::default_basic()
+            Selectors::Basic(selectors.clone())
         },
         custom_selectors: false,
         tags: BTreeMap::new(),
         delivery: Delivery {
-            cursor: d["cursor"].as_i64().unwrap_or(0),
-            next_log: ms(&d["nextLog"]),
+            cursor: d.get("cursor", Value::as_i64)?,
+            next_log: d.nullable("nextLog", millis)?,
             chains,
-            flush: d["flush"].as_bool().unwrap_or(false),
-            latest_delivery: ms(&d["latestDelivery"]),
-            latest_digest: ms(&d["latestDigest"]),
-            latest_delivery_error: d["latestError"].as_str().map(str::to_owned),
+            flush: d.get("flush", Value::as_bool)?,
+            latest_delivery: d.nullable("latestDelivery", millis)?,
+            latest_digest: d.nullable("latestDigest", millis)?,
+            latest_delivery_error: d.nullable("latestError", string)?,
             latest_digest_error: None,
-            files: d["files"].as_u64().unwrap_or(0),
+            files: d.get("files", Value::as_u64)?,
         },
-    }
+    };
+    trail.check().map_err(|e| format!("{}: {e}", v.at))?;
+    Ok(trail)
 }

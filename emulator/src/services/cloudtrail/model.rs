@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use veritrail_core::time::UtcMillis;
 
 use crate::ACCOUNT_ID;
+use crate::services::s3::model::valid_bucket_name;
 use crate::wire::json::epoch_seconds;
 
 /// A trail's event selectors: basic (`EventSelectors`) or advanced (`AdvancedEventSelectors`).
@@ -46,6 +47,7 @@ pub struct Chain {
     /// The next digest's digestStartTime.
     #[serde(with = "crate::wire::time::millis")]
     pub start: UtcMillis,
+    #[serde(with = "crate::services::saved::present")]
     pub previous: Option<PreviousDigest>,
     /// `logFiles` entries delivered since the last digest.
     pub logs: Vec<Value>,
@@ -77,7 +79,9 @@ pub struct Delivery {
     pub latest_delivery: Option<UtcMillis>,
     #[serde(with = "crate::wire::time::opt_millis")]
     pub latest_digest: Option<UtcMillis>,
+    #[serde(with = "crate::services::saved::present")]
     pub latest_delivery_error: Option<String>,
+    #[serde(with = "crate::services::saved::present")]
     pub latest_digest_error: Option<String>,
     /// Files written, for names that never repeat.
     pub files: u64,
@@ -90,13 +94,18 @@ pub struct Trail {
     /// The home region.
     pub region: String,
     pub bucket: String,
+    #[serde(with = "crate::services::saved::present")]
     pub prefix: Option<String>,
+    #[serde(with = "crate::services::saved::present")]
     pub sns_topic: Option<String>,
     pub validation: bool,
     pub global_events: bool,
     pub multi_region: bool,
+    #[serde(with = "crate::services::saved::present")]
     pub kms_key_id: Option<String>,
+    #[serde(with = "crate::services::saved::present")]
     pub log_group_arn: Option<String>,
+    #[serde(with = "crate::services::saved::present")]
     pub log_role_arn: Option<String>,
     pub logging: bool,
     #[serde(with = "crate::wire::time::opt_millis")]
@@ -148,6 +157,25 @@ impl Trail {
             v["SnsTopicARN"] = json!(format!("arn:aws:sns:{}:{ACCOUNT_ID}:{topic}", self.region));
         }
         v
+    }
+
+    /// Checks a trail read back from `aws.sqlite`: a value no CloudTrail call could have
+    /// stored means the row was damaged.
+    pub fn check(&self) -> Result<(), String> {
+        let name = &self.name;
+        let bad = if !valid_trail_name(name) {
+            "its name is not a valid trail name"
+        } else if self.region.is_empty() {
+            "it has no home region"
+        } else if !valid_bucket_name(&self.bucket) {
+            "its bucket name is not a valid S3 bucket name"
+        } else if !matches!(&self.selectors, Selectors::Basic(v) | Selectors::Advanced(v) if v.is_array())
+        {
+            "its event selectors are not a list"
+        } else {
+            return Ok(());
+        };
+        Err(format!("trail {name:?}: {bad}"))
     }
 
     /// GetTrailStatus.

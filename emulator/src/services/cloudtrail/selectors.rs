@@ -1,7 +1,7 @@
 //! Event selectors: which recorded calls a trail delivers. Basic selectors (read/write type,
 //! management events, data resources by ARN prefix) and advanced field selectors (`Equals`,
-//! `NotEquals`, `StartsWith`, `NotStartsWith` over the fields CloudTrail lets them name), and
-//! the trail's regions.
+//! `NotEquals`, `StartsWith`, `NotStartsWith`, `EndsWith`, `NotEndsWith` over the fields
+//! CloudTrail lets them name), and the trail's regions.
 
 use serde_json::Value;
 
@@ -83,16 +83,20 @@ fn advanced_field_matches(f: &Value, record: &Value) -> bool {
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default()
     };
-    let (eq, ne, sw, nsw) = (
+    let (eq, ne, sw, nsw, ew, new) = (
         list("Equals"),
         list("NotEquals"),
         list("StartsWith"),
         list("NotStartsWith"),
+        list("EndsWith"),
+        list("NotEndsWith"),
     );
     (eq.is_empty() || eq.contains(&actual.as_str()))
         && !ne.contains(&actual.as_str())
         && (sw.is_empty() || sw.iter().any(|p| actual.starts_with(p)))
         && !nsw.iter().any(|p| actual.starts_with(p))
+        && (ew.is_empty() || ew.iter().any(|p| actual.ends_with(p)))
+        && !new.iter().any(|p| actual.ends_with(p))
 }
 
 #[cfg(test)]
@@ -196,5 +200,9 @@ mod tests {
             {"Field": "eventCategory", "Equals": ["Management"]},
             {"Field": "eventName", "NotStartsWith": ["List"]}]}])));
         assert_eq!(picked(&by_name), [false, false, true, false, false]);
+        let by_suffix = trail(Selectors::Advanced(json!([{"FieldSelectors": [
+            {"Field": "eventName", "EndsWith": ["Object", "Bucket"]},
+            {"Field": "eventName", "NotEndsWith": ["GetObject"]}]}])));
+        assert_eq!(picked(&by_suffix), [true, false, true, false, false]);
     }
 }

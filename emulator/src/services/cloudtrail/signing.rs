@@ -133,18 +133,25 @@ impl SigningKeys {
         self.keys.last().ok_or_else(|| "no signing key".to_owned())
     }
 
-    /// The keys valid at some instant of `[from, to]`. A range that ends before the first key
-    /// gets the first key: AWS has keys for every period, so clients go on to look for digests
-    /// (and find none) instead of stopping at "no public keys".
+    /// The keys valid at some instant of `[from, to]`. A range no key covers (before the first
+    /// key, or while the emulator was not running) gets the nearest key: the last one made
+    /// before the range ends, else the first. AWS has keys for every period, so clients go on
+    /// to look for digests (and find none) instead of stopping at "No public keys found".
     pub fn valid_between(&self, from: UtcMillis, to: UtcMillis) -> Vec<&SigningKey> {
         let found: Vec<&SigningKey> = self
             .keys
             .iter()
             .filter(|k| k.valid_from <= to && k.valid_until() >= from)
             .collect();
-        match (found.is_empty(), self.keys.first()) {
-            (true, Some(first)) if to < first.valid_from => vec![first],
-            _ => found,
+        if !found.is_empty() {
+            return found;
         }
+        let nearest = self
+            .keys
+            .iter()
+            .rev()
+            .find(|k| k.valid_from <= to)
+            .or_else(|| self.keys.first());
+        nearest.into_iter().collect()
     }
 }

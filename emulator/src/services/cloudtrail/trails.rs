@@ -47,35 +47,64 @@ fn trail_key(state: &State, name_or_arn: &str) -> Result<String, CloudTrailError
         .ok_or_else(|| CloudTrailError::TrailNotFound(name_or_arn.to_owned()))
 }
 
+/// Whether `policy` lets CloudTrail, writing for `trail`, do `action` on `resource` (with the
+/// condition keys its requests carry: the trail's ARN and account, and the bucket owner in full
+/// control of what it writes).
+fn cloudtrail_may(policy: &str, trail: &Trail, action: &str, resource: &str) -> bool {
+    policy::allows(
+        policy,
+        &policy::Request {
+            principal: Principal::Service("cloudtrail.amazonaws.com".into()),
+            action,
+            resource,
+            context: BTreeMap::from([
+                ("aws:SourceArn", trail.arn()),
+                ("aws:SourceAccount", ACCOUNT_ID.to_owned()),
+                ("s3:x-amz-acl", "bucket-owner-full-control".to_owned()),
+            ]),
+        },
+    )
+}
+
 /// Whether the trail's bucket exists and its policy lets CloudTrail check its ACL and write
-/// under `[prefix/]AWSLogs/<account>/` for this trail (the policy AWS's guide gives, with its
-/// `aws:SourceArn` and `s3:x-amz-acl` conditions, passes).
+/// log files under `[prefix/]AWSLogs/<account>/CloudTrail/` for this trail (the policy AWS's
+/// guide gives, with its `aws:SourceArn` and `s3:x-amz-acl` conditions, passes), as CreateTrail,
+/// UpdateTrail and StartLogging check it.
 pub fn bucket_accepts(s3: &S3, trail: &Trail) -> Result<(), CloudTrailError> {
     let policy = s3
         .bucket_policy(&trail.bucket)
         .map_err(|_| CloudTrailError::S3BucketDoesNotExist(trail.bucket.clone()))?
         .ok_or_else(|| CloudTrailError::InsufficientS3BucketPolicy(trail.bucket.clone()))?;
-    let context = BTreeMap::from([
-        ("aws:SourceArn", trail.arn()),
-        ("aws:SourceAccount", ACCOUNT_ID.to_owned()),
-        ("s3:x-amz-acl", "bucket-owner-full-control".to_owned()),
-    ]);
     let bucket_arn = format!("arn:aws:s3:::{}", trail.bucket);
-    let object_arn = format!("{bucket_arn}/{}CloudTrail/", logs_root(trail));
-    let ask = |action, resource| policy::Request {
-        principal: Principal::Service("cloudtrail.amazonaws.com".into()),
-        action,
-        resource,
-        context: context.clone(),
-    };
-    if policy::allows(&policy, &ask("s3:GetBucketAcl", &bucket_arn))
-        && policy::allows(&policy, &ask("s3:PutObject", &object_arn))
+    let logs = format!("{bucket_arn}/{}CloudTrail/", logs_root(trail));
+    if cloudtrail_may(&policy, trail, "s3:GetBucketAcl", &bucket_arn)
+        && cloudtrail_may(&policy, trail, "s3:PutObject", &logs)
     {
         Ok(())
     } else {
         Err(CloudTrailError::InsufficientS3BucketPolicy(
             trail.bucket.clone(),
         ))
+    }
+}
+
+/// Why S3 would refuse CloudTrail's PutObject of `key` into the trail's bucket now, as the S3
+/// error code GetTrailStatus reports (`NoSuchBucket`, `AccessDenied`); `None` if it may write.
+/// Each file is judged by its own key, so a policy can admit log files and refuse digests.
+pub fn delivery_refused(s3: &S3, trail: &Trail, key: &str) -> Option<&'static str> {
+    match s3.bucket_policy(&trail.bucket) {
+        Err(_) => Some("NoSuchBucket"),
+        Ok(Some(policy))
+            if cloudtrail_may(
+                &policy,
+                trail,
+                "s3:PutObject",
+                &format!("arn:aws:s3:::{}/{key}", trail.bucket),
+            ) =>
+        {
+            None
+        }
+        Ok(_) => Some("AccessDenied"),
     }
 }
 
@@ -132,6 +161,36 @@ fn tags_list(body: &Value) -> Result<BTreeMap<String, String>, CloudTrailError> 
     Ok(out)
 }
 
+/// `KmsKeyId` as CloudTrail reports it, a full KMS ARN: a key id or alias name given alone is
+/// qualified with the region and account (KMS is not emulated, so an alias stays an alias
+/// rather than becoming its key's ARN). Empty or absent: none.
+fn kms_key_arn(body: &Value, region: &str) -> Result<Option<String>, CloudTrailError> {
+    let key = match body.get("KmsKeyId") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(k)) if k.is_empty() => return Ok(None),
+        Some(Value::String(k)) => k.as_str(),
+        Some(_) => {
+            return Err(CloudTrailError::InvalidParameter(
+                "KmsKeyId must be a string".into(),
+            ));
+        }
+    };
+    let valid = key.len() <= 2048
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_/:.".contains(&b));
+    if !valid {
+        return Err(CloudTrailError::InvalidKmsKeyId(key.to_owned()));
+    }
+    Ok(Some(if key.starts_with("arn:") {
+        key.to_owned()
+    } else if key.starts_with("alias/") {
+        format!("arn:aws:kms:{region}:{ACCOUNT_ID}:{key}")
+    } else {
+        format!("arn:aws:kms:{region}:{ACCOUNT_ID}:key/{key}")
+    }))
+}
+
 fn prefix_arg(body: &Value) -> Result<Option<String>, CloudTrailError> {
     match str_member(body, "S3KeyPrefix") {
         None | Some("") => Ok(None),
@@ -160,7 +219,7 @@ pub fn create_trail(ctx: &Ctx<'_>, state: &mut State, s3: &S3) -> Result<Value, 
         validation: optional_bool(body, "EnableLogFileValidation")?.unwrap_or(false),
         global_events: optional_bool(body, "IncludeGlobalServiceEvents")?.unwrap_or(true),
         multi_region: optional_bool(body, "IsMultiRegionTrail")?.unwrap_or(false),
-        kms_key_id: str_member(body, "KmsKeyId").map(str::to_owned),
+        kms_key_id: kms_key_arn(body, &ctx.req.region)?,
         log_group_arn: str_member(body, "CloudWatchLogsLogGroupArn").map(str::to_owned),
         log_role_arn: str_member(body, "CloudWatchLogsRoleArn").map(str::to_owned),
         logging: false,
@@ -207,8 +266,8 @@ pub fn update_trail(ctx: &Ctx<'_>, state: &mut State, s3: &S3) -> Result<Value, 
     if let Some(v) = optional_bool(body, "IncludeGlobalServiceEvents")? {
         t.global_events = v;
     }
-    if let Some(k) = body.get("KmsKeyId") {
-        t.kms_key_id = k.as_str().filter(|k| !k.is_empty()).map(str::to_owned);
+    if body.get("KmsKeyId").is_some() {
+        t.kms_key_id = kms_key_arn(body, &t.region)?;
     }
     if let Some(s) = body.get("SnsTopicName") {
         t.sns_topic = s.as_str().filter(|k| !k.is_empty()).map(str::to_owned);
@@ -315,22 +374,13 @@ pub fn stop_logging(ctx: &Ctx<'_>, state: &mut State) -> Result<Value, CloudTrai
 pub fn put_event_selectors(ctx: &Ctx<'_>, state: &mut State) -> Result<Value, CloudTrailError> {
     let body = ctx.req.json();
     let key = trail_key(state, required(body, "TrailName")?)?;
-    let selectors = match (
-        body.get("EventSelectors"),
-        body.get("AdvancedEventSelectors"),
-    ) {
-        (Some(b), None) if b.as_array().is_some_and(|a| !a.is_empty() && a.len() <= 5) => {
-            Selectors::Basic(b.clone())
-        }
-        (None, Some(a))
-            if a.as_array()
-                .is_some_and(|a| !a.is_empty() && a.len() <= 500) =>
-        {
-            Selectors::Advanced(a.clone())
-        }
+    let given = |member: &str| body.get(member).filter(|v| !v.is_null());
+    let selectors = match (given("EventSelectors"), given("AdvancedEventSelectors")) {
+        (Some(b), None) => Selectors::Basic(basic_selectors(b)?),
+        (None, Some(a)) => Selectors::Advanced(advanced_selectors(a)?),
         _ => {
             return Err(CloudTrailError::InvalidEventSelectors(
-                "Give EventSelectors (1 to 5) or AdvancedEventSelectors, not both".into(),
+                "Give EventSelectors or AdvancedEventSelectors, not both".into(),
             ));
         }
     };
@@ -341,6 +391,134 @@ pub fn put_event_selectors(ctx: &Ctx<'_>, state: &mut State) -> Result<Value, Cl
     t.selectors = selectors;
     t.custom_selectors = true;
     Ok(event_selectors(t))
+}
+
+/// A list member of a selector: absent is empty; anything but a list of strings is refused.
+fn strings_member(selector: &Value, member: &str) -> Result<Vec<Value>, CloudTrailError> {
+    match selector.get(member) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => Ok(a.clone()),
+        Some(_) => Err(CloudTrailError::InvalidEventSelectors(format!(
+            "{member} must be a list of strings"
+        ))),
+    }
+}
+
+/// The list of selectors `member` gives: 1 to `max` of them.
+fn selector_list<'a>(
+    given: &'a Value,
+    member: &str,
+    max: usize,
+) -> Result<&'a Vec<Value>, CloudTrailError> {
+    given
+        .as_array()
+        .filter(|l| (1..=max).contains(&l.len()))
+        .ok_or_else(|| {
+            CloudTrailError::InvalidEventSelectors(format!(
+                "{member} is a list of 1 to {max} selectors"
+            ))
+        })
+}
+
+/// Basic event selectors (1 to 5, at most 250 data resources in all), with every member
+/// filled in as CloudTrail returns them: `ReadWriteType` All, management events included, no
+/// data resources and no excluded event sources unless given.
+fn basic_selectors(given: &Value) -> Result<Value, CloudTrailError> {
+    let bad = |m: &str| CloudTrailError::InvalidEventSelectors(m.to_owned());
+    let list = selector_list(given, "EventSelectors", 5)?;
+    let mut out = Vec::new();
+    let mut resources = 0;
+    for s in list {
+        if !s.is_object() {
+            return Err(bad("each event selector is an object"));
+        }
+        let read_write = match s.get("ReadWriteType") {
+            None | Some(Value::Null) => "All",
+            Some(v) => v
+                .as_str()
+                .filter(|v| ["ReadOnly", "WriteOnly", "All"].contains(v))
+                .ok_or_else(|| bad("ReadWriteType must be ReadOnly, WriteOnly or All"))?,
+        };
+        let management = optional_bool(s, "IncludeManagementEvents")
+            .map_err(|_| bad("IncludeManagementEvents must be a boolean"))?
+            .unwrap_or(true);
+        let mut data = Vec::new();
+        for d in s
+            .get("DataResources")
+            .filter(|d| !d.is_null())
+            .map(|d| {
+                d.as_array()
+                    .ok_or_else(|| bad("DataResources must be a list"))
+            })
+            .transpose()?
+            .into_iter()
+            .flatten()
+        {
+            let kind = d
+                .get("Type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("each data resource has a Type"))?;
+            data.push(json!({"Type": kind, "Values": strings_member(d, "Values")?}));
+        }
+        resources += data.len();
+        if resources > 250 {
+            return Err(bad("at most 250 data resources across all event selectors"));
+        }
+        out.push(json!({
+            "ReadWriteType": read_write,
+            "IncludeManagementEvents": management,
+            "DataResources": data,
+            "ExcludeManagementEventSources": strings_member(s, "ExcludeManagementEventSources")?,
+        }));
+    }
+    Ok(Value::Array(out))
+}
+
+/// The operators an advanced field selector may use.
+const FIELD_OPERATORS: [&str; 6] = [
+    "Equals",
+    "StartsWith",
+    "EndsWith",
+    "NotEquals",
+    "NotStartsWith",
+    "NotEndsWith",
+];
+
+/// Advanced event selectors (1 to 500), kept as given once their shape is checked: each has
+/// field selectors, each naming a `Field` and giving lists of strings to its operators.
+fn advanced_selectors(given: &Value) -> Result<Value, CloudTrailError> {
+    let bad = |m: &str| CloudTrailError::InvalidEventSelectors(m.to_owned());
+    let list = selector_list(given, "AdvancedEventSelectors", 500)?;
+    for s in list {
+        let fields = s
+            .get("FieldSelectors")
+            .and_then(Value::as_array)
+            .filter(|f| !f.is_empty())
+            .ok_or_else(|| bad("each advanced event selector has FieldSelectors"))?;
+        if s.get("Name").is_some_and(|n| !n.is_string()) {
+            return Err(bad("an advanced event selector's Name is a string"));
+        }
+        for f in fields {
+            if !f.get("Field").is_some_and(Value::is_string) {
+                return Err(bad("each field selector names a Field"));
+            }
+            let mut operators = 0;
+            for op in FIELD_OPERATORS {
+                if f.get(op).is_some() {
+                    operators += 1;
+                    if strings_member(f, op)?.is_empty() {
+                        return Err(bad("a field selector's operator lists at least one value"));
+                    }
+                }
+            }
+            if operators == 0 {
+                return Err(bad(
+                    "each field selector gives Equals, StartsWith, EndsWith, NotEquals, NotStartsWith or NotEndsWith",
+                ));
+            }
+        }
+    }
+    Ok(given.clone())
 }
 
 fn event_selectors(t: &Trail) -> Value {

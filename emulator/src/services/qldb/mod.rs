@@ -27,6 +27,7 @@ pub use error::QldbError;
 use crate::ACCOUNT_ID;
 use crate::env::Env;
 use crate::ops::QldbOp;
+use crate::services::saved;
 use crate::store::{Store, StoreError, Write};
 use crate::wire::json::{epoch_seconds, str_member};
 use crate::wire::{AwsRequest, Resource};
@@ -65,6 +66,7 @@ impl PermissionsMode {
 pub struct Settings {
     pub permissions_mode: PermissionsMode,
     pub deletion_protection: bool,
+    #[serde(with = "crate::services::saved::present")]
     pub kms_key: Option<String>,
     pub tags: BTreeMap<String, String>,
     #[serde(with = "crate::wire::time::millis")]
@@ -136,9 +138,18 @@ impl Qldb {
             .map_err(|e| e.to_string())?;
         let mut ledgers = qldb.ledgers();
         for (name, text) in rows {
-            let settings: Settings = serde_json::from_str(&text).map_err(|e| {
-                StoreError::Corrupt(format!("the settings of ledger {name}: {e}")).to_string()
-            })?;
+            let row = format!("the settings of ledger {name} (qldb_ledgers row {name:?})");
+            let settings: Settings = saved::parse_row(&row, &text).map_err(|e| e.to_string())?;
+            let damaged = if !is_valid_ledger_name(&name) {
+                Some("the name is not a valid ledger name")
+            } else if settings.region.is_empty() {
+                Some("it has no region")
+            } else {
+                None
+            };
+            if let Some(why) = damaged {
+                return Err(StoreError::Corrupt(format!("{row}: {why}")).to_string());
+            }
             let journal = qldb.journal(&name);
             if !journal.exists() {
                 // Deleted while its settings row was being removed: the ledger is gone.

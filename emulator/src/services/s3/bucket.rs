@@ -371,21 +371,69 @@ struct LifecycleRule {
     id: Option<String>,
     #[serde(rename = "Status")]
     status: String,
+    #[serde(rename = "Filter")]
+    filter: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "Prefix")]
+    prefix: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "Expiration")]
+    expiration: Option<LifecycleExpiration>,
     #[serde(rename = "Transition", default)]
     transitions: Vec<LifecycleTransition>,
     #[serde(rename = "NoncurrentVersionTransition", default)]
-    noncurrent_transitions: Vec<LifecycleTransition>,
+    noncurrent_transitions: Vec<NoncurrentTransition>,
+    #[serde(rename = "NoncurrentVersionExpiration")]
+    noncurrent_expiration: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "AbortIncompleteMultipartUpload")]
+    abort_uploads: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct LifecycleExpiration {
+    #[serde(rename = "Days")]
+    days: Option<i64>,
 }
 
 #[derive(Deserialize)]
 struct LifecycleTransition {
+    #[serde(rename = "Days")]
+    days: Option<i64>,
+    #[serde(rename = "Date")]
+    date: Option<String>,
     #[serde(rename = "StorageClass")]
     storage_class: String,
 }
 
+#[derive(Deserialize)]
+struct NoncurrentTransition {
+    #[serde(rename = "NoncurrentDays")]
+    days: Option<i64>,
+    #[serde(rename = "StorageClass")]
+    storage_class: String,
+}
+
+/// The storage classes an object can move to.
+const TRANSITION_CLASSES: [&str; 6] = [
+    "GLACIER",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+];
+
+/// The answer carries the minimum object size transitions apply to (S3's default since 2024).
+fn with_minimum_object_size(mut r: Response) -> Response {
+    set_header(
+        &mut r,
+        "x-amz-transition-default-minimum-object-size",
+        "all_storage_classes_128K",
+    );
+    r
+}
+
 pub fn get_bucket_lifecycle_configuration(ctx: &Ctx<'_>, name: &str) -> Result<Response, S3Error> {
     with_bucket(ctx, name, |b| match &b.settings.lifecycle {
-        Some(c) => Ok(xml_ok(c.clone())),
+        Some(c) => Ok(with_minimum_object_size(xml_ok(c.clone()))),
         None => Err(S3Error::NoSuchLifecycleConfiguration(name.to_owned())),
     })
 }
@@ -399,6 +447,82 @@ fn without_declaration(text: &str) -> String {
     }
 }
 
+/// A transition's storage class, and its days where S3 sets a minimum (30 days in Standard
+/// before an infrequent-access class).
+fn check_transition(class: &str, days: Option<i64>, what: &str) -> Result<(), S3Error> {
+    if !TRANSITION_CLASSES.contains(&class) {
+        return Err(S3Error::InvalidArgument(format!(
+            "The storage class {class} is not valid for a transition"
+        )));
+    }
+    match days {
+        Some(d) if d < 0 => Err(S3Error::InvalidArgument(format!(
+            "'{what}' in Transition action must be nonnegative"
+        ))),
+        Some(d) if d < 30 && matches!(class, "STANDARD_IA" | "ONEZONE_IA") => {
+            Err(S3Error::InvalidArgument(format!(
+                "'{what}' in Transition action must be greater than or equal to 30 for storageClass '{class}'"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks one rule as S3 does: a status, a filter (or the legacy prefix), at least one action,
+/// and transitions S3 can make.
+fn check_rule(rule: &LifecycleRule) -> Result<(), S3Error> {
+    if rule.status != "Enabled" && rule.status != "Disabled" {
+        return Err(S3Error::MalformedXml(
+            "a rule's Status must be Enabled or Disabled".into(),
+        ));
+    }
+    if rule.id.as_ref().is_some_and(|id| id.len() > 255) {
+        return Err(S3Error::InvalidArgument(
+            "ID length should not exceed allowed limit of 255".into(),
+        ));
+    }
+    if rule.filter.is_none() && rule.prefix.is_none() {
+        return Err(S3Error::MalformedXml("a rule needs a Filter".into()));
+    }
+    let acts = rule.expiration.is_some()
+        || !rule.transitions.is_empty()
+        || !rule.noncurrent_transitions.is_empty()
+        || rule.noncurrent_expiration.is_some()
+        || rule.abort_uploads.is_some();
+    if !acts {
+        return Err(S3Error::InvalidRequest(
+            "At least one action needs to be specified in a rule".into(),
+        ));
+    }
+    if rule
+        .expiration
+        .as_ref()
+        .and_then(|e| e.days)
+        .is_some_and(|d| d <= 0)
+    {
+        return Err(S3Error::InvalidArgument(
+            "'Days' for Expiration action must be a positive integer".into(),
+        ));
+    }
+    for t in &rule.transitions {
+        if t.days.is_some() == t.date.is_some() {
+            return Err(S3Error::MalformedXml(
+                "a Transition gives Days or Date".into(),
+            ));
+        }
+        check_transition(&t.storage_class, t.days, "Days")?;
+    }
+    for t in &rule.noncurrent_transitions {
+        if t.days.is_none() {
+            return Err(S3Error::MalformedXml(
+                "a NoncurrentVersionTransition gives NoncurrentDays".into(),
+            ));
+        }
+        check_transition(&t.storage_class, t.days, "NoncurrentDays")?;
+    }
+    Ok(())
+}
+
 pub fn put_bucket_lifecycle_configuration(ctx: &Ctx<'_>, name: &str) -> Result<Response, S3Error> {
     let config: LifecycleConfiguration = parse(&ctx.body)?;
     if config.rules.is_empty() || config.rules.len() > 1000 {
@@ -406,31 +530,14 @@ pub fn put_bucket_lifecycle_configuration(ctx: &Ctx<'_>, name: &str) -> Result<R
             "a lifecycle configuration has 1 to 1,000 rules".into(),
         ));
     }
-    const CLASSES: [&str; 6] = [
-        "GLACIER",
-        "STANDARD_IA",
-        "ONEZONE_IA",
-        "INTELLIGENT_TIERING",
-        "DEEP_ARCHIVE",
-        "GLACIER_IR",
-    ];
+    let mut ids = std::collections::BTreeSet::new();
     for rule in &config.rules {
-        if rule.status != "Enabled" && rule.status != "Disabled" {
-            return Err(S3Error::MalformedXml(
-                "a rule's Status must be Enabled or Disabled".into(),
-            ));
-        }
-        if rule.id.as_ref().is_some_and(|id| id.len() > 255) {
-            return Err(S3Error::InvalidArgument(
-                "ID length should not exceed allowed limit of 255".into(),
-            ));
-        }
-        for t in rule.transitions.iter().chain(&rule.noncurrent_transitions) {
-            if !CLASSES.contains(&t.storage_class.as_str()) {
-                return Err(S3Error::InvalidArgument(format!(
-                    "The storage class {} is not valid for a transition",
-                    t.storage_class
-                )));
+        check_rule(rule)?;
+        if let Some(id) = &rule.id {
+            if !ids.insert(id.as_str()) {
+                return Err(S3Error::InvalidArgument(
+                    "Rule ID must be unique. Found same ID for more than one rule".into(),
+                ));
             }
         }
     }
@@ -439,13 +546,7 @@ pub fn put_bucket_lifecycle_configuration(ctx: &Ctx<'_>, name: &str) -> Result<R
         b.settings.lifecycle = Some(text);
         Ok(())
     })?;
-    let mut r = empty(StatusCode::OK);
-    set_header(
-        &mut r,
-        "x-amz-transition-default-minimum-object-size",
-        "all_storage_classes_128K",
-    );
-    Ok(r)
+    Ok(with_minimum_object_size(empty(StatusCode::OK)))
 }
 
 pub fn delete_bucket_lifecycle(ctx: &Ctx<'_>, name: &str) -> Result<Response, S3Error> {
