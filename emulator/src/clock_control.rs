@@ -16,6 +16,8 @@ use crate::wire::time::iso8601_seconds;
 pub const MAX_ADVANCE_SECONDS: f64 = 366.0 * 86_400.0;
 /// The fastest the clock may run.
 pub const MAX_SCALE: f64 = 100_000.0;
+/// The largest body a request to the endpoint may carry.
+pub const MAX_BODY: usize = 4096;
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (
@@ -28,6 +30,14 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
 
 fn bad(status: StatusCode, message: &str) -> Response {
     answer(status, json!({"message": message}))
+}
+
+/// The answer to a body over [`MAX_BODY`], in the endpoint's own shape.
+pub fn too_large() -> Response {
+    bad(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("the body is over {MAX_BODY} bytes"),
+    )
 }
 
 /// Serves `/_veritrail/clock`.

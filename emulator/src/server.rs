@@ -12,8 +12,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse as _, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use http_body_util::BodyExt as _;
 
 use crate::wire::ErrorBody;
@@ -67,8 +67,8 @@ async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Re
         .map(|c| c.0.ip());
     let (parts, body) = request.into_parts();
     if parts.uri.path() == "/_veritrail/clock" {
-        let Ok(body) = read_body(body, 4096).await else {
-            return (StatusCode::PAYLOAD_TOO_LARGE, "the body is too large").into_response();
+        let Ok(body) = read_body(body, clock_control::MAX_BODY).await else {
+            return clock_control::too_large();
         };
         // Moving the clock may sign a month of digests: it runs on the blocking pool.
         let method = parts.method.clone();

@@ -5,6 +5,9 @@
 mod cloudtrail;
 mod control_plane;
 mod delivery;
+mod hostile;
+#[path = "../../../crates/core/tests/it/mutate.rs"]
+mod mutate;
 mod s3;
 mod session;
 
