@@ -10,6 +10,7 @@ mod hostile;
 mod mutate;
 mod s3;
 mod session;
+mod worm;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
