@@ -14,6 +14,11 @@ mod worm;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use veritrail_core::time::{ManualClock, UtcMillis};
+use veritrail_emulator::{Config, Emulator, Running};
 
 /// A response: status, headers (lower-case names) and body as JSON (Null when empty).
 #[derive(Debug)]
@@ -136,4 +141,93 @@ pub fn allow_cloudtrail(url: &str, auth: &str, bucket: &str) {
         &veritrail_emulator::services::cloudtrail::trails::documented_bucket_policy(bucket),
     );
     assert_eq!(status, 204, "{body}");
+}
+
+/// S3 credentials (SigV4 scope `s3`; signatures are not checked).
+pub const S3_AUTH: (&str, &str) = (
+    "Authorization",
+    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
+);
+
+/// An emulator over a directory of its own, which a test stops, kills and restarts; the
+/// directory is removed when the instance is dropped.
+#[derive(Debug)]
+pub struct Instance {
+    pub rt: tokio::runtime::Runtime,
+    pub dir: PathBuf,
+    pub running: Option<Running>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        drop(self.running.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Instance {
+    /// A fresh directory for test `name` (nextest runs each test in its own process).
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("veritrail-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self {
+            rt: runtime(),
+            dir,
+            running: None,
+        }
+    }
+
+    /// (Re)starts the emulator over the directory with a clock standing at `at` (ms).
+    pub fn start(&mut self, at: i64, clock_control: bool) {
+        self.try_start(at, clock_control).unwrap();
+    }
+
+    /// [`Instance::start`], or why the emulator would not open.
+    pub fn try_start(&mut self, at: i64, clock_control: bool) -> Result<(), String> {
+        self.kill();
+        let mut config = Config::new(&self.dir);
+        config.clock = Arc::new(ManualClock::new(UtcMillis(at), 0));
+        config.clock_control = clock_control;
+        let emulator = Emulator::open(config)?;
+        let running = self
+            .rt
+            .block_on(veritrail_emulator::serve(
+                Arc::new(emulator),
+                "127.0.0.1:0".parse().unwrap(),
+            ))
+            .map_err(|e| e.to_string())?;
+        self.running = Some(running);
+        Ok(())
+    }
+
+    /// Stops serving without the graceful shutdown: as far as the store knows, a kill.
+    pub fn kill(&mut self) {
+        drop(self.running.take());
+    }
+
+    /// Stops gracefully (requests finish, waiting records are committed).
+    pub fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            self.rt.block_on(r.shutdown()).unwrap();
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.running.as_ref().unwrap().url
+    }
+
+    /// An S3 request: status, and the answer's headers (`name: value` lines), a blank line
+    /// and its body.
+    pub fn s3(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        let signed: Vec<(&str, &str)> = headers.iter().copied().chain([S3_AUTH]).collect();
+        let (status, h, text) = exchange(self.url(), method, path, &signed, body);
+        let head: String = h.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+        (status, format!("{head}\n{text}"))
+    }
 }

@@ -7,18 +7,8 @@
 //! when on), and restarts with a clock that is behind. After all of it the version and its body
 //! are still there, with the retention they started with.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use crate::Instance;
 
-use veritrail_core::time::{ManualClock, UtcMillis};
-use veritrail_emulator::{Config, Emulator, Running};
-
-use crate::runtime;
-
-const S3: (&str, &str) = (
-    "Authorization",
-    "AWS4-HMAC-SHA256 Credential=AKIDWORM/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
-);
 /// 2024-01-01T00:00:00Z.
 const START: i64 = 1_704_067_200_000;
 const DAY: i64 = 86_400_000;
@@ -27,60 +17,7 @@ const UNTIL: &str = "2030-01-01T00:00:00Z";
 const UNTIL_SHOWN: &str = "2030-01-01T00:00:00.000Z";
 const BODY: &str = "evidence that must outlive every attempt";
 
-struct Worm {
-    rt: tokio::runtime::Runtime,
-    dir: PathBuf,
-    running: Option<Running>,
-}
-
-impl Drop for Worm {
-    fn drop(&mut self) {
-        drop(self.running.take());
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Worm {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("veritrail-worm-{}", std::process::id()));
-        // One test uses it; nextest runs each test in its own process.
-        let _ = std::fs::remove_dir_all(&dir);
-        Self {
-            rt: runtime(),
-            dir,
-            running: None,
-        }
-    }
-
-    /// (Re)starts the emulator over the same directory with a clock standing at `at`.
-    fn start(&mut self, at: i64, clock_control: bool) {
-        // Dropped without `shutdown`: as far as the store knows, a kill.
-        drop(self.running.take());
-        let mut config = Config::new(&self.dir);
-        config.clock = Arc::new(ManualClock::new(UtcMillis(at), 0));
-        config.clock_control = clock_control;
-        let emulator = Emulator::open(config).unwrap();
-        self.running = Some(
-            self.rt
-                .block_on(veritrail_emulator::serve(
-                    Arc::new(emulator),
-                    "127.0.0.1:0".parse().unwrap(),
-                ))
-                .unwrap(),
-        );
-    }
-
-    fn url(&self) -> &str {
-        &self.running.as_ref().unwrap().url
-    }
-
-    fn s3(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
-        let signed: Vec<(&str, &str)> = headers.iter().copied().chain([S3]).collect();
-        let (status, h, text) = crate::exchange(self.url(), method, path, &signed, body);
-        let head: String = h.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
-        (status, format!("{head}\n{text}"))
-    }
-
+impl Instance {
     /// Asserts the request is refused with `status` and S3 error `code`.
     fn refused(
         &self,
@@ -172,7 +109,7 @@ fn retention(mode: &str, until: &str) -> String {
 
 #[test]
 fn no_path_removes_or_shortens_a_compliance_locked_version() {
-    let mut w = Worm::new();
+    let mut w = Instance::new("worm");
     w.start(START, false);
     assert_eq!(
         w.s3(
@@ -512,8 +449,7 @@ fn no_path_removes_or_shortens_a_compliance_locked_version() {
     let (_, listing) = w.s3("GET", "/vault?versions", &[], "");
     assert_eq!(listing.matches("<Version>").count(), 3, "{listing}");
     // The same holds after a clean stop.
-    let running = w.running.take().unwrap();
-    w.rt.block_on(running.shutdown()).unwrap();
+    w.stop();
     w.start(START - 365 * DAY, false);
     assert!(w.now() >= moved);
     w.intact(&v1);
