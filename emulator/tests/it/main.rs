@@ -6,6 +6,7 @@ mod cloudtrail;
 mod control_plane;
 mod delivery;
 mod hostile;
+mod listing;
 #[path = "../../../crates/core/tests/it/mutate.rs"]
 mod mutate;
 mod s3;
