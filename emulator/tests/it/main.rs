@@ -10,6 +10,7 @@ mod listing;
 #[path = "../../../crates/core/tests/it/mutate.rs"]
 mod mutate;
 mod s3;
+mod secrets;
 mod session;
 mod worm;
 
