@@ -136,7 +136,13 @@ pub struct Emulator {
     next_due: AtomicI64,
 }
 
+/// `emulator_clock.now` is a time the clock has not reached yet: a restart starts from it.
 const CLOCK_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS emulator_clock (id INTEGER PRIMARY KEY CHECK (id = 1), now INTEGER NOT NULL);";
+
+/// How far (in real time, at the clock's speed) the saved reading runs ahead of the clock. Saves
+/// come about once a second, so a kill between two of them cannot leave a time already handed
+/// out (a record, a version, a clock reading) later than where the restart begins.
+const CLOCK_LEASE: Duration = Duration::from_secs(3);
 
 impl From<StoreError> for ErrorBody {
     fn from(e: StoreError) -> Self {
@@ -222,11 +228,12 @@ impl Emulator {
         Duration::from_micros(self.latency_us.load(Ordering::Relaxed))
     }
 
-    /// Delivers every CloudTrail file that has fallen due, commits waiting records, saves the
-    /// clock's reading and forgets idle sessions (after requests when something is due, and once
-    /// a second while serving).
+    /// Delivers every CloudTrail file that has fallen due, commits waiting records, saves a time
+    /// ahead of the clock ([`CLOCK_LEASE`]) and forgets idle sessions (after requests when
+    /// something is due, and once a second while serving).
     pub fn deliver(&self) -> Result<(), String> {
         let now = self.env.now();
+        let lease = CLOCK_LEASE.as_millis() as f64 * self.clock().scale().max(1.0);
         let w = self.store.write().map_err(|e| e.to_string())?;
         let due = self
             .cloudtrail
@@ -237,7 +244,7 @@ impl Emulator {
                 "INSERT INTO emulator_clock (id, now) VALUES (1, ?1)
                  ON CONFLICT (id) DO UPDATE SET now = max(now, excluded.now)",
             )
-            .and_then(|mut s| s.execute([now.0]))
+            .and_then(|mut s| s.execute([now.0.saturating_add(lease as i64)]))
             .map_err(|e| e.to_string())?;
         w.commit().map_err(|e| e.to_string())?;
         self.next_due
