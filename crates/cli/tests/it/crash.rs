@@ -3,6 +3,7 @@
 //! and every transaction acknowledged before the kill is in the journal exactly once. Each run
 //! appends fresh records and again the previous run's, as an operator re-running a killed
 //! append would: in the end every record is stored exactly once.
+//! The emulator is killed too: it loses no acknowledged S3 write, and its clock never goes back.
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use veritrail_ledger::{Ledger, LedgerOptions};
 
-use crate::{cloudtrail_file, s, scratch, text, veritrail};
+use crate::{S3_AUTH, cloudtrail_file, http, s, s3, scratch, serve, text, veritrail};
 
 const LOGS: &[&str] = &[
     "218007301253_CloudTrail_us-east-1_20230710T1220Z_WMiHxZgr5Hdd6UDc.json",
@@ -206,44 +207,6 @@ fn sigkill_at_random_points_loses_no_acknowledged_transaction() {
     );
 }
 
-/// One HTTP/1.1 exchange with the emulator as S3; (status, body), or None if the connection
-/// broke (the server was killed mid-request: not acknowledged).
-fn s3(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).ok()?;
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, body.to_owned()))
-}
-
-/// Starts `veritrail serve` on a free port over `dir`; returns the child and its address.
-fn serve(dir: &str) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", dir])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    (child, addr)
-}
-
 #[test]
 fn sigkill_of_the_emulator_loses_no_acknowledged_s3_write() {
     let dir = scratch("crash-s3");
@@ -251,7 +214,7 @@ fn sigkill_of_the_emulator_loses_no_acknowledged_s3_write() {
     let mut rng = 0x5eed_u64 ^ u64::from(std::process::id());
     let mut acknowledged: Vec<String> = Vec::new();
     for round in 0..6 {
-        let (mut child, addr) = serve(&d);
+        let (mut child, addr) = serve(&d, &[]);
         if round == 0 {
             assert_eq!(
                 s3(&addr, "PUT", "/crash-bucket", "").map(|r| r.0),
@@ -284,7 +247,7 @@ fn sigkill_of_the_emulator_loses_no_acknowledged_s3_write() {
         acknowledged.extend(done.lock().unwrap().iter().cloned());
 
         // After the kill, every acknowledged object is there with its bytes.
-        let (mut child, addr) = serve(&d);
+        let (mut child, addr) = serve(&d, &[]);
         for key in &acknowledged {
             let got = s3(&addr, "GET", &format!("/crash-bucket/{key}"), "");
             assert_eq!(got, Some((200, key.clone())), "round {round}: {key} lost");
@@ -293,4 +256,86 @@ fn sigkill_of_the_emulator_loses_no_acknowledged_s3_write() {
         child.wait().unwrap();
     }
     assert!(acknowledged.len() > 50, "{} writes", acknowledged.len());
+}
+
+/// The emulator's clock reading, in milliseconds.
+fn clock(addr: &str) -> i64 {
+    let a = http(addr, "GET", "/_veritrail/clock", &[], "").unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    serde_json::from_str::<serde_json::Value>(&a.body).unwrap()["epochMillis"]
+        .as_i64()
+        .unwrap()
+}
+
+#[test]
+fn sigkill_of_the_emulator_never_turns_its_clock_back() {
+    let dir = scratch("crash-clock");
+    let d = s(&dir).to_owned();
+    let (mut child, addr) = serve(&d, &["--allow-clock-control"]);
+    let lock = [S3_AUTH, ("x-amz-bucket-object-lock-enabled", "true")];
+    assert_eq!(http(&addr, "PUT", "/vault", &lock, "").unwrap().status, 200);
+    let body = "evidence";
+    let md5 = veritrail_emulator::services::s3::content_md5(body.as_bytes());
+    let put = http(
+        &addr,
+        "PUT",
+        "/vault/log",
+        &[
+            S3_AUTH,
+            ("x-amz-object-lock-mode", "COMPLIANCE"),
+            (
+                "x-amz-object-lock-retain-until-date",
+                "2200-01-01T00:00:00Z",
+            ),
+            ("Content-MD5", &md5),
+        ],
+        body,
+    )
+    .unwrap();
+    assert_eq!(put.status, 200, "{}", put.body);
+    let version = put.header("x-amz-version-id").unwrap().to_owned();
+    // Two years on, then killed at once.
+    for _ in 0..2 {
+        let a = http(
+            &addr,
+            "POST",
+            "/_veritrail/clock",
+            &[],
+            r#"{"advanceSeconds": 31622400}"#,
+        )
+        .unwrap();
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    let moved = clock(&addr);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Restarted without clock control: the clock is where it was (or later), the endpoint
+    // cannot move it, and the version is locked with its body.
+    let (mut child, addr) = serve(&d, &[]);
+    assert!(clock(&addr) >= moved, "the clock went back");
+    let refused = http(
+        &addr,
+        "POST",
+        "/_veritrail/clock",
+        &[],
+        r#"{"advanceSeconds": 1}"#,
+    )
+    .unwrap();
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let delete = http(
+        &addr,
+        "DELETE",
+        &format!("/vault/log?versionId={version}"),
+        &[S3_AUTH, ("x-amz-bypass-governance-retention", "true")],
+        "",
+    )
+    .unwrap();
+    assert_eq!(delete.status, 403, "{}", delete.body);
+    assert_eq!(
+        s3(&addr, "GET", &format!("/vault/log?versionId={version}"), ""),
+        Some((200, body.to_owned()))
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
