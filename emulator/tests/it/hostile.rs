@@ -324,6 +324,20 @@ impl Target {
         self.session(json!({"SessionToken": token, "EndSession": {}}));
     }
 
+    /// Ledger `fuzz` with table `Fuzz` holding two documents.
+    fn fuzz_ledger(&self) {
+        self.ledger("fuzz");
+        let doc = |text: &str| vec![Element::read_one(text).unwrap()];
+        self.commit(
+            "fuzz",
+            &[
+                ("CREATE TABLE Fuzz", vec![]),
+                ("INSERT INTO Fuzz ?", doc("{a:1,b:\"x\",c:[1,2]}")),
+                ("INSERT INTO Fuzz ?", doc("{a:3,b:\"y\",c:{d:null}}")),
+            ],
+        );
+    }
+
     /// Buckets `fuzz` (versioned) and `locked` (Object Lock, one day of COMPLIANCE by default),
     /// each with a few objects.
     fn buckets(&self) {
@@ -798,21 +812,7 @@ fn live_session(t: &Target, mut req: Req) -> (Req, After) {
 #[test]
 fn generated_qldb_session_commands_get_qldb_errors() {
     let t = Target::new(false);
-    t.ledger("fuzz");
-    t.commit(
-        "fuzz",
-        &[
-            ("CREATE TABLE Fuzz", vec![]),
-            (
-                "INSERT INTO Fuzz ?",
-                vec![Element::read_one("{a:1,b:\"x\",c:[1,2]}").unwrap()],
-            ),
-            (
-                "INSERT INTO Fuzz ?",
-                vec![Element::read_one("{a:3,b:\"y\",c:{d:null}}").unwrap()],
-            ),
-        ],
-    );
+    t.fuzz_ledger();
     t.run(160, session_request(), Shape::Json, 4, live_session);
 }
 
@@ -1054,17 +1054,7 @@ fn qldb_request() -> impl Strategy<Value = Req> {
 #[test]
 fn generated_qldb_control_plane_calls_get_json_errors() {
     let t = Target::new(false);
-    t.ledger("fuzz");
-    t.commit(
-        "fuzz",
-        &[
-            ("CREATE TABLE Fuzz", vec![]),
-            (
-                "INSERT INTO Fuzz ?",
-                vec![Element::read_one("{a:1}").unwrap()],
-            ),
-        ],
-    );
+    t.fuzz_ledger();
     t.run(200, qldb_request(), Shape::Json, 4, unchanged);
 }
 

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{RngSeed, TestCaseError, TestRunner};
 
 use crate::mutate::config;
-use crate::{S3_AUTH, exchange, runtime};
+use crate::{runtime, s3_call};
 
 /// Percent-encodes a key for a path (every byte but unreserved characters and `/`).
 fn path_of(key: &str) -> String {
@@ -119,11 +119,24 @@ fn version_entries(xml: &str, url: bool) -> Vec<(String, String, bool)> {
     out
 }
 
+/// An emulator of its own, spoken to as S3.
 struct S3 {
     url: String,
+    _running: veritrail_emulator::Running,
+    _rt: tokio::runtime::Runtime,
 }
 
 impl S3 {
+    fn spawn() -> Self {
+        let rt = runtime();
+        let running = rt.block_on(veritrail_emulator::spawn()).unwrap();
+        Self {
+            url: running.url.clone(),
+            _running: running,
+            _rt: rt,
+        }
+    }
+
     fn call(
         &self,
         method: &str,
@@ -131,8 +144,7 @@ impl S3 {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, Vec<(String, String)>, String) {
-        let signed: Vec<(&str, &str)> = headers.iter().copied().chain([S3_AUTH]).collect();
-        exchange(&self.url, method, path, &signed, body)
+        s3_call(&self.url, method, path, headers, body)
     }
 
     fn ok(&self, method: &str, path: &str, body: &str) -> Vec<(String, String)> {
@@ -162,11 +174,7 @@ impl S3 {
 
 #[test]
 fn keys_that_are_not_utf8_or_too_long_and_bad_bucket_names_are_refused() {
-    let rt = runtime();
-    let emu = rt.block_on(veritrail_emulator::spawn()).unwrap();
-    let s3 = S3 {
-        url: emu.url.clone(),
-    };
+    let s3 = S3::spawn();
     s3.ok("PUT", "/names", "");
     // Two different invalid sequences would decode to the same key if replaced: both refused.
     for path in [
@@ -256,11 +264,7 @@ const AWKWARD: &[&str] = &[
 
 #[test]
 fn keys_with_control_characters_list_with_encoding_type_url() {
-    let rt = runtime();
-    let emu = rt.block_on(veritrail_emulator::spawn()).unwrap();
-    let s3 = S3 {
-        url: emu.url.clone(),
-    };
+    let s3 = S3::spawn();
     s3.ok("PUT", "/ctl", "");
     s3.ok(
         "PUT",
@@ -512,11 +516,7 @@ fn listing_strategy() -> impl Strategy<Value = Listing> {
 
 #[test]
 fn pages_hold_every_entry_exactly_once() {
-    let rt = runtime();
-    let emu = rt.block_on(veritrail_emulator::spawn()).unwrap();
-    let s3 = S3 {
-        url: emu.url.clone(),
-    };
+    let s3 = S3::spawn();
     // (key, versions to write, whether a delete marker ends it)
     let objects =
         proptest::collection::btree_map(key_strategy(), (1usize..4, any::<bool>()), 1..12);

@@ -151,6 +151,18 @@ pub const S3_AUTH: (&str, &str) = (
     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
 );
 
+/// One S3 exchange with `url`, signed with [`S3_AUTH`].
+pub fn s3_call(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let signed: Vec<(&str, &str)> = headers.iter().copied().chain([S3_AUTH]).collect();
+    exchange(url, method, path, &signed, body)
+}
+
 /// An emulator over a directory of its own, which a test stops, kills and restarts; the
 /// directory is removed when the instance is dropped.
 #[derive(Debug)]
@@ -218,6 +230,17 @@ impl Instance {
         &self.running.as_ref().unwrap().url
     }
 
+    /// Creates bucket `name` with Object Lock (and so versioning).
+    pub fn lock_bucket(&self, name: &str) {
+        let (status, text) = self.s3(
+            "PUT",
+            &format!("/{name}"),
+            &[("x-amz-bucket-object-lock-enabled", "true")],
+            "",
+        );
+        assert_eq!(status, 200, "{text}");
+    }
+
     /// An S3 request: status, and the answer's headers (`name: value` lines), a blank line
     /// and its body.
     pub fn s3(
@@ -227,8 +250,7 @@ impl Instance {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, String) {
-        let signed: Vec<(&str, &str)> = headers.iter().copied().chain([S3_AUTH]).collect();
-        let (status, h, text) = exchange(self.url(), method, path, &signed, body);
+        let (status, h, text) = s3_call(self.url(), method, path, headers, body);
         let head: String = h.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
         (status, format!("{head}\n{text}"))
     }

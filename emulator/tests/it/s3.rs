@@ -6,24 +6,9 @@ use std::sync::Arc;
 
 use veritrail_core::time::{ManualClock, UtcMillis};
 
-use crate::runtime;
+use crate::{runtime, s3_call};
 
-const S3: (&str, &str) = (
-    "Authorization",
-    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
-);
 const DAY: i64 = 86_400_000;
-
-fn raw(
-    url: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, Vec<(String, String)>, String) {
-    let signed: Vec<(&str, &str)> = headers.iter().copied().chain([S3]).collect();
-    crate::exchange(url, method, path, &signed, body)
-}
 
 fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
@@ -48,7 +33,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
 
     // A bucket with Object Lock: versioning comes with it and cannot be suspended.
     assert_eq!(
-        raw(
+        s3_call(
             &u,
             "PUT",
             "/evidence",
@@ -59,11 +44,11 @@ fn object_lock_protects_versions_until_the_clock_passes() {
         200
     );
     assert!(
-        raw(&u, "GET", "/evidence?versioning", &[], "")
+        s3_call(&u, "GET", "/evidence?versioning", &[], "")
             .2
             .contains("<Status>Enabled</Status>")
     );
-    let (s, _, b) = raw(
+    let (s, _, b) = s3_call(
         &u,
         "PUT",
         "/evidence?versioning",
@@ -73,15 +58,18 @@ fn object_lock_protects_versions_until_the_clock_passes() {
     assert_eq!(s, 409);
     assert!(b.contains("<Code>InvalidBucketState</Code>"), "{b}");
     let rule = "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>365</Days></DefaultRetention></Rule></ObjectLockConfiguration>";
-    assert_eq!(raw(&u, "PUT", "/evidence?object-lock", &[], rule).0, 200);
+    assert_eq!(
+        s3_call(&u, "PUT", "/evidence?object-lock", &[], rule).0,
+        200
+    );
     assert!(
-        raw(&u, "GET", "/evidence?object-lock", &[], "")
+        s3_call(&u, "GET", "/evidence?object-lock", &[], "")
             .2
             .contains("<Days>365</Days>")
     );
 
     // A log under default COMPLIANCE retention, with its metadata.
-    let (s, h, _) = raw(
+    let (s, h, _) = s3_call(
         &u,
         "PUT",
         "/evidence/AWSLogs/1/log.json.gz",
@@ -93,13 +81,13 @@ fn object_lock_protects_versions_until_the_clock_passes() {
     );
     assert_eq!(s, 200);
     let v1 = header(&h, "x-amz-version-id").unwrap().to_owned();
-    let (s, h, body) = raw(&u, "GET", "/evidence/AWSLogs/1/log.json.gz", &[], "");
+    let (s, h, body) = s3_call(&u, "GET", "/evidence/AWSLogs/1/log.json.gz", &[], "");
     assert_eq!((s, body.as_str()), (200, "{\"Records\":[]}"));
     assert_eq!(header(&h, "x-amz-meta-signature"), Some("abcd"));
     assert_eq!(header(&h, "x-amz-object-lock-mode"), Some("COMPLIANCE"));
 
     // Deleting the locked version is refused; a delete marker is allowed and hides nothing.
-    let (s, _, b) = raw(
+    let (s, _, b) = s3_call(
         &u,
         "DELETE",
         &format!("/evidence/AWSLogs/1/log.json.gz?versionId={v1}"),
@@ -111,14 +99,14 @@ fn object_lock_protects_versions_until_the_clock_passes() {
         b.contains("Access Denied because object protected by object lock."),
         "{b}"
     );
-    let (s, h, _) = raw(&u, "DELETE", "/evidence/AWSLogs/1/log.json.gz", &[], "");
+    let (s, h, _) = s3_call(&u, "DELETE", "/evidence/AWSLogs/1/log.json.gz", &[], "");
     assert_eq!((s, header(&h, "x-amz-delete-marker")), (204, Some("true")));
     assert_eq!(
-        raw(&u, "GET", "/evidence/AWSLogs/1/log.json.gz", &[], "").0,
+        s3_call(&u, "GET", "/evidence/AWSLogs/1/log.json.gz", &[], "").0,
         404
     );
     assert_eq!(
-        raw(
+        s3_call(
             &u,
             "GET",
             &format!("/evidence/AWSLogs/1/log.json.gz?versionId={v1}"),
@@ -128,7 +116,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
         .2,
         "{\"Records\":[]}"
     );
-    let versions = raw(&u, "GET", "/evidence?versions", &[], "").2;
+    let versions = s3_call(&u, "GET", "/evidence?versions", &[], "").2;
     assert!(
         versions.contains("<DeleteMarker>")
             && versions.contains(&format!("<VersionId>{v1}</VersionId>")),
@@ -138,7 +126,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
     // COMPLIANCE cannot be shortened; it can be extended.
     let short = "<Retention><Mode>COMPLIANCE</Mode><RetainUntilDate>2024-02-01T00:00:00Z</RetainUntilDate></Retention>";
     assert_eq!(
-        raw(
+        s3_call(
             &u,
             "PUT",
             &format!("/evidence/AWSLogs/1/log.json.gz?retention&versionId={v1}"),
@@ -150,7 +138,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
     );
     let long = "<Retention><Mode>COMPLIANCE</Mode><RetainUntilDate>2026-01-01T00:00:00Z</RetainUntilDate></Retention>";
     assert_eq!(
-        raw(
+        s3_call(
             &u,
             "PUT",
             &format!("/evidence/AWSLogs/1/log.json.gz?retention&versionId={v1}"),
@@ -165,7 +153,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
     let put_locked = |key: &str, mode: &str| {
         let body = "governed";
         let md5 = veritrail_emulator::services::s3::content_md5(body.as_bytes());
-        raw(
+        s3_call(
             &u,
             "PUT",
             key,
@@ -184,7 +172,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
     assert_eq!(s, 200);
     let gv = header(&h, "x-amz-version-id").unwrap().to_owned();
     assert_eq!(
-        raw(
+        s3_call(
             &u,
             "DELETE",
             &format!("/evidence/gov.txt?versionId={gv}"),
@@ -195,7 +183,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
         403
     );
     assert_eq!(
-        raw(
+        s3_call(
             &u,
             "DELETE",
             &format!("/evidence/gov.txt?versionId={gv}"),
@@ -206,7 +194,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
         204
     );
     // Lock headers need Content-MD5.
-    let (s, _, b) = raw(
+    let (s, _, b) = s3_call(
         &u,
         "PUT",
         "/evidence/x.txt",
@@ -220,11 +208,11 @@ fn object_lock_protects_versions_until_the_clock_passes() {
     );
 
     // Legal hold blocks deletion even after retention has passed, until it is OFF.
-    let (s, h, _) = raw(&u, "PUT", "/evidence/held.txt", &[], "held");
+    let (s, h, _) = s3_call(&u, "PUT", "/evidence/held.txt", &[], "held");
     assert_eq!(s, 200);
     let hv = header(&h, "x-amz-version-id").unwrap().to_owned();
     assert_eq!(
-        raw(
+        s3_call(
             &u,
             "PUT",
             &format!("/evidence/held.txt?legal-hold&versionId={hv}"),
@@ -236,7 +224,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
     );
     clock.set(UtcMillis(1_704_067_200_000 + 400 * DAY));
     assert_eq!(
-        raw(
+        s3_call(
             &u,
             "DELETE",
             &format!("/evidence/held.txt?versionId={hv}"),
@@ -247,7 +235,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
         403
     );
     assert_eq!(
-        raw(
+        s3_call(
             &u,
             "PUT",
             &format!("/evidence/held.txt?legal-hold&versionId={hv}"),
@@ -258,7 +246,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
         200
     );
     assert_eq!(
-        raw(
+        s3_call(
             &u,
             "DELETE",
             &format!("/evidence/held.txt?versionId={hv}"),
@@ -271,7 +259,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
 
     // The log's extended retention (2026) still holds at 2025; after it, the version goes.
     assert_eq!(
-        raw(
+        s3_call(
             &u,
             "DELETE",
             &format!("/evidence/AWSLogs/1/log.json.gz?versionId={v1}"),
@@ -283,7 +271,7 @@ fn object_lock_protects_versions_until_the_clock_passes() {
     );
     clock.set(UtcMillis(1_704_067_200_000 + 800 * DAY));
     assert_eq!(
-        raw(
+        s3_call(
             &u,
             "DELETE",
             &format!("/evidence/AWSLogs/1/log.json.gz?versionId={v1}"),
@@ -302,32 +290,32 @@ fn listing_location_and_plain_buckets() {
     let rt = runtime();
     let emu = rt.block_on(veritrail_emulator::spawn()).unwrap();
     let u = emu.url.clone();
-    assert_eq!(raw(&u, "PUT", "/logs", &[], "").0, 200);
-    assert_eq!(raw(&u, "PUT", "/logs", &[], "").0, 409);
-    assert_eq!(raw(&u, "PUT", "/Bad_Name", &[], "").0, 400);
+    assert_eq!(s3_call(&u, "PUT", "/logs", &[], "").0, 200);
+    assert_eq!(s3_call(&u, "PUT", "/logs", &[], "").0, 409);
+    assert_eq!(s3_call(&u, "PUT", "/Bad_Name", &[], "").0, 400);
     for k in ["a/1", "a/2", "a/3", "b/1"] {
-        assert_eq!(raw(&u, "PUT", &format!("/logs/{k}"), &[], k).0, 200);
+        assert_eq!(s3_call(&u, "PUT", &format!("/logs/{k}"), &[], k).0, 200);
     }
-    let loc = raw(&u, "GET", "/logs?location", &[], "").2;
+    let loc = s3_call(&u, "GET", "/logs?location", &[], "").2;
     assert!(loc.contains("<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></LocationConstraint>"), "{loc}");
-    let page = raw(&u, "GET", "/logs?prefix=a%2F&max-keys=2", &[], "").2;
+    let page = s3_call(&u, "GET", "/logs?prefix=a%2F&max-keys=2", &[], "").2;
     assert!(
         page.contains("<IsTruncated>true</IsTruncated>")
             && page.contains("<NextMarker>a/2</NextMarker>"),
         "{page}"
     );
-    let rest = raw(&u, "GET", "/logs?prefix=a%2F&marker=a%2F2", &[], "").2;
+    let rest = s3_call(&u, "GET", "/logs?prefix=a%2F&marker=a%2F2", &[], "").2;
     assert!(
         rest.contains("<Key>a/3</Key>") && !rest.contains("<Key>a/1</Key>"),
         "{rest}"
     );
-    let v2 = raw(&u, "GET", "/logs?list-type=2&prefix=b", &[], "").2;
+    let v2 = s3_call(&u, "GET", "/logs?list-type=2&prefix=b", &[], "").2;
     assert!(v2.contains("<KeyCount>1</KeyCount>"), "{v2}");
     // Lock operations on a bucket without Object Lock.
-    let (s, _, b) = raw(&u, "GET", "/logs?object-lock", &[], "");
+    let (s, _, b) = s3_call(&u, "GET", "/logs?object-lock", &[], "");
     assert_eq!(s, 404);
     assert!(b.contains("ObjectLockConfigurationNotFoundError"));
-    let (s, _, b) = raw(
+    let (s, _, b) = s3_call(
         &u,
         "PUT",
         "/logs/a/1?retention",
@@ -340,9 +328,9 @@ fn listing_location_and_plain_buckets() {
         "{b}"
     );
     // Unversioned delete really deletes; DeleteObjects reports each key.
-    assert_eq!(raw(&u, "DELETE", "/logs/b/1", &[], "").0, 204);
-    assert_eq!(raw(&u, "GET", "/logs/b/1", &[], "").0, 404);
-    let deleted = raw(
+    assert_eq!(s3_call(&u, "DELETE", "/logs/b/1", &[], "").0, 204);
+    assert_eq!(s3_call(&u, "GET", "/logs/b/1", &[], "").0, 404);
+    let deleted = s3_call(
         &u,
         "POST",
         "/logs?delete",
@@ -351,7 +339,7 @@ fn listing_location_and_plain_buckets() {
     )
     .2;
     assert_eq!(deleted.matches("<Deleted>").count(), 2, "{deleted}");
-    assert_eq!(raw(&u, "GET", "/nope/x", &[], "").0, 404);
+    assert_eq!(s3_call(&u, "GET", "/nope/x", &[], "").0, 404);
 }
 
 #[test]
@@ -359,9 +347,9 @@ fn operations_not_emulated_are_refused_not_faked() {
     let rt = runtime();
     let emu = rt.block_on(veritrail_emulator::spawn()).unwrap();
     let u = emu.url.clone();
-    assert_eq!(raw(&u, "PUT", "/copies", &[], "").0, 200);
-    assert_eq!(raw(&u, "PUT", "/copies/a", &[], "original").0, 200);
-    let (status, _, body) = raw(
+    assert_eq!(s3_call(&u, "PUT", "/copies", &[], "").0, 200);
+    assert_eq!(s3_call(&u, "PUT", "/copies/a", &[], "original").0, 200);
+    let (status, _, body) = s3_call(
         &u,
         "PUT",
         "/copies/b",
@@ -371,13 +359,13 @@ fn operations_not_emulated_are_refused_not_faked() {
     assert_eq!(status, 501, "{body}");
     assert!(body.contains("<Code>NotImplemented</Code>"), "{body}");
     assert!(body.contains("CopyObject"), "{body}");
-    let (status, _, body) = raw(&u, "PUT", "/copies/c?partNumber=1&uploadId=x", &[], "part");
+    let (status, _, body) = s3_call(&u, "PUT", "/copies/c?partNumber=1&uploadId=x", &[], "part");
     assert_eq!(status, 501, "{body}");
     assert!(body.contains("UploadPart"), "{body}");
     // Nothing was stored under either key.
-    assert_eq!(raw(&u, "GET", "/copies/b", &[], "").0, 404);
-    assert_eq!(raw(&u, "GET", "/copies/c", &[], "").0, 404);
-    let (status, _, body) = raw(
+    assert_eq!(s3_call(&u, "GET", "/copies/b", &[], "").0, 404);
+    assert_eq!(s3_call(&u, "GET", "/copies/c", &[], "").0, 404);
+    let (status, _, body) = s3_call(
         &u,
         "PUT",
         "/copies?replication",

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Instance, S3_AUTH, SIGNED, allow_cloudtrail, cloudtrail_call, exchange, request, runtime,
+    s3_call,
 };
 
 /// 2024-01-01T00:00:00Z.
@@ -258,8 +259,7 @@ fn every_checksum_a_client_sends_is_checked() {
     let emu = rt.block_on(veritrail_emulator::spawn()).unwrap();
     let url = emu.url.clone();
     let s3 = |method: &str, path: &str, headers: &[(&str, &str)], body: &str| {
-        let signed: Vec<(&str, &str)> = headers.iter().copied().chain([S3_AUTH]).collect();
-        exchange(&url, method, path, &signed, body)
+        s3_call(&url, method, path, headers, body)
     };
     assert_eq!(s3("PUT", "/sums", &[], "").0, 200);
     let refused = |headers: &[(&str, &str)], body: &str, code: &str| {
@@ -367,16 +367,7 @@ fn row_of(conn: &rusqlite::Connection, key: &str) -> (i64, String, Vec<u8>) {
 fn what_is_changed_on_disk_is_reported_not_served() {
     let mut emu = Instance::new("secrets-integrity");
     emu.start(START, false);
-    assert_eq!(
-        emu.s3(
-            "PUT",
-            "/vault",
-            &[("x-amz-bucket-object-lock-enabled", "true")],
-            ""
-        )
-        .0,
-        200
-    );
+    emu.lock_bucket("vault");
     let md5 = veritrail_emulator::services::s3::content_md5(b"held");
     for (key, body, headers) in [
         ("body.txt", "the original body", vec![]),

@@ -111,16 +111,7 @@ fn retention(mode: &str, until: &str) -> String {
 fn no_path_removes_or_shortens_a_compliance_locked_version() {
     let mut w = Instance::new("worm");
     w.start(START, false);
-    assert_eq!(
-        w.s3(
-            "PUT",
-            "/vault",
-            &[("x-amz-bucket-object-lock-enabled", "true")],
-            ""
-        )
-        .0,
-        200
-    );
+    w.lock_bucket("vault");
     let body_md5 = md5(BODY);
     let (status, text) = w.s3(
         "PUT",
