@@ -686,7 +686,7 @@ fn session_request() -> impl Strategy<Value = Req> {
         3 => select(STATEMENTS).prop_flat_map(|s| mutated(s.as_bytes().to_vec()))
             .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
         1 => "[ -~]{0,80}",
-        1 => (1usize..=100, any::<bool>()).prop_map(|(n, closed)| {
+        1 => (1usize..=400, any::<bool>()).prop_map(|(n, closed)| {
             format!("SELECT * FROM Fuzz WHERE {}", nested(2, n, closed))
         }),
     ];
@@ -1533,6 +1533,35 @@ fn deep_ion_in_qldb_requests_is_refused() {
             &SESSION_HEADERS,
             body.as_bytes(),
             refusal(400, Shape::Json, "BadRequestException", says),
+        );
+    }
+}
+
+#[test]
+fn deeply_nested_partiql_is_refused() {
+    let t = Target::new(false);
+    t.ledger("deep");
+    t.commit("deep", &[("CREATE TABLE T", vec![])]);
+    for statement in [
+        format!(
+            "SELECT * FROM Missing WHERE {}1{}",
+            "(".repeat(1000),
+            ")".repeat(1000)
+        ),
+        format!("SELECT * FROM T WHERE {}", "(".repeat(1000)),
+        format!("SELECT {} FROM T", "[".repeat(1000)),
+        format!("SELECT * FROM T WHERE {}", "NOT ".repeat(1000)),
+        format!("SELECT * FROM T WHERE 1 = {}1", "-".repeat(1000)),
+    ] {
+        let (token, tx) = t.transaction("deep");
+        let body = json!({"SessionToken": token, "ExecuteStatement": {"TransactionId": tx, "Statement": statement}}).to_string();
+        refused(
+            &t,
+            "POST",
+            "/",
+            &SESSION_HEADERS,
+            body.as_bytes(),
+            refusal(400, Shape::Json, "BadRequestException", ""),
         );
     }
 }
