@@ -24,10 +24,19 @@ use crate::text::{Unit, Wildcard, units_match};
 /// A target state of the machine.
 pub(crate) type StateId = u32;
 
-/// A small, fast hasher for short keys (FNV-1a folded into 64 bits). The keys are values from
-/// patterns, so hash flooding by events is not a concern: events only look keys up.
+/// A small, fast hasher for short keys: eight bytes per step, multiply and rotate (the FxHash
+/// step). The keys are values from patterns, so hash flooding by events is not a concern: events
+/// only look keys up.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct FastHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FastHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
 
 impl Hasher for FastHasher {
     fn finish(&self) -> u64 {
@@ -35,16 +44,51 @@ impl Hasher for FastHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        for_each_word(bytes, |w| self.add(w));
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+/// Calls `f` with `bytes` as little-endian words, eight bytes at a time; a shorter tail is read as
+/// the last eight bytes (overlapping the previous word), or zero-padded when `bytes` is shorter
+/// than eight: one load per word, no copy loop.
+pub(crate) fn for_each_word(bytes: &[u8], mut f: impl FnMut(u64)) {
+    let word = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[..8]);
+        u64::from_le_bytes(w)
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        f(word(c));
+    }
+    let rest = chunks.remainder();
+    if rest.is_empty() {
+        return;
+    }
+    if bytes.len() >= 8 {
+        f(word(&bytes[bytes.len() - 8..]));
+    } else {
+        let mut w = 0u64;
+        for (i, &b) in rest.iter().enumerate() {
+            w |= u64::from(b) << (8 * i);
         }
-        self.0 = h;
+        f(w);
     }
 }
 
@@ -116,6 +160,10 @@ impl Default for UnitTrie {
 }
 
 impl UnitTrie {
+    fn is_empty(&self) -> bool {
+        self.nodes.len() == 1 && self.nodes[0].1.is_empty()
+    }
+
     fn insert(&mut self, units: &[Unit], target: u32) {
         let mut node = 0usize;
         for u in units {
@@ -141,6 +189,9 @@ impl UnitTrie {
 
     /// Targets of keys matching all of `value` (`whole`) or a prefix of it.
     fn lookup(&self, value: &[u8], whole: bool, out: &mut Vec<u32>) {
+        if self.is_empty() {
+            return;
+        }
         let mut stack = vec![(0usize, 0usize)];
         while let Some((node, pos)) = stack.pop() {
             let (children, targets) = &self.nodes[node];
@@ -211,8 +262,14 @@ impl<K: Ord + Copy> Intervals<K> {
         if self.items.is_empty() {
             return;
         }
-        let mut stack = vec![(0usize, self.items.len())];
-        while let Some((lo, hi)) = stack.pop() {
+        // The tree is balanced, so a path is at most 64 levels: a fixed stack holds the walk
+        // (at most one pending right subtree per level, plus the current one).
+        let mut stack = [(0usize, 0usize); 130];
+        stack[0] = (0, self.items.len());
+        let mut top = 1;
+        while top > 0 {
+            top -= 1;
+            let (lo, hi) = stack[top];
             let mid = lo + (hi - lo) / 2;
             if self.max_high[mid] < x {
                 continue;
@@ -222,10 +279,12 @@ impl<K: Ord + Copy> Intervals<K> {
                 out.push(target);
             }
             if lo < mid {
-                stack.push((lo, mid));
+                stack[top] = (lo, mid);
+                top += 1;
             }
             if low <= x && mid + 1 < hi {
-                stack.push((mid + 1, hi));
+                stack[top] = (mid + 1, hi);
+                top += 1;
             }
         }
     }

@@ -14,12 +14,13 @@
 //! cut down, at each state, to the arrays that a field still ahead could sit in, and a state is
 //! walked once per distinct context, so sibling arrays never multiply each other's work.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 
 use serde_json::Value;
 
-use crate::event::{EventError, EventLimits, Flat, Paths, flatten_text, flatten_value};
+use crate::event::{Buffers, EventError, EventLimits, Flat, Paths, flatten_text, flatten_value};
 use crate::index::{FastHasher, FastMap, StateId, ValueIndex};
 use crate::pattern::{Matcher, Pattern};
 
@@ -194,35 +195,54 @@ impl<T> Machine<T> {
 
     /// The rules an event matches, in the order they were added.
     pub fn matches_value(&self, event: &Value) -> Result<Vec<&T>, EventError> {
-        let flat = flatten_value(&self.paths, event, &self.limits)?;
-        Ok(self.names_of(self.run(&flat)))
+        with_buffers(|buffers| {
+            let flat = flatten_value(&self.paths, event, &self.limits, buffers)?;
+            Ok(self.names_of(flat, buffers))
+        })
     }
 
     /// The rules an event given as JSON text matches, in the order they were added.
     pub fn matches_json(&self, event: &str) -> Result<Vec<&T>, EventError> {
-        let flat = flatten_text(&self.paths, event, &self.limits)?;
-        Ok(self.names_of(self.run(&flat)))
+        with_buffers(|buffers| {
+            let flat = flatten_text(&self.paths, event, &self.limits, buffers)?;
+            Ok(self.names_of(flat, buffers))
+        })
     }
 
     /// Indices (in the order of [`MachineBuilder::add`]) of the rules the event matches.
     pub fn matching_indices(&self, event: &Value) -> Result<Vec<usize>, EventError> {
-        let flat = flatten_value(&self.paths, event, &self.limits)?;
-        Ok(self.run(&flat).into_iter().map(|i| i as usize).collect())
+        with_buffers(|buffers| {
+            let flat = flatten_value(&self.paths, event, &self.limits, buffers)?;
+            self.run(&flat, buffers);
+            flat.recycle(buffers);
+            Ok(buffers.found.iter().map(|&i| i as usize).collect())
+        })
     }
 
-    fn names_of(&self, indices: Vec<u32>) -> Vec<&T> {
-        indices
-            .into_iter()
-            .filter_map(|i| self.names.get(i as usize))
+    /// Runs the machine over a flattened event and names the rules found.
+    fn names_of(&self, flat: Flat<'_>, buffers: &mut Buffers) -> Vec<&T> {
+        self.run(&flat, buffers);
+        flat.recycle(buffers);
+        buffers
+            .found
+            .iter()
+            .filter_map(|&i| self.names.get(i as usize))
             .collect()
     }
 
-    fn run(&self, flat: &Flat<'_>) -> Vec<u32> {
-        let mut found: Vec<u32> = Vec::new();
-        let mut scratch = Vec::new();
+    /// Leaves the rules the event matches in `buffers.found`, sorted.
+    fn run(&self, flat: &Flat<'_>, buffers: &mut Buffers) {
+        let Buffers {
+            states: stack,
+            targets: scratch,
+            found,
+            ..
+        } = buffers;
+        found.clear();
         if flat.simple {
             // No arrays and one leaf per field: a trie state is reached at most once.
-            let mut stack: Vec<StateId> = vec![0];
+            stack.clear();
+            stack.push(0);
             while let Some(s) = stack.pop() {
                 let state = &self.states[s as usize];
                 found.extend_from_slice(&state.terminals);
@@ -232,10 +252,10 @@ impl<T> Machine<T> {
                         None => stack.extend_from_slice(&t.absent),
                         Some(leaf) => {
                             scratch.clear();
-                            t.values.lookup(&leaf.value, &mut scratch);
+                            t.values.lookup(&leaf.value, scratch);
                             scratch.sort_unstable();
                             scratch.dedup();
-                            stack.extend_from_slice(&scratch);
+                            stack.extend_from_slice(scratch);
                         }
                     }
                 }
@@ -265,10 +285,10 @@ impl<T> Machine<T> {
                             continue;
                         };
                         scratch.clear();
-                        t.values.lookup(&leaf.value, &mut scratch);
+                        t.values.lookup(&leaf.value, scratch);
                         scratch.sort_unstable();
                         scratch.dedup();
-                        for &n in &scratch {
+                        for &n in scratch.iter() {
                             stack.push((n, self.project(n, &merged, flat)));
                         }
                     }
@@ -277,7 +297,6 @@ impl<T> Machine<T> {
         }
         found.sort_unstable();
         found.dedup();
-        found
     }
 
     /// The part of a context that can still matter at state `n`.
@@ -293,6 +312,19 @@ impl<T> Machine<T> {
             })
             .collect()
     }
+}
+
+thread_local! {
+    /// Each thread's allocations for matching, reused from event to event.
+    static BUFFERS: RefCell<Buffers> = RefCell::default();
+}
+
+/// Runs `f` with this thread's buffers (fresh ones if they are somehow in use already).
+fn with_buffers<R>(f: impl FnOnce(&mut Buffers) -> R) -> R {
+    BUFFERS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffers) => f(&mut buffers),
+        Err(_) => f(&mut Buffers::default()),
+    })
 }
 
 /// Merges a leaf's arrays into a context; `None` when they disagree on an array's element.
