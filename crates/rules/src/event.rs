@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::index::for_each_word;
+use crate::index::{for_each_word, value_hash};
 use crate::json::{Lexer, SyntaxError, Token, line_and_column};
 use crate::number::{self, NumberKey};
 
@@ -104,6 +104,8 @@ impl Scalar<'_> {
 pub(crate) struct Leaf<'a> {
     pub field: u32,
     pub value: Scalar<'a>,
+    /// For a string, its [`value_hash`] (computed once, here, while the walk reads the event).
+    pub hash: u64,
     pub membership: (u32, u32),
 }
 
@@ -360,9 +362,14 @@ impl<'a> Builder<'_, 'a> {
         if let Some(field) = self.paths.field_of(node) {
             let start = self.flat.memberships.len() as u32;
             self.flat.memberships.extend_from_slice(&self.stack);
+            let hash = match &value {
+                Scalar::Str(s) => value_hash(s.as_bytes()),
+                _ => 0,
+            };
             self.flat.leaves.push(Leaf {
                 field,
                 value,
+                hash,
                 membership: (start, self.stack.len() as u32),
             });
         }

@@ -2,7 +2,8 @@
 //! continues there, arranged so that finding the patterns a value matches costs about the length
 //! of the value, not the number of patterns.
 //!
-//! - equality (strings, literals, numbers, single IPs): hash maps;
+//! - equality of strings: one table for the whole machine ([`EqTable`]); of literals, numbers
+//!   and single IPs: hash maps;
 //! - prefixes and suffixes: byte tries walked forwards or backwards over the value;
 //! - equals-ignore-case (whole, prefix, suffix): tries over case units, each unit matching its
 //!   lower- or upper-case bytes;
@@ -90,6 +91,13 @@ pub(crate) fn for_each_word(bytes: &[u8], mut f: impl FnMut(u64)) {
         }
         f(w);
     }
+}
+
+/// The hash of a value's bytes that [`EqTable`] is keyed by (computed once per leaf).
+pub(crate) fn value_hash(bytes: &[u8]) -> u64 {
+    let mut h = FastHasher(bytes.len() as u64);
+    for_each_word(bytes, |w| h.add(w));
+    h.0
 }
 
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
@@ -310,7 +318,6 @@ struct Rare {
 /// Every pattern on one field at one state, with the state each leads to.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ValueIndex {
-    strings: FastMap<Box<str>, Vec<StateId>>,
     literals: FastMap<Box<str>, Vec<StateId>>,
     numbers: FastMap<NumberKey, Vec<StateId>>,
     exists: Vec<StateId>,
@@ -331,7 +338,8 @@ impl ValueIndex {
     /// Adds one pattern leading to `target` (`Absent` is handled by the caller).
     pub(crate) fn insert(&mut self, m: &Matcher, target: StateId) {
         match m {
-            Matcher::Exact(s) => add(self.strings.entry(s.as_str().into()).or_default(), target),
+            // Exact strings live in the machine's one `EqTable`.
+            Matcher::Exact(_) => {}
             Matcher::Literal(s) => add(self.literals.entry(s.as_str().into()).or_default(), target),
             Matcher::NumericEq(k) => add(self.numbers.entry(*k).or_default(), target),
             Matcher::Exists => add(&mut self.exists, target),
@@ -384,7 +392,7 @@ impl ValueIndex {
     /// Every state a pattern here leads to (with repeats).
     pub(crate) fn targets(&self) -> Vec<StateId> {
         let mut out: Vec<StateId> = self.exists.clone();
-        for list in self.strings.values().chain(self.literals.values()) {
+        for list in self.literals.values() {
             out.extend_from_slice(list);
         }
         for list in self.numbers.values() {
@@ -426,23 +434,16 @@ impl ValueIndex {
     /// Appends the targets of every pattern `value` matches (possibly with repeats).
     pub(crate) fn lookup(&self, value: &Scalar<'_>, out: &mut Vec<StateId>) {
         out.extend_from_slice(&self.exists);
-        match value {
-            Scalar::Str(s) => {
-                if let Some(t) = self.strings.get(s.as_ref()) {
-                    out.extend_from_slice(t);
-                }
+        if !matches!(value, Scalar::Str(_)) {
+            if let Some(lit) = value.literal()
+                && let Some(t) = self.literals.get(lit)
+            {
+                out.extend_from_slice(t);
             }
-            other => {
-                if let Some(lit) = other.literal()
-                    && let Some(t) = self.literals.get(lit)
-                {
-                    out.extend_from_slice(t);
-                }
-                if let Scalar::Num(_, Some(k)) = other
-                    && let Some(t) = self.numbers.get(k)
-                {
-                    out.extend_from_slice(t);
-                }
+            if let Scalar::Num(_, Some(k)) = value
+                && let Some(t) = self.numbers.get(k)
+            {
+                out.extend_from_slice(t);
             }
         }
         let Some(rare) = &self.rare else {
@@ -485,6 +486,108 @@ impl ValueIndex {
             if !excludes(a, value) {
                 out.push(*target);
             }
+        }
+    }
+}
+
+/// Every exact-string pattern of a machine, for all its transitions, in one open-addressing table
+/// keyed by (transition, string): a lookup costs one probe of a flat array and one read of the
+/// string's bytes, with no pointer to follow in between (the machine's memory is often out of
+/// cache when events stream through).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EqTable {
+    slots: Vec<Slot>,
+    /// The strings' bytes, end to end.
+    bytes: Vec<u8>,
+    /// Target lists of strings that lead to more than one state.
+    targets: Vec<StateId>,
+}
+
+/// One entry; `targets_len == 0` marks an empty slot. With one target, `targets_start` is it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    hash: u64,
+    key_start: u32,
+    key_len: u32,
+    targets_start: u32,
+    targets_len: u32,
+}
+
+/// The table's hash of (transition, value hash).
+fn slot_hash(transition: u32, value: u64) -> u64 {
+    (value ^ u64::from(transition).wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(SEED)
+}
+
+impl EqTable {
+    /// Builds the table from `(transition, string) -> targets`.
+    pub(crate) fn build(entries: &FastMap<(u32, Box<str>), Vec<StateId>>) -> Self {
+        let size = (entries.len() * 2).next_power_of_two().max(2);
+        let mut table = Self {
+            slots: vec![Slot::default(); size],
+            bytes: Vec::new(),
+            targets: Vec::new(),
+        };
+        // A stable order, so the same rules always give the same layout.
+        let mut sorted: Vec<_> = entries.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for ((transition, key), targets) in sorted {
+            let hash = slot_hash(*transition, value_hash(key.as_bytes()));
+            let (targets_start, targets_len) = match targets.as_slice() {
+                [one] => (*one, 1),
+                many => {
+                    let start = table.targets.len() as u32;
+                    table.targets.extend_from_slice(many);
+                    (start, many.len() as u32)
+                }
+            };
+            let slot = Slot {
+                hash,
+                key_start: table.bytes.len() as u32,
+                key_len: key.len() as u32,
+                targets_start,
+                targets_len,
+            };
+            table.bytes.extend_from_slice(key.as_bytes());
+            let mut at = table.index(hash);
+            while table.slots[at].targets_len != 0 {
+                at = (at + 1) & (size - 1);
+            }
+            table.slots[at] = slot;
+        }
+        table
+    }
+
+    fn index(&self, hash: u64) -> usize {
+        let bits = self.slots.len().trailing_zeros();
+        if bits == 0 {
+            return 0;
+        }
+        (hash >> (64 - bits)) as usize
+    }
+
+    /// Appends the targets of `value` (whose [`value_hash`] is `hash`) at `transition`.
+    pub(crate) fn lookup(&self, transition: u32, hash: u64, value: &[u8], out: &mut Vec<StateId>) {
+        let hash = slot_hash(transition, hash);
+        let mask = self.slots.len() - 1;
+        let mut at = self.index(hash);
+        loop {
+            let slot = &self.slots[at];
+            if slot.targets_len == 0 {
+                return;
+            }
+            if slot.hash == hash
+                && slot.key_len as usize == value.len()
+                && self.bytes[slot.key_start as usize..][..value.len()] == *value
+            {
+                if slot.targets_len == 1 {
+                    out.push(slot.targets_start);
+                } else {
+                    let start = slot.targets_start as usize;
+                    out.extend_from_slice(&self.targets[start..start + slot.targets_len as usize]);
+                }
+                return;
+            }
+            at = (at + 1) & mask;
         }
     }
 }

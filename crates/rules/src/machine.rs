@@ -21,13 +21,19 @@ use std::hash::BuildHasherDefault;
 use serde_json::Value;
 
 use crate::event::{Buffers, EventError, EventLimits, Flat, Paths, flatten_text, flatten_value};
-use crate::index::{FastHasher, FastMap, StateId, ValueIndex};
+use crate::event::{Leaf, Scalar};
+use crate::index::{EqTable, FastHasher, FastMap, StateId, ValueIndex};
 use crate::pattern::{Matcher, Pattern};
 
 #[derive(Debug, Clone, Default)]
 struct Transition {
     field: u32,
-    values: ValueIndex,
+    /// The transition's number in the machine's [`EqTable`].
+    id: u32,
+    /// Whether some exact string pattern continues here (in the [`EqTable`]).
+    strings: bool,
+    /// Every other pattern, if any.
+    values: Option<Box<ValueIndex>>,
     absent: Vec<StateId>,
 }
 
@@ -84,6 +90,7 @@ impl<T> MachineBuilder<T> {
 pub struct Machine<T> {
     names: Vec<T>,
     states: Vec<State>,
+    strings: EqTable,
     paths: Paths,
     limits: EventLimits,
 }
@@ -99,6 +106,9 @@ impl<T> Machine<T> {
         // Children of a state, keyed by (field, canonical alternatives).
         let mut children: FastMap<(StateId, u32, String), StateId> = FastMap::default();
         let mut names = Vec::with_capacity(rules.len());
+        // Exact strings of every transition, and each transition's string targets.
+        let mut strings: FastMap<(u32, Box<str>), Vec<StateId>> = FastMap::default();
+        let mut string_targets: Vec<Vec<StateId>> = Vec::new();
         for (rule_index, (name, pattern)) in rules.into_iter().enumerate() {
             names.push(name);
             for sub in &pattern.sub_rules {
@@ -121,19 +131,32 @@ impl<T> Machine<T> {
                                 None => {
                                     from.transitions.push(Transition {
                                         field,
+                                        id: string_targets.len() as u32,
                                         ..Transition::default()
                                     });
+                                    string_targets.push(Vec::new());
                                     from.transitions.len() - 1
                                 }
                             };
                             let t = &mut from.transitions[i];
                             for m in alternatives {
-                                if *m == Matcher::Absent {
-                                    if !t.absent.contains(&n) {
-                                        t.absent.push(n);
+                                match m {
+                                    Matcher::Absent => {
+                                        if !t.absent.contains(&n) {
+                                            t.absent.push(n);
+                                        }
                                     }
-                                } else {
-                                    t.values.insert(m, n);
+                                    Matcher::Exact(text) => {
+                                        t.strings = true;
+                                        let list = strings
+                                            .entry((t.id, text.as_str().into()))
+                                            .or_default();
+                                        if !list.contains(&n) {
+                                            list.push(n);
+                                            string_targets[t.id as usize].push(n);
+                                        }
+                                    }
+                                    _ => t.values.get_or_insert_with(Box::default).insert(m, n),
                                 }
                             }
                             children.insert(key, n);
@@ -158,7 +181,14 @@ impl<T> Machine<T> {
             let targets: Vec<StateId> = states[s]
                 .transitions
                 .iter()
-                .flat_map(|t| t.absent.iter().copied().chain(t.values.targets()))
+                .flat_map(|t| {
+                    let others = t.values.as_ref().map(|v| v.targets()).unwrap_or_default();
+                    t.absent
+                        .iter()
+                        .copied()
+                        .chain(string_targets[t.id as usize].iter().copied())
+                        .chain(others)
+                })
                 .collect();
             for target in targets {
                 ahead.extend_from_slice(&states[target as usize].ahead);
@@ -168,12 +198,15 @@ impl<T> Machine<T> {
             let state = &mut states[s];
             state.ahead = ahead;
             for t in &mut state.transitions {
-                t.values.build();
+                if let Some(v) = &mut t.values {
+                    v.build();
+                }
             }
         }
         Self {
             names,
             states,
+            strings: EqTable::build(&strings),
             paths,
             limits,
         }
@@ -252,7 +285,7 @@ impl<T> Machine<T> {
                         None => stack.extend_from_slice(&t.absent),
                         Some(leaf) => {
                             scratch.clear();
-                            t.values.lookup(&leaf.value, scratch);
+                            self.lookup(t, leaf, scratch);
                             scratch.sort_unstable();
                             scratch.dedup();
                             stack.extend_from_slice(scratch);
@@ -285,7 +318,7 @@ impl<T> Machine<T> {
                             continue;
                         };
                         scratch.clear();
-                        t.values.lookup(&leaf.value, scratch);
+                        self.lookup(t, leaf, scratch);
                         scratch.sort_unstable();
                         scratch.dedup();
                         for &n in scratch.iter() {
@@ -297,6 +330,18 @@ impl<T> Machine<T> {
         }
         found.sort_unstable();
         found.dedup();
+    }
+
+    /// Appends the states that `leaf` leads to through `t` (possibly with repeats).
+    fn lookup(&self, t: &Transition, leaf: &Leaf<'_>, out: &mut Vec<StateId>) {
+        if t.strings
+            && let Scalar::Str(s) = &leaf.value
+        {
+            self.strings.lookup(t.id, leaf.hash, s.as_bytes(), out);
+        }
+        if let Some(values) = &t.values {
+            values.lookup(&leaf.value, out);
+        }
     }
 
     /// The part of a context that can still matter at state `n`.
