@@ -680,3 +680,37 @@ pub(crate) fn flatten_text<'a>(
         Err(e) => Err(w.syntax(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_hash_finds_a_dot_anywhere_and_only_a_dot() {
+        for len in 1..24 {
+            let plain = "k".repeat(len);
+            assert!(!key_hash(plain.as_bytes()).1, "{plain}");
+            // Bytes next to '.' (0x2e) must not count as dots.
+            let near = "-/".repeat(len);
+            assert!(!key_hash(&near.as_bytes()[..len]).1, "{near}");
+            for at in 0..len {
+                let mut k = plain.clone().into_bytes();
+                k[at] = b'.';
+                assert!(key_hash(&k).1, "dot at {at} of {len}");
+            }
+        }
+        assert_eq!(key_hash(b"eventName").0, key_hash(b"eventName").0);
+        assert_ne!(key_hash(b"eventName").0, key_hash(b"eventNamf").0);
+    }
+
+    #[test]
+    fn paths_step_through_dotted_keys() {
+        let mut paths = Paths::new();
+        let node = paths.insert("detail.userIdentity.type", 0);
+        let detail = paths.step(0, "detail").unwrap();
+        assert_eq!(paths.step(detail, "userIdentity.type"), Some(node));
+        assert_eq!(paths.step(0, "detail.userIdentity.type"), Some(node));
+        assert_eq!(paths.step(0, "detail.userIdentity.arn"), None);
+        assert_eq!(paths.step(0, "detail."), None);
+    }
+}

@@ -648,4 +648,55 @@ mod tests {
         t.prefixes_of("abcd".bytes(), &mut out);
         assert_eq!(out, vec![0, 1, 2]);
     }
+
+    #[test]
+    fn eq_table_keys_by_transition_and_whole_string() {
+        let mut entries: FastMap<(u32, Box<str>), Vec<StateId>> = FastMap::default();
+        entries.insert((0, "DeleteTrail".into()), vec![7]);
+        entries.insert((1, "DeleteTrail".into()), vec![8, 9]);
+        entries.insert((1, "".into()), vec![3]);
+        // Longer than a word, differing only in the last byte.
+        entries.insert((2, "AWS API Call via CloudTrailA".into()), vec![4]);
+        let table = EqTable::build(&entries);
+        let find = |transition: u32, value: &str| {
+            let mut out = Vec::new();
+            table.lookup(
+                transition,
+                value_hash(value.as_bytes()),
+                value.as_bytes(),
+                &mut out,
+            );
+            out
+        };
+        assert_eq!(find(0, "DeleteTrail"), vec![7]);
+        assert_eq!(find(1, "DeleteTrail"), vec![8, 9]);
+        assert_eq!(find(1, ""), vec![3]);
+        assert_eq!(find(0, ""), Vec::<StateId>::new());
+        assert_eq!(find(2, "DeleteTrail"), Vec::<StateId>::new());
+        assert_eq!(find(0, "DeleteTrai"), Vec::<StateId>::new());
+        assert_eq!(find(2, "AWS API Call via CloudTrailA"), vec![4]);
+        assert_eq!(
+            find(2, "AWS API Call via CloudTrailB"),
+            Vec::<StateId>::new()
+        );
+        assert!(
+            EqTable::build(&FastMap::default())
+                .slots
+                .len()
+                .is_power_of_two()
+        );
+    }
+
+    #[test]
+    fn words_cover_every_byte() {
+        for len in 0usize..20 {
+            let bytes: Vec<u8> = (1..=len as u8).collect();
+            let mut seen = Vec::new();
+            for_each_word(&bytes, |w| seen.extend_from_slice(&w.to_le_bytes()));
+            for b in &bytes {
+                assert!(seen.contains(b), "len {len}: byte {b} not read");
+            }
+            assert_eq!(seen.len(), len.div_ceil(8) * 8);
+        }
+    }
 }
