@@ -72,6 +72,8 @@ pub struct Store {
 fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // More than the services' statements, so none is parsed twice (rusqlite keeps 16).
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
