@@ -3,10 +3,14 @@
 //!
 //! - `qldb`: one-statement insert transactions and indexed-lookup transactions (3 SendCommand
 //!   round trips each: StartTransaction, ExecuteStatement, CommitTransaction) with 1 and 8
-//!   sessions; the baseline is the same transactions run in-process on a `Database`, so the
-//!   ratio is the cost of the wire protocol.
-//! - `s3`: GetObject of a 1 KiB object by 8 concurrent clients; the baseline is the same request
-//!   handled in-process (`Emulator::handle`, no HTTP) from 2 threads.
+//!   sessions through the AWS SDK for Rust, and lookups through a plain HTTP/1.1 client sending
+//!   the same JSON (the emulator's own cost, without the SDK's per-call work); the baseline is
+//!   the same transactions run in-process on a `Database`, so the ratio is the cost of the wire
+//!   protocol.
+//! - `s3`: GetObject of a 1 KiB object by 8 concurrent clients, through the AWS SDK for Rust and
+//!   through a plain HTTP/1.1 client (hyper, keep-alive: the server's own cost, without the
+//!   SDK's per-request work on the same two cores); the baseline is the same request handled
+//!   in-process (`Emulator::handle`, no HTTP) from 2 threads.
 //! - `memory`: the process's resident memory before and after 100,000 requests (GetObject,
 //!   HeadObject, ListObjectsV2 and PutObject of one key, all recorded by CloudTrail), beside their
 //!   rate: served calls must not stay in memory.
@@ -123,6 +127,127 @@ fn in_process(db: &Database, threads: u64, lookup: bool, seconds: u64) -> f64 {
     done.load(Ordering::Relaxed) as f64 / watch.seconds()
 }
 
+type PlainClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<axum::body::Bytes>,
+>;
+
+/// One SendCommand through a plain HTTP client: the JSON answer.
+async fn send_command(http: &PlainClient, url: &str, body: serde_json::Value) -> serde_json::Value {
+    let request = axum::http::Request::post(url)
+        .header("x-amz-target", "QLDBSession.SendCommand")
+        .header("content-type", "application/x-amz-json-1.0")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIABENCH/20240101/us-east-1/qldb/aws4_request, SignedHeaders=host, Signature=00",
+        )
+        .body(http_body_util::Full::new(axum::body::Bytes::from(
+            body.to_string(),
+        )))
+        .expect("request");
+    let response = http.request(request).await.expect("send command");
+    let status = response.status();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+/// Sequential round trips per second between the plain HTTP client and a server that answers
+/// at once with nothing: the floor of one loopback HTTP exchange on this machine.
+async fn http_floor(seconds: u64) -> f64 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listener");
+    let url = format!("http://{}/", listener.local_addr().expect("address"));
+    let server = tokio::spawn(async move {
+        let app = axum::Router::new().fallback(|| async { "" });
+        let _ = axum::serve(listener, app).await;
+    });
+    let http: PlainClient =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let (watch, limit) = (Stopwatch::start(), Duration::from_secs(seconds));
+    let mut done = 0u64;
+    while watch.elapsed() < limit {
+        let request = axum::http::Request::post(url.as_str())
+            .body(http_body_util::Full::new(axum::body::Bytes::from_static(
+                b"{}",
+            )))
+            .expect("request");
+        let response = http.request(request).await.expect("floor");
+        let _ = http_body_util::BodyExt::collect(response.into_body()).await;
+        done += 1;
+    }
+    server.abort();
+    done as f64 / watch.seconds()
+}
+
+/// Lookup transactions on one session through a plain HTTP client, as the drivers send them.
+async fn plain_lookups(url: &str, seconds: u64) -> f64 {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let http: PlainClient =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let started = send_command(
+        &http,
+        url,
+        serde_json::json!({"StartSession": {"LedgerName": "bench"}}),
+    )
+    .await;
+    let token = started["StartSession"]["SessionToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let (watch, limit) = (Stopwatch::start(), Duration::from_secs(seconds));
+    let statement = "SELECT * FROM Items WHERE key = ?";
+    let mut done = 0u64;
+    while watch.elapsed() < limit {
+        let tx = send_command(
+            &http,
+            url,
+            serde_json::json!({"SessionToken": token, "StartTransaction": {}}),
+        )
+        .await;
+        let id = tx["StartTransaction"]["TransactionId"]
+            .as_str()
+            .expect("transaction id")
+            .to_owned();
+        let key = Element::string(format!("K{:05}", done % KEYS));
+        let binary = key
+            .encode_as(veritrail_core::ion_rs::v1_0::Binary)
+            .expect("ion");
+        let rows = send_command(
+            &http,
+            url,
+            serde_json::json!({"SessionToken": token, "ExecuteStatement": {
+                "TransactionId": id, "Statement": statement,
+                "Parameters": [{"IonBinary": b64.encode(&binary)}]}}),
+        )
+        .await;
+        assert_eq!(
+            rows["ExecuteStatement"]["FirstPage"]["Values"]
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
+        let mut digest = veritrail_core::qldb::CommitDigest::new(&id);
+        digest.add_statement(statement, &[key]);
+        send_command(
+            &http,
+            url,
+            serde_json::json!({"SessionToken": token, "CommitTransaction": {
+                "TransactionId": id, "CommitDigest": b64.encode(digest.digest().as_bytes())}}),
+        )
+        .await;
+        done += 1;
+    }
+    done as f64 / watch.seconds()
+}
+
 async fn qldb(seconds: u64) {
     // The baseline database, in-process.
     let dir = std::env::temp_dir().join(format!("veritrail-bench-emulator-{}", std::process::id()));
@@ -181,11 +306,40 @@ async fn qldb(seconds: u64) {
     }
     session.end().await.expect("end");
 
+    let floor = http_floor(seconds).await;
+    emit(
+        "http_floor_round_trips_per_s",
+        floor,
+        "round trips/s",
+        ",\"client\":\"http\"",
+    );
+    let plain = plain_lookups(&emulator.url, seconds).await;
+    let local = tokio::task::block_in_place(|| in_process(&db, 1, true, seconds));
+    emit(
+        "lookup_tx_per_s",
+        plain,
+        "tx/s",
+        ",\"sessions\":1,\"client\":\"http\"",
+    );
+    emit(
+        "in_process_over_wire_lookup",
+        local / plain.max(f64::MIN_POSITIVE),
+        "x",
+        ",\"sessions\":1,\"client\":\"http\"",
+    );
+    // What the emulator adds to each round trip beyond the HTTP exchange itself.
+    emit(
+        "emulator_us_per_round_trip",
+        (1e6 / (plain * 3.0) - 1e6 / floor).max(0.0),
+        "us",
+        ",\"sessions\":1,\"client\":\"http\"",
+    );
     for (lookup, name) in [(false, "insert"), (true, "lookup")] {
         for sessions in [1u64, 8] {
             let extra = format!(",\"sessions\":{sessions}");
             let wire = over_the_wire(&emulator.url, sessions, lookup, seconds).await;
             let local = tokio::task::block_in_place(|| in_process(&db, sessions, lookup, seconds));
+            let extra = format!("{extra},\"client\":\"aws-sdk\"");
             emit(&format!("{name}_tx_per_s"), wire, "tx/s", &extra);
             emit(
                 &format!("{name}_round_trips_per_s"),
@@ -233,25 +387,20 @@ async fn s3_fixture() -> (veritrail_emulator::Running, aws_sdk_s3::Client) {
     (emulator, client)
 }
 
-async fn s3(seconds: u64) {
-    let (emulator, client) = s3_fixture().await;
-    let clients = 8;
+/// Runs `clients` tasks calling `one` until `seconds` pass; requests per second.
+async fn concurrently<F, Fut>(clients: usize, seconds: u64, one: F) -> f64
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let done = Arc::new(AtomicU64::new(0));
     let (watch, limit) = (Stopwatch::start(), Duration::from_secs(seconds));
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
-            let (client, done) = (client.clone(), Arc::clone(&done));
+            let (one, done) = (one.clone(), Arc::clone(&done));
             tokio::spawn(async move {
                 while watch.elapsed() < limit {
-                    let got = client
-                        .get_object()
-                        .bucket("bench")
-                        .key("k")
-                        .send()
-                        .await
-                        .expect("get");
-                    let body = got.body.collect().await.expect("body").into_bytes();
-                    assert_eq!(body.len(), 1024);
+                    one().await;
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -260,7 +409,47 @@ async fn s3(seconds: u64) {
     for t in tasks {
         t.await.expect("client task");
     }
-    let wire = done.load(Ordering::Relaxed) as f64 / watch.seconds();
+    done.load(Ordering::Relaxed) as f64 / watch.seconds()
+}
+
+async fn s3(seconds: u64) {
+    let (emulator, client) = s3_fixture().await;
+    let clients = 8;
+    let sdk = concurrently(clients, seconds, move || {
+        let client = client.clone();
+        async move {
+            let got = client
+                .get_object()
+                .bucket("bench")
+                .key("k")
+                .send()
+                .await
+                .expect("get");
+            let body = got.body.collect().await.expect("body").into_bytes();
+            assert_eq!(body.len(), 1024);
+        }
+    })
+    .await;
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<axum::body::Bytes>>();
+    let uri: axum::http::Uri = format!("{}/bench/k", emulator.url).parse().expect("uri");
+    let plain = concurrently(clients, seconds, move || {
+        let (http, uri) = (http.clone(), uri.clone());
+        async move {
+            let request = axum::http::Request::get(uri)
+                .header("authorization", S3_AUTH)
+                .body(http_body_util::Empty::new())
+                .expect("request");
+            let response = http.request(request).await.expect("get");
+            assert_eq!(response.status(), 200);
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .expect("body")
+                .to_bytes();
+            assert_eq!(body.len(), 1024);
+        }
+    })
+    .await;
 
     // The baseline: the same request handled in-process, from as many threads as cores.
     let emu = Arc::clone(&emulator.emulator);
@@ -287,7 +476,18 @@ async fn s3(seconds: u64) {
         done.load(Ordering::Relaxed) as f64 / watch.seconds()
     });
     let extra = format!(",\"clients\":{clients},\"object_bytes\":1024");
-    emit("s3_get_per_s", wire, "requests/s", &extra);
+    emit(
+        "s3_get_per_s",
+        plain,
+        "requests/s",
+        &format!("{extra},\"client\":\"http\""),
+    );
+    emit(
+        "s3_get_sdk_per_s",
+        sdk,
+        "requests/s",
+        &format!("{extra},\"client\":\"aws-sdk-s3\""),
+    );
     emit(
         "in_process_s3_get_per_s",
         local,
@@ -296,7 +496,7 @@ async fn s3(seconds: u64) {
     );
     emit(
         "in_process_over_wire_s3_get",
-        local / wire.max(f64::MIN_POSITIVE),
+        local / plain.max(f64::MIN_POSITIVE),
         "x",
         &extra,
     );
