@@ -61,6 +61,13 @@ struct Setup {
 }
 
 impl Database {
+    /// Checks one document as [`Database::append`] checks each of its documents (a struct,
+    /// nesting, and in strict mode QLDB's 128 KB), so that a caller can set aside a document
+    /// the ledger would refuse and append the others.
+    pub fn check_append_document(&self, document: &Element) -> Result<(), DbError> {
+        check_document(document, self.options().strict_limits).map(|_| ())
+    }
+
     /// Appends `documents` to a table, skipping duplicates by key; see the [module](self).
     ///
     /// Every document is checked (a struct, nesting, and in strict mode QLDB's 128 KB) before
