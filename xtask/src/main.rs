@@ -16,7 +16,7 @@ commands:
   test     tidy, rustfmt check, clippy (warnings denied), all tests (nextest when present)
   tidy     the dependency graph matches ARCHITECTURE.md; every Rust file opens with `//!`
   coverage rewrite emulator/COVERAGE.md from the operation enums in emulator/src/ops.rs
-  bench    [ledger|partiql|emulator|validate-logs|rules] [-- ARGS]  benchmarks as JSON lines
+  bench    [ledger|partiql|emulator|validate-logs|rules|ingest] [-- ARGS]  benchmarks as JSON lines
            (ledger: --blocks N --documents N --sizes 1,100,1000; partiql: --accounts N --seconds S;
             emulator: --seconds S; rules: --seconds S)
   help     this text";
@@ -110,6 +110,7 @@ const BENCHES: &[(&str, &str)] = &[
     ("emulator", "veritrail-scenarios"),
     ("validate-logs", "veritrail"),
     ("rules", "veritrail-rules"),
+    ("ingest", "veritrail-processor"),
 ];
 
 fn bench(args: &[String]) -> ExitCode {
