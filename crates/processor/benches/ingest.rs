@@ -15,7 +15,8 @@
 //!   read, parse, the shipped packs in one machine, durable appends of records and alerts,
 //!   the checkpoint after each file.
 //!
-//! Options: `--records N`, `--per-file N`, `--batch N` (documents per transaction, default 1000).
+//! Options: `--records N`, `--per-file N`, `--batch N` (documents per transaction, default 1000),
+//! `--only parse|ledger|end-to-end` (one measurement, for a profiler; no ratios).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -155,6 +156,12 @@ fn main() {
     let batch = arg(&args, "--batch", 1_000).max(1);
     let work = std::env::temp_dir().join(format!("veritrail-bench-ingest-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let runs = |what: &str| only.as_deref().is_none_or(|o| o == what);
     let input = work.join("in");
     let files = write_input(&input, records, per_file);
     let extra = format!(",\"records\":{records},\"files\":{files},\"batch\":{batch}");
@@ -163,8 +170,36 @@ fn main() {
         input.display()
     );
 
-    // Parse only.
-    let mut src = source(&input, &work.join("state-parse"));
+    let (mut parse_rate, mut ledger_rate) = (f64::NAN, f64::NAN);
+    if runs("parse") {
+        parse_rate = parse_only(&input, &work, records, &extra);
+    }
+    if runs("ledger") {
+        ledger_rate = ledger_only(&input, &work, records, batch, &extra);
+    }
+    if runs("end-to-end") {
+        let e2e = end_to_end(&input, &work, records, batch, &extra);
+        if only.is_none() {
+            emit(
+                "end_to_end_vs_ledger_only",
+                e2e / ledger_rate,
+                "ratio",
+                &extra,
+            );
+            emit(
+                "end_to_end_vs_parse_only",
+                e2e / parse_rate,
+                "ratio",
+                &extra,
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Reading, gunzip, JSON, validation and the Ion form.
+fn parse_only(input: &Path, work: &Path, records: usize, extra: &str) -> f64 {
+    let mut src = source(input, &work.join("state-parse"));
     let start = stopwatch();
     let mut parsed = 0;
     while let Some(b) = src.next_batch().expect("read") {
@@ -172,16 +207,19 @@ fn main() {
     }
     let parse_rate = parsed as f64 / start.elapsed().as_secs_f64();
     assert_eq!(parsed, records);
-    emit("parse_only_records_per_s", parse_rate, "records/s", &extra);
+    emit("parse_only_records_per_s", parse_rate, "records/s", extra);
+    parse_rate
+}
 
-    // Ledger only: the same records, already parsed, appended file by file.
-    let db = fresh_db(&work, "ledger-only");
+/// The same records, already parsed, appended file by file; only the appends timed.
+fn ledger_only(input: &Path, work: &Path, records: usize, batch: usize, extra: &str) -> f64 {
+    let db = fresh_db(work, "ledger-only");
     let request = AppendRequest {
         table: RECORDS_TABLE.into(),
         key_field: RECORD_KEY.into(),
         batch_size: batch,
     };
-    let mut src = source(&input, &work.join("state-ledger"));
+    let mut src = source(input, &work.join("state-ledger"));
     let mut appended = 0;
     let mut spent = 0.0;
     while let Some(b) = src.next_batch().expect("read") {
@@ -192,18 +230,15 @@ fn main() {
     }
     assert_eq!(appended as usize, records);
     let ledger_rate = records as f64 / spent;
-    emit(
-        "ledger_only_records_per_s",
-        ledger_rate,
-        "records/s",
-        &extra,
-    );
-    drop(db);
+    emit("ledger_only_records_per_s", ledger_rate, "records/s", extra);
+    ledger_rate
+}
 
-    // End to end.
-    let db = fresh_db(&work, "end-to-end");
+/// `veritrail ingest`'s pipeline over the directory.
+fn end_to_end(input: &Path, work: &Path, records: usize, batch: usize, extra: &str) -> f64 {
+    let db = fresh_db(work, "end-to-end");
     let rules = RuleSet::builtin().expect("packs");
-    let mut src = source(&input, &work.join("state-e2e"));
+    let mut src = source(input, &work.join("state-e2e"));
     let mut processor = Processor::new(
         &db,
         &rules,
@@ -230,17 +265,5 @@ fn main() {
             summary.alerts
         ),
     );
-    emit(
-        "end_to_end_vs_ledger_only",
-        e2e / ledger_rate,
-        "ratio",
-        &extra,
-    );
-    emit(
-        "end_to_end_vs_parse_only",
-        e2e / parse_rate,
-        "ratio",
-        &extra,
-    );
-    let _ = std::fs::remove_dir_all(&work);
+    e2e
 }

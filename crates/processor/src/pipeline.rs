@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::Value as Json;
 use veritrail_core::ion_rs::Element;
 use veritrail_core::json_ion::json_to_ion;
+use veritrail_core::record::EventTime;
 use veritrail_core::time::Clock;
 use veritrail_ledger::AppendRequest;
 use veritrail_ledger::db::Database;
@@ -22,7 +23,7 @@ use crate::alerts::{self, ALERT_KEY, ALERTS_TABLE, RuleSet};
 use crate::document::{Rejection, record_from_event};
 use crate::error::ProcessorError;
 use crate::notify::{Deliverer, Delivery};
-use crate::source::{Source, SourceBatch};
+use crate::source::{RawEvent, Source, SourceBatch};
 
 /// The ledger table of audit records.
 pub const RECORDS_TABLE: &str = "AuditRecords";
@@ -125,11 +126,82 @@ pub struct Processor<'a> {
     counters: Arc<Counters>,
 }
 
-/// A batch's records and alerts, ready to append.
+/// A batch's records and alerts, ready to append, and what was set aside.
 #[derive(Debug, Default)]
 struct Prepared {
     records: Vec<Element>,
     alerts: Vec<Json>,
+    rejected: Vec<Rejection>,
+    unmatched: Vec<(String, String)>,
+}
+
+/// What preparing a batch needs; shared with the thread that prepares the next batch while
+/// the previous one is appended.
+#[derive(Debug, Clone)]
+struct Preparer<'a> {
+    db: &'a Database,
+    rules: &'a RuleSet,
+    clock: Arc<dyn Clock>,
+    counters: Arc<Counters>,
+}
+
+impl Preparer<'_> {
+    /// Each event validated, through the rules, and in its Ion form; bad ones set aside.
+    fn prepare(&self, events: Vec<RawEvent>) -> Prepared {
+        let mut out = Prepared {
+            records: Vec::with_capacity(events.len()),
+            ..Prepared::default()
+        };
+        add(&self.counters.received, events.len() as u64);
+        let mut newest = 0u64;
+        for raw in events {
+            let value = match raw.value {
+                Ok(v) => v,
+                Err(reason) => {
+                    out.rejected.push(Rejection { at: raw.at, reason });
+                    continue;
+                }
+            };
+            let mut record = match record_from_event(value) {
+                Ok(r) => r,
+                Err(reason) => {
+                    out.rejected.push(Rejection { at: raw.at, reason });
+                    continue;
+                }
+            };
+            let event = envelope::into_event(std::mem::take(&mut record.fields));
+            let matched = self.rules.matches(&event);
+            let fields = envelope::into_record(event).unwrap_or_default();
+            let document = json_to_ion(&Json::Object(fields));
+            // Checked here, on this thread, so that the ledger refuses no batch for one record.
+            if let Err(e) = self.db.check_append_document(&document) {
+                out.rejected.push(Rejection {
+                    at: raw.at,
+                    reason: format!("record {}: the ledger cannot take it: {e}", record.event_id),
+                });
+                continue;
+            }
+            match matched {
+                Ok(matched) if !matched.is_empty() => {
+                    let now = self.clock.now();
+                    for (pack, rule) in matched {
+                        out.alerts
+                            .push(alerts::alert_document(pack, rule, &record, now));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => out.unmatched.push((raw.at, e.to_string())),
+            }
+            if let Some(t) = EventTime::parse(&record.event_time) {
+                newest = newest.max(u64::try_from(t.epoch_millis()).unwrap_or(0));
+            }
+            out.records.push(document);
+        }
+        self.counters
+            .newest_event_ms
+            .fetch_max(newest, Ordering::Relaxed);
+        out
+    }
 }
 
 impl<'a> Processor<'a> {
@@ -149,18 +221,48 @@ impl<'a> Processor<'a> {
 
     /// Runs until the source has nothing more. Stops only when the ledger or a file the
     /// processor keeps fails; what was acknowledged until then is durable.
+    ///
+    /// The next batch is read and prepared (validation, rules, Ion) on a second thread while
+    /// the current one is appended; batches are stored and acknowledged in order.
     pub fn run(
         &mut self,
-        source: &mut dyn Source,
+        source: &mut (dyn Source + Send),
         observer: &mut dyn Observer,
     ) -> Result<Summary, ProcessorError> {
-        while let Some(mut batch) = source.next_batch()? {
-            self.process(&mut batch, observer)?;
-            source.acknowledge(&batch)?;
-            add(&self.counters.batches, 1);
-            observer.batch_done(&batch.origin, &self.counters.summary(), source.remaining());
-        }
-        Ok(self.counters.summary())
+        let preparer = self.preparer();
+        let source = std::sync::Mutex::new(source);
+        let lock = || source.lock().unwrap_or_else(|p| p.into_inner());
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            scope.spawn(|| {
+                let tx = tx;
+                loop {
+                    let next = lock().next_batch();
+                    let item = match next {
+                        Ok(Some(mut batch)) => {
+                            let prepared = preparer.prepare(std::mem::take(&mut batch.events));
+                            Ok((batch, prepared))
+                        }
+                        Ok(None) => break,
+                        Err(e) => Err(e),
+                    };
+                    let failed = item.is_err();
+                    // The receiver is gone when storing failed: stop reading.
+                    if tx.send(item).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            for item in rx {
+                let (batch, prepared) = item?;
+                self.store(prepared, observer)?;
+                let mut source = lock();
+                source.acknowledge(&batch)?;
+                add(&self.counters.batches, 1);
+                observer.batch_done(&batch.origin, &self.counters.summary(), source.remaining());
+            }
+            Ok(self.counters.summary())
+        })
     }
 
     /// One batch into the ledger (records, then alerts), and its alerts delivered. The batch
@@ -171,83 +273,22 @@ impl<'a> Processor<'a> {
         observer: &mut dyn Observer,
     ) -> Result<(), ProcessorError> {
         let events = std::mem::take(&mut batch.events);
-        let prepared = self.prepare(events, observer);
+        let prepared = self.preparer().prepare(events);
         self.store(prepared, observer)
     }
 
-    fn prepare(
-        &self,
-        events: Vec<crate::source::RawEvent>,
-        observer: &mut dyn Observer,
-    ) -> Prepared {
-        let mut out = Prepared {
-            records: Vec::with_capacity(events.len()),
-            alerts: Vec::new(),
-        };
-        let c = &self.counters;
-        add(&c.received, events.len() as u64);
-        let mut reject = |at: String, reason: String| {
-            add(&c.rejected, 1);
-            observer.rejected(&Rejection { at, reason });
-        };
-        let mut unmatched = Vec::new();
-        let mut newest = 0u64;
-        for raw in events {
-            let value = match raw.value {
-                Ok(v) => v,
-                Err(reason) => {
-                    reject(raw.at, reason);
-                    continue;
-                }
-            };
-            let mut record = match record_from_event(value) {
-                Ok(r) => r,
-                Err(reason) => {
-                    reject(raw.at, reason);
-                    continue;
-                }
-            };
-            let event = envelope::into_event(std::mem::take(&mut record.fields));
-            let matched = match self.rules.matches(&event) {
-                Ok(m) => m,
-                Err(e) => {
-                    unmatched.push((raw.at.clone(), e.to_string()));
-                    Vec::new()
-                }
-            };
-            let fields = envelope::into_record(event).unwrap_or_default();
-            let document = json_to_ion(&Json::Object(fields));
-            if let Err(e) = self.db.check_append_document(&document) {
-                reject(
-                    raw.at,
-                    format!("record {}: the ledger cannot take it: {e}", record.event_id),
-                );
-                continue;
-            }
-            if let Some(ms) = veritrail_core::record::EventTime::parse(&record.event_time) {
-                newest = newest.max(u64::try_from(ms.epoch_millis()).unwrap_or(0));
-            }
-            if !matched.is_empty() {
-                let now = self.options.clock.now();
-                add(&c.rule_matches, matched.len() as u64);
-                for (pack, rule) in matched {
-                    out.alerts
-                        .push(alerts::alert_document(pack, rule, &record, now));
-                }
-            }
-            out.records.push(document);
+    fn preparer(&self) -> Preparer<'a> {
+        Preparer {
+            db: self.db,
+            rules: self.rules,
+            clock: Arc::clone(&self.options.clock),
+            counters: Arc::clone(&self.counters),
         }
-        for (at, reason) in unmatched {
-            add(&c.unmatched, 1);
-            observer.unmatched(&at, &reason);
-        }
-        c.newest_event_ms.fetch_max(newest, Ordering::Relaxed);
-        out
     }
 
     fn store(
         &mut self,
-        prepared: Prepared,
+        mut prepared: Prepared,
         observer: &mut dyn Observer,
     ) -> Result<(), ProcessorError> {
         let c = Arc::clone(&self.counters);
@@ -258,25 +299,35 @@ impl<'a> Processor<'a> {
                     key_field: RECORD_KEY.into(),
                     batch_size: self.options.batch_size,
                 },
-                prepared.records,
+                std::mem::take(&mut prepared.records),
                 |_| {},
             )?;
             add(&c.appended, report.appended);
             add(&c.duplicates, report.duplicates);
         }
-        if !prepared.alerts.is_empty() {
+        for r in &prepared.rejected {
+            add(&c.rejected, 1);
+            observer.rejected(r);
+        }
+        for (at, reason) in &prepared.unmatched {
+            add(&c.unmatched, 1);
+            observer.unmatched(at, reason);
+        }
+        let alerts = prepared.alerts;
+        if !alerts.is_empty() {
+            add(&c.rule_matches, alerts.len() as u64);
             let report = self.db.append(
                 &AppendRequest {
                     table: ALERTS_TABLE.into(),
                     key_field: ALERT_KEY.into(),
                     batch_size: self.options.batch_size,
                 },
-                prepared.alerts.iter().map(alerts::to_ion).collect(),
+                alerts.iter().map(alerts::to_ion).collect(),
                 |_| {},
             )?;
             add(&c.alerts, report.appended);
             if let Some(deliverer) = self.options.deliverer.as_mut() {
-                for alert in &prepared.alerts {
+                for alert in &alerts {
                     if let Some(d) = deliverer.deliver(alert)? {
                         match d {
                             Delivery::Sent { .. } => add(&c.alerts_sent, 1),

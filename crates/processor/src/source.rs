@@ -40,8 +40,9 @@ pub struct SourceBatch {
 }
 
 /// A source of events. Further sources (SQS, EventBridge over HTTP, S3, LookupEvents) implement
-/// the same two calls.
-pub trait Source {
+/// the same two calls. The processor reads the next batch on a thread of its own while it
+/// appends the previous one, so a source is `Send`.
+pub trait Source: Send {
     /// The next batch, or `None` when there is nothing more.
     fn next_batch(&mut self) -> Result<Option<SourceBatch>, ProcessorError>;
 
