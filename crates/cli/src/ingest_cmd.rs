@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use serde_json::{Value as Json, json};
+use veritrail_processor::metrics;
 use veritrail_processor::notify::{Deliverer, Delivery, Retry, Sleep, Webhook};
 use veritrail_processor::{
     Checkpoint, DirSource, Observer, Processor, ProcessorOptions, Rejection, RuleSet, Summary,
@@ -50,6 +51,18 @@ pub struct IngestArgs {
     /// Lift QLDB's 128 KB limit on one record.
     #[arg(long)]
     no_limits: bool,
+    /// Keep watching the directory: look for new files every --poll-seconds, until stopped.
+    /// Stopping it at any moment (SIGTERM, SIGKILL) loses nothing acknowledged and a rerun
+    /// duplicates nothing.
+    #[arg(long)]
+    follow: bool,
+    /// Seconds between two looks at the directory with --follow.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    poll_seconds: u64,
+    /// Serve the processor's counters in the Prometheus text format on http://ADDR/metrics
+    /// (e.g. 127.0.0.1:9464; port 0 picks one, printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// A rule pack file.
@@ -181,8 +194,21 @@ pub fn run(args: IngestArgs) -> Outcome {
         files_done: 0,
         drawn: false,
     };
+    if let Some(addr) = args.metrics_addr {
+        match metrics::serve(addr, processor.counters(), Arc::clone(&clock)) {
+            Ok(bound) => eprintln!("metrics on http://{bound}/metrics"),
+            Err(e) => return bad(e.to_string()),
+        }
+    }
     let started = clock.now();
-    let result = processor.run(&mut source, &mut console);
+    let mut result = processor.run(&mut source, &mut console);
+    while args.follow && result.is_ok() {
+        console.clear();
+        std::thread::sleep(std::time::Duration::from_secs(args.poll_seconds));
+        result = Checkpoint::open(&checkpoint_path(&state))
+            .and_then(|c| DirSource::new(&args.from_dir, c))
+            .and_then(|mut next| processor.run(&mut next, &mut console));
+    }
     console.clear();
     let s = match result {
         Ok(s) => s,

@@ -10,6 +10,7 @@
 //!   (acknowledge, resolve) as ledger revisions.
 //! - [`notify`]: webhook delivery with retries on an injected pause, a delivery log and a
 //!   dead-letter file.
+//! - [`metrics`]: the counters in Prometheus text, and a `/metrics` endpoint.
 //!
 //! Architecture Invariant: a batch is acknowledged to its source only after its records and
 //! alerts are durable in the ledger; appends are idempotent by `eventID` and `alertId`, so a
@@ -21,6 +22,7 @@
 pub mod alerts;
 pub mod document;
 pub mod error;
+pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod source;

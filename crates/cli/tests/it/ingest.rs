@@ -229,3 +229,94 @@ fn unusable_input_exits_2() {
         text(&out.stderr)
     );
 }
+
+/// GET /metrics; the value of one sample.
+fn metric(addr: &str, name: &str) -> Option<u64> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Polls until `f` holds (the follower works at its own pace on a shared machine).
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn follow_serves_metrics_and_picks_up_new_files() {
+    use std::io::BufRead as _;
+    let dir = scratch("ingest-follow");
+    let data = dir.join("data");
+    create(&data);
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let stop = "aws.defense-evasion.cloudtrail-stop.json";
+    let secrets = "aws.credential-access.secretsmanager-retrieve-secrets.json";
+    std::fs::copy(stratus().join(secrets), input.join(secrets)).unwrap();
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_veritrail"))
+        .args([
+            "ingest",
+            "--ledger",
+            "audit",
+            "--data-dir",
+            s(&data),
+            "--from-dir",
+            s(&input),
+            "--follow",
+            "--poll-seconds",
+            "1",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("metrics on http://")
+        .and_then(|a| a.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    let appended = "veritrail_processor_records_appended_total";
+    wait_for("the first file", || metric(&addr, appended) == Some(21));
+
+    std::fs::copy(stratus().join(stop), input.join(stop)).unwrap();
+    wait_for("the new file", || metric(&addr, appended) == Some(22));
+    wait_for("its alerts", || {
+        metric(&addr, "veritrail_processor_alerts_recorded_total").is_some_and(|n| n >= 1)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Killed at an arbitrary moment: a rerun finds everything done and stores nothing twice.
+    let out = ingest(&data, &input, &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rerun = json_of(&out);
+    assert_eq!(rerun["appended"], 0);
+    let out = veritrail(&[
+        "ledger",
+        "query",
+        "audit",
+        "--data-dir",
+        s(&data),
+        "SELECT COUNT(*) AS n FROM AuditRecords",
+    ]);
+    assert_eq!(text(&out.stdout).trim(), "{n: 22}");
+}

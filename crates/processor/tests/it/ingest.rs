@@ -203,3 +203,56 @@ fn one_event_from_eventbridge_and_a_log_file_is_one_record() {
         records[0]["recipientAccountId"]
     );
 }
+
+#[test]
+fn the_counters_render_as_prometheus_text() {
+    let dir = temp_dir("metrics");
+    let ids = input_dir(&dir);
+    let db = ledger(&dir);
+    let rules = RuleSet::builtin().unwrap();
+    let mut source = DirSource::new(
+        &dir.join("in"),
+        Checkpoint::open(&checkpoint_path(&dir.join("state"))).unwrap(),
+    )
+    .unwrap();
+    let mut processor = Processor::new(
+        &db,
+        &rules,
+        ProcessorOptions {
+            batch_size: 50,
+            clock: clock(),
+            deliverer: None,
+        },
+    );
+    processor.run(&mut source, &mut Heard::default()).unwrap();
+    let counters = processor.counters();
+    // The invictus records are of 2023-07-10; the manual clock is at 2026-01-01.
+    let text = veritrail_processor::metrics::render(&counters, clock().as_ref());
+    let value = |name: &str| -> i64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        value("veritrail_processor_records_appended_total") as usize,
+        ids.len()
+    );
+    assert_eq!(
+        value("veritrail_processor_records_received_total") as usize,
+        ids.len()
+    );
+    assert_eq!(value("veritrail_processor_records_rejected_total"), 0);
+    assert_eq!(value("veritrail_processor_batches_total"), 2);
+    assert!(value("veritrail_processor_lag_seconds") > 86_400 * 365);
+    assert_eq!(
+        value("veritrail_processor_ledger_tip") as u64,
+        db.ledger().block_count() - 1
+    );
+    assert!(
+        text.contains("# TYPE veritrail_processor_rule_matches counter"),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"));
+}
