@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 use veritrail_processor::alerts::{self, ReviewError, State};
 
 use crate::Outcome;
-use crate::ledger_cmd::{LedgerArg, open_database};
+use crate::ledger_cmd::{LedgerArg, bad_input, open_database};
 use crate::verify_cmd::report;
 
 #[derive(Debug, Subcommand)]
@@ -62,15 +62,6 @@ fn parse_state(s: &str) -> Result<State, String> {
     State::parse(s).ok_or_else(|| format!("`{s}` is not OPEN, ACKNOWLEDGED or RESOLVED"))
 }
 
-fn bad(json_out: bool, message: impl std::fmt::Display) -> Outcome {
-    report(
-        json_out,
-        Outcome::BadInput,
-        &format!("error: {message}"),
-        json!({"check": "input"}),
-    )
-}
-
 fn line(a: &Json) -> String {
     let text = |k: &str| a[k].as_str().unwrap_or("-").to_owned();
     format!(
@@ -95,7 +86,7 @@ pub fn run(cmd: AlertsCommand) -> Outcome {
         } => {
             let db = match open_database(&ledger.files(), true) {
                 Ok(db) => db,
-                Err(e) => return bad(json, e),
+                Err(e) => return bad_input(json, e),
             };
             match alerts::list(&db, state) {
                 Ok(list) => {
@@ -109,21 +100,21 @@ pub fn run(cmd: AlertsCommand) -> Outcome {
                     }
                     Outcome::Verified
                 }
-                Err(e) => bad(json, e),
+                Err(e) => bad_input(json, e),
             }
         }
         AlertsCommand::Show { id, ledger } => {
             let db = match open_database(&ledger.files(), true) {
                 Ok(db) => db,
-                Err(e) => return bad(true, e),
+                Err(e) => return bad_input(true, e),
             };
             match alerts::show(&db, &id) {
                 Ok(Some(a)) => {
                     println!("{a}");
                     Outcome::Verified
                 }
-                Ok(None) => bad(true, format!("no alert {id}")),
-                Err(e) => bad(true, e),
+                Ok(None) => bad_input(true, format!("no alert {id}")),
+                Err(e) => bad_input(true, e),
             }
         }
         AlertsCommand::Ack(r) => review(r, State::Acknowledged),
@@ -134,7 +125,7 @@ pub fn run(cmd: AlertsCommand) -> Outcome {
 fn review(r: Review, to: State) -> Outcome {
     let db = match open_database(&r.ledger.files(), true) {
         Ok(db) => db,
-        Err(e) => return bad(r.json, e),
+        Err(e) => return bad_input(r.json, e),
     };
     let now = db.ledger().now();
     match alerts::review(&db, &r.id, to, &r.by, &r.note, now) {
@@ -152,6 +143,6 @@ fn review(r: Review, to: State) -> Outcome {
             &format!("error: {e}"),
             json!({"check": "state"}),
         ),
-        Err(e) => bad(r.json, e),
+        Err(e) => bad_input(r.json, e),
     }
 }

@@ -20,7 +20,7 @@ use veritrail_processor::{
 
 use crate::Outcome;
 use crate::input::{Limit, read_text};
-use crate::ledger_cmd::{LedgerArg, open_database};
+use crate::ledger_cmd::{LedgerArg, bad_input, open_database};
 use crate::verify_cmd::report;
 
 #[derive(Debug, Args)]
@@ -124,14 +124,7 @@ impl Observer for Console {
 }
 
 pub fn run(args: IngestArgs) -> Outcome {
-    let bad = |m: String| {
-        report(
-            args.json,
-            Outcome::BadInput,
-            &format!("error: {m}"),
-            json!({"check": "input"}),
-        )
-    };
+    let bad = |m: String| bad_input(args.json, m);
     let files = args.ledger.files();
     let mut rules = match RuleSet::builtin() {
         Ok(r) => r,

@@ -270,7 +270,7 @@ fn error_outcome(e: &LedgerError) -> Outcome {
 }
 
 /// Input that cannot be used: exit 2.
-fn bad_input(json_out: bool, message: impl std::fmt::Display) -> Outcome {
+pub fn bad_input(json_out: bool, message: impl std::fmt::Display) -> Outcome {
     report(
         json_out,
         Outcome::BadInput,

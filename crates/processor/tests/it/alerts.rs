@@ -6,15 +6,11 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::{clock, ingest, rows, run, shared, with_inputs};
 use serde_json::Value as Json;
 use veritrail_core::time::UtcMillis;
 use veritrail_processor::alerts::{self, ReviewError, State};
 use veritrail_processor::notify::{Deliverer, Delivery, Pause, Retry, Webhook};
-use veritrail_processor::{
-    Checkpoint, DirSource, Processor, ProcessorOptions, RuleSet, checkpoint_path,
-};
-
-use crate::{Heard, clock, copy_into, ingest, ledger, rows, shared, temp_dir};
 
 const STOP: &str = "stratus-red-team/aws.defense-evasion.cloudtrail-stop.json";
 const DELETE: &str = "stratus-red-team/aws.defense-evasion.cloudtrail-delete.json";
@@ -47,13 +43,8 @@ fn alert_rules(db: &veritrail_ledger::db::Database) -> Vec<(String, String)> {
 
 #[test]
 fn trail_tampering_raises_each_alert_once_and_benign_activity_none() {
-    let dir = temp_dir("alerts-once");
+    let (dir, db) = with_inputs("alerts-once", &[STOP, DELETE, BENIGN[0], BENIGN[1]]);
     let input = dir.join("in");
-    std::fs::create_dir_all(&input).unwrap();
-    for f in [STOP, DELETE].iter().chain(BENIGN.iter()) {
-        copy_into(&input, &shared(f));
-    }
-    let db = ledger(&dir);
     let (summary, heard) = ingest(&db, &input, &dir.join("state"));
     assert_eq!(summary.rejected, 0, "{:?}", heard.rejected);
 
@@ -99,12 +90,8 @@ fn trail_tampering_raises_each_alert_once_and_benign_activity_none() {
 
 #[test]
 fn reviews_are_revisions_and_transitions_are_checked() {
-    let dir = temp_dir("alerts-review");
-    let input = dir.join("in");
-    std::fs::create_dir_all(&input).unwrap();
-    copy_into(&input, &shared(STOP));
-    let db = ledger(&dir);
-    ingest(&db, &input, &dir.join("state"));
+    let (dir, db) = with_inputs("alerts-review", &[STOP]);
+    ingest(&db, &dir.join("in"), &dir.join("state"));
     let id = alerts::alert_id(
         "audit-trail-protection",
         "trail-logging-stopped",
@@ -202,51 +189,41 @@ fn receiver(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Json>>>) {
     (url, bodies)
 }
 
-fn run_with(
+/// Runs the processor over `dir/in` with alerts delivered to `webhook`.
+fn run_delivering(
     db: &veritrail_ledger::db::Database,
     dir: &std::path::Path,
-    deliverer: Deliverer,
+    webhook: Webhook,
+    retry: Retry,
+    pauses: &Arc<Recorded>,
 ) -> veritrail_processor::Summary {
-    let rules = RuleSet::builtin().unwrap();
-    let state = dir.join("state");
-    let mut source = DirSource::new(
-        &dir.join("in"),
-        Checkpoint::open(&checkpoint_path(&state)).unwrap(),
-    )
-    .unwrap();
-    let mut processor = Processor::new(
-        db,
-        &rules,
-        ProcessorOptions {
-            batch_size: 10,
-            clock: clock(),
-            deliverer: Some(deliverer),
-        },
-    );
-    processor.run(&mut source, &mut Heard::default()).unwrap()
-}
-
-#[test]
-fn a_webhook_gets_each_alert_after_retries_and_a_replay_sends_nothing_again() {
-    let dir = temp_dir("alerts-webhook");
-    std::fs::create_dir_all(dir.join("in")).unwrap();
-    copy_into(&dir.join("in"), &shared(DELETE));
-    let db = ledger(&dir);
-    // trail-deleted and CIS 4.5 fire on DeleteTrail: 2 alerts; the first is refused twice.
-    let (url, bodies) = receiver(vec![503, 500, 200, 200]);
-    let pauses = Arc::new(Recorded::default());
     let deliverer = Deliverer::new(
-        Box::new(Webhook::new(&url).unwrap()),
+        Box::new(webhook),
         &dir.join("state"),
-        Retry {
-            attempts: 4,
-            first_wait: Duration::from_millis(100),
-        },
+        retry,
         pauses.clone(),
         clock(),
     )
     .unwrap();
-    let summary = run_with(&db, &dir, deliverer);
+    run(db, &dir.join("in"), &dir.join("state"), 10, Some(deliverer)).0
+}
+
+#[test]
+fn a_webhook_gets_each_alert_after_retries_and_a_replay_sends_nothing_again() {
+    let (dir, db) = with_inputs("alerts-webhook", &[DELETE]);
+    // trail-deleted and CIS 4.5 fire on DeleteTrail: 2 alerts; the first is refused twice.
+    let (url, bodies) = receiver(vec![503, 500, 200, 200]);
+    let pauses = Arc::new(Recorded::default());
+    let summary = run_delivering(
+        &db,
+        &dir,
+        Webhook::new(&url).unwrap(),
+        Retry {
+            attempts: 4,
+            first_wait: Duration::from_millis(100),
+        },
+        &pauses,
+    );
     assert_eq!(summary.alerts, 2);
     assert_eq!((summary.alerts_sent, summary.alerts_failed), (2, 0));
     assert_eq!(
@@ -265,15 +242,13 @@ fn a_webhook_gets_each_alert_after_retries_and_a_replay_sends_nothing_again() {
 
     // A replay (checkpoint gone) raises the same alerts; the delivery log has them.
     std::fs::remove_file(dir.join("state/ingested.jsonl")).unwrap();
-    let deliverer = Deliverer::new(
-        Box::new(Webhook::new(&url).unwrap()),
-        &dir.join("state"),
+    let replay = run_delivering(
+        &db,
+        &dir,
+        Webhook::new(&url).unwrap(),
         Retry::default(),
-        pauses.clone(),
-        clock(),
-    )
-    .unwrap();
-    let replay = run_with(&db, &dir, deliverer);
+        &pauses,
+    );
     assert_eq!(
         (
             replay.rule_matches,
@@ -286,10 +261,7 @@ fn a_webhook_gets_each_alert_after_retries_and_a_replay_sends_nothing_again() {
 
 #[test]
 fn an_unreachable_webhook_dead_letters_the_alert() {
-    let dir = temp_dir("alerts-dead");
-    std::fs::create_dir_all(dir.join("in")).unwrap();
-    copy_into(&dir.join("in"), &shared(STOP));
-    let db = ledger(&dir);
+    let (dir, db) = with_inputs("alerts-dead", &[STOP]);
     // A port with nothing listening.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -298,18 +270,16 @@ fn an_unreachable_webhook_dead_letters_the_alert() {
         .port();
     let webhook = Webhook::new(&format!("http://127.0.0.1:{port}/")).unwrap();
     let pauses = Arc::new(Recorded::default());
-    let deliverer = Deliverer::new(
-        Box::new(webhook),
-        &dir.join("state"),
+    let summary = run_delivering(
+        &db,
+        &dir,
+        webhook,
         Retry {
             attempts: 3,
             first_wait: Duration::from_secs(1),
         },
-        pauses.clone(),
-        clock(),
-    )
-    .unwrap();
-    let summary = run_with(&db, &dir, deliverer);
+        &pauses,
+    );
     assert_eq!(
         (summary.alerts_sent, summary.alerts_failed),
         (0, summary.alerts)

@@ -7,7 +7,7 @@ use veritrail_processor::{
     Checkpoint, DirSource, Processor, ProcessorOptions, RuleSet, Source as _, checkpoint_path,
 };
 
-use crate::{Heard, clock, copy_into, ingest, ledger, shared, stored_ids, temp_dir, write_gz};
+use crate::{Heard, clock, copy_into, ingest, ledger, run, shared, stored_ids, temp_dir, write_gz};
 
 const LOG_A: &str =
     "invictus-aws-dataset/218007301253_CloudTrail_us-east-1_20230710T1145Z_7xgocspSowgK0Gto.json";
@@ -209,23 +209,7 @@ fn the_counters_render_as_prometheus_text() {
     let dir = temp_dir("metrics");
     let ids = input_dir(&dir);
     let db = ledger(&dir);
-    let rules = RuleSet::builtin().unwrap();
-    let mut source = DirSource::new(
-        &dir.join("in"),
-        Checkpoint::open(&checkpoint_path(&dir.join("state"))).unwrap(),
-    )
-    .unwrap();
-    let mut processor = Processor::new(
-        &db,
-        &rules,
-        ProcessorOptions {
-            batch_size: 50,
-            clock: clock(),
-            deliverer: None,
-        },
-    );
-    processor.run(&mut source, &mut Heard::default()).unwrap();
-    let counters = processor.counters();
+    let (_, _, counters) = run(&db, &dir.join("in"), &dir.join("state"), 50, None);
     // The invictus records are of 2023-07-10; the manual clock is at 2026-01-01.
     let text = veritrail_processor::metrics::render(&counters, clock().as_ref());
     let value = |name: &str| -> i64 {

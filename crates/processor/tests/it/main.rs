@@ -13,9 +13,10 @@ use veritrail_core::json_ion::ion_to_json;
 use veritrail_core::time::{ManualClock, UtcMillis};
 use veritrail_ledger::db::{Database, DatabaseOptions};
 use veritrail_ledger::{Ledger, LedgerOptions};
+use veritrail_processor::notify::Deliverer;
 use veritrail_processor::{
-    Checkpoint, DirSource, Observer, Processor, ProcessorOptions, Rejection, RuleSet, Summary,
-    checkpoint_path,
+    Checkpoint, Counters, DirSource, Observer, Processor, ProcessorOptions, Rejection, RuleSet,
+    Summary, checkpoint_path,
 };
 
 /// A fresh directory for one test.
@@ -73,8 +74,15 @@ impl Observer for Heard {
     }
 }
 
-/// Ingests `input` into the ledger with the built-in packs, its checkpoint in `state`.
-pub fn ingest(db: &Database, input: &Path, state: &Path) -> (Summary, Heard) {
+/// Runs the processor with the built-in packs over `input` (its checkpoint in `state`); the
+/// summary, what the observer heard, and the live counters.
+pub fn run(
+    db: &Database,
+    input: &Path,
+    state: &Path,
+    batch_size: usize,
+    deliverer: Option<Deliverer>,
+) -> (Summary, Heard, Arc<Counters>) {
     let rules = RuleSet::builtin().unwrap();
     let mut source =
         DirSource::new(input, Checkpoint::open(&checkpoint_path(state)).unwrap()).unwrap();
@@ -82,14 +90,31 @@ pub fn ingest(db: &Database, input: &Path, state: &Path) -> (Summary, Heard) {
         db,
         &rules,
         ProcessorOptions {
-            batch_size: 7,
+            batch_size,
             clock: clock(),
-            deliverer: None,
+            deliverer,
         },
     );
     let mut heard = Heard::default();
     let summary = processor.run(&mut source, &mut heard).unwrap();
+    (summary, heard, processor.counters())
+}
+
+/// Ingests `input` into the ledger with the built-in packs, its checkpoint in `state`.
+pub fn ingest(db: &Database, input: &Path, state: &Path) -> (Summary, Heard) {
+    let (summary, heard, _) = run(db, input, state, 7, None);
     (summary, heard)
+}
+
+/// A test directory with `in/` holding copies of these shared files, and a new ledger.
+pub fn with_inputs(name: &str, files: &[&str]) -> (PathBuf, Database) {
+    let dir = temp_dir(name);
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    for f in files {
+        copy_into(&dir.join("in"), &shared(f));
+    }
+    let db = ledger(&dir);
+    (dir, db)
 }
 
 /// Rows of a query, as JSON.
