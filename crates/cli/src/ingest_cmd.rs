@@ -188,7 +188,12 @@ pub fn run(args: IngestArgs) -> Outcome {
         drawn: false,
     };
     if let Some(addr) = args.metrics_addr {
-        match metrics::serve(addr, processor.counters(), Arc::clone(&clock)) {
+        match metrics::serve(
+            addr,
+            processor.counters(),
+            Arc::clone(&clock),
+            Some(files.clone()),
+        ) {
             Ok(bound) => eprintln!("metrics on http://{bound}/metrics"),
             Err(e) => return bad(e.to_string()),
         }

@@ -1,5 +1,6 @@
 //! The processor's counters in the Prometheus text format (OpenMetrics, through
-//! `prometheus-client`), and a minimal `/metrics` endpoint for a long-running ingest.
+//! `prometheus-client`), with the lag behind the newest event, the ledger's tip and the age of
+//! its newest signed checkpoint, and a minimal `/metrics` endpoint for a long-running ingest.
 //!
 //! The endpoint answers `GET /metrics` and nothing else (404), one connection at a time, with a
 //! read timeout, so a slow or hostile client costs one thread a few seconds and nothing more.
@@ -14,14 +15,21 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
-use veritrail_core::time::Clock;
+use veritrail_core::record::EventTime;
+use veritrail_core::time::{Clock, UtcMillis};
+use veritrail_ledger::files::LedgerFiles;
 
 use crate::error::ProcessorError;
 use crate::pipeline::Counters;
 
 /// The counters as Prometheus text; `lag` is measured on `clock` against the newest event
-/// appended.
-pub fn render(counters: &Counters, clock: &dyn Clock) -> String {
+/// appended, and the checkpoint's age against `checkpoint_time` (the `time` line of the
+/// newest signed checkpoint) when there is one.
+pub fn render(
+    counters: &Counters,
+    clock: &dyn Clock,
+    checkpoint_time: Option<UtcMillis>,
+) -> String {
     let s = counters.summary();
     let mut registry = Registry::with_prefix("veritrail_processor");
     let counter = |r: &mut Registry, name: &str, help: &str, v: u64| {
@@ -105,18 +113,35 @@ pub fn render(counters: &Counters, clock: &dyn Clock) -> String {
             i64::try_from(counters.ledger_tip.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
         ),
     );
+    if let Some(t) = checkpoint_time {
+        registry.register(
+            "checkpoint_age_seconds",
+            "Seconds since the newest signed checkpoint of the ledger",
+            ConstGauge::new((clock.now().0 - t.0).max(0) / 1000),
+        );
+    }
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = encode(&mut out, &registry);
     out
 }
 
+/// The `time` of the ledger's newest signed checkpoint, read from its note. The note is not
+/// verified here (that is `veritrail ledger verify`'s work): the time only feeds a gauge.
+pub fn checkpoint_time(files: &LedgerFiles) -> Option<UtcMillis> {
+    let (_, note) = files.latest_checkpoint().ok()??;
+    let time = note.lines().find_map(|l| l.strip_prefix("time "))?;
+    EventTime::parse(time).map(|t| UtcMillis(t.epoch_millis()))
+}
+
 /// Serves `/metrics` on `addr` (port 0 picks one) from a thread of its own; returns the bound
-/// address. The thread lives as long as the process.
+/// address. The thread lives as long as the process. With `files`, each answer also gives
+/// the age of the ledger's newest signed checkpoint.
 pub fn serve(
     addr: SocketAddr,
     counters: Arc<Counters>,
     clock: Arc<dyn Clock>,
+    files: Option<LedgerFiles>,
 ) -> Result<SocketAddr, ProcessorError> {
     let listener = TcpListener::bind(addr)
         .map_err(|e| ProcessorError::Config(format!("cannot listen on {addr} for metrics: {e}")))?;
@@ -127,14 +152,20 @@ pub fn serve(
         .name("metrics".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
-                let _ = answer(stream, &counters, clock.as_ref());
+                let checkpoint = files.as_ref().and_then(checkpoint_time);
+                let _ = answer(stream, &counters, clock.as_ref(), checkpoint);
             }
         })
         .map_err(|e| ProcessorError::Config(format!("cannot start the metrics thread: {e}")))?;
     Ok(bound)
 }
 
-fn answer(stream: TcpStream, counters: &Counters, clock: &dyn Clock) -> std::io::Result<()> {
+fn answer(
+    stream: TcpStream,
+    counters: &Counters,
+    clock: &dyn Clock,
+    checkpoint: Option<UtcMillis>,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(std::io::Read::take(&stream, 16 * 1024));
@@ -152,7 +183,7 @@ fn answer(stream: TcpStream, counters: &Counters, clock: &dyn Clock) -> std::io:
         (Some("GET"), Some("/metrics")) => (
             "200 OK",
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            render(counters, clock),
+            render(counters, clock, checkpoint),
         ),
         _ => (
             "404 Not Found",

@@ -265,6 +265,8 @@ fn follow_serves_metrics_and_picks_up_new_files() {
     let stop = "aws.defense-evasion.cloudtrail-stop.json";
     let secrets = "aws.credential-access.secretsmanager-retrieve-secrets.json";
     std::fs::copy(stratus().join(secrets), input.join(secrets)).unwrap();
+    let signed = veritrail(&["ledger", "checkpoint", "audit", "--data-dir", s(&data)]);
+    assert_eq!(signed.status.code(), Some(0), "{}", text(&signed.stderr));
 
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_veritrail"))
         .args([
@@ -296,6 +298,9 @@ fn follow_serves_metrics_and_picks_up_new_files() {
         .to_owned();
     let appended = "veritrail_processor_records_appended_total";
     wait_for("the first file", || metric(&addr, appended) == Some(21));
+    // Signed just now, by the same system clock.
+    let age = metric(&addr, "veritrail_processor_checkpoint_age_seconds").unwrap();
+    assert!(age < 3600, "{age}");
 
     std::fs::copy(stratus().join(stop), input.join(stop)).unwrap();
     wait_for("the new file", || metric(&addr, appended) == Some(22));

@@ -211,7 +211,15 @@ fn the_counters_render_as_prometheus_text() {
     let db = ledger(&dir);
     let (_, _, counters) = run(&db, &dir.join("in"), &dir.join("state"), 50, None);
     // The invictus records are of 2023-07-10; the manual clock is at 2026-01-01.
-    let text = veritrail_processor::metrics::render(&counters, clock().as_ref());
+    let text = veritrail_processor::metrics::render(&counters, clock().as_ref(), None);
+    assert!(!text.contains("checkpoint_age"), "no checkpoint, no gauge");
+    let signed = veritrail_core::time::UtcMillis(1_767_225_600_000 - 90_000);
+    let with_checkpoint =
+        veritrail_processor::metrics::render(&counters, clock().as_ref(), Some(signed));
+    assert!(
+        with_checkpoint.contains("veritrail_processor_checkpoint_age_seconds 90\n"),
+        "{with_checkpoint}"
+    );
     let value = |name: &str| -> i64 {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
