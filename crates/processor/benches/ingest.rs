@@ -138,7 +138,7 @@ fn source(input: &Path, state: &Path) -> DirSource {
 }
 
 /// The parse stage of one batch: each event validated and in its Ion form.
-fn parse(batch: SourceBatch) -> Vec<Element> {
+fn parse<T>(batch: SourceBatch<T>) -> Vec<Element> {
     batch
         .events
         .into_iter()

@@ -224,9 +224,9 @@ impl<'a> Processor<'a> {
     ///
     /// The next batch is read and prepared (validation, rules, Ion) on a second thread while
     /// the current one is appended; batches are stored and acknowledged in order.
-    pub fn run(
+    pub fn run<S: Source>(
         &mut self,
-        source: &mut (dyn Source + Send),
+        source: &mut S,
         observer: &mut dyn Observer,
     ) -> Result<Summary, ProcessorError> {
         let preparer = self.preparer();
@@ -267,9 +267,9 @@ impl<'a> Processor<'a> {
 
     /// One batch into the ledger (records, then alerts), and its alerts delivered. The batch
     /// is not acknowledged here.
-    pub fn process(
+    pub fn process<T>(
         &mut self,
-        batch: &mut SourceBatch,
+        batch: &mut SourceBatch<T>,
         observer: &mut dyn Observer,
     ) -> Result<(), ProcessorError> {
         let events = std::mem::take(&mut batch.events);

@@ -26,28 +26,30 @@ pub struct RawEvent {
     pub value: Result<Json, String>,
 }
 
-/// A batch of events and what acknowledging it means.
+/// A batch of events, and the source's handle on it for the acknowledgement.
 #[derive(Debug)]
-pub struct SourceBatch {
+pub struct SourceBatch<T> {
     /// Where the batch came from (a file's path).
     pub origin: String,
     pub events: Vec<RawEvent>,
-    /// False when the batch must not be acknowledged whatever happens to its events (a file
-    /// that could not be read: a rerun tries it again).
-    pub acknowledge: bool,
-    /// The source's own handle on the batch (for a directory, the file's stamp).
-    token: Option<FileStamp>,
+    /// What the source needs to acknowledge the batch: for a directory, the file's stamp
+    /// (`None` for a file that could not be read, so that a rerun tries it again); for a
+    /// queue, its messages' receipt handles.
+    pub token: T,
 }
 
 /// A source of events. Further sources (SQS, EventBridge over HTTP, S3, LookupEvents) implement
 /// the same two calls. The processor reads the next batch on a thread of its own while it
-/// appends the previous one, so a source is `Send`.
+/// appends the previous one, so a source and its tokens are `Send`.
 pub trait Source: Send {
+    /// What acknowledging a batch needs.
+    type Token: Send;
+
     /// The next batch, or `None` when there is nothing more.
-    fn next_batch(&mut self) -> Result<Option<SourceBatch>, ProcessorError>;
+    fn next_batch(&mut self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError>;
 
     /// Called once every event of `batch` is durable: the source may forget it for good.
-    fn acknowledge(&mut self, batch: &SourceBatch) -> Result<(), ProcessorError>;
+    fn acknowledge(&mut self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError>;
 
     /// How many batches are left, when the source knows (for a progress indicator).
     fn remaining(&self) -> Option<usize> {
@@ -213,7 +215,9 @@ impl DirSource {
 }
 
 impl Source for DirSource {
-    fn next_batch(&mut self) -> Result<Option<SourceBatch>, ProcessorError> {
+    type Token = Option<FileStamp>;
+
+    fn next_batch(&mut self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError> {
         let Some(path) = self.files.next() else {
             return Ok(None);
         };
@@ -225,7 +229,6 @@ impl Source for DirSource {
                 at: origin.clone(),
                 value: Err(reason),
             }],
-            acknowledge: false,
             token: None,
         };
         let stamp = match FileStamp::of(&path) {
@@ -240,15 +243,14 @@ impl Source for DirSource {
         Ok(Some(SourceBatch {
             origin,
             events,
-            acknowledge: true,
             token: Some(stamp),
         }))
     }
 
-    fn acknowledge(&mut self, batch: &SourceBatch) -> Result<(), ProcessorError> {
+    fn acknowledge(&mut self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError> {
         match &batch.token {
-            Some(stamp) if batch.acknowledge => self.checkpoint.mark_done(stamp),
-            _ => Ok(()),
+            Some(stamp) => self.checkpoint.mark_done(stamp),
+            None => Ok(()),
         }
     }
 
