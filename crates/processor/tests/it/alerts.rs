@@ -308,3 +308,51 @@ fn an_unreachable_webhook_dead_letters_the_alert() {
     assert!(Webhook::new("http://host:notaport/").is_err());
     let _ = Delivery::Sent { attempts: 1 };
 }
+
+#[test]
+fn alerts_recorded_before_a_crash_are_delivered_by_the_rerun() {
+    use veritrail_processor::{
+        Checkpoint, DirSource, Processor, ProcessorOptions, RuleSet, Source as _, checkpoint_path,
+    };
+    let (dir, db) = with_inputs("alerts-crash", &[STOP]);
+    let state = dir.join("state");
+    // The records and alerts become durable; the process dies before delivering and before
+    // the checkpoint.
+    let rules = RuleSet::builtin().unwrap();
+    let mut source = DirSource::new(
+        &dir.join("in"),
+        Checkpoint::open(&checkpoint_path(&state)).unwrap(),
+    )
+    .unwrap();
+    let mut batch = source.next_batch().unwrap().unwrap();
+    let mut processor = Processor::new(
+        &db,
+        &rules,
+        ProcessorOptions {
+            batch_size: 10,
+            clock: clock(),
+            deliverer: None,
+        },
+    );
+    processor
+        .process(&mut batch, &mut crate::Heard::default())
+        .unwrap();
+    let recorded = processor.counters().summary().alerts;
+    assert!(recorded >= 1);
+
+    let (url, bodies) = receiver(vec![200; recorded as usize]);
+    let pauses = Arc::new(Recorded::default());
+    let rerun = run_delivering(
+        &db,
+        &dir,
+        Webhook::new(&url).unwrap(),
+        Retry::default(),
+        &pauses,
+    );
+    assert_eq!(rerun.alerts, 0, "nothing new is recorded");
+    assert_eq!(
+        rerun.alerts_sent, recorded,
+        "but every recorded alert is delivered"
+    );
+    assert_eq!(bodies.lock().unwrap().len() as u64, recorded);
+}
