@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::{clock, ingest, rows, run, shared, with_inputs};
+use crate::{clock, crash_after_first_batch, ingest, rows, run, shared, with_inputs};
 use serde_json::Value as Json;
 use veritrail_core::time::UtcMillis;
 use veritrail_processor::alerts::{self, ReviewError, State};
@@ -311,33 +311,11 @@ fn an_unreachable_webhook_dead_letters_the_alert() {
 
 #[test]
 fn alerts_recorded_before_a_crash_are_delivered_by_the_rerun() {
-    use veritrail_processor::{
-        Checkpoint, DirSource, Processor, ProcessorOptions, RuleSet, Source as _, checkpoint_path,
-    };
     let (dir, db) = with_inputs("alerts-crash", &[STOP]);
-    let state = dir.join("state");
     // The records and alerts become durable; the process dies before delivering and before
     // the checkpoint.
-    let rules = RuleSet::builtin().unwrap();
-    let mut source = DirSource::new(
-        &dir.join("in"),
-        Checkpoint::open(&checkpoint_path(&state)).unwrap(),
-    )
-    .unwrap();
-    let mut batch = source.next_batch().unwrap().unwrap();
-    let mut processor = Processor::new(
-        &db,
-        &rules,
-        ProcessorOptions {
-            batch_size: 10,
-            clock: clock(),
-            deliverer: None,
-        },
-    );
-    processor
-        .process(&mut batch, &mut crate::Heard::default())
-        .unwrap();
-    let recorded = processor.counters().summary().alerts;
+    let counters = crash_after_first_batch(&db, &dir.join("in"), &dir.join("state"));
+    let recorded = counters.summary().alerts;
     assert!(recorded >= 1);
 
     let (url, bodies) = receiver(vec![200; recorded as usize]);

@@ -3,11 +3,11 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value as Json, json};
-use veritrail_processor::{
-    Checkpoint, DirSource, Processor, ProcessorOptions, RuleSet, Source as _, checkpoint_path,
-};
 
-use crate::{Heard, clock, copy_into, ingest, ledger, run, shared, stored_ids, temp_dir, write_gz};
+use crate::{
+    clock, copy_into, crash_after_first_batch, ingest, ledger, run, shared, stored_ids, temp_dir,
+    write_gz,
+};
 
 const LOG_A: &str =
     "invictus-aws-dataset/218007301253_CloudTrail_us-east-1_20230710T1145Z_7xgocspSowgK0Gto.json";
@@ -74,31 +74,11 @@ fn a_crash_before_the_checkpoint_duplicates_nothing() {
     let ids = input_dir(&dir);
     let db = ledger(&dir);
     let state = dir.join("state");
-    let rules = RuleSet::builtin().unwrap();
-
     // The first file's records are made durable, and the process "dies" before the
     // checkpoint is written (the batch is never acknowledged).
-    let mut source = DirSource::new(
-        &dir.join("in"),
-        Checkpoint::open(&checkpoint_path(&state)).unwrap(),
-    )
-    .unwrap();
-    let mut processor = Processor::new(
-        &db,
-        &rules,
-        ProcessorOptions {
-            batch_size: 5,
-            clock: clock(),
-            deliverer: None,
-        },
-    );
-    let mut batch = source.next_batch().unwrap().unwrap();
-    processor
-        .process(&mut batch, &mut Heard::default())
-        .unwrap();
+    crash_after_first_batch(&db, &dir.join("in"), &state);
     let durable = stored_ids(&db).len();
     assert!(durable > 0);
-    drop(source);
 
     let (rerun, _) = ingest(&db, &dir.join("in"), &state);
     assert_eq!(

@@ -100,6 +100,29 @@ pub fn run(
     (summary, heard, processor.counters())
 }
 
+/// Processes the first batch of `input` (records and alerts durable, no delivery) and stops
+/// before acknowledging it, as a process killed at that instant would; its counters.
+pub fn crash_after_first_batch(db: &Database, input: &Path, state: &Path) -> Arc<Counters> {
+    use veritrail_processor::Source as _;
+    let rules = RuleSet::builtin().unwrap();
+    let mut source =
+        DirSource::new(input, Checkpoint::open(&checkpoint_path(state)).unwrap()).unwrap();
+    let mut batch = source.next_batch().unwrap().unwrap();
+    let mut processor = Processor::new(
+        db,
+        &rules,
+        ProcessorOptions {
+            batch_size: 5,
+            clock: clock(),
+            deliverer: None,
+        },
+    );
+    processor
+        .process(&mut batch, &mut Heard::default())
+        .unwrap();
+    processor.counters()
+}
+
 /// Ingests `input` into the ledger with the built-in packs, its checkpoint in `state`.
 pub fn ingest(db: &Database, input: &Path, state: &Path) -> (Summary, Heard) {
     let (summary, heard, _) = run(db, input, state, 7, None);
