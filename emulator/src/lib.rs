@@ -13,8 +13,9 @@
 //!    answer leaves.
 //! 4. Errors are rendered in the protocol's own shape ([`wire::error`]).
 //!
-//! Services: QLDB's control plane and session API, S3 with versioning and Object Lock, and
-//! CloudTrail with signed log delivery; `emulator/COVERAGE.md` lists every operation. State is
+//! Services: QLDB's control plane and session API, S3 with versioning and Object Lock,
+//! CloudTrail with signed log delivery, and EventBridge (whose default bus receives the
+//! CloudTrail record of every call); `emulator/COVERAGE.md` lists every operation. State is
 //! per instance (no globals), so tests run many emulators in parallel, each on its own port with
 //! its own directory.
 //!
@@ -55,6 +56,7 @@ use crate::ops::{Operation, Protocol};
 use crate::route::Parsed;
 use crate::services::cloudtrail::CloudTrail;
 use crate::services::cloudtrail::records::MAX_PENDING;
+use crate::services::events::Events;
 use crate::services::qldb::Qldb;
 use crate::services::qldb_session::QldbSessions;
 use crate::services::s3::S3;
@@ -92,6 +94,8 @@ pub struct Config {
     pub log_interval: Duration,
     /// Whether `POST /_veritrail/clock` may move the clock (off unless asked for).
     pub clock_control: bool,
+    /// How long an EventBridge API destination has to answer (5 s on AWS).
+    pub events_http_timeout: Duration,
 }
 
 impl Config {
@@ -104,6 +108,7 @@ impl Config {
             clock: Arc::new(veritrail_core::time::SystemClock),
             log_interval: Duration::from_secs(5 * 60),
             clock_control: false,
+            events_http_timeout: services::events::delivery::HTTP_TIMEOUT,
         }
     }
 
@@ -128,6 +133,7 @@ pub struct Emulator {
     store: Arc<Store>,
     s3: S3,
     cloudtrail: CloudTrail,
+    events: Events,
     qldb: Qldb,
     sessions: QldbSessions,
     /// Added before each answer, in microseconds (0: none); see [`Emulator::set_latency`].
@@ -186,6 +192,7 @@ impl Emulator {
             .max(1000);
         let s3 = S3::open(Arc::clone(&store), &keys)?;
         let cloudtrail = CloudTrail::open(&store, &keys, log_interval)?;
+        let events = Events::open(&store, &keys, env.now())?;
         let qldb = Qldb::open(
             &store,
             &config.data_dir,
@@ -200,6 +207,7 @@ impl Emulator {
             store,
             s3,
             cloudtrail,
+            events,
             qldb,
             latency_us: AtomicU64::new(0),
             next_due: AtomicI64::new(i64::MIN),
@@ -239,6 +247,10 @@ impl Emulator {
             .cloudtrail
             .deliver(&w, &self.env, &self.s3, now)
             .map_err(|e| e.to_string())?;
+        let events_due = self
+            .events
+            .tick(&w, &self.env, now)
+            .map_err(|e| e.to_string())?;
         w.conn()
             .prepare_cached(
                 "INSERT INTO emulator_clock (id, now) VALUES (1, ?1)
@@ -250,17 +262,23 @@ impl Emulator {
         self.next_due
             .store(due.map_or(i64::MAX, |d| d.0), Ordering::Relaxed);
         self.sessions.sweep(now);
+        if events_due {
+            self.events.wake().notify_one();
+        }
         Ok(())
     }
 
-    /// Commits the records still waiting (at shutdown).
+    /// Commits the records (and the deliveries of their events) still waiting (at shutdown).
     pub fn flush(&self) -> Result<(), String> {
         let w = self.store.write().map_err(|e| e.to_string())?;
-        self.cloudtrail
-            .records
-            .flush(&w)
-            .map_err(|e| e.to_string())?;
+        self.flush_waiting(&w).map_err(|e| e.to_string())?;
         w.commit().map_err(|e| e.to_string())
+    }
+
+    /// Inserts the records and the EventBridge deliveries waiting in memory into `w`.
+    fn flush_waiting(&self, w: &Write<'_>) -> Result<(), StoreError> {
+        self.cloudtrail.records.flush(w)?;
+        self.events.flush(w)
     }
 
     /// Handles one request given as its parts (blocking: ledger work touches the disk). Tests
@@ -358,7 +376,7 @@ impl Emulator {
             self.next_due
                 .store(due.map_or(i64::MAX, |d| d.0), Ordering::Relaxed);
         }
-        self.cloudtrail.records.flush(&w)?;
+        self.flush_waiting(&w)?;
         w.commit()?;
         if matches!(req.operation, Operation::CloudTrail(_)) {
             // A trail may have started: check for due files again.
@@ -372,12 +390,13 @@ impl Emulator {
         let now = self.env.now();
         let info = error.map(ErrorBody::info);
         let value = audit::record(req, info.as_ref(), now, self.env.new_id());
+        self.events.observe(&value, &req.region, &self.env, now);
         let waiting = self.cloudtrail.records.push(now, &req.region, value);
         if waiting >= MAX_PENDING && w.is_none() {
             // The records are in memory until committed; a failure here leaves them waiting
             // for the next write.
             if let Ok(w) = self.store.write() {
-                if self.cloudtrail.records.flush(&w).is_ok() {
+                if self.flush_waiting(&w).is_ok() {
                     let _ = w.commit();
                 }
             }
@@ -391,6 +410,10 @@ impl Emulator {
             Operation::S3(op) => Ok(self.s3.handle(req, *op, &self.env, w)?),
             Operation::CloudTrail(op) => {
                 let v = self.cloudtrail.handle(req, *op, &self.env, w, &self.s3)?;
+                Ok(json::ok(protocol, &v))
+            }
+            Operation::Events(op) => {
+                let v = self.events.handle(req, *op, &self.env, w)?;
                 Ok(json::ok(protocol, &v))
             }
             Operation::Qldb(op) => {
@@ -423,6 +446,66 @@ impl Emulator {
     /// The keys of `bucket` under `prefix` that have a current version, in order.
     pub fn s3_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         self.s3.current_keys(bucket, prefix)
+    }
+
+    /// Starts the EventBridge deliveries that are due: each HTTP call runs as a task of the
+    /// current tokio runtime, and its outcome is saved when it comes back (see
+    /// [`services::events::delivery`]). Called by the server's delivery loop.
+    pub fn start_event_deliveries(self: &Arc<Self>) -> Result<(), String> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err("EventBridge deliveries need a tokio runtime".into());
+        };
+        let attempts = {
+            let w = self.store.write().map_err(|e| e.to_string())?;
+            let attempts = self
+                .events
+                .take_due(&w, self.env.now())
+                .map_err(|e| e.to_string())?;
+            w.commit().map_err(|e| e.to_string())?;
+            attempts
+        };
+        for attempt in attempts {
+            let emulator = Arc::clone(self);
+            runtime.spawn(async move {
+                let timeout = emulator.config.events_http_timeout;
+                let outcome = services::events::delivery::invoke(
+                    &attempt.invocation,
+                    &emulator.events.tokens,
+                    timeout,
+                )
+                .await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    let w = emulator.store.write()?;
+                    emulator.events.settle(
+                        &w,
+                        attempt.id,
+                        attempt.delivery,
+                        outcome,
+                        emulator.env.now(),
+                    )?;
+                    w.commit()
+                })
+                .await;
+            });
+        }
+        Ok(())
+    }
+
+    /// What rings when EventBridge deliveries are queued (the server's delivery loop waits on
+    /// it, and on a one-second tick).
+    pub fn event_deliveries_queued(&self) -> Arc<tokio::sync::Notify> {
+        self.events.wake()
+    }
+
+    /// The EventBridge deliveries that failed for good (rule, target, event, error, attempts,
+    /// dead-letter queue), oldest first.
+    pub fn event_failures(&self) -> Result<Vec<serde_json::Value>, String> {
+        Events::failures(&self.store).map_err(|e| e.to_string())
+    }
+
+    /// How many EventBridge deliveries are queued in `aws.sqlite`.
+    pub fn queued_event_deliveries(&self) -> Result<usize, String> {
+        Events::queued(&self.store).map_err(|e| e.to_string())
     }
 
     /// How many QLDB sessions are open.

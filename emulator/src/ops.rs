@@ -114,6 +114,30 @@ operations! {
 }
 
 operations! {
+    /// EventBridge (`events` 2015-10-07, awsJson1_1, target prefix `AWSEvents`).
+    EventsOp {
+        served: [
+            CreateApiDestination, CreateConnection, CreateEventBus, DeleteApiDestination,
+            DeleteConnection, DeleteEventBus, DeleteRule, DescribeApiDestination,
+            DescribeConnection, DescribeEventBus, DescribeRule, DisableRule, EnableRule,
+            ListApiDestinations, ListConnections, ListEventBuses, ListRuleNamesByTarget,
+            ListRules, ListTagsForResource, ListTargetsByRule, PutEvents, PutRule, PutTargets,
+            RemoveTargets, TagResource, TestEventPattern, UntagResource,
+        ],
+        not_served: [
+            ActivateEventSource, CancelReplay, CreateArchive, CreateEndpoint,
+            CreatePartnerEventSource, DeactivateEventSource, DeauthorizeConnection,
+            DeleteArchive, DeleteEndpoint, DeletePartnerEventSource, DescribeArchive,
+            DescribeEndpoint, DescribeEventSource, DescribePartnerEventSource, DescribeReplay,
+            ListArchives, ListEndpoints, ListEventSources, ListPartnerEventSourceAccounts,
+            ListPartnerEventSources, ListReplays, PutPartnerEvents, PutPermission,
+            RemovePermission, StartReplay, UpdateApiDestination, UpdateArchive, UpdateConnection,
+            UpdateEndpoint, UpdateEventBus,
+        ],
+    }
+}
+
+operations! {
     /// S3 (2006-03-01, rest-xml, path-style addressing).
     S3Op {
         served: [
@@ -383,6 +407,7 @@ pub enum Operation {
     QldbSession(QldbSessionOp),
     S3(S3Op),
     CloudTrail(CloudTrailOp),
+    Events(EventsOp),
     /// An operation of a service the emulator does not serve, or an unknown one: its service's
     /// signing name (or target prefix) and the operation name the request gave.
     NotServed {
@@ -399,6 +424,7 @@ impl Operation {
             Self::QldbSession(o) => o.name(),
             Self::S3(o) => o.name(),
             Self::CloudTrail(o) => o.name(),
+            Self::Events(o) => o.name(),
             Self::NotServed { operation, .. } => operation,
         }
     }
@@ -409,6 +435,7 @@ impl Operation {
             Self::Qldb(_) | Self::QldbSession(_) => "qldb",
             Self::S3(_) => "s3",
             Self::CloudTrail(_) => "cloudtrail",
+            Self::Events(_) => "events",
             Self::NotServed { service, .. } => service,
         }
     }
@@ -420,13 +447,14 @@ impl Operation {
             Self::QldbSession(o) => o.served(),
             Self::S3(o) => o.served(),
             Self::CloudTrail(o) => o.served(),
+            Self::Events(o) => o.served(),
             Self::NotServed { .. } => false,
         }
     }
 
     /// Whether CloudTrail records it as read-only (`readOnly`).
     pub fn read_only(&self) -> bool {
-        ["Get", "List", "Describe", "Lookup", "Head"]
+        ["Get", "List", "Describe", "Lookup", "Head", "Test"]
             .iter()
             .any(|p| self.name().starts_with(p))
     }
@@ -488,7 +516,7 @@ pub fn coverage_markdown() -> String {
          rewrites it; a test keeps it true).\n\
          Each list is the service's whole API as its AWS model names it; an operation that is \
          not served is answered with the protocol's own error naming it.\n\
-         Services with no row here (EventBridge, SQS, SNS, IAM, STS, KMS, Kinesis, …) are not \
+         Services with no row here (SQS, SNS, IAM, STS, KMS, Kinesis, …) are not \
          served yet: their requests get their protocol's error shape (JSON or query XML) naming \
          the operation.\n",
     );
@@ -515,6 +543,12 @@ pub fn coverage_markdown() -> String {
         "cloudtrail",
         &names(CloudTrailOp::SERVED, CloudTrailOp::name),
         &names(CloudTrailOp::NOT_SERVED, CloudTrailOp::name),
+    );
+    section(
+        &mut out,
+        "events (EventBridge)",
+        &names(EventsOp::SERVED, EventsOp::name),
+        &names(EventsOp::NOT_SERVED, EventsOp::name),
     );
     out
 }

@@ -12,8 +12,8 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::ops::{
-    CloudTrailOp, Operation, Protocol, QLDB_BINDINGS, QldbOp, QldbSessionOp, S3_BINDINGS, S3Level,
-    S3Op,
+    CloudTrailOp, EventsOp, Operation, Protocol, QLDB_BINDINGS, QldbOp, QldbSessionOp, S3_BINDINGS,
+    S3Level, S3Op,
 };
 use crate::wire::sigv4::CredentialScope;
 use crate::wire::{AwsRequest, ErrorBody, Query, Resource, json, query};
@@ -90,6 +90,10 @@ pub fn classify(method: &Method, uri: &Uri, headers: &HeaderMap) -> Classified {
             "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101" | "CloudTrail_20131101" => (
                 Protocol::AwsJson11,
                 CloudTrailOp::from_name(name).map(Operation::CloudTrail),
+            ),
+            "AWSEvents" => (
+                Protocol::AwsJson11,
+                EventsOp::from_name(name).map(Operation::Events),
             ),
             _ if content_type.contains("json-1.0") => (Protocol::AwsJson10, None),
             _ => (Protocol::AwsJson11, None),
@@ -461,7 +465,7 @@ mod tests {
         );
         let (p, o, _) = op("POST", "/", &[("x-amz-target", "AWSEvents.PutRule")]);
         assert_eq!(p, Protocol::AwsJson11);
-        assert_eq!(o.unwrap().name(), "PutRule");
+        assert_eq!(o, Some(Operation::Events(EventsOp::PutRule)));
         let iam = "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0";
         let (p, o, _) = op(
             "POST",

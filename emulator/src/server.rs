@@ -191,6 +191,26 @@ pub async fn serve(emulator: Arc<Emulator>, addr: SocketAddr) -> std::io::Result
             }
         }
     });
+    // EventBridge delivers from the queue in aws.sqlite: at once when deliveries are queued,
+    // and every second for retries that fall due.
+    let delivering = Arc::downgrade(&emulator);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while let Some(queued) = delivering.upgrade().map(|e| e.event_deliveries_queued()) {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = queued.notified() => {}
+            }
+            let Some(e) = delivering.upgrade() else { break };
+            if tokio::task::spawn_blocking(move || e.start_event_deliveries())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
     let task = tokio::spawn(async move {
         let _ = axum::serve(
             listener,

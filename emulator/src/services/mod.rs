@@ -4,6 +4,7 @@
 //! end of its `mod.rs`), never its maps; no service imports the emulator itself.
 
 pub mod cloudtrail;
+pub mod events;
 pub mod qldb;
 pub mod qldb_session;
 pub mod s3;

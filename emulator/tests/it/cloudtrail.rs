@@ -494,7 +494,7 @@ async fn unserved_services_answer_in_their_own_protocols_shape() {
     // JSON protocols (EventBridge, Kinesis, and CloudTrail's own unserved operations): the
     // error type in the header and `__type`.
     for (target, service, op) in [
-        ("AWSEvents.ListRules", "events", "ListRules"),
+        ("AWSEvents.ListArchives", "events", "ListArchives"),
         ("Kinesis_20131202.ListStreams", "kinesis", "ListStreams"),
         (
             "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.ListChannels",

@@ -5,6 +5,7 @@
 mod cloudtrail;
 mod control_plane;
 mod delivery;
+mod events;
 mod hostile;
 mod listing;
 #[path = "../../../crates/core/tests/it/mutate.rs"]

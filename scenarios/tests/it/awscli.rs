@@ -658,7 +658,7 @@ async fn the_aws_cli_names_each_operation_the_emulator_does_not_serve() {
             (&["sts", "get-caller-identity"], "sts", "InvalidAction", "GetCallerIdentity"),
             (&["sns", "list-topics"], "sns", "InvalidAction", "ListTopics"),
             // JSON protocols.
-            (&["events", "list-rules"], "events", "UnknownOperationException", "ListRules"),
+            (&["events", "list-archives"], "events", "UnknownOperationException", "ListArchives"),
             (&["kinesis", "list-streams"], "kinesis", "UnknownOperationException", "ListStreams"),
             // Unserved operations of served services.
             (
@@ -730,7 +730,7 @@ fn model_operations(service: &str) -> Vec<String> {
 
 #[test]
 fn the_coverage_table_lists_every_operation_of_the_aws_cli_models() {
-    use veritrail_emulator::ops::{CloudTrailOp, QldbOp, QldbSessionOp, S3Op};
+    use veritrail_emulator::ops::{CloudTrailOp, EventsOp, QldbOp, QldbSessionOp, S3Op};
     fn names<T: Copy>(served: &[T], not_served: &[T], name: fn(T) -> &'static str) -> Vec<String> {
         let mut all: Vec<String> = served
             .iter()
@@ -763,5 +763,9 @@ fn the_coverage_table_lists_every_operation_of_the_aws_cli_models() {
             QldbSessionOp::name
         ),
         model_operations("qldb-session")
+    );
+    assert_eq!(
+        names(EventsOp::SERVED, EventsOp::NOT_SERVED, EventsOp::name),
+        model_operations("events")
     );
 }
