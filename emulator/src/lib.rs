@@ -58,6 +58,7 @@ use crate::services::cloudtrail::records::MAX_PENDING;
 use crate::services::qldb::Qldb;
 use crate::services::qldb_session::QldbSessions;
 use crate::services::s3::S3;
+use crate::services::sqs::Sqs;
 use crate::store::{Store, StoreError, Write};
 use crate::wire::{AwsRequest, ErrorBody, json};
 
@@ -130,6 +131,7 @@ pub struct Emulator {
     cloudtrail: CloudTrail,
     qldb: Qldb,
     sessions: QldbSessions,
+    sqs: Sqs,
     /// Added before each answer, in microseconds (0: none); see [`Emulator::set_latency`].
     latency_us: AtomicU64,
     /// When CloudTrail files next fall due (milliseconds; `i64::MIN`: check at once).
@@ -192,6 +194,7 @@ impl Emulator {
             config.transaction_timeout,
             clock.clone(),
         )?;
+        let sqs = Sqs::open(Arc::clone(&store))?;
         store.set_current_format().map_err(|e| e.to_string())?;
         Ok(Self {
             sessions: QldbSessions::new(config.session_idle_timeout),
@@ -201,6 +204,7 @@ impl Emulator {
             s3,
             cloudtrail,
             qldb,
+            sqs,
             latency_us: AtomicU64::new(0),
             next_due: AtomicI64::new(i64::MIN),
         })
@@ -246,6 +250,7 @@ impl Emulator {
             )
             .and_then(|mut s| s.execute([now.0.saturating_add(lease as i64)]))
             .map_err(|e| e.to_string())?;
+        self.sqs.sweep(&w, now).map_err(|e| e.to_string())?;
         w.commit().map_err(|e| e.to_string())?;
         self.next_due
             .store(due.map_or(i64::MAX, |d| d.0), Ordering::Relaxed);
@@ -303,6 +308,43 @@ impl Emulator {
     /// Serves a parsed request: runs it (in a store write when it can change something),
     /// records it, and answers (see the crate documentation).
     pub fn serve_request(&self, parsed: Parsed) -> Response {
+        self.serve(parsed, None)
+    }
+
+    /// Whether the request may have to wait for its answer (an SQS ReceiveMessage: serve it
+    /// with [`Emulator::serve_or_wait`]).
+    pub fn may_wait(req: &AwsRequest) -> bool {
+        req.operation == Operation::Sqs(ops::SqsOp::ReceiveMessage)
+    }
+
+    /// Serves a request that may wait: answered now, or handed back with what to wait on (an
+    /// SQS long poll on an empty queue; nothing is recorded or changed then). Serving it with
+    /// [`Emulator::serve_request`] afterwards answers it whatever the queue holds.
+    pub fn serve_or_wait(
+        &self,
+        parsed: Parsed,
+    ) -> Result<Response, Box<(Parsed, crate::services::sqs::Wait)>> {
+        if parsed.rejection.is_some() || !Self::may_wait(&parsed.request) {
+            return Ok(self.serve_request(parsed));
+        }
+        // The look and the receive happen under one hold of the writer lock.
+        let w = match self.store.write() {
+            Ok(w) => w,
+            Err(_) => return Ok(self.serve_request(parsed)),
+        };
+        match self.sqs.must_wait(&parsed.request, &self.env, &w) {
+            Some(wait) => Err(Box::new((parsed, wait))),
+            None => Ok(self.serve(parsed, Some(w))),
+        }
+    }
+
+    /// Wakes SQS long polls: the clock moved (they look again), or the emulator stops
+    /// (`closing`: they answer now).
+    pub fn wake_pollers(&self, closing: bool) {
+        self.sqs.wake_all(closing);
+    }
+
+    fn serve(&self, parsed: Parsed, held: Option<Write<'_>>) -> Response {
         let Parsed {
             request: req,
             rejection,
@@ -316,7 +358,7 @@ impl Emulator {
             self.record(&req, Some(&e), None);
             Err(e)
         } else if req.operation.writes_store() {
-            self.serve_in_write(&req)
+            self.serve_in_write(&req, held)
         } else {
             let result = self.dispatch(&req, None);
             self.record(&req, result.as_ref().err(), None);
@@ -347,8 +389,15 @@ impl Emulator {
 
     /// Runs a changing operation in a store write: the handler (rolled back to a savepoint if
     /// it fails), the record, the final files of a trail that stopped, then the commit.
-    fn serve_in_write(&self, req: &AwsRequest) -> Result<Response, ErrorBody> {
-        let mut w = self.store.write()?;
+    fn serve_in_write(
+        &self,
+        req: &AwsRequest,
+        held: Option<Write<'_>>,
+    ) -> Result<Response, ErrorBody> {
+        let mut w = match held {
+            Some(w) => w,
+            None => self.store.write()?,
+        };
         let result = w.attempt(|w| self.dispatch(req, Some(w)));
         self.record(req, result.as_ref().err(), Some(&w));
         if self.cloudtrail.flush_due() {
@@ -405,6 +454,8 @@ impl Emulator {
                 let v = self.sessions.send_command(req, &self.env, &self.qldb)?;
                 Ok(json::ok(protocol, &v))
             }
+            Operation::Sqs(op) => self.sqs.handle(req, *op, &self.env, w),
+            Operation::Sns(op) => Err(ErrorBody::not_served(protocol, "sns", op.name())),
             Operation::NotServed { service, operation } => {
                 Err(ErrorBody::not_served(protocol, service, operation))
             }
@@ -423,6 +474,11 @@ impl Emulator {
     /// The keys of `bucket` under `prefix` that have a current version, in order.
     pub fn s3_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         self.s3.current_keys(bucket, prefix)
+    }
+
+    /// The SQS service (its narrow API: [`Sqs::enqueue`] …).
+    pub fn sqs(&self) -> &Sqs {
+        &self.sqs
     }
 
     /// How many QLDB sessions are open.

@@ -158,6 +158,45 @@ operations! {
     }
 }
 
+operations! {
+    /// SQS (2012-11-05): awsJson1_0 (`X-Amz-Target: AmazonSQS.<Op>`, what current SDKs and the
+    /// AWS CLI speak) and the query protocol (`Action=<Op>` forms, what older SDKs speak).
+    SqsOp {
+        served: [
+            ChangeMessageVisibility, ChangeMessageVisibilityBatch, CreateQueue, DeleteMessage,
+            DeleteMessageBatch, DeleteQueue, GetQueueAttributes, GetQueueUrl,
+            ListDeadLetterSourceQueues, ListQueueTags, ListQueues, PurgeQueue, ReceiveMessage,
+            SendMessage, SendMessageBatch, SetQueueAttributes, TagQueue, UntagQueue,
+        ],
+        not_served: [
+            AddPermission, CancelMessageMoveTask, ListMessageMoveTasks, RemovePermission,
+            StartMessageMoveTask,
+        ],
+    }
+}
+
+operations! {
+    /// SNS (2010-03-31, query protocol).
+    SnsOp {
+        served: [],
+        not_served: [
+            ConfirmSubscription, CreateTopic, DeleteTopic, GetSubscriptionAttributes,
+            GetTopicAttributes, ListSubscriptions, ListSubscriptionsByTopic,
+            ListTagsForResource, ListTopics, Publish, PublishBatch, SetSubscriptionAttributes,
+            SetTopicAttributes, Subscribe, TagResource, Unsubscribe, UntagResource,
+            AddPermission, CheckIfPhoneNumberIsOptedOut, CreatePlatformApplication,
+            CreatePlatformEndpoint, CreateSMSSandboxPhoneNumber, DeleteEndpoint,
+            DeletePlatformApplication, DeleteSMSSandboxPhoneNumber, GetDataProtectionPolicy,
+            GetEndpointAttributes, GetPlatformApplicationAttributes, GetSMSAttributes,
+            GetSMSSandboxAccountStatus, ListEndpointsByPlatformApplication,
+            ListOriginationNumbers, ListPhoneNumbersOptedOut, ListPlatformApplications,
+            ListSMSSandboxPhoneNumbers, OptInPhoneNumber, PutDataProtectionPolicy,
+            RemovePermission, SetEndpointAttributes, SetPlatformApplicationAttributes,
+            SetSMSAttributes, VerifySMSSandboxPhoneNumber,
+        ],
+    }
+}
+
 /// Where an S3 operation is addressed: the service, a bucket, or an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S3Level {
@@ -383,6 +422,8 @@ pub enum Operation {
     QldbSession(QldbSessionOp),
     S3(S3Op),
     CloudTrail(CloudTrailOp),
+    Sqs(SqsOp),
+    Sns(SnsOp),
     /// An operation of a service the emulator does not serve, or an unknown one: its service's
     /// signing name (or target prefix) and the operation name the request gave.
     NotServed {
@@ -399,6 +440,8 @@ impl Operation {
             Self::QldbSession(o) => o.name(),
             Self::S3(o) => o.name(),
             Self::CloudTrail(o) => o.name(),
+            Self::Sqs(o) => o.name(),
+            Self::Sns(o) => o.name(),
             Self::NotServed { operation, .. } => operation,
         }
     }
@@ -409,6 +452,8 @@ impl Operation {
             Self::Qldb(_) | Self::QldbSession(_) => "qldb",
             Self::S3(_) => "s3",
             Self::CloudTrail(_) => "cloudtrail",
+            Self::Sqs(_) => "sqs",
+            Self::Sns(_) => "sns",
             Self::NotServed { service, .. } => service,
         }
     }
@@ -420,6 +465,8 @@ impl Operation {
             Self::QldbSession(o) => o.served(),
             Self::S3(o) => o.served(),
             Self::CloudTrail(o) => o.served(),
+            Self::Sqs(o) => o.served(),
+            Self::Sns(o) => o.served(),
             Self::NotServed { .. } => false,
         }
     }
@@ -431,11 +478,22 @@ impl Operation {
             .any(|p| self.name().starts_with(p))
     }
 
-    /// Whether CloudTrail records it as a data event: S3 object-level calls and QLDB session
-    /// commands.
+    /// Whether CloudTrail records it as a data event: S3 object-level calls, QLDB session
+    /// commands, SQS message calls and SNS publishing.
     pub fn data_event(&self) -> bool {
         match self {
             Self::QldbSession(_) => true,
+            Self::Sqs(op) => matches!(
+                op,
+                SqsOp::SendMessage
+                    | SqsOp::SendMessageBatch
+                    | SqsOp::ReceiveMessage
+                    | SqsOp::DeleteMessage
+                    | SqsOp::DeleteMessageBatch
+                    | SqsOp::ChangeMessageVisibility
+                    | SqsOp::ChangeMessageVisibilityBatch
+            ),
+            Self::Sns(op) => matches!(op, SnsOp::Publish | SnsOp::PublishBatch),
             Self::S3(op) => {
                 *op == S3Op::DeleteObjects
                     || S3_BINDINGS
@@ -488,7 +546,7 @@ pub fn coverage_markdown() -> String {
          rewrites it; a test keeps it true).\n\
          Each list is the service's whole API as its AWS model names it; an operation that is \
          not served is answered with the protocol's own error naming it.\n\
-         Services with no row here (EventBridge, SQS, SNS, IAM, STS, KMS, Kinesis, …) are not \
+         Services with no row here (EventBridge, IAM, STS, KMS, Kinesis, …) are not \
          served yet: their requests get their protocol's error shape (JSON or query XML) naming \
          the operation.\n",
     );
@@ -515,6 +573,18 @@ pub fn coverage_markdown() -> String {
         "cloudtrail",
         &names(CloudTrailOp::SERVED, CloudTrailOp::name),
         &names(CloudTrailOp::NOT_SERVED, CloudTrailOp::name),
+    );
+    section(
+        &mut out,
+        "sqs",
+        &names(SqsOp::SERVED, SqsOp::name),
+        &names(SqsOp::NOT_SERVED, SqsOp::name),
+    );
+    section(
+        &mut out,
+        "sns",
+        &names(SnsOp::SERVED, SnsOp::name),
+        &names(SnsOp::NOT_SERVED, SnsOp::name),
     );
     out
 }

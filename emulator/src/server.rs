@@ -15,6 +15,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use http_body_util::BodyExt as _;
+use veritrail_core::time::UtcMillis;
 
 use crate::wire::ErrorBody;
 use crate::{Config, Emulator, clock_control, route};
@@ -104,6 +105,9 @@ async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Re
         emulator.env().new_id(),
         source,
     );
+    if Emulator::may_wait(&parsed.request) {
+        return long_poll(emulator, parsed).await;
+    }
     if !Emulator::is_blocking(&parsed.request) {
         // S3 and CloudTrail work in memory and in one small SQLite transaction: served in place.
         return emulator.serve_request(parsed);
@@ -114,6 +118,37 @@ async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Re
         .unwrap_or_else(|e| {
             ErrorBody::internal(format!("the request handler failed: {e}")).render(protocol, "")
         })
+}
+
+/// Serves an SQS ReceiveMessage that may wait for messages, without holding a thread: between
+/// looks it waits on the queue's signal (a send, a visibility change, the clock moving), until
+/// its wait time has passed on the emulator's clock or in real time, whichever comes first.
+async fn long_poll(emulator: Arc<Emulator>, mut parsed: route::Parsed) -> Response {
+    let mut limits: Option<(UtcMillis, std::pin::Pin<Box<tokio::time::Sleep>>)> = None;
+    loop {
+        let wait = match emulator.serve_or_wait(parsed) {
+            Ok(response) => return response,
+            Err(waiting) => {
+                let (p, wait) = *waiting;
+                parsed = p;
+                wait
+            }
+        };
+        let (deadline, real) = limits.get_or_insert_with(|| {
+            let ms = u64::try_from(wait.wait_ms).unwrap_or(0);
+            (
+                UtcMillis(emulator.now().0.saturating_add(wait.wait_ms)),
+                Box::pin(tokio::time::sleep(Duration::from_millis(ms))),
+            )
+        });
+        if emulator.now() >= *deadline {
+            return emulator.serve_request(parsed);
+        }
+        tokio::select! {
+            _ = wait.sleep(emulator.clock(), *deadline) => {}
+            _ = real.as_mut() => return emulator.serve_request(parsed),
+        }
+    }
 }
 
 /// The router, for serving or for calling without a socket (`tower::ServiceExt::oneshot`).
@@ -141,6 +176,8 @@ impl Running {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
+        // Long polls answer now rather than hold the shutdown for up to 20 s.
+        self.emulator.wake_pollers(true);
         if let Some(t) = self.task.take() {
             let _ = t.await;
         }
@@ -155,6 +192,7 @@ impl Drop for Running {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
+            self.emulator.wake_pollers(true);
         }
     }
 }

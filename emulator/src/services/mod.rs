@@ -8,3 +8,4 @@ pub mod qldb;
 pub mod qldb_session;
 pub mod s3;
 pub mod saved;
+pub mod sqs;

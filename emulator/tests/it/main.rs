@@ -12,6 +12,7 @@ mod mutate;
 mod s3;
 mod secrets;
 mod session;
+mod sqs;
 mod worm;
 
 use std::io::{Read as _, Write as _};
