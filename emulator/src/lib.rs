@@ -58,6 +58,8 @@ use crate::services::cloudtrail::records::MAX_PENDING;
 use crate::services::qldb::Qldb;
 use crate::services::qldb_session::QldbSessions;
 use crate::services::s3::S3;
+use crate::services::sns::Sns;
+use crate::services::sns::delivery::{HttpDelivery, Outcome};
 use crate::services::sqs::Sqs;
 use crate::store::{Store, StoreError, Write};
 use crate::wire::{AwsRequest, ErrorBody, json};
@@ -132,6 +134,7 @@ pub struct Emulator {
     qldb: Qldb,
     sessions: QldbSessions,
     sqs: Sqs,
+    sns: Sns,
     /// Added before each answer, in microseconds (0: none); see [`Emulator::set_latency`].
     latency_us: AtomicU64,
     /// When CloudTrail files next fall due (milliseconds; `i64::MIN`: check at once).
@@ -195,6 +198,7 @@ impl Emulator {
             clock.clone(),
         )?;
         let sqs = Sqs::open(Arc::clone(&store))?;
+        let sns = Sns::open(Arc::clone(&store))?;
         store.set_current_format().map_err(|e| e.to_string())?;
         Ok(Self {
             sessions: QldbSessions::new(config.session_idle_timeout),
@@ -205,6 +209,7 @@ impl Emulator {
             cloudtrail,
             qldb,
             sqs,
+            sns,
             latency_us: AtomicU64::new(0),
             next_due: AtomicI64::new(i64::MIN),
         })
@@ -455,7 +460,7 @@ impl Emulator {
                 Ok(json::ok(protocol, &v))
             }
             Operation::Sqs(op) => self.sqs.handle(req, *op, &self.env, w),
-            Operation::Sns(op) => Err(ErrorBody::not_served(protocol, "sns", op.name())),
+            Operation::Sns(op) => self.sns.handle(req, *op, &self.env, w, &self.sqs),
             Operation::NotServed { service, operation } => {
                 Err(ErrorBody::not_served(protocol, service, operation))
             }
@@ -479,6 +484,26 @@ impl Emulator {
     /// The SQS service (its narrow API: [`Sqs::enqueue`] …).
     pub fn sqs(&self) -> &Sqs {
         &self.sqs
+    }
+
+    /// The SNS service (its narrow API: [`Sns::publish_from`] …).
+    pub fn sns(&self) -> &Sns {
+        &self.sns
+    }
+
+    /// The SNS HTTP deliveries due now, for the server's delivery task to POST.
+    pub fn due_http_deliveries(&self) -> Vec<HttpDelivery> {
+        // A read that fails now is tried again at the next tick.
+        self.sns.take_due_http(self.env.now()).unwrap_or_default()
+    }
+
+    /// Records how an SNS HTTP delivery went (saved before this returns).
+    pub fn http_delivered(&self, d: &HttpDelivery, outcome: &Outcome) -> Result<(), String> {
+        let w = self.store.write().map_err(|e| e.to_string())?;
+        self.sns
+            .http_done(&w, &self.env, &self.sqs, d, outcome)
+            .map_err(|e| e.to_string())?;
+        w.commit().map_err(|e| e.to_string())
     }
 
     /// How many QLDB sessions are open.

@@ -178,12 +178,13 @@ operations! {
 operations! {
     /// SNS (2010-03-31, query protocol).
     SnsOp {
-        served: [],
-        not_served: [
+        served: [
             ConfirmSubscription, CreateTopic, DeleteTopic, GetSubscriptionAttributes,
             GetTopicAttributes, ListSubscriptions, ListSubscriptionsByTopic,
             ListTagsForResource, ListTopics, Publish, PublishBatch, SetSubscriptionAttributes,
             SetTopicAttributes, Subscribe, TagResource, Unsubscribe, UntagResource,
+        ],
+        not_served: [
             AddPermission, CheckIfPhoneNumberIsOptedOut, CreatePlatformApplication,
             CreatePlatformEndpoint, CreateSMSSandboxPhoneNumber, DeleteEndpoint,
             DeletePlatformApplication, DeleteSMSSandboxPhoneNumber, GetDataProtectionPolicy,

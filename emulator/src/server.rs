@@ -229,6 +229,35 @@ pub async fn serve(emulator: Arc<Emulator>, addr: SocketAddr) -> std::io::Result
             }
         }
     });
+    // SNS POSTs to HTTP subscribers, each delivery on its own task, retried by its policy.
+    let delivering = Arc::downgrade(&emulator);
+    let signal = emulator.sns().http_signal();
+    tokio::spawn(async move {
+        loop {
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let Some(e) = delivering.upgrade() else { break };
+            let looked = Arc::clone(&e);
+            let due = tokio::task::spawn_blocking(move || looked.due_http_deliveries())
+                .await
+                .unwrap_or_default();
+            for d in due {
+                let e = Arc::clone(&e);
+                tokio::spawn(async move {
+                    let outcome = crate::services::sns::delivery::post(&d).await;
+                    // A failure to record leaves the delivery due: it is tried again.
+                    let _ =
+                        tokio::task::spawn_blocking(move || e.http_delivered(&d, &outcome)).await;
+                });
+            }
+            drop(e);
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    });
     let task = tokio::spawn(async move {
         let _ = axum::serve(
             listener,

@@ -12,6 +12,7 @@ mod mutate;
 mod s3;
 mod secrets;
 mod session;
+mod sns;
 mod sqs;
 mod worm;
 

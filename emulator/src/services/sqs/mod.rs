@@ -1255,6 +1255,17 @@ impl Sqs {
         queue_arn: &str,
         message: &Outgoing,
     ) -> Result<String, SqsError> {
+        self.enqueue_in(w.conn(), env, queue_arn, message)
+    }
+
+    /// [`Sqs::enqueue`] on the connection of a store write the caller holds.
+    pub fn enqueue_in(
+        &self,
+        conn: &Connection,
+        env: &Env,
+        queue_arn: &str,
+        message: &Outgoing,
+    ) -> Result<String, SqsError> {
         let (region, name) = model::parse_arn(queue_arn).ok_or(SqsError::QueueDoesNotExist)?;
         let q = self
             .state()
@@ -1272,7 +1283,7 @@ impl Sqs {
         if let Some(d) = &message.dedup_id {
             entry["MessageDeduplicationId"] = json!(d);
         }
-        let result = self.send(w.conn(), env, &q, &entry, &message.sender)?;
+        let result = self.send(conn, env, &q, &entry, &message.sender)?;
         result
             .get("MessageId")
             .and_then(Value::as_str)
