@@ -2,7 +2,7 @@
 //! unmodified against the emulator (`scenarios/drivers/`). `cargo xtask test` installs them:
 //! pyqldb 3.2.3 with boto3/botocore 1.40.60 into `target/drivers-venv`, and
 //! amazon-qldb-driver-nodejs 3.1.0 with @aws-sdk/client-qldb(-session) 3.629.0 into
-//! `target/drivers-node`.
+//! `target/drivers-node`. The same boto3 runs SQS and SNS flows (`drivers/boto3_sqs_sns.py`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -44,6 +44,35 @@ async fn pyqldb_runs_the_python_sample_flows_unmodified() {
         "pyqldb flows failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("pyqldb flows: ok"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_runs_sqs_and_sns_flows_unmodified() {
+    let emulator = veritrail_emulator::spawn_with(|c| c.clock_control = true)
+        .await
+        .unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("drivers/boto3_sqs_sns.py");
+    let url = emulator.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .arg(script)
+            .arg(url)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "boto3 SQS/SNS flows failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("boto3 sqs/sns flows: ok"), "{stdout}");
 }
 
 fn node_modules() -> PathBuf {
