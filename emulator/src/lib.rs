@@ -13,8 +13,10 @@
 //!    answer leaves.
 //! 4. Errors are rendered in the protocol's own shape ([`wire::error`]).
 //!
-//! Services: QLDB's control plane and session API, S3 with versioning and Object Lock, and
-//! CloudTrail with signed log delivery; `emulator/COVERAGE.md` lists every operation. State is
+//! Services: QLDB's control plane and session API, S3 with versioning and Object Lock,
+//! CloudTrail with signed log delivery, SQS (JSON and query protocols, long polls that hold no
+//! thread: [`Emulator::serve_or_wait`]) and SNS (delivery to queues and HTTP endpoints);
+//! `emulator/COVERAGE.md` lists every operation. State is
 //! per instance (no globals), so tests run many emulators in parallel, each on its own port with
 //! its own directory.
 //!
