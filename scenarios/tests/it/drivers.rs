@@ -19,11 +19,13 @@ fn python() -> PathBuf {
     venv
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pyqldb_runs_the_python_sample_flows_unmodified() {
-    let emulator = veritrail_scenarios::spawn().await.unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("drivers/pyqldb_flows.py");
-    let url = emulator.url.clone();
+/// Runs `drivers/<script>` with the drivers' Python against `url`; insists it ends well and
+/// prints `<done>: ok`.
+async fn run_python(script: &str, url: &str, done: &str) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("drivers")
+        .join(script);
+    let url = url.to_owned();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python())
             .arg(script)
@@ -39,11 +41,14 @@ async fn pyqldb_runs_the_python_sample_flows_unmodified() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
-    assert!(
-        out.status.success(),
-        "pyqldb flows failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("pyqldb flows: ok"), "{stdout}");
+    assert!(out.status.success(), "{done} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("{done}: ok")), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyqldb_runs_the_python_sample_flows_unmodified() {
+    let emulator = veritrail_scenarios::spawn().await.unwrap();
+    run_python("pyqldb_flows.py", &emulator.url, "pyqldb flows").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,28 +56,7 @@ async fn boto3_runs_sqs_and_sns_flows_unmodified() {
     let emulator = veritrail_emulator::spawn_with(|c| c.clock_control = true)
         .await
         .unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("drivers/boto3_sqs_sns.py");
-    let url = emulator.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python())
-            .arg(script)
-            .arg(url)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "boto3 SQS/SNS flows failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("boto3 sqs/sns flows: ok"), "{stdout}");
+    run_python("boto3_sqs_sns.py", &emulator.url, "boto3 sqs/sns flows").await;
 }
 
 fn node_modules() -> PathBuf {

@@ -126,14 +126,15 @@ fn items<'a>(v: &'a Value, name: &str, kind: &str) -> Vec<&'a Value> {
     }
 }
 
-/// A query-protocol map of strings (`Attributes.entry.N.key/value`).
-fn string_entries(v: &Value, name: &str) -> BTreeMap<String, String> {
-    items(v, name, "entry")
+/// Pairs of strings from a query-protocol list of structures (`Name.<kind>.N.<key>/<value>`).
+fn pairs(v: &Value, name: &str, kind: &str, key: &str, value: &str) -> BTreeMap<String, String> {
+    items(v, name, kind)
         .into_iter()
         .filter_map(|e| {
+            let k = e.get(key)?.as_str()?.to_owned();
             Some((
-                e.get("key")?.as_str()?.to_owned(),
-                e.get("value")
+                k,
+                e.get(value)
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_owned(),
@@ -142,20 +143,14 @@ fn string_entries(v: &Value, name: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A query-protocol map of strings (`Attributes.entry.N.key/value`).
+fn string_entries(v: &Value, name: &str) -> BTreeMap<String, String> {
+    pairs(v, name, "entry", "key", "value")
+}
+
 /// Tags (`Tags.member.N.Key/Value`).
 fn tags_of(v: &Value) -> BTreeMap<String, String> {
-    items(v, "Tags", "member")
-        .into_iter()
-        .filter_map(|e| {
-            Some((
-                e.get("Key")?.as_str()?.to_owned(),
-                e.get("Value")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-            ))
-        })
-        .collect()
+    pairs(v, "Tags", "member", "Key", "Value")
 }
 
 /// A message to publish as Publish or a batch entry gives it.

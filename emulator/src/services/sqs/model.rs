@@ -273,6 +273,27 @@ pub fn read_redrive(text: &str) -> Result<Redrive, SqsError> {
     }
 }
 
+/// `attributes` with `given` set (an empty value removes one), each checked, and the redrive
+/// policy read.
+fn apply<'a>(
+    mut attributes: BTreeMap<String, String>,
+    given: impl Iterator<Item = (&'a String, &'a String)>,
+    fifo: bool,
+) -> Result<BTreeMap<String, String>, SqsError> {
+    for (k, v) in given {
+        let v = normalise(k, v, fifo)?;
+        if v.is_empty() {
+            attributes.remove(k);
+        } else {
+            attributes.insert(k.clone(), v);
+        }
+    }
+    if let Some(r) = attributes.get("RedrivePolicy") {
+        read_redrive(r)?;
+    }
+    Ok(attributes)
+}
+
 impl Queue {
     /// A new queue's attributes: `given` checked, defaults filled in. `FifoQueue` decides the
     /// kind; the name must fit it.
@@ -302,21 +323,8 @@ impl Queue {
         if fifo {
             out.insert("FifoQueue".into(), "true".into());
         }
-        for (k, v) in given {
-            if k == "FifoQueue" {
-                continue;
-            }
-            let v = normalise(k, v, fifo)?;
-            if v.is_empty() {
-                out.remove(k);
-            } else {
-                out.insert(k.clone(), v);
-            }
-        }
-        if let Some(r) = out.get("RedrivePolicy") {
-            read_redrive(r)?;
-        }
-        Ok(out)
+        let settable = given.iter().filter(|(k, _)| *k != "FifoQueue");
+        apply(out, settable, fifo)
     }
 
     /// The attributes after SetQueueAttributes with `given` (checked; the queue is unchanged
@@ -325,24 +333,15 @@ impl Queue {
         &self,
         given: &BTreeMap<String, String>,
     ) -> Result<BTreeMap<String, String>, SqsError> {
-        let mut out = self.attributes.clone();
-        for (k, v) in given {
-            if k == "FifoQueue" || COMPUTED.contains(&k.as_str()) {
-                return Err(SqsError::InvalidAttributeName(format!(
-                    "Unknown Attribute {k}."
-                )));
-            }
-            let v = normalise(k, v, self.fifo())?;
-            if v.is_empty() {
-                out.remove(k);
-            } else {
-                out.insert(k.clone(), v);
-            }
+        if let Some(k) = given
+            .keys()
+            .find(|k| *k == "FifoQueue" || COMPUTED.contains(&k.as_str()))
+        {
+            return Err(SqsError::InvalidAttributeName(format!(
+                "Unknown Attribute {k}."
+            )));
         }
-        if let Some(r) = out.get("RedrivePolicy") {
-            read_redrive(r)?;
-        }
-        Ok(out)
+        apply(self.attributes.clone(), given.iter(), self.fifo())
     }
 
     fn int(&self, name: &str, default: i64) -> i64 {
