@@ -120,11 +120,6 @@ impl Config {
     }
 }
 
-/// What the operations that need the disk or run long are: they go to the blocking pool.
-fn blocking(op: &Operation) -> bool {
-    matches!(op, Operation::Qldb(_) | Operation::QldbSession(_))
-}
-
 /// An emulator: its services, its store and its clock.
 #[derive(Debug)]
 pub struct Emulator {
@@ -262,6 +257,8 @@ impl Emulator {
         self.next_due
             .store(due.map_or(i64::MAX, |d| d.0), Ordering::Relaxed);
         self.sessions.sweep(now);
+        // A checkpoint that cannot run now leaves the pages for the next tick.
+        let _ = self.store.checkpoint();
         Ok(())
     }
 
@@ -427,8 +424,8 @@ impl Emulator {
     fn record(&self, req: &AwsRequest, error: Option<&ErrorBody>, w: Option<&Write<'_>>) {
         let now = self.env.now();
         let info = error.map(ErrorBody::info);
-        let value = audit::record(req, info.as_ref(), now, self.env.new_id());
-        let waiting = self.cloudtrail.records.push(now, &req.region, value);
+        let record = audit::record(req, info.as_ref(), now, self.env.new_id());
+        let waiting = self.cloudtrail.records.push(record);
         if waiting >= MAX_PENDING && w.is_none() {
             // The records are in memory until committed; a failure here leaves them waiting
             // for the next write.
@@ -513,9 +510,21 @@ impl Emulator {
         self.sessions.open_sessions()
     }
 
-    /// Whether this request runs on the blocking pool.
-    pub(crate) fn is_blocking(req: &AwsRequest) -> bool {
-        blocking(&req.operation)
+    /// Whether a request may wait on the disk for long (a commit that writes a journal block
+    /// and syncs it, creating or deleting a ledger's files): it runs where blocking is allowed.
+    /// Everything else (ledger reads and read-only commits, S3 and CloudTrail in memory plus one
+    /// small SQLite transaction without a sync) is served in place.
+    pub(crate) fn is_blocking(&self, req: &AwsRequest) -> bool {
+        match &req.operation {
+            Operation::QldbSession(_) => req.json.as_ref().is_some_and(|v| {
+                v.get("CommitTransaction").is_some() && self.sessions.commits_writes(v)
+            }),
+            Operation::Qldb(op) => matches!(
+                op,
+                crate::ops::QldbOp::CreateLedger | crate::ops::QldbOp::DeleteLedger
+            ),
+            _ => false,
+        }
     }
 
     /// The time of the emulator's clock now.

@@ -108,9 +108,17 @@ async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Re
     if Emulator::may_wait(&parsed.request) {
         return long_poll(emulator, parsed).await;
     }
-    if !Emulator::is_blocking(&parsed.request) {
+    if !emulator.is_blocking(&parsed.request) {
         // S3 and CloudTrail work in memory and in one small SQLite transaction: served in place.
         return emulator.serve_request(parsed);
+    }
+    if tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        // Ledger work may wait for the disk: this worker hands its other tasks to another
+        // thread and runs the request itself (cheaper than moving the request to the blocking
+        // pool and back, which costs two thread wake-ups per call).
+        return tokio::task::block_in_place(|| emulator.serve_request(parsed));
     }
     let protocol = parsed.request.protocol;
     tokio::task::spawn_blocking(move || emulator.serve_request(parsed))
