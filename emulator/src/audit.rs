@@ -4,12 +4,17 @@
 //! from (the client's address and user agent), and the outcome (`errorCode`, `errorMessage`).
 //! S3 object calls and QLDB session commands are data events; everything else is a management
 //! event.
+//!
+//! A record is written straight to its JSON text (one serialization of a borrowed struct, no
+//! intermediate map): it is made on every request.
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use veritrail_core::time::UtcMillis;
 
 use crate::ACCOUNT_ID;
 use crate::ops::Operation;
+use crate::services::cloudtrail::records::NewRecord;
 use crate::wire::time::iso8601_seconds;
 use crate::wire::{AwsRequest, ErrorInfo, Resource};
 
@@ -33,15 +38,74 @@ pub(crate) fn lower_first(v: &Value) -> Value {
     }
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    principal_id: String,
+    arn: String,
+    account_id: &'static str,
+    access_key_id: &'a str,
+    user_name: &'a str,
+}
+
+#[derive(Serialize)]
+struct ResourceEntry {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "ARN")]
+    arn: String,
+    #[serde(rename = "accountId")]
+    account_id: &'static str,
+}
+
+/// A record's fields, in CloudTrail's order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    event_version: &'static str,
+    user_identity: UserIdentity<'a>,
+    event_time: String,
+    event_source: &'a str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: String,
+    user_agent: &'a str,
+    request_parameters: Value,
+    response_elements: Option<()>,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    read_only: bool,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'static str,
+    event_category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<ResourceEntry>,
+}
+
 /// `requestParameters` and `resources` of a call.
-fn parameters(req: &AwsRequest) -> (Value, Vec<(&'static str, String)>) {
+fn parameters(req: &AwsRequest) -> (Value, Vec<ResourceEntry>) {
+    let resource = |kind, arn| ResourceEntry {
+        kind,
+        arn,
+        account_id: ACCOUNT_ID,
+    };
     match (&req.operation, &req.resource) {
         (Operation::CloudTrail(_), _) => {
             let body = req.json();
             let resources = body
                 .get("Name")
                 .and_then(Value::as_str)
-                .map(|n| vec![("AWS::CloudTrail::Trail", n.to_owned())])
+                .map(|n| vec![resource("AWS::CloudTrail::Trail", n.to_owned())])
                 .unwrap_or_default();
             (lower_first(body), resources)
         }
@@ -51,11 +115,17 @@ fn parameters(req: &AwsRequest) -> (Value, Vec<(&'static str, String)>) {
         ),
         (Operation::S3(_), Resource::Bucket(bucket)) => (
             json!({"bucketName": bucket}),
-            vec![("AWS::S3::Bucket", format!("arn:aws:s3:::{bucket}"))],
+            vec![resource(
+                "AWS::S3::Bucket",
+                format!("arn:aws:s3:::{bucket}"),
+            )],
         ),
         (Operation::S3(_), Resource::Object { bucket, key }) => (
             json!({"bucketName": bucket, "key": key}),
-            vec![("AWS::S3::Bucket", format!("arn:aws:s3:::{bucket}"))],
+            vec![resource(
+                "AWS::S3::Bucket",
+                format!("arn:aws:s3:::{bucket}"),
+            )],
         ),
         (Operation::Qldb(_), Resource::Ledger { name, .. }) => (json!({"name": name}), vec![]),
         (Operation::Qldb(_), Resource::Arn(arn)) => (json!({"resourceArn": arn}), vec![]),
@@ -69,9 +139,10 @@ pub fn record(
     error: Option<&ErrorInfo>,
     now: UtcMillis,
     event_id: String,
-) -> Value {
-    let akid = req.access_key.clone().unwrap_or_else(|| "ANONYMOUS".into());
+) -> NewRecord {
+    let akid = req.access_key.as_deref().unwrap_or("ANONYMOUS");
     let data_event = req.operation.data_event();
+    let read_only = req.operation.read_only();
     let (request_parameters, resources) = parameters(req);
     let principal: String = akid
         .chars()
@@ -79,43 +150,47 @@ pub fn record(
         .take(16)
         .collect::<String>()
         .to_uppercase();
-    let mut record = json!({
-        "eventVersion": "1.11",
-        "userIdentity": {
-            "type": "IAMUser",
-            "principalId": format!("AIDA{principal}"),
-            "arn": format!("arn:aws:iam::{ACCOUNT_ID}:user/{akid}"),
-            "accountId": ACCOUNT_ID,
-            "accessKeyId": akid,
-            "userName": akid,
+    let event_source = format!("{}.amazonaws.com", req.operation.service());
+    let record = Record {
+        event_version: "1.11",
+        user_identity: UserIdentity {
+            kind: "IAMUser",
+            principal_id: format!("AIDA{principal}"),
+            arn: format!("arn:aws:iam::{ACCOUNT_ID}:user/{akid}"),
+            account_id: ACCOUNT_ID,
+            access_key_id: akid,
+            user_name: akid,
         },
-        "eventTime": iso8601_seconds(now),
-        "eventSource": format!("{}.amazonaws.com", req.operation.service()),
-        "eventName": req.operation.name(),
-        "awsRegion": req.region,
-        "sourceIPAddress": req.source_ip.to_string(),
-        "userAgent": req.user_agent(),
-        "requestParameters": request_parameters,
-        "responseElements": Value::Null,
-        "requestID": req.request_id,
-        "eventID": event_id,
-        "readOnly": req.operation.read_only(),
-        "eventType": "AwsApiCall",
-        "managementEvent": !data_event,
-        "recipientAccountId": ACCOUNT_ID,
-        "eventCategory": if data_event { "Data" } else { "Management" },
-    });
-    if let Some(e) = error {
-        record["errorCode"] = json!(e.code);
-        record["errorMessage"] = json!(e.message);
+        event_time: iso8601_seconds(now),
+        event_source: &event_source,
+        event_name: req.operation.name(),
+        aws_region: &req.region,
+        source_ip_address: req.source_ip.to_string(),
+        user_agent: req.user_agent(),
+        request_parameters,
+        response_elements: None,
+        request_id: &req.request_id,
+        event_id: &event_id,
+        read_only,
+        event_type: "AwsApiCall",
+        management_event: !data_event,
+        recipient_account_id: ACCOUNT_ID,
+        event_category: if data_event { "Data" } else { "Management" },
+        error_code: error.map(|e| e.code.as_str()),
+        error_message: error.map(|e| e.message.as_str()),
+        resources,
+    };
+    // Serializing plain strings, numbers and a `Value` cannot fail.
+    let json = serde_json::to_string(&record).unwrap_or_default();
+    NewRecord {
+        at: now,
+        region: req.region.clone(),
+        event_name: req.operation.name().to_owned(),
+        event_source,
+        read_only,
+        management: !data_event,
+        username: akid.to_owned(),
+        event_id,
+        json,
     }
-    if !resources.is_empty() {
-        record["resources"] = json!(
-            resources
-                .iter()
-                .map(|(t, arn)| json!({"type": t, "ARN": arn, "accountId": ACCOUNT_ID}))
-                .collect::<Vec<_>>()
-        );
-    }
-    record
 }

@@ -14,8 +14,10 @@
 //! 4. Errors are rendered in the protocol's own shape ([`wire::error`]).
 //!
 //! Services: QLDB's control plane and session API, S3 with versioning and Object Lock,
-//! CloudTrail with signed log delivery, and EventBridge (whose default bus receives the
-//! CloudTrail record of every call); `emulator/COVERAGE.md` lists every operation. State is
+//! CloudTrail with signed log delivery, EventBridge (whose default bus receives the CloudTrail
+//! record of every call), SQS (JSON and query protocols, long polls that hold no thread:
+//! [`Emulator::serve_or_wait`]) and SNS (delivery to queues and HTTP endpoints);
+//! `emulator/COVERAGE.md` lists every operation. State is
 //! per instance (no globals), so tests run many emulators in parallel, each on its own port with
 //! its own directory.
 //!
@@ -60,6 +62,9 @@ use crate::services::events::Events;
 use crate::services::qldb::Qldb;
 use crate::services::qldb_session::QldbSessions;
 use crate::services::s3::S3;
+use crate::services::sns::Sns;
+use crate::services::sns::delivery::{HttpDelivery, Outcome};
+use crate::services::sqs::Sqs;
 use crate::store::{Store, StoreError, Write};
 use crate::wire::{AwsRequest, ErrorBody, json};
 
@@ -120,11 +125,6 @@ impl Config {
     }
 }
 
-/// What the operations that need the disk or run long are: they go to the blocking pool.
-fn blocking(op: &Operation) -> bool {
-    matches!(op, Operation::Qldb(_) | Operation::QldbSession(_))
-}
-
 /// An emulator: its services, its store and its clock.
 #[derive(Debug)]
 pub struct Emulator {
@@ -136,6 +136,8 @@ pub struct Emulator {
     events: Events,
     qldb: Qldb,
     sessions: QldbSessions,
+    sqs: Sqs,
+    sns: Sns,
     /// Added before each answer, in microseconds (0: none); see [`Emulator::set_latency`].
     latency_us: AtomicU64,
     /// When CloudTrail files next fall due (milliseconds; `i64::MIN`: check at once).
@@ -199,6 +201,8 @@ impl Emulator {
             config.transaction_timeout,
             clock.clone(),
         )?;
+        let sqs = Sqs::open(Arc::clone(&store))?;
+        let sns = Sns::open(Arc::clone(&store))?;
         store.set_current_format().map_err(|e| e.to_string())?;
         Ok(Self {
             sessions: QldbSessions::new(config.session_idle_timeout),
@@ -209,6 +213,8 @@ impl Emulator {
             cloudtrail,
             events,
             qldb,
+            sqs,
+            sns,
             latency_us: AtomicU64::new(0),
             next_due: AtomicI64::new(i64::MIN),
         })
@@ -258,6 +264,7 @@ impl Emulator {
             )
             .and_then(|mut s| s.execute([now.0.saturating_add(lease as i64)]))
             .map_err(|e| e.to_string())?;
+        self.sqs.sweep(&w, now).map_err(|e| e.to_string())?;
         w.commit().map_err(|e| e.to_string())?;
         self.next_due
             .store(due.map_or(i64::MAX, |d| d.0), Ordering::Relaxed);
@@ -265,6 +272,8 @@ impl Emulator {
         if events_due {
             self.events.wake().notify_one();
         }
+        // A checkpoint that cannot run now leaves the pages for the next tick.
+        let _ = self.store.checkpoint();
         Ok(())
     }
 
@@ -321,6 +330,43 @@ impl Emulator {
     /// Serves a parsed request: runs it (in a store write when it can change something),
     /// records it, and answers (see the crate documentation).
     pub fn serve_request(&self, parsed: Parsed) -> Response {
+        self.serve(parsed, None)
+    }
+
+    /// Whether the request may have to wait for its answer (an SQS ReceiveMessage: serve it
+    /// with [`Emulator::serve_or_wait`]).
+    pub fn may_wait(req: &AwsRequest) -> bool {
+        req.operation == Operation::Sqs(ops::SqsOp::ReceiveMessage)
+    }
+
+    /// Serves a request that may wait: answered now, or handed back with what to wait on (an
+    /// SQS long poll on an empty queue; nothing is recorded or changed then). Serving it with
+    /// [`Emulator::serve_request`] afterwards answers it whatever the queue holds.
+    pub fn serve_or_wait(
+        &self,
+        parsed: Parsed,
+    ) -> Result<Response, Box<(Parsed, crate::services::sqs::Wait)>> {
+        if parsed.rejection.is_some() || !Self::may_wait(&parsed.request) {
+            return Ok(self.serve_request(parsed));
+        }
+        // The look and the receive happen under one hold of the writer lock.
+        let w = match self.store.write() {
+            Ok(w) => w,
+            Err(_) => return Ok(self.serve_request(parsed)),
+        };
+        match self.sqs.must_wait(&parsed.request, &self.env, &w) {
+            Some(wait) => Err(Box::new((parsed, wait))),
+            None => Ok(self.serve(parsed, Some(w))),
+        }
+    }
+
+    /// Wakes SQS long polls: the clock moved (they look again), or the emulator stops
+    /// (`closing`: they answer now).
+    pub fn wake_pollers(&self, closing: bool) {
+        self.sqs.wake_all(closing);
+    }
+
+    fn serve(&self, parsed: Parsed, held: Option<Write<'_>>) -> Response {
         let Parsed {
             request: req,
             rejection,
@@ -334,7 +380,7 @@ impl Emulator {
             self.record(&req, Some(&e), None);
             Err(e)
         } else if req.operation.writes_store() {
-            self.serve_in_write(&req)
+            self.serve_in_write(&req, held)
         } else {
             let result = self.dispatch(&req, None);
             self.record(&req, result.as_ref().err(), None);
@@ -365,8 +411,15 @@ impl Emulator {
 
     /// Runs a changing operation in a store write: the handler (rolled back to a savepoint if
     /// it fails), the record, the final files of a trail that stopped, then the commit.
-    fn serve_in_write(&self, req: &AwsRequest) -> Result<Response, ErrorBody> {
-        let mut w = self.store.write()?;
+    fn serve_in_write(
+        &self,
+        req: &AwsRequest,
+        held: Option<Write<'_>>,
+    ) -> Result<Response, ErrorBody> {
+        let mut w = match held {
+            Some(w) => w,
+            None => self.store.write()?,
+        };
         let result = w.attempt(|w| self.dispatch(req, Some(w)));
         self.record(req, result.as_ref().err(), Some(&w));
         if self.cloudtrail.flush_due() {
@@ -389,9 +442,9 @@ impl Emulator {
     fn record(&self, req: &AwsRequest, error: Option<&ErrorBody>, w: Option<&Write<'_>>) {
         let now = self.env.now();
         let info = error.map(ErrorBody::info);
-        let value = audit::record(req, info.as_ref(), now, self.env.new_id());
-        self.events.observe(&value, &req.region, &self.env, now);
-        let waiting = self.cloudtrail.records.push(now, &req.region, value);
+        let record = audit::record(req, info.as_ref(), now, self.env.new_id());
+        self.events.observe(&record, &self.env, now);
+        let waiting = self.cloudtrail.records.push(record);
         if waiting >= MAX_PENDING && w.is_none() {
             // The records are in memory until committed; a failure here leaves them waiting
             // for the next write.
@@ -428,6 +481,8 @@ impl Emulator {
                 let v = self.sessions.send_command(req, &self.env, &self.qldb)?;
                 Ok(json::ok(protocol, &v))
             }
+            Operation::Sqs(op) => self.sqs.handle(req, *op, &self.env, w),
+            Operation::Sns(op) => self.sns.handle(req, *op, &self.env, w, &self.sqs),
             Operation::NotServed { service, operation } => {
                 Err(ErrorBody::not_served(protocol, service, operation))
             }
@@ -459,7 +514,7 @@ impl Emulator {
             let w = self.store.write().map_err(|e| e.to_string())?;
             let attempts = self
                 .events
-                .take_due(&w, self.env.now())
+                .take_due(&w, self.local_targets(), self.env.now())
                 .map_err(|e| e.to_string())?;
             w.commit().map_err(|e| e.to_string())?;
             attempts
@@ -478,6 +533,7 @@ impl Emulator {
                     let w = emulator.store.write()?;
                     emulator.events.settle(
                         &w,
+                        emulator.local_targets(),
                         attempt.id,
                         attempt.delivery,
                         outcome,
@@ -489,6 +545,15 @@ impl Emulator {
             });
         }
         Ok(())
+    }
+
+    /// The emulator's services that EventBridge delivers to.
+    fn local_targets(&self) -> services::events::Local<'_> {
+        services::events::Local {
+            sqs: &self.sqs,
+            sns: &self.sns,
+            env: &self.env,
+        }
     }
 
     /// What rings when EventBridge deliveries are queued (the server's delivery loop waits on
@@ -508,14 +573,51 @@ impl Emulator {
         Events::queued(&self.store).map_err(|e| e.to_string())
     }
 
+    /// The SQS service (its narrow API: [`Sqs::enqueue`] …).
+    pub fn sqs(&self) -> &Sqs {
+        &self.sqs
+    }
+
+    /// The SNS service (its narrow API: [`Sns::publish_from`] …).
+    pub fn sns(&self) -> &Sns {
+        &self.sns
+    }
+
+    /// The SNS HTTP deliveries due now, for the server's delivery task to POST.
+    pub fn due_http_deliveries(&self) -> Vec<HttpDelivery> {
+        // A read that fails now is tried again at the next tick.
+        self.sns.take_due_http(self.env.now()).unwrap_or_default()
+    }
+
+    /// Records how an SNS HTTP delivery went (saved before this returns).
+    pub fn http_delivered(&self, d: &HttpDelivery, outcome: &Outcome) -> Result<(), String> {
+        let w = self.store.write().map_err(|e| e.to_string())?;
+        self.sns
+            .http_done(&w, &self.env, &self.sqs, d, outcome)
+            .map_err(|e| e.to_string())?;
+        w.commit().map_err(|e| e.to_string())
+    }
+
     /// How many QLDB sessions are open.
     pub fn open_sessions(&self) -> usize {
         self.sessions.open_sessions()
     }
 
-    /// Whether this request runs on the blocking pool.
-    pub(crate) fn is_blocking(req: &AwsRequest) -> bool {
-        blocking(&req.operation)
+    /// Whether a request may wait on the disk for long (a commit that writes a journal block
+    /// and syncs it, creating or deleting a ledger's files): it runs where blocking is allowed.
+    /// Everything else (ledger reads and read-only commits, S3 and CloudTrail in memory plus one
+    /// small SQLite transaction without a sync) is served in place.
+    pub(crate) fn is_blocking(&self, req: &AwsRequest) -> bool {
+        match &req.operation {
+            Operation::QldbSession(_) => req.json.as_ref().is_some_and(|v| {
+                v.get("CommitTransaction").is_some() && self.sessions.commits_writes(v)
+            }),
+            Operation::Qldb(op) => matches!(
+                op,
+                crate::ops::QldbOp::CreateLedger | crate::ops::QldbOp::DeleteLedger
+            ),
+            _ => false,
+        }
     }
 
     /// The time of the emulator's clock now.

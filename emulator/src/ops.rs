@@ -182,6 +182,46 @@ operations! {
     }
 }
 
+operations! {
+    /// SQS (2012-11-05): awsJson1_0 (`X-Amz-Target: AmazonSQS.<Op>`, what current SDKs and the
+    /// AWS CLI speak) and the query protocol (`Action=<Op>` forms, what older SDKs speak).
+    SqsOp {
+        served: [
+            ChangeMessageVisibility, ChangeMessageVisibilityBatch, CreateQueue, DeleteMessage,
+            DeleteMessageBatch, DeleteQueue, GetQueueAttributes, GetQueueUrl,
+            ListDeadLetterSourceQueues, ListQueueTags, ListQueues, PurgeQueue, ReceiveMessage,
+            SendMessage, SendMessageBatch, SetQueueAttributes, TagQueue, UntagQueue,
+        ],
+        not_served: [
+            AddPermission, CancelMessageMoveTask, ListMessageMoveTasks, RemovePermission,
+            StartMessageMoveTask,
+        ],
+    }
+}
+
+operations! {
+    /// SNS (2010-03-31, query protocol).
+    SnsOp {
+        served: [
+            ConfirmSubscription, CreateTopic, DeleteTopic, GetSubscriptionAttributes,
+            GetTopicAttributes, ListSubscriptions, ListSubscriptionsByTopic,
+            ListTagsForResource, ListTopics, Publish, PublishBatch, SetSubscriptionAttributes,
+            SetTopicAttributes, Subscribe, TagResource, Unsubscribe, UntagResource,
+        ],
+        not_served: [
+            AddPermission, CheckIfPhoneNumberIsOptedOut, CreatePlatformApplication,
+            CreatePlatformEndpoint, CreateSMSSandboxPhoneNumber, DeleteEndpoint,
+            DeletePlatformApplication, DeleteSMSSandboxPhoneNumber, GetDataProtectionPolicy,
+            GetEndpointAttributes, GetPlatformApplicationAttributes, GetSMSAttributes,
+            GetSMSSandboxAccountStatus, ListEndpointsByPlatformApplication,
+            ListOriginationNumbers, ListPhoneNumbersOptedOut, ListPlatformApplications,
+            ListSMSSandboxPhoneNumbers, OptInPhoneNumber, PutDataProtectionPolicy,
+            RemovePermission, SetEndpointAttributes, SetPlatformApplicationAttributes,
+            SetSMSAttributes, VerifySMSSandboxPhoneNumber,
+        ],
+    }
+}
+
 /// Where an S3 operation is addressed: the service, a bucket, or an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S3Level {
@@ -408,6 +448,8 @@ pub enum Operation {
     S3(S3Op),
     CloudTrail(CloudTrailOp),
     Events(EventsOp),
+    Sqs(SqsOp),
+    Sns(SnsOp),
     /// An operation of a service the emulator does not serve, or an unknown one: its service's
     /// signing name (or target prefix) and the operation name the request gave.
     NotServed {
@@ -425,6 +467,8 @@ impl Operation {
             Self::S3(o) => o.name(),
             Self::CloudTrail(o) => o.name(),
             Self::Events(o) => o.name(),
+            Self::Sqs(o) => o.name(),
+            Self::Sns(o) => o.name(),
             Self::NotServed { operation, .. } => operation,
         }
     }
@@ -436,6 +480,8 @@ impl Operation {
             Self::S3(_) => "s3",
             Self::CloudTrail(_) => "cloudtrail",
             Self::Events(_) => "events",
+            Self::Sqs(_) => "sqs",
+            Self::Sns(_) => "sns",
             Self::NotServed { service, .. } => service,
         }
     }
@@ -448,6 +494,8 @@ impl Operation {
             Self::S3(o) => o.served(),
             Self::CloudTrail(o) => o.served(),
             Self::Events(o) => o.served(),
+            Self::Sqs(o) => o.served(),
+            Self::Sns(o) => o.served(),
             Self::NotServed { .. } => false,
         }
     }
@@ -459,11 +507,22 @@ impl Operation {
             .any(|p| self.name().starts_with(p))
     }
 
-    /// Whether CloudTrail records it as a data event: S3 object-level calls and QLDB session
-    /// commands.
+    /// Whether CloudTrail records it as a data event: S3 object-level calls, QLDB session
+    /// commands, SQS message calls and SNS publishing.
     pub fn data_event(&self) -> bool {
         match self {
             Self::QldbSession(_) => true,
+            Self::Sqs(op) => matches!(
+                op,
+                SqsOp::SendMessage
+                    | SqsOp::SendMessageBatch
+                    | SqsOp::ReceiveMessage
+                    | SqsOp::DeleteMessage
+                    | SqsOp::DeleteMessageBatch
+                    | SqsOp::ChangeMessageVisibility
+                    | SqsOp::ChangeMessageVisibilityBatch
+            ),
+            Self::Sns(op) => matches!(op, SnsOp::Publish | SnsOp::PublishBatch),
             Self::S3(op) => {
                 *op == S3Op::DeleteObjects
                     || S3_BINDINGS
@@ -516,7 +575,7 @@ pub fn coverage_markdown() -> String {
          rewrites it; a test keeps it true).\n\
          Each list is the service's whole API as its AWS model names it; an operation that is \
          not served is answered with the protocol's own error naming it.\n\
-         Services with no row here (SQS, SNS, IAM, STS, KMS, Kinesis, …) are not \
+         Services with no row here (IAM, STS, KMS, Kinesis, …) are not \
          served yet: their requests get their protocol's error shape (JSON or query XML) naming \
          the operation.\n",
     );
@@ -549,6 +608,18 @@ pub fn coverage_markdown() -> String {
         "events (EventBridge)",
         &names(EventsOp::SERVED, EventsOp::name),
         &names(EventsOp::NOT_SERVED, EventsOp::name),
+    );
+    section(
+        &mut out,
+        "sqs",
+        &names(SqsOp::SERVED, SqsOp::name),
+        &names(SqsOp::NOT_SERVED, SqsOp::name),
+    );
+    section(
+        &mut out,
+        "sns",
+        &names(SnsOp::SERVED, SnsOp::name),
+        &names(SnsOp::NOT_SERVED, SnsOp::name),
     );
     out
 }

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::ops::{
     CloudTrailOp, EventsOp, Operation, Protocol, QLDB_BINDINGS, QldbOp, QldbSessionOp, S3_BINDINGS,
-    S3Level, S3Op,
+    S3Level, S3Op, SnsOp, SqsOp,
 };
 use crate::wire::sigv4::CredentialScope;
 use crate::wire::{AwsRequest, ErrorBody, Query, Resource, json, query};
@@ -95,6 +95,10 @@ pub fn classify(method: &Method, uri: &Uri, headers: &HeaderMap) -> Classified {
                 Protocol::AwsJson11,
                 EventsOp::from_name(name).map(Operation::Events),
             ),
+            "AmazonSQS" => (
+                Protocol::AwsJson10,
+                SqsOp::from_name(name).map(Operation::Sqs),
+            ),
             _ if content_type.contains("json-1.0") => (Protocol::AwsJson10, None),
             _ => (Protocol::AwsJson11, None),
         };
@@ -107,20 +111,31 @@ pub fn classify(method: &Method, uri: &Uri, headers: &HeaderMap) -> Classified {
         let qldb_path = path.starts_with("/ledgers")
             || path.starts_with("/tags/")
             || path.starts_with("/journal-s3-exports");
+        // The links SNS sends to HTTP subscribers are followed without signing.
+        let sns_link = matches!(
+            out.query.get("Action"),
+            Some("ConfirmSubscription" | "Unsubscribe")
+        ) && (out.query.contains("TopicArn")
+            || out.query.contains("SubscriptionArn"));
         match service {
             Some("s3") => s3(method, path, headers, &mut out),
             Some("qldb") => qldb(method, path, &mut out),
             None if qldb_path => qldb(method, path, &mut out),
+            None if sns_link => {
+                out.protocol = Protocol::Query;
+                out.operation = out.query.get("Action").map(|a| query_operation("sns", a));
+            }
             None => s3(method, path, headers, &mut out),
             Some(other)
                 if content_type.starts_with("application/x-www-form-urlencoded")
                     || out.query.contains("Action") =>
             {
                 out.protocol = Protocol::Query;
-                out.operation = out.query.get("Action").map(|a| Operation::NotServed {
-                    service: other.to_owned(),
-                    operation: a.to_owned(),
-                });
+                if other == "sqs" {
+                    // A batch of messages of up to 1 MiB, percent-encoded.
+                    out.body_limit = MAX_JSON_BODY;
+                }
+                out.operation = out.query.get("Action").map(|a| query_operation(other, a));
             }
             Some(other) => {
                 out.protocol = Protocol::RestJson;
@@ -135,6 +150,20 @@ pub fn classify(method: &Method, uri: &Uri, headers: &HeaderMap) -> Classified {
         out.rejection = Some(invalid_uri(out.protocol, &why));
     }
     out
+}
+
+/// The operation a query-protocol request names with `Action`, for the service it was signed
+/// for.
+fn query_operation(service: &str, action: &str) -> Operation {
+    let served = match service {
+        "sqs" => SqsOp::from_name(action).map(Operation::Sqs),
+        "sns" => SnsOp::from_name(action).map(Operation::Sns),
+        _ => None,
+    };
+    served.unwrap_or_else(|| Operation::NotServed {
+        service: service.to_owned(),
+        operation: action.to_owned(),
+    })
 }
 
 /// S3's path-style addressing: `/`, `/bucket`, `/bucket/key…`.
@@ -305,12 +334,8 @@ pub fn parse(
                 .and_then(|b| Query::parse(b).ok())
                 .unwrap_or_default();
             op.or_else(|| {
-                form.get("Action").map(|a| Operation::NotServed {
-                    service: scope
-                        .as_ref()
-                        .map_or("unknown", |s| s.service.as_str())
-                        .to_owned(),
-                    operation: a.to_owned(),
+                form.get("Action").map(|a| {
+                    query_operation(scope.as_ref().map_or("unknown", |s| s.service.as_str()), a)
                 })
             })
             .unwrap_or_else(|| Operation::NotServed {

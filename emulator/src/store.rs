@@ -65,6 +65,7 @@ const READERS: usize = 4;
 pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
+    checkpointer: Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
     poisoned: Mutex<Option<String>>,
 }
@@ -72,6 +73,8 @@ pub struct Store {
 fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // More than the services' statements, so none is parsed twice (rusqlite keeps 16).
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
@@ -80,7 +83,9 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join("aws.sqlite");
         let conn = open_connection(&path, OpenFlags::default())?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;",
+        )?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > FORMAT {
             return Err(StoreError::Corrupt(format!(
@@ -90,6 +95,7 @@ impl Store {
         Ok(Self {
             path,
             writer: Mutex::new(conn),
+            checkpointer: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
             poisoned: Mutex::new(None),
         })
@@ -146,6 +152,22 @@ impl Store {
             readers.push(conn);
         }
         Ok(result?)
+    }
+
+    /// Copies committed pages from the WAL into the database file without waiting for readers
+    /// or the writer (a passive checkpoint); what it cannot copy now waits for the next one.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let mut slot = self.checkpointer.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(open_connection(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE,
+            )?);
+        }
+        if let Some(conn) = slot.as_ref() {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
+        Ok(())
     }
 
     fn poison(&self, message: String) {

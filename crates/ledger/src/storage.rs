@@ -392,6 +392,10 @@ fn hashes_from_blob(blob: &[u8], seq: u64) -> Result<Vec<Hash32>, StorageError> 
         .collect()
 }
 
+/// Prepared statements kept per connection: more than the ledger uses, so none is parsed twice
+/// (rusqlite's default of 16 is fewer).
+const STATEMENT_CACHE: usize = 64;
+
 impl SqliteStorage {
     fn configure(conn: &Connection, durability: Durability) -> Result<(), StorageError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -403,6 +407,7 @@ impl SqliteStorage {
         };
         conn.pragma_update(None, "synchronous", sync)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(())
     }
 
@@ -473,6 +478,7 @@ impl SqliteStorage {
             });
         }
         let checkpointer = if read_only {
+            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             None
         } else {
             Self::configure(&conn, durability)?;

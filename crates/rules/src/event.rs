@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::index::{for_each_word, value_hash};
 use crate::json::{Lexer, SyntaxError, Token, line_and_column};
 use crate::number::{self, NumberKey};
 
@@ -103,14 +104,18 @@ impl Scalar<'_> {
 pub(crate) struct Leaf<'a> {
     pub field: u32,
     pub value: Scalar<'a>,
+    /// For a string, its [`value_hash`] (computed once, here, while the walk reads the event).
+    pub hash: u64,
     pub membership: (u32, u32),
 }
 
 /// The flattened event.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Flat<'a> {
     /// Sorted by field (stable: document order within a field).
     pub leaves: Vec<Leaf<'a>>,
+    /// Where each field's leaves start in `leaves` (one more entry than there are fields).
+    starts: Vec<u32>,
     /// `(array id, element index)` lists, referenced by leaves; each list ordered by array id.
     pub memberships: Vec<(u32, u32)>,
     /// The path node of each array id.
@@ -119,7 +124,42 @@ pub(crate) struct Flat<'a> {
     pub simple: bool,
 }
 
+/// Allocations reused from event to event (one set per thread): a flattening's field table,
+/// memberships, arrays and element stack, and the machine walk's stacks.
+#[derive(Debug, Default)]
+pub(crate) struct Buffers {
+    starts: Vec<u32>,
+    memberships: Vec<(u32, u32)>,
+    arrays: Vec<u32>,
+    /// For the machine walk: states to visit, targets of one lookup, rules found.
+    pub states: Vec<u32>,
+    pub targets: Vec<u32>,
+    pub found: Vec<u32>,
+}
+
 impl<'a> Flat<'a> {
+    /// An empty flattening on the buffers' allocations.
+    fn new(buffers: &mut Buffers) -> Self {
+        let mut memberships = std::mem::take(&mut buffers.memberships);
+        memberships.clear();
+        let mut arrays = std::mem::take(&mut buffers.arrays);
+        arrays.clear();
+        Self {
+            leaves: Vec::with_capacity(16),
+            starts: std::mem::take(&mut buffers.starts),
+            memberships,
+            arrays,
+            simple: false,
+        }
+    }
+
+    /// Gives the allocations back for the next event.
+    pub(crate) fn recycle(self, buffers: &mut Buffers) {
+        buffers.starts = self.starts;
+        buffers.memberships = self.memberships;
+        buffers.arrays = self.arrays;
+    }
+
     pub(crate) fn membership(&self, leaf: &Leaf<'_>) -> &[(u32, u32)] {
         &self.memberships
             [leaf.membership.0 as usize..(leaf.membership.0 + leaf.membership.1) as usize]
@@ -127,15 +167,28 @@ impl<'a> Flat<'a> {
 
     /// The leaves of `field`.
     pub(crate) fn field(&self, field: u32) -> &[Leaf<'a>] {
-        let start = self.leaves.partition_point(|l| l.field < field);
-        let end = start + self.leaves[start..].partition_point(|l| l.field == field);
-        &self.leaves[start..end]
+        let f = field as usize;
+        match (self.starts.get(f), self.starts.get(f + 1)) {
+            (Some(&start), Some(&end)) => &self.leaves[start as usize..end as usize],
+            _ => &[],
+        }
     }
 
-    fn finish(mut self) -> Self {
+    fn finish(mut self, fields: usize) -> Self {
+        // Few leaves, nearly in order: the standard stable sort is an insertion sort here.
         self.leaves.sort_by_key(|l| l.field);
-        self.simple =
-            self.arrays.is_empty() && self.leaves.windows(2).all(|w| w[0].field != w[1].field);
+        self.starts.clear();
+        self.starts.resize(fields + 1, 0);
+        let mut repeated = false;
+        let mut at = 0;
+        for (field, start) in self.starts.iter_mut().enumerate() {
+            *start = at as u32;
+            while at < self.leaves.len() && self.leaves[at].field as usize <= field {
+                at += 1;
+            }
+            repeated |= at - *start as usize > 1;
+        }
+        self.simple = self.arrays.is_empty() && !repeated;
         self
     }
 }
@@ -144,12 +197,14 @@ impl<'a> Flat<'a> {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Paths {
     nodes: Vec<PathNode>,
+    /// One more than the largest field id recorded.
+    fields: usize,
 }
 
 #[derive(Debug, Clone, Default)]
 struct PathNode {
     children: Vec<Child>,
-    /// Open-addressing index of `children` by `head` (entries are index + 1; 0 is empty), a
+    /// Open-addressing index of `children` by `hash` (entries are index + 1; 0 is empty), a
     /// power of two at least twice as long as `children`.
     table: Vec<u32>,
     field: Option<u32>,
@@ -166,7 +221,7 @@ impl PathNode {
         let size = (self.children.len() * 2).next_power_of_two().max(4);
         self.table = vec![0; size];
         for i in 0..self.children.len() {
-            let mut at = self.slot(self.children[i].head);
+            let mut at = self.slot(self.children[i].hash);
             while self.table[at] != 0 {
                 at = (at + 1) & (size - 1);
             }
@@ -174,11 +229,11 @@ impl PathNode {
         }
     }
 
-    fn get(&self, key: &str) -> Option<u32> {
+    /// The child named `key`, whose [`key_hash`] is `h`.
+    fn get(&self, key: &[u8], h: u64) -> Option<u32> {
         if self.table.is_empty() {
             return None;
         }
-        let h = head(key);
         let mask = self.table.len() - 1;
         let mut at = self.slot(h);
         loop {
@@ -187,7 +242,7 @@ impl PathNode {
                 return None;
             }
             let c = &self.children[entry as usize - 1];
-            if c.head == h && c.key.as_ref() == key {
+            if c.hash == h && c.key.as_bytes() == key {
                 return Some(c.node);
             }
             at = (at + 1) & mask;
@@ -197,25 +252,34 @@ impl PathNode {
 
 #[derive(Debug, Clone)]
 struct Child {
-    head: u64,
+    hash: u64,
     key: Box<str>,
     node: u32,
 }
 
-/// A key's length and first six bytes, packed: equal keys have equal heads.
-fn head(key: &str) -> u64 {
-    let b = key.as_bytes();
-    let mut h = (b.len() as u64) << 48;
-    for (i, &byte) in b.iter().take(6).enumerate() {
-        h |= u64::from(byte) << (8 * i);
-    }
-    h
+/// A key's hash (its length and its bytes, eight at a time), and whether it contains a dot: one
+/// pass over the key for both.
+fn key_hash(key: &[u8]) -> (u64, bool) {
+    const DOTS: u64 = 0x2e2e_2e2e_2e2e_2e2e;
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut h = key.len() as u64;
+    let mut dots = 0u64;
+    // Zero padding adds no dots; an overlapping tail repeats bytes, which is harmless.
+    for_each_word(key, |w| {
+        // A zero byte in `w ^ DOTS` is a dot in `w` (the classic has-zero-byte test).
+        let x = w ^ DOTS;
+        dots |= x.wrapping_sub(LOW) & !x & HIGH;
+        h = (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    });
+    (h, dots != 0)
 }
 
 impl Paths {
     pub(crate) fn new() -> Self {
         Self {
             nodes: vec![PathNode::default()],
+            fields: 0,
         }
     }
 
@@ -233,7 +297,7 @@ impl Paths {
                     });
                     let parent = &mut self.nodes[node as usize];
                     parent.children.push(Child {
-                        head: head(segment),
+                        hash: key_hash(segment.as_bytes()).0,
                         key: segment.into(),
                         node: n,
                     });
@@ -243,6 +307,7 @@ impl Paths {
             };
         }
         self.nodes[node as usize].field = Some(field);
+        self.fields = self.fields.max(field as usize + 1);
         node
     }
 
@@ -258,13 +323,15 @@ impl Paths {
     }
 
     fn child(&self, node: u32, segment: &str) -> Option<u32> {
-        self.nodes[node as usize].get(segment)
+        let b = segment.as_bytes();
+        self.nodes[node as usize].get(b, key_hash(b).0)
     }
 
     /// The node reached from `node` by an event key (a key may itself contain dots).
     fn step(&self, node: u32, key: &str) -> Option<u32> {
-        if !key.contains('.') {
-            return self.child(node, key);
+        let (h, dotted) = key_hash(key.as_bytes());
+        if !dotted {
+            return self.nodes[node as usize].get(key.as_bytes(), h);
         }
         let mut n = node;
         for segment in key.split('.') {
@@ -295,11 +362,42 @@ impl<'a> Builder<'_, 'a> {
         if let Some(field) = self.paths.field_of(node) {
             let start = self.flat.memberships.len() as u32;
             self.flat.memberships.extend_from_slice(&self.stack);
+            let hash = match &value {
+                Scalar::Str(s) => value_hash(s.as_bytes()),
+                _ => 0,
+            };
             self.flat.leaves.push(Leaf {
                 field,
                 value,
+                hash,
                 membership: (start, self.stack.len() as u32),
             });
+        }
+    }
+
+    fn check_depth(&self, depth: usize) -> Result<(), EventError> {
+        if depth > self.max_depth {
+            return Err(EventError::TooDeep {
+                limit: self.max_depth,
+            });
+        }
+        Ok(())
+    }
+
+    /// The leaf of a parsed scalar (not an object or array).
+    fn scalar(&mut self, node: u32, value: &'a Value) {
+        match value {
+            Value::String(s) => self.leaf(node, Scalar::Str(Cow::Borrowed(s))),
+            Value::Number(n) => {
+                if self.paths.field_of(node).is_some() {
+                    let text = n.to_string();
+                    let key = number::comparable(&text);
+                    self.leaf(node, Scalar::Num(Cow::Owned(text), key));
+                }
+            }
+            Value::Bool(v) => self.leaf(node, Scalar::Bool(*v)),
+            Value::Null => self.leaf(node, Scalar::Null),
+            Value::Object(_) | Value::Array(_) => {}
         }
     }
 
@@ -308,6 +406,10 @@ impl<'a> Builder<'_, 'a> {
         self.flat.arrays.push(node);
         id
     }
+}
+
+fn is_composite(v: &Value) -> bool {
+    matches!(v, Value::Object(_) | Value::Array(_))
 }
 
 /// Work for the value walk, kept on an explicit stack (no recursion on the event's nesting).
@@ -324,13 +426,14 @@ pub(crate) fn flatten_value<'a>(
     paths: &Paths,
     event: &'a Value,
     limits: &EventLimits,
+    buffers: &mut Buffers,
 ) -> Result<Flat<'a>, EventError> {
     if !event.is_object() {
         return Err(EventError::NotAnObject);
     }
     let mut b = Builder {
         paths,
-        flat: Flat::default(),
+        flat: Flat::new(buffers),
         stack: Vec::new(),
         max_depth: limits.max_depth,
     };
@@ -347,44 +450,41 @@ pub(crate) fn flatten_value<'a>(
             }
             Work::Visit(node, value, depth) => (node, value, depth),
         };
-        if depth > b.max_depth {
-            return Err(EventError::TooDeep { limit: b.max_depth });
-        }
+        b.check_depth(depth)?;
         match value {
             Value::Object(map) => {
                 if b.paths.has_children(node) {
-                    for (k, v) in map.iter().rev() {
+                    // Forward, in memory order; scalars become leaves at once (leaf order within
+                    // a field does not change what matches).
+                    for (k, v) in map {
                         if let Some(child) = b.paths.step(node, k) {
-                            work.push(Work::Visit(child, v, depth + 1));
+                            if is_composite(v) {
+                                work.push(Work::Visit(child, v, depth + 1));
+                            } else {
+                                b.check_depth(depth + 1)?;
+                                b.scalar(child, v);
+                            }
                         }
                     }
                 }
             }
             Value::Array(items) => {
                 let id = b.new_array(node);
-                for (i, item) in items.iter().enumerate().rev() {
-                    if matches!(item, Value::Object(_) | Value::Array(_)) {
+                for (i, item) in items.iter().enumerate() {
+                    if is_composite(item) {
                         work.push(Work::LeaveElement);
                         work.push(Work::Visit(node, item, depth + 1));
                         work.push(Work::EnterElement(id, i as u32));
                     } else {
-                        work.push(Work::Visit(node, item, depth + 1));
+                        b.check_depth(depth + 1)?;
+                        b.scalar(node, item);
                     }
                 }
             }
-            Value::String(s) => b.leaf(node, Scalar::Str(Cow::Borrowed(s))),
-            Value::Number(n) => {
-                if b.paths.field_of(node).is_some() {
-                    let text = n.to_string();
-                    let key = number::comparable(&text);
-                    b.leaf(node, Scalar::Num(Cow::Owned(text), key));
-                }
-            }
-            Value::Bool(v) => b.leaf(node, Scalar::Bool(*v)),
-            Value::Null => b.leaf(node, Scalar::Null),
+            scalar => b.scalar(node, scalar),
         }
     }
-    Ok(b.flat.finish())
+    Ok(b.flat.finish(paths.fields))
 }
 
 /// One open object or array of the text walk.
@@ -543,6 +643,7 @@ pub(crate) fn flatten_text<'a>(
     paths: &Paths,
     text: &'a str,
     limits: &EventLimits,
+    buffers: &mut Buffers,
 ) -> Result<Flat<'a>, EventError> {
     if text.len() > limits.max_bytes {
         return Err(EventError::TooLarge {
@@ -553,7 +654,7 @@ pub(crate) fn flatten_text<'a>(
     let mut w = TextWalker {
         b: Builder {
             paths,
-            flat: Flat::default(),
+            flat: Flat::new(buffers),
             stack: Vec::new(),
             max_depth: limits.max_depth,
         },
@@ -567,7 +668,7 @@ pub(crate) fn flatten_text<'a>(
     w.start(Some(0), first, false)?;
     w.walk()?;
     match w.lx.next_token() {
-        Ok(None) => Ok(w.b.flat.finish()),
+        Ok(None) => Ok(w.b.flat.finish(paths.fields)),
         Ok(Some(_)) => {
             let (line, column) = line_and_column(text, w.lx.location());
             Err(EventError::Syntax {
@@ -577,5 +678,39 @@ pub(crate) fn flatten_text<'a>(
             })
         }
         Err(e) => Err(w.syntax(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_hash_finds_a_dot_anywhere_and_only_a_dot() {
+        for len in 1..24 {
+            let plain = "k".repeat(len);
+            assert!(!key_hash(plain.as_bytes()).1, "{plain}");
+            // Bytes next to '.' (0x2e) must not count as dots.
+            let near = "-/".repeat(len);
+            assert!(!key_hash(&near.as_bytes()[..len]).1, "{near}");
+            for at in 0..len {
+                let mut k = plain.clone().into_bytes();
+                k[at] = b'.';
+                assert!(key_hash(&k).1, "dot at {at} of {len}");
+            }
+        }
+        assert_eq!(key_hash(b"eventName").0, key_hash(b"eventName").0);
+        assert_ne!(key_hash(b"eventName").0, key_hash(b"eventNamf").0);
+    }
+
+    #[test]
+    fn paths_step_through_dotted_keys() {
+        let mut paths = Paths::new();
+        let node = paths.insert("detail.userIdentity.type", 0);
+        let detail = paths.step(0, "detail").unwrap();
+        assert_eq!(paths.step(detail, "userIdentity.type"), Some(node));
+        assert_eq!(paths.step(0, "detail.userIdentity.type"), Some(node));
+        assert_eq!(paths.step(0, "detail.userIdentity.arn"), None);
+        assert_eq!(paths.step(0, "detail."), None);
     }
 }

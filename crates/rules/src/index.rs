@@ -2,7 +2,8 @@
 //! continues there, arranged so that finding the patterns a value matches costs about the length
 //! of the value, not the number of patterns.
 //!
-//! - equality (strings, literals, numbers, single IPs): hash maps;
+//! - equality of strings: one table for the whole machine ([`EqTable`]); of literals, numbers
+//!   and single IPs: hash maps;
 //! - prefixes and suffixes: byte tries walked forwards or backwards over the value;
 //! - equals-ignore-case (whole, prefix, suffix): tries over case units, each unit matching its
 //!   lower- or upper-case bytes;
@@ -24,10 +25,19 @@ use crate::text::{Unit, Wildcard, units_match};
 /// A target state of the machine.
 pub(crate) type StateId = u32;
 
-/// A small, fast hasher for short keys (FNV-1a folded into 64 bits). The keys are values from
-/// patterns, so hash flooding by events is not a concern: events only look keys up.
+/// A small, fast hasher for short keys: eight bytes per step, multiply and rotate (the FxHash
+/// step). The keys are values from patterns, so hash flooding by events is not a concern: events
+/// only look keys up.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct FastHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FastHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
 
 impl Hasher for FastHasher {
     fn finish(&self) -> u64 {
@@ -35,17 +45,59 @@ impl Hasher for FastHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
+        for_each_word(bytes, |w| self.add(w));
     }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+/// Calls `f` with `bytes` as little-endian words, eight bytes at a time; a shorter tail is read as
+/// the last eight bytes (overlapping the previous word), or zero-padded when `bytes` is shorter
+/// than eight: one load per word, no copy loop.
+pub(crate) fn for_each_word(bytes: &[u8], mut f: impl FnMut(u64)) {
+    let word = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[..8]);
+        u64::from_le_bytes(w)
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        f(word(c));
+    }
+    let rest = chunks.remainder();
+    if rest.is_empty() {
+        return;
+    }
+    if bytes.len() >= 8 {
+        f(word(&bytes[bytes.len() - 8..]));
+    } else {
+        let mut w = 0u64;
+        for (i, &b) in rest.iter().enumerate() {
+            w |= u64::from(b) << (8 * i);
+        }
+        f(w);
+    }
+}
+
+/// The hash of a value's bytes that [`EqTable`] is keyed by (computed once per leaf).
+pub(crate) fn value_hash(bytes: &[u8]) -> u64 {
+    let mut h = FastHasher(bytes.len() as u64);
+    for_each_word(bytes, |w| h.add(w));
+    h.0
 }
 
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
@@ -116,6 +168,10 @@ impl Default for UnitTrie {
 }
 
 impl UnitTrie {
+    fn is_empty(&self) -> bool {
+        self.nodes.len() == 1 && self.nodes[0].1.is_empty()
+    }
+
     fn insert(&mut self, units: &[Unit], target: u32) {
         let mut node = 0usize;
         for u in units {
@@ -141,6 +197,9 @@ impl UnitTrie {
 
     /// Targets of keys matching all of `value` (`whole`) or a prefix of it.
     fn lookup(&self, value: &[u8], whole: bool, out: &mut Vec<u32>) {
+        if self.is_empty() {
+            return;
+        }
         let mut stack = vec![(0usize, 0usize)];
         while let Some((node, pos)) = stack.pop() {
             let (children, targets) = &self.nodes[node];
@@ -211,8 +270,14 @@ impl<K: Ord + Copy> Intervals<K> {
         if self.items.is_empty() {
             return;
         }
-        let mut stack = vec![(0usize, self.items.len())];
-        while let Some((lo, hi)) = stack.pop() {
+        // The tree is balanced, so a path is at most 64 levels: a fixed stack holds the walk
+        // (at most one pending right subtree per level, plus the current one).
+        let mut stack = [(0usize, 0usize); 130];
+        stack[0] = (0, self.items.len());
+        let mut top = 1;
+        while top > 0 {
+            top -= 1;
+            let (lo, hi) = stack[top];
             let mid = lo + (hi - lo) / 2;
             if self.max_high[mid] < x {
                 continue;
@@ -222,10 +287,12 @@ impl<K: Ord + Copy> Intervals<K> {
                 out.push(target);
             }
             if lo < mid {
-                stack.push((lo, mid));
+                stack[top] = (lo, mid);
+                top += 1;
             }
             if low <= x && mid + 1 < hi {
-                stack.push((mid + 1, hi));
+                stack[top] = (mid + 1, hi);
+                top += 1;
             }
         }
     }
@@ -251,7 +318,6 @@ struct Rare {
 /// Every pattern on one field at one state, with the state each leads to.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ValueIndex {
-    strings: FastMap<Box<str>, Vec<StateId>>,
     literals: FastMap<Box<str>, Vec<StateId>>,
     numbers: FastMap<NumberKey, Vec<StateId>>,
     exists: Vec<StateId>,
@@ -272,7 +338,8 @@ impl ValueIndex {
     /// Adds one pattern leading to `target` (`Absent` is handled by the caller).
     pub(crate) fn insert(&mut self, m: &Matcher, target: StateId) {
         match m {
-            Matcher::Exact(s) => add(self.strings.entry(s.as_str().into()).or_default(), target),
+            // Exact strings live in the machine's one `EqTable`.
+            Matcher::Exact(_) => {}
             Matcher::Literal(s) => add(self.literals.entry(s.as_str().into()).or_default(), target),
             Matcher::NumericEq(k) => add(self.numbers.entry(*k).or_default(), target),
             Matcher::Exists => add(&mut self.exists, target),
@@ -325,7 +392,7 @@ impl ValueIndex {
     /// Every state a pattern here leads to (with repeats).
     pub(crate) fn targets(&self) -> Vec<StateId> {
         let mut out: Vec<StateId> = self.exists.clone();
-        for list in self.strings.values().chain(self.literals.values()) {
+        for list in self.literals.values() {
             out.extend_from_slice(list);
         }
         for list in self.numbers.values() {
@@ -367,23 +434,16 @@ impl ValueIndex {
     /// Appends the targets of every pattern `value` matches (possibly with repeats).
     pub(crate) fn lookup(&self, value: &Scalar<'_>, out: &mut Vec<StateId>) {
         out.extend_from_slice(&self.exists);
-        match value {
-            Scalar::Str(s) => {
-                if let Some(t) = self.strings.get(s.as_ref()) {
-                    out.extend_from_slice(t);
-                }
+        if !matches!(value, Scalar::Str(_)) {
+            if let Some(lit) = value.literal()
+                && let Some(t) = self.literals.get(lit)
+            {
+                out.extend_from_slice(t);
             }
-            other => {
-                if let Some(lit) = other.literal()
-                    && let Some(t) = self.literals.get(lit)
-                {
-                    out.extend_from_slice(t);
-                }
-                if let Scalar::Num(_, Some(k)) = other
-                    && let Some(t) = self.numbers.get(k)
-                {
-                    out.extend_from_slice(t);
-                }
+            if let Scalar::Num(_, Some(k)) = value
+                && let Some(t) = self.numbers.get(k)
+            {
+                out.extend_from_slice(t);
             }
         }
         let Some(rare) = &self.rare else {
@@ -426,6 +486,108 @@ impl ValueIndex {
             if !excludes(a, value) {
                 out.push(*target);
             }
+        }
+    }
+}
+
+/// Every exact-string pattern of a machine, for all its transitions, in one open-addressing table
+/// keyed by (transition, string): a lookup costs one probe of a flat array and one read of the
+/// string's bytes, with no pointer to follow in between (the machine's memory is often out of
+/// cache when events stream through).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EqTable {
+    slots: Vec<Slot>,
+    /// The strings' bytes, end to end.
+    bytes: Vec<u8>,
+    /// Target lists of strings that lead to more than one state.
+    targets: Vec<StateId>,
+}
+
+/// One entry; `targets_len == 0` marks an empty slot. With one target, `targets_start` is it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    hash: u64,
+    key_start: u32,
+    key_len: u32,
+    targets_start: u32,
+    targets_len: u32,
+}
+
+/// The table's hash of (transition, value hash).
+fn slot_hash(transition: u32, value: u64) -> u64 {
+    (value ^ u64::from(transition).wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(SEED)
+}
+
+impl EqTable {
+    /// Builds the table from `(transition, string) -> targets`.
+    pub(crate) fn build(entries: &FastMap<(u32, Box<str>), Vec<StateId>>) -> Self {
+        let size = (entries.len() * 2).next_power_of_two().max(2);
+        let mut table = Self {
+            slots: vec![Slot::default(); size],
+            bytes: Vec::new(),
+            targets: Vec::new(),
+        };
+        // A stable order, so the same rules always give the same layout.
+        let mut sorted: Vec<_> = entries.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for ((transition, key), targets) in sorted {
+            let hash = slot_hash(*transition, value_hash(key.as_bytes()));
+            let (targets_start, targets_len) = match targets.as_slice() {
+                [one] => (*one, 1),
+                many => {
+                    let start = table.targets.len() as u32;
+                    table.targets.extend_from_slice(many);
+                    (start, many.len() as u32)
+                }
+            };
+            let slot = Slot {
+                hash,
+                key_start: table.bytes.len() as u32,
+                key_len: key.len() as u32,
+                targets_start,
+                targets_len,
+            };
+            table.bytes.extend_from_slice(key.as_bytes());
+            let mut at = table.index(hash);
+            while table.slots[at].targets_len != 0 {
+                at = (at + 1) & (size - 1);
+            }
+            table.slots[at] = slot;
+        }
+        table
+    }
+
+    fn index(&self, hash: u64) -> usize {
+        let bits = self.slots.len().trailing_zeros();
+        if bits == 0 {
+            return 0;
+        }
+        (hash >> (64 - bits)) as usize
+    }
+
+    /// Appends the targets of `value` (whose [`value_hash`] is `hash`) at `transition`.
+    pub(crate) fn lookup(&self, transition: u32, hash: u64, value: &[u8], out: &mut Vec<StateId>) {
+        let hash = slot_hash(transition, hash);
+        let mask = self.slots.len() - 1;
+        let mut at = self.index(hash);
+        loop {
+            let slot = &self.slots[at];
+            if slot.targets_len == 0 {
+                return;
+            }
+            if slot.hash == hash
+                && slot.key_len as usize == value.len()
+                && self.bytes[slot.key_start as usize..][..value.len()] == *value
+            {
+                if slot.targets_len == 1 {
+                    out.push(slot.targets_start);
+                } else {
+                    let start = slot.targets_start as usize;
+                    out.extend_from_slice(&self.targets[start..start + slot.targets_len as usize]);
+                }
+                return;
+            }
+            at = (at + 1) & mask;
         }
     }
 }
@@ -485,5 +647,56 @@ mod tests {
         let mut out = Vec::new();
         t.prefixes_of("abcd".bytes(), &mut out);
         assert_eq!(out, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn eq_table_keys_by_transition_and_whole_string() {
+        let mut entries: FastMap<(u32, Box<str>), Vec<StateId>> = FastMap::default();
+        entries.insert((0, "DeleteTrail".into()), vec![7]);
+        entries.insert((1, "DeleteTrail".into()), vec![8, 9]);
+        entries.insert((1, "".into()), vec![3]);
+        // Longer than a word, differing only in the last byte.
+        entries.insert((2, "AWS API Call via CloudTrailA".into()), vec![4]);
+        let table = EqTable::build(&entries);
+        let find = |transition: u32, value: &str| {
+            let mut out = Vec::new();
+            table.lookup(
+                transition,
+                value_hash(value.as_bytes()),
+                value.as_bytes(),
+                &mut out,
+            );
+            out
+        };
+        assert_eq!(find(0, "DeleteTrail"), vec![7]);
+        assert_eq!(find(1, "DeleteTrail"), vec![8, 9]);
+        assert_eq!(find(1, ""), vec![3]);
+        assert_eq!(find(0, ""), Vec::<StateId>::new());
+        assert_eq!(find(2, "DeleteTrail"), Vec::<StateId>::new());
+        assert_eq!(find(0, "DeleteTrai"), Vec::<StateId>::new());
+        assert_eq!(find(2, "AWS API Call via CloudTrailA"), vec![4]);
+        assert_eq!(
+            find(2, "AWS API Call via CloudTrailB"),
+            Vec::<StateId>::new()
+        );
+        assert!(
+            EqTable::build(&FastMap::default())
+                .slots
+                .len()
+                .is_power_of_two()
+        );
+    }
+
+    #[test]
+    fn words_cover_every_byte() {
+        for len in 0usize..20 {
+            let bytes: Vec<u8> = (1..=len as u8).collect();
+            let mut seen = Vec::new();
+            for_each_word(&bytes, |w| seen.extend_from_slice(&w.to_le_bytes()));
+            for b in &bytes {
+                assert!(seen.contains(b), "len {len}: byte {b} not read");
+            }
+            assert_eq!(seen.len(), len.div_ceil(8) * 8);
+        }
     }
 }

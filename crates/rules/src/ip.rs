@@ -22,11 +22,14 @@ pub(crate) struct IpRange {
 }
 
 fn looks_like_v4(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('.').collect();
-    parts.len() == 4
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    let mut parts = 0;
+    for p in s.split('.') {
+        parts += 1;
+        if parts > 4 || p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+    }
+    parts == 4
 }
 
 fn looks_like_v6(s: &str) -> bool {

@@ -14,19 +14,26 @@
 //! cut down, at each state, to the arrays that a field still ahead could sit in, and a state is
 //! walked once per distinct context, so sibling arrays never multiply each other's work.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 
 use serde_json::Value;
 
-use crate::event::{EventError, EventLimits, Flat, Paths, flatten_text, flatten_value};
-use crate::index::{FastHasher, FastMap, StateId, ValueIndex};
+use crate::event::{Buffers, EventError, EventLimits, Flat, Paths, flatten_text, flatten_value};
+use crate::event::{Leaf, Scalar};
+use crate::index::{EqTable, FastHasher, FastMap, StateId, ValueIndex};
 use crate::pattern::{Matcher, Pattern};
 
 #[derive(Debug, Clone, Default)]
 struct Transition {
     field: u32,
-    values: ValueIndex,
+    /// The transition's number in the machine's [`EqTable`].
+    id: u32,
+    /// Whether some exact string pattern continues here (in the [`EqTable`]).
+    strings: bool,
+    /// Every other pattern, if any.
+    values: Option<Box<ValueIndex>>,
     absent: Vec<StateId>,
 }
 
@@ -83,6 +90,7 @@ impl<T> MachineBuilder<T> {
 pub struct Machine<T> {
     names: Vec<T>,
     states: Vec<State>,
+    strings: EqTable,
     paths: Paths,
     limits: EventLimits,
 }
@@ -98,6 +106,9 @@ impl<T> Machine<T> {
         // Children of a state, keyed by (field, canonical alternatives).
         let mut children: FastMap<(StateId, u32, String), StateId> = FastMap::default();
         let mut names = Vec::with_capacity(rules.len());
+        // Exact strings of every transition, and each transition's string targets.
+        let mut strings: FastMap<(u32, Box<str>), Vec<StateId>> = FastMap::default();
+        let mut string_targets: Vec<Vec<StateId>> = Vec::new();
         for (rule_index, (name, pattern)) in rules.into_iter().enumerate() {
             names.push(name);
             for sub in &pattern.sub_rules {
@@ -120,19 +131,32 @@ impl<T> Machine<T> {
                                 None => {
                                     from.transitions.push(Transition {
                                         field,
+                                        id: string_targets.len() as u32,
                                         ..Transition::default()
                                     });
+                                    string_targets.push(Vec::new());
                                     from.transitions.len() - 1
                                 }
                             };
                             let t = &mut from.transitions[i];
                             for m in alternatives {
-                                if *m == Matcher::Absent {
-                                    if !t.absent.contains(&n) {
-                                        t.absent.push(n);
+                                match m {
+                                    Matcher::Absent => {
+                                        if !t.absent.contains(&n) {
+                                            t.absent.push(n);
+                                        }
                                     }
-                                } else {
-                                    t.values.insert(m, n);
+                                    Matcher::Exact(text) => {
+                                        t.strings = true;
+                                        let list = strings
+                                            .entry((t.id, text.as_str().into()))
+                                            .or_default();
+                                        if !list.contains(&n) {
+                                            list.push(n);
+                                            string_targets[t.id as usize].push(n);
+                                        }
+                                    }
+                                    _ => t.values.get_or_insert_with(Box::default).insert(m, n),
                                 }
                             }
                             children.insert(key, n);
@@ -157,7 +181,14 @@ impl<T> Machine<T> {
             let targets: Vec<StateId> = states[s]
                 .transitions
                 .iter()
-                .flat_map(|t| t.absent.iter().copied().chain(t.values.targets()))
+                .flat_map(|t| {
+                    let others = t.values.as_ref().map(|v| v.targets()).unwrap_or_default();
+                    t.absent
+                        .iter()
+                        .copied()
+                        .chain(string_targets[t.id as usize].iter().copied())
+                        .chain(others)
+                })
                 .collect();
             for target in targets {
                 ahead.extend_from_slice(&states[target as usize].ahead);
@@ -167,12 +198,15 @@ impl<T> Machine<T> {
             let state = &mut states[s];
             state.ahead = ahead;
             for t in &mut state.transitions {
-                t.values.build();
+                if let Some(v) = &mut t.values {
+                    v.build();
+                }
             }
         }
         Self {
             names,
             states,
+            strings: EqTable::build(&strings),
             paths,
             limits,
         }
@@ -194,35 +228,54 @@ impl<T> Machine<T> {
 
     /// The rules an event matches, in the order they were added.
     pub fn matches_value(&self, event: &Value) -> Result<Vec<&T>, EventError> {
-        let flat = flatten_value(&self.paths, event, &self.limits)?;
-        Ok(self.names_of(self.run(&flat)))
+        with_buffers(|buffers| {
+            let flat = flatten_value(&self.paths, event, &self.limits, buffers)?;
+            Ok(self.names_of(flat, buffers))
+        })
     }
 
     /// The rules an event given as JSON text matches, in the order they were added.
     pub fn matches_json(&self, event: &str) -> Result<Vec<&T>, EventError> {
-        let flat = flatten_text(&self.paths, event, &self.limits)?;
-        Ok(self.names_of(self.run(&flat)))
+        with_buffers(|buffers| {
+            let flat = flatten_text(&self.paths, event, &self.limits, buffers)?;
+            Ok(self.names_of(flat, buffers))
+        })
     }
 
     /// Indices (in the order of [`MachineBuilder::add`]) of the rules the event matches.
     pub fn matching_indices(&self, event: &Value) -> Result<Vec<usize>, EventError> {
-        let flat = flatten_value(&self.paths, event, &self.limits)?;
-        Ok(self.run(&flat).into_iter().map(|i| i as usize).collect())
+        with_buffers(|buffers| {
+            let flat = flatten_value(&self.paths, event, &self.limits, buffers)?;
+            self.run(&flat, buffers);
+            flat.recycle(buffers);
+            Ok(buffers.found.iter().map(|&i| i as usize).collect())
+        })
     }
 
-    fn names_of(&self, indices: Vec<u32>) -> Vec<&T> {
-        indices
-            .into_iter()
-            .filter_map(|i| self.names.get(i as usize))
+    /// Runs the machine over a flattened event and names the rules found.
+    fn names_of(&self, flat: Flat<'_>, buffers: &mut Buffers) -> Vec<&T> {
+        self.run(&flat, buffers);
+        flat.recycle(buffers);
+        buffers
+            .found
+            .iter()
+            .filter_map(|&i| self.names.get(i as usize))
             .collect()
     }
 
-    fn run(&self, flat: &Flat<'_>) -> Vec<u32> {
-        let mut found: Vec<u32> = Vec::new();
-        let mut scratch = Vec::new();
+    /// Leaves the rules the event matches in `buffers.found`, sorted.
+    fn run(&self, flat: &Flat<'_>, buffers: &mut Buffers) {
+        let Buffers {
+            states: stack,
+            targets: scratch,
+            found,
+            ..
+        } = buffers;
+        found.clear();
         if flat.simple {
             // No arrays and one leaf per field: a trie state is reached at most once.
-            let mut stack: Vec<StateId> = vec![0];
+            stack.clear();
+            stack.push(0);
             while let Some(s) = stack.pop() {
                 let state = &self.states[s as usize];
                 found.extend_from_slice(&state.terminals);
@@ -232,10 +285,10 @@ impl<T> Machine<T> {
                         None => stack.extend_from_slice(&t.absent),
                         Some(leaf) => {
                             scratch.clear();
-                            t.values.lookup(&leaf.value, &mut scratch);
+                            self.lookup(t, leaf, scratch);
                             scratch.sort_unstable();
                             scratch.dedup();
-                            stack.extend_from_slice(&scratch);
+                            stack.extend_from_slice(scratch);
                         }
                     }
                 }
@@ -265,10 +318,10 @@ impl<T> Machine<T> {
                             continue;
                         };
                         scratch.clear();
-                        t.values.lookup(&leaf.value, &mut scratch);
+                        self.lookup(t, leaf, scratch);
                         scratch.sort_unstable();
                         scratch.dedup();
-                        for &n in &scratch {
+                        for &n in scratch.iter() {
                             stack.push((n, self.project(n, &merged, flat)));
                         }
                     }
@@ -277,7 +330,18 @@ impl<T> Machine<T> {
         }
         found.sort_unstable();
         found.dedup();
-        found
+    }
+
+    /// Appends the states that `leaf` leads to through `t` (possibly with repeats).
+    fn lookup(&self, t: &Transition, leaf: &Leaf<'_>, out: &mut Vec<StateId>) {
+        if t.strings
+            && let Scalar::Str(s) = &leaf.value
+        {
+            self.strings.lookup(t.id, leaf.hash, s.as_bytes(), out);
+        }
+        if let Some(values) = &t.values {
+            values.lookup(&leaf.value, out);
+        }
     }
 
     /// The part of a context that can still matter at state `n`.
@@ -293,6 +357,19 @@ impl<T> Machine<T> {
             })
             .collect()
     }
+}
+
+thread_local! {
+    /// Each thread's allocations for matching, reused from event to event.
+    static BUFFERS: RefCell<Buffers> = RefCell::default();
+}
+
+/// Runs `f` with this thread's buffers (fresh ones if they are somehow in use already).
+fn with_buffers<R>(f: impl FnOnce(&mut Buffers) -> R) -> R {
+    BUFFERS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffers) => f(&mut buffers),
+        Err(_) => f(&mut Buffers::default()),
+    })
 }
 
 /// Merges a leaf's arrays into a context; `None` when they disagree on an array's element.

@@ -9,3 +9,5 @@ pub mod qldb;
 pub mod qldb_session;
 pub mod s3;
 pub mod saved;
+pub mod sns;
+pub mod sqs;

@@ -476,7 +476,11 @@ async fn unserved_services_answer_in_their_own_protocols_shape() {
             "Action=GetCallerIdentity&Version=2011-06-15",
             "GetCallerIdentity",
         ),
-        ("sns", "Action=ListTopics&Version=2010-03-31", "ListTopics"),
+        (
+            "sns",
+            "Action=ListPlatformApplications&Version=2010-03-31",
+            "ListPlatformApplications",
+        ),
     ] {
         let form_type = "application/x-www-form-urlencoded; charset=utf-8";
         let (status, headers, text) = emu

@@ -1086,3 +1086,126 @@ fn rules_secrets_and_queued_deliveries_survive_a_kill() {
         "Failed to describe the connection(s). Connection 'flaky-connection' does not exist.",
     );
 }
+
+#[test]
+fn matched_events_reach_queues_and_topics_and_undelivered_ones_the_dead_letter_queue() {
+    let rt = runtime();
+    let emu = rt
+        .block_on(veritrail_emulator::spawn_with(|c| {
+            c.events_http_timeout = Duration::from_millis(300);
+        }))
+        .unwrap();
+    let u = emu.url.as_str();
+    let arn = |name: &str| format!("arn:aws:sqs:us-east-1:000000000000:{name}");
+    let alerts = crate::sqs::create(u, "alerts", json!({}));
+    let fanout = crate::sqs::create(u, "fanout", json!({}));
+    let dead = crate::sqs::create(u, "undelivered", json!({}));
+    let topic = crate::sns::topic(u, "security");
+    crate::sns::ok(
+        u,
+        &[
+            ("Action", "Subscribe"),
+            ("TopicArn", &topic),
+            ("Protocol", "sqs"),
+            ("Endpoint", &arn("fanout")),
+        ],
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let unreachable = destination(
+        u,
+        "gone",
+        &format!("http://{}", closed.local_addr().unwrap()),
+    );
+    drop(closed);
+    let stop = json!({"detail": {"eventSource": ["cloudtrail.amazonaws.com"], "eventName": ["StopLogging"]}});
+    ok(
+        u,
+        "PutRule",
+        json!({"Name": "trail-stopped", "EventPattern": stop.to_string()}),
+    );
+    ok(
+        u,
+        "PutTargets",
+        json!({"Rule": "trail-stopped", "Targets": [
+            {"Id": "queue", "Arn": arn("alerts")},
+            {"Id": "topic", "Arn": topic, "InputTransformer": {
+                "InputPathsMap": {"name": "$.detail.eventName"},
+                "InputTemplate": "{\"alert\": \"<name>\", \"rule\": \"<aws.events.rule-name>\"}"}},
+            {"Id": "webhook", "Arn": unreachable, "RoleArn": ROLE,
+             "RetryPolicy": {"MaximumRetryAttempts": 0},
+             "DeadLetterConfig": {"Arn": arn("undelivered")}}
+        ]}),
+    );
+    trail(u);
+    for op in ["StartLogging", "StopLogging"] {
+        let r = crate::cloudtrail_call(u, CT, op, &json!({"Name": "audit"}));
+        assert_eq!(r.status, 200, "{op}: {}", r.json);
+    }
+    let take = |queue: &str| {
+        let mut got = vec![];
+        wait(&format!("a message on {queue}"), || {
+            got = crate::sqs::receive(u, queue, json!({"MaxNumberOfMessages": 10}));
+            !got.is_empty()
+        });
+        got
+    };
+
+    // The queue target receives the event itself.
+    let got = take(&alerts);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let event: Value = serde_json::from_str(got[0]["Body"].as_str().unwrap()).unwrap();
+    assert_eq!(event["detail-type"], "AWS API Call via CloudTrail");
+    assert_eq!(event["source"], "aws.cloudtrail");
+    assert_eq!(event["detail"]["eventName"], "StopLogging");
+    assert_eq!(event["detail"]["requestParameters"]["name"], "audit");
+
+    // The topic target publishes the transformed input; SNS wraps it for the queue.
+    let got = take(&fanout);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let notification: Value = serde_json::from_str(got[0]["Body"].as_str().unwrap()).unwrap();
+    assert_eq!(notification["Type"], "Notification");
+    assert_eq!(notification["TopicArn"], topic.as_str());
+    let message: Value = serde_json::from_str(notification["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        message,
+        json!({"alert": "StopLogging", "rule": "trail-stopped"})
+    );
+
+    // The webhook nobody answers: no retry asked for, so the event goes to the dead-letter
+    // queue with EventBridge's attributes, and the failure is recorded with the message id.
+    let got = take(&dead);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let undelivered: Value = serde_json::from_str(got[0]["Body"].as_str().unwrap()).unwrap();
+    assert_eq!(undelivered["detail"]["eventName"], "StopLogging");
+    let attribute = |k: &str| got[0]["MessageAttributes"][k]["StringValue"].clone();
+    assert_eq!(attribute("ERROR_CODE"), "CONNECTION_FAILURE");
+    assert_eq!(
+        attribute("RULE_ARN"),
+        "arn:aws:events:us-east-1:000000000000:rule/trail-stopped"
+    );
+    assert_eq!(attribute("TARGET_ARN"), unreachable.as_str());
+    assert_eq!(
+        attribute("EXHAUSTED_RETRY_CONDITION"),
+        "MaximumRetryAttempts"
+    );
+    let failures = emu.emulator.event_failures().unwrap();
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(failures[0]["targetId"], "webhook");
+    assert_eq!(
+        failures[0]["deadLetterQueue"]["messageId"],
+        got[0]["MessageId"]
+    );
+
+    // A queue that is gone: the delivery fails for good as NO_RESOURCE, recorded.
+    crate::sqs::sqs(u, "DeleteQueue", json!({"QueueUrl": alerts}));
+    let r = crate::cloudtrail_call(u, CT, "StopLogging", &json!({"Name": "audit"}));
+    assert_eq!(r.status, 200, "{}", r.json);
+    wait("the failure to the deleted queue", || {
+        emu.emulator
+            .event_failures()
+            .unwrap()
+            .iter()
+            .any(|f| f["targetId"] == "queue" && f["errorCode"] == "NO_RESOURCE")
+    });
+    assert_eq!(emu.emulator.queued_event_deliveries().unwrap(), 0);
+}

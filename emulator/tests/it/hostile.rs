@@ -26,7 +26,7 @@ use tower::ServiceExt as _;
 use veritrail_core::ion_rs::{Element, v1_0};
 use veritrail_core::qldb::CommitDigest;
 use veritrail_core::time::{ManualClock, UtcMillis};
-use veritrail_emulator::ops::{CloudTrailOp, EventsOp, QLDB_BINDINGS, S3_BINDINGS};
+use veritrail_emulator::ops::{CloudTrailOp, EventsOp, QLDB_BINDINGS, S3_BINDINGS, SqsOp};
 use veritrail_emulator::{Running, route};
 
 use crate::mutate::{config, mutated};
@@ -820,6 +820,15 @@ fn generated_qldb_session_commands_get_qldb_errors() {
 // ---- CloudTrail and other awsJson services ----------------------------------------------------
 
 const CLOUDTRAIL_MEMBERS: &[&str] = &[
+    // SQS's members too (the same generator drives `AmazonSQS.*`).
+    "QueueUrl",
+    "QueueName",
+    "MessageBody",
+    "MessageAttributes",
+    "Entries",
+    "ReceiptHandle",
+    "MaxNumberOfMessages",
+    "WaitTimeSeconds",
     "Name",
     "S3BucketName",
     "S3KeyPrefix",
@@ -901,11 +910,13 @@ fn aws_json_request() -> impl Strategy<Value = Req> {
     let op = prop_oneof![
         8 => select(CloudTrailOp::SERVED).prop_map(|o| o.name().to_owned()),
         1 => select(CloudTrailOp::NOT_SERVED).prop_map(|o| o.name().to_owned()),
+        3 => select(SqsOp::SERVED).prop_map(|o| o.name().to_owned()),
         1 => "[A-Za-z]{0,16}",
     ];
     let prefix = prop_oneof![
         5 => Just("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101"),
         2 => Just("CloudTrail_20131101"),
+        3 => Just("AmazonSQS"),
         1 => Just("AWSEvents"),
         1 => Just("DynamoDB_20120810"),
         1 => Just("TrentService"),

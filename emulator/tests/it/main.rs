@@ -13,6 +13,8 @@ mod mutate;
 mod s3;
 mod secrets;
 mod session;
+mod sns;
+mod sqs;
 mod worm;
 
 use std::io::{Read as _, Write as _};

@@ -1,6 +1,6 @@
 //! The real AWS CLI (awscli 1.40.45 from PyPI, installed by `cargo xtask test` into
-//! `target/awscli-venv`) against the emulator: `aws s3api`, `aws s3 cp/ls` and `aws cloudtrail`
-//! run unmodified, with only `--endpoint-url` pointing at veritrail.
+//! `target/awscli-venv`) against the emulator: `aws s3api`, `aws s3 cp/ls`, `aws cloudtrail`,
+//! `aws sqs` and `aws sns` run unmodified, with only `--endpoint-url` pointing at veritrail.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -656,7 +656,8 @@ async fn the_aws_cli_names_each_operation_the_emulator_does_not_serve() {
             // Query protocol: an XML error the CLI reads (not "Unable to parse response").
             (&["iam", "list-users"][..], "iam", "InvalidAction", "ListUsers"),
             (&["sts", "get-caller-identity"], "sts", "InvalidAction", "GetCallerIdentity"),
-            (&["sns", "list-topics"], "sns", "InvalidAction", "ListTopics"),
+            (&["sns", "list-platform-applications"], "sns", "InvalidAction", "ListPlatformApplications"),
+            (&["sqs", "list-message-move-tasks", "--source-arn", "arn:aws:sqs:us-east-1:000000000000:q"], "sqs", "UnknownOperationException", "ListMessageMoveTasks"),
             // JSON protocols.
             (&["events", "list-archives"], "events", "UnknownOperationException", "ListArchives"),
             (&["kinesis", "list-streams"], "kinesis", "UnknownOperationException", "ListStreams"),
@@ -730,7 +731,9 @@ fn model_operations(service: &str) -> Vec<String> {
 
 #[test]
 fn the_coverage_table_lists_every_operation_of_the_aws_cli_models() {
-    use veritrail_emulator::ops::{CloudTrailOp, EventsOp, QldbOp, QldbSessionOp, S3Op};
+    use veritrail_emulator::ops::{
+        CloudTrailOp, EventsOp, QldbOp, QldbSessionOp, S3Op, SnsOp, SqsOp,
+    };
     fn names<T: Copy>(served: &[T], not_served: &[T], name: fn(T) -> &'static str) -> Vec<String> {
         let mut all: Vec<String> = served
             .iter()
@@ -768,4 +771,91 @@ fn the_coverage_table_lists_every_operation_of_the_aws_cli_models() {
         names(EventsOp::SERVED, EventsOp::NOT_SERVED, EventsOp::name),
         model_operations("events")
     );
+    assert_eq!(
+        names(SqsOp::SERVED, SqsOp::NOT_SERVED, SqsOp::name),
+        model_operations("sqs")
+    );
+    assert_eq!(
+        names(SnsOp::SERVED, SnsOp::NOT_SERVED, SnsOp::name),
+        model_operations("sns")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_drives_sqs_and_sns() {
+    let running = veritrail_scenarios::spawn().await.unwrap();
+    let emulator = std::sync::Arc::clone(&running.emulator);
+    with_cli(&running.url, "awscli-sqs-sns", move |u, home| {
+        let q = json(&ok(u, home, &["sqs", "create-queue", "--queue-name", "alerts"]));
+        let q = q["QueueUrl"].as_str().unwrap().to_owned();
+        assert_eq!(q, format!("{u}/000000000000/alerts"));
+        let arn = json(&ok(u, home, &["sqs", "get-queue-attributes", "--queue-url", &q, "--attribute-names", "QueueArn"]));
+        let arn = arn["Attributes"]["QueueArn"].as_str().unwrap().to_owned();
+        let t = json(&ok(u, home, &["sns", "create-topic", "--name", "security"]));
+        let t = t["TopicArn"].as_str().unwrap().to_owned();
+        ok(
+            u,
+            home,
+            &[
+                "sns", "subscribe", "--topic-arn", &t, "--protocol", "sqs", "--notification-endpoint", &arn,
+                "--attributes", r#"{"RawMessageDelivery": "true", "FilterPolicy": "{\"severity\": [\"HIGH\"]}"}"#,
+            ],
+        );
+        for severity in ["LOW", "HIGH"] {
+            let attrs = format!(r#"{{"severity": {{"DataType": "String", "StringValue": "{severity}"}}}}"#);
+            ok(u, home, &["sns", "publish", "--topic-arn", &t, "--message", &format!("{severity} alert"), "--message-attributes", &attrs]);
+        }
+        let got = json(&ok(u, home, &["sqs", "receive-message", "--queue-url", &q, "--max-number-of-messages", "10", "--message-attribute-names", "All", "--attribute-names", "All", "--visibility-timeout", "30"]));
+        let messages = got["Messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 1, "{got}");
+        assert_eq!(messages[0]["Body"], "HIGH alert");
+        assert_eq!(messages[0]["MessageAttributes"]["severity"]["StringValue"], "HIGH");
+        // Not deleted: visible again once 30 seconds pass on the emulator's clock.
+        let again = ok(u, home, &["sqs", "receive-message", "--queue-url", &q]);
+        assert!(again.trim().is_empty(), "{again}");
+        emulator.clock().advance(30_000).unwrap();
+        let again = json(&ok(u, home, &["sqs", "receive-message", "--queue-url", &q, "--attribute-names", "ApproximateReceiveCount"]));
+        assert_eq!(again["Messages"][0]["Attributes"]["ApproximateReceiveCount"], "2");
+        let handle = again["Messages"][0]["ReceiptHandle"].as_str().unwrap();
+        ok(u, home, &["sqs", "delete-message", "--queue-url", &q, "--receipt-handle", handle]);
+
+        // Redrive: after two receives the message moves to the dead-letter queue.
+        let dlq = json(&ok(u, home, &["sqs", "create-queue", "--queue-name", "alerts-dead"]));
+        let dlq = dlq["QueueUrl"].as_str().unwrap().to_owned();
+        let policy = r#"{"RedrivePolicy": "{\"deadLetterTargetArn\":\"arn:aws:sqs:us-east-1:000000000000:alerts-dead\",\"maxReceiveCount\":\"2\"}", "VisibilityTimeout": "5"}"#;
+        ok(u, home, &["sqs", "set-queue-attributes", "--queue-url", &q, "--attributes", policy]);
+        ok(u, home, &["sqs", "send-message", "--queue-url", &q, "--message-body", "poison"]);
+        for _ in 0..2 {
+            let got = json(&ok(u, home, &["sqs", "receive-message", "--queue-url", &q]));
+            assert_eq!(got["Messages"][0]["Body"], "poison");
+            emulator.clock().advance(5_000).unwrap();
+        }
+        assert!(ok(u, home, &["sqs", "receive-message", "--queue-url", &q]).trim().is_empty());
+        let dead = json(&ok(u, home, &["sqs", "receive-message", "--queue-url", &dlq]));
+        assert_eq!(dead["Messages"][0]["Body"], "poison");
+
+        // FIFO deduplication.
+        let fifo = json(&ok(u, home, &["sqs", "create-queue", "--queue-name", "audit.fifo", "--attributes", "FifoQueue=true,ContentBasedDeduplication=true"]));
+        let fifo = fifo["QueueUrl"].as_str().unwrap().to_owned();
+        let send = ["sqs", "send-message", "--queue-url", fifo.as_str(), "--message-body", "once", "--message-group-id", "g"];
+        let first = json(&ok(u, home, &send));
+        let second = json(&ok(u, home, &send));
+        assert_eq!(first["MessageId"], second["MessageId"]);
+
+        // SQS's and SNS's errors, as the CLI prints them.
+        let stderr = failed(u, home, &["sqs", "get-queue-url", "--queue-name", "nope"]);
+        assert_eq!(stderr.trim(), "An error occurred (AWS.SimpleQueueService.NonExistentQueue) when calling the GetQueueUrl operation: The specified queue does not exist.");
+        let stderr = failed(u, home, &["sns", "get-topic-attributes", "--topic-arn", "arn:aws:sns:us-east-1:000000000000:nope"]);
+        assert_eq!(stderr.trim(), "An error occurred (NotFound) when calling the GetTopicAttributes operation: Topic does not exist");
+        let big = home.join("big.txt");
+        std::fs::write(&big, "x".repeat((1 << 20) + 1)).unwrap();
+        let body = format!("file://{}", big.display());
+        let stderr = failed(u, home, &["sqs", "send-message", "--queue-url", &q, "--message-body", &body]);
+        assert_eq!(stderr.trim(), "An error occurred (InvalidParameterValue) when calling the SendMessage operation: One or more parameters are invalid. Reason: Message must be shorter than 1048576 bytes.");
+        let stderr = failed(u, home, &["sns", "publish", "--topic-arn", &t, "--message", "x", "--message-attributes", r#"{"bad name": {"DataType": "String", "StringValue": "v"}}"#]);
+        assert!(stderr.contains("(ParameterValueInvalid)"), "{stderr}");
+        let listed = json(&ok(u, home, &["sqs", "list-queues", "--queue-name-prefix", "alerts"]));
+        assert_eq!(listed["QueueUrls"].as_array().unwrap().len(), 2);
+    })
+    .await;
 }

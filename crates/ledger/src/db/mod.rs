@@ -397,6 +397,12 @@ impl Transaction {
         &self.id
     }
 
+    /// Whether committing it writes a journal block (and so waits for the disk); a transaction
+    /// that only read commits without touching the disk.
+    pub fn writes(&self) -> bool {
+        !self.docs.is_empty() || !self.tables.is_empty()
+    }
+
     /// The commit digest so far, as the drivers compute it.
     pub fn commit_digest(&self) -> Hash32 {
         self.digest.digest()

@@ -20,16 +20,57 @@ CREATE TABLE IF NOT EXISTS ct_records (
     read_only INTEGER NOT NULL, management INTEGER NOT NULL,
     username TEXT, access_key TEXT, json TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ct_records_by_name ON ct_records (event_name, seq);
-CREATE INDEX IF NOT EXISTS ct_records_by_time ON ct_records (at);
+DROP INDEX IF EXISTS ct_records_by_time;
 ";
+
+/// Records are numbered in the order they are made, and their times follow that order to
+/// within this much (two calls racing to be recorded): a scan by sequence number that has
+/// passed this far before the window has passed the window.
+const TIME_SLACK_MS: i64 = 60_000;
 
 /// Records of reads wait in memory at most this many at a time.
 pub const MAX_PENDING: usize = 512;
 
-/// Records not yet committed, and the next sequence number.
+/// A record as made: its JSON text and the columns it is found by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRecord {
+    pub at: UtcMillis,
+    pub region: String,
+    pub event_id: String,
+    pub event_name: String,
+    pub event_source: String,
+    pub read_only: bool,
+    pub management: bool,
+    /// The user name (the access key for IAM users; `ANONYMOUS` when unsigned).
+    pub username: String,
+    pub json: String,
+}
+
+impl NewRecord {
+    /// The columns of a record given as JSON (a record of an older data directory).
+    fn from_value(at: UtcMillis, region: String, v: &Value) -> Self {
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        Self {
+            at,
+            region,
+            event_id: s("eventID"),
+            event_name: s("eventName"),
+            event_source: s("eventSource"),
+            read_only: v["readOnly"].as_bool().unwrap_or(false),
+            management: v["managementEvent"].as_bool().unwrap_or(true),
+            username: v["userIdentity"]["userName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            json: v.to_string(),
+        }
+    }
+}
+
+/// Records not yet committed (with their sequence numbers), and the next sequence number.
 #[derive(Debug)]
 struct Pending {
-    rows: Vec<Recorded>,
+    rows: Vec<(i64, NewRecord)>,
     next_seq: i64,
 }
 
@@ -57,16 +98,11 @@ impl Records {
     }
 
     /// Queues a record; returns how many now wait.
-    pub fn push(&self, at: UtcMillis, region: &str, value: Value) -> usize {
+    pub fn push(&self, record: NewRecord) -> usize {
         let mut p = self.pending();
         let seq = p.next_seq;
         p.next_seq += 1;
-        p.rows.push(Recorded {
-            seq,
-            at,
-            region: region.to_owned(),
-            value,
-        });
+        p.rows.push((seq, record));
         p.rows.len()
     }
 
@@ -88,21 +124,19 @@ impl Records {
                 read_only, management, username, access_key, json)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
-        for r in &rows {
-            let v = &r.value;
-            let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        for (seq, r) in &rows {
             insert.execute(params![
-                r.seq,
+                seq,
                 r.at.0,
                 r.region,
-                s("eventID"),
-                s("eventName"),
-                s("eventSource"),
-                v["readOnly"].as_bool().unwrap_or(false),
-                v["managementEvent"].as_bool().unwrap_or(true),
-                v["userIdentity"]["userName"].as_str(),
-                v["userIdentity"]["accessKeyId"].as_str(),
-                v.to_string(),
+                r.event_id,
+                r.event_name,
+                r.event_source,
+                r.read_only,
+                r.management,
+                r.username,
+                r.username,
+                r.json,
             ])?;
         }
         Ok(())
@@ -178,21 +212,28 @@ pub fn lookup(
         Some(Attribute::AccessKeyId(v)) => ("access_key", Some(v.clone().into())),
         _ => ("1", None),
     };
+    // Newest first by sequence number (the primary key, or the event-name index), stopping
+    // once the records are older than the window.
     let sql = format!(
         "SELECT seq, at, region, json FROM ct_records
-         WHERE management = 1 AND at >= ?1 AND at <= ?2 AND seq < ?3 AND {column} = ?4
+         WHERE management = 1 AND seq < ?1 AND {column} = ?2
          ORDER BY seq DESC"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params![
-        from.0,
-        to.0,
         before.unwrap_or(i64::MAX),
         value.unwrap_or(rusqlite::types::Value::Integer(1)),
     ])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let rec = recorded(row(r)?)?;
+        let raw = row(r)?;
+        if raw.1 < from.0.saturating_sub(TIME_SLACK_MS) {
+            break;
+        }
+        if raw.1 < from.0 || raw.1 > to.0 {
+            continue;
+        }
+        let rec = recorded(raw)?;
         let keep = match attribute {
             Some(Attribute::ResourceName(name)) => {
                 resources(&rec.value).any(|x| x["ARN"].as_str() == Some(name.as_str()))
@@ -239,7 +280,11 @@ pub fn migrate_v0(w: &Write<'_>) -> Result<(), StoreError> {
         let mut rows = stmt.query([])?;
         let mut p = records.pending();
         while let Some(r) = rows.next()? {
-            p.rows.push(recorded(row(r)?)?);
+            let old = recorded(row(r)?)?;
+            p.rows.push((
+                old.seq,
+                NewRecord::from_value(old.at, old.region, &old.value),
+            ));
         }
     }
     records.flush(w)?;

@@ -35,7 +35,7 @@ pub mod transform;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use veritrail_core::time::UtcMillis;
 use veritrail_rules::{Machine, MachineBuilder, envelope};
 
@@ -47,6 +47,9 @@ use crate::ACCOUNT_ID;
 use crate::env::Env;
 use crate::keys::KeyStore;
 use crate::ops::EventsOp;
+use crate::services::cloudtrail::records::NewRecord;
+use crate::services::sns::{Publication, Sns, SnsError};
+use crate::services::sqs::{Outgoing, Sqs, SqsError};
 use crate::store::{Store, StoreError, Write};
 use crate::wire::AwsRequest;
 use crate::wire::time::iso8601_seconds;
@@ -247,6 +250,22 @@ pub struct Attempt {
     pub id: i64,
     pub delivery: Delivery,
     pub invocation: Invocation,
+}
+
+/// The services inside the emulator that EventBridge delivers to (SQS queues, SNS topics, and
+/// dead-letter queues), written in the same store write as the delivery's outcome.
+#[derive(Debug, Clone, Copy)]
+pub struct Local<'a> {
+    pub sqs: &'a Sqs,
+    pub sns: &'a Sns,
+    pub env: &'a Env,
+}
+
+/// How a delivery is made: an HTTP call, or a message put on a queue or topic of the emulator.
+enum Plan {
+    Http(Invocation),
+    Queue(Outgoing),
+    Topic(Publication),
 }
 
 /// The EventBridge service of one emulator.
@@ -452,22 +471,26 @@ impl Events {
     /// Puts the CloudTrail record of a served call on its region's default bus: every rule it
     /// matches queues a delivery per target (committed with the next store write). A read-only
     /// call's record reaches only rules in `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`.
-    pub fn observe(&self, record: &Value, region: &str, env: &Env, now: UtcMillis) {
-        let Some(compiled) = self.state().compiled(region, DEFAULT_BUS) else {
+    pub fn observe(&self, record: &NewRecord, env: &Env, now: UtcMillis) {
+        let Some(compiled) = self.state().compiled(&record.region, DEFAULT_BUS) else {
             return;
         };
-        let read_only = record.get("readOnly").and_then(Value::as_bool) == Some(true);
-        let machine = if read_only {
+        let machine = if record.read_only {
             &compiled.read_only
         } else {
             &compiled.all
         };
-        let Some(fields) = record.as_object().filter(|_| !machine.is_empty()) else {
+        if machine.is_empty() {
+            return;
+        }
+        // The record is parsed back only when some rule could match it.
+        let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&record.json) else {
             return;
         };
+        let fields = &fields;
         let mut event = envelope::cloudtrail_event(fields);
         event["id"] = json!(uuid(&env.new_id()));
-        let deliveries = compiled.deliveries(machine, &event, region, now);
+        let deliveries = compiled.deliveries(machine, &event, &record.region, now);
         if !deliveries.is_empty() {
             self.pending
                 .lock()
@@ -560,7 +583,12 @@ impl Events {
     /// Takes the deliveries due at `now` that are not under way: local outcomes (a target that
     /// is gone or cannot be reached from here) are settled in `w` at once; the HTTP calls are
     /// returned, marked under way, for the caller to make and [`Events::settle`].
-    pub fn take_due(&self, w: &Write<'_>, now: UtcMillis) -> Result<Vec<Attempt>, StoreError> {
+    pub fn take_due(
+        &self,
+        w: &Write<'_>,
+        local: Local<'_>,
+        now: UtcMillis,
+    ) -> Result<Vec<Attempt>, StoreError> {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         let room = MAX_IN_FLIGHT.saturating_sub(in_flight.len());
         if room == 0 {
@@ -576,7 +604,7 @@ impl Events {
                     continue;
                 }
                 match plan(&state, &d) {
-                    Ok(invocation) => {
+                    Ok(Plan::Http(invocation)) => {
                         in_flight.insert(id);
                         out.push(Attempt {
                             id,
@@ -584,13 +612,31 @@ impl Events {
                             invocation,
                         });
                     }
+                    Ok(Plan::Queue(message)) => {
+                        let outcome = local_outcome(
+                            local
+                                .sqs
+                                .enqueue(w, local.env, d.target_arn(), &message)
+                                .map_err(sqs_failure),
+                        )?;
+                        settled.push((id, d, outcome));
+                    }
+                    Ok(Plan::Topic(publication)) => {
+                        let outcome = local_outcome(
+                            local
+                                .sns
+                                .publish_from(w, local.env, local.sqs, d.target_arn(), &publication)
+                                .map_err(sns_failure),
+                        )?;
+                        settled.push((id, d, outcome));
+                    }
                     Err(outcome) => settled.push((id, d, outcome)),
                 }
             }
         }
         drop(in_flight);
         for (id, d, outcome) in settled {
-            self.settle(w, id, d, outcome, now)?;
+            self.settle(w, local, id, d, outcome, now)?;
         }
         Ok(out)
     }
@@ -600,6 +646,7 @@ impl Events {
     pub fn settle(
         &self,
         w: &Write<'_>,
+        local: Local<'_>,
         id: i64,
         mut d: Delivery,
         outcome: Outcome,
@@ -619,15 +666,17 @@ impl Events {
         match delivery::next_after_failure(&d, retryable, after, id, now) {
             Next::RetryAt(at) => persist::update_delivery(w, id, at, &d),
             Next::GiveUp(exhausted) => {
-                let dead_letter = d.dead_letter_arn().map(|arn| {
-                    (
-                        arn,
-                        Err::<String, String>(
-                            "veritrail does not emulate SQS yet: the dead-letter queue cannot receive the event"
-                                .to_owned(),
-                        ),
-                    )
-                });
+                let dead_letter = match d.dead_letter_arn() {
+                    Some(arn) => {
+                        let message = dead_letter_message(&d, &failure, exhausted);
+                        let sent = match local.sqs.enqueue(w, local.env, arn, &message) {
+                            Err(SqsError::Store(e)) => return Err(e),
+                            sent => sent.map_err(|e| e.parts().3),
+                        };
+                        Some((arn, sent))
+                    }
+                    None => None,
+                };
                 let record = delivery::failure_record(&d, &failure, exhausted, dead_letter, now);
                 persist::insert_failure(w, now, &record)?;
                 persist::delete_delivery(w, id)
@@ -656,10 +705,44 @@ impl Events {
 }
 
 /// How a delivery is made: the HTTP call of an API destination, or an outcome known at once.
-fn plan(state: &State, d: &Delivery) -> Result<Invocation, Outcome> {
+fn plan(state: &State, d: &Delivery) -> Result<Plan, Outcome> {
     let arn = d.target_arn();
     let service = arn.split(':').nth(2).unwrap_or_default();
     let no_resource = |what: String| Outcome::Fail(Failure::new("NO_RESOURCE", what));
+    if service == "sqs" || service == "sns" {
+        let ctx = transform::Context {
+            rule_arn: &d.rule_arn,
+            rule_name: &d.rule_name,
+            ingestion_time: &iso8601_seconds(d.ingested),
+        };
+        let body = transform::payload(&d.target, &d.event, &ctx)
+            .map_err(|e| Outcome::Fail(Failure::new("INVALID_JSON", e.0)))?;
+        let event_id = d.event.get("id").and_then(Value::as_str).map(str::to_owned);
+        let group_id = d
+            .target
+            .pointer("/SqsParameters/MessageGroupId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        return Ok(if service == "sqs" {
+            Plan::Queue(Outgoing {
+                body,
+                attributes: Map::new(),
+                // EventBridge deduplicates FIFO deliveries by the event's id.
+                dedup_id: group_id.as_ref().and(event_id),
+                group_id,
+                sender: EVENTBRIDGE_SENDER.to_owned(),
+            })
+        } else {
+            Plan::Topic(Publication {
+                message: body,
+                subject: None,
+                structure: None,
+                attributes: Map::new(),
+                dedup_id: group_id.as_ref().and(event_id),
+                group_id,
+            })
+        });
+    }
     let Some((region, name, id)) = input::resource_arn(arn, "api-destination") else {
         return Err(Outcome::Fail(Failure::new(
             "SDK_CLIENT_ERROR",
@@ -695,7 +778,65 @@ fn plan(state: &State, d: &Delivery) -> Result<Invocation, Outcome> {
     };
     let payload = transform::payload(&d.target, &d.event, &ctx)
         .map_err(|e| Outcome::Fail(Failure::new("INVALID_JSON", e.0)))?;
-    delivery::invocation(dest, conn, secret, &d.target, &d.event, payload).map_err(Outcome::Fail)
+    delivery::invocation(dest, conn, secret, &d.target, &d.event, payload)
+        .map(Plan::Http)
+        .map_err(Outcome::Fail)
+}
+
+/// The `SenderId` of the messages EventBridge puts on queues.
+const EVENTBRIDGE_SENDER: &str = "AIDAIE6VAXUQU2DKHA7DK";
+
+/// A local delivery's outcome; a store failure is not an outcome: it fails the whole take
+/// (nothing is committed, and the delivery stays due).
+fn local_outcome(sent: Result<String, Result<Failure, StoreError>>) -> Result<Outcome, StoreError> {
+    match sent {
+        Ok(_) => Ok(Outcome::Delivered),
+        Err(Ok(failure)) => Ok(Outcome::Fail(failure)),
+        Err(Err(e)) => Err(e),
+    }
+}
+
+fn sqs_failure(e: SqsError) -> Result<Failure, StoreError> {
+    match e {
+        SqsError::Store(e) => Err(e),
+        SqsError::QueueDoesNotExist => Ok(Failure::new("NO_RESOURCE", e.parts().3)),
+        e => Ok(Failure::new("SDK_CLIENT_ERROR", e.parts().3)),
+    }
+}
+
+fn sns_failure(e: SnsError) -> Result<Failure, StoreError> {
+    match e {
+        SnsError::Store(e) => Err(e),
+        SnsError::NotFound(_) => Ok(Failure::new("NO_RESOURCE", e.parts().2)),
+        e => Ok(Failure::new("SDK_CLIENT_ERROR", e.parts().2)),
+    }
+}
+
+/// The message a dead-letter queue receives: the event as it matched, with the attributes
+/// EventBridge adds (`RULE_ARN`, `TARGET_ARN`, `ERROR_CODE`, `ERROR_MESSAGE`,
+/// `EXHAUSTED_RETRY_CONDITION`, `RETRY_ATTEMPTS`).
+fn dead_letter_message(d: &Delivery, failure: &Failure, exhausted: Option<&str>) -> Outgoing {
+    let mut attributes = Map::new();
+    let mut put = |k: &str, v: &str| {
+        attributes.insert(
+            k.to_owned(),
+            json!({"DataType": "String", "StringValue": v}),
+        );
+    };
+    put("RULE_ARN", &d.rule_arn);
+    put("TARGET_ARN", d.target_arn());
+    put("ERROR_CODE", &failure.code);
+    put("ERROR_MESSAGE", &failure.message);
+    if let Some(condition) = exhausted {
+        put("EXHAUSTED_RETRY_CONDITION", condition);
+    }
+    put("RETRY_ATTEMPTS", &d.attempts.saturating_sub(1).to_string());
+    Outgoing {
+        body: d.event.to_string(),
+        attributes,
+        sender: EVENTBRIDGE_SENDER.to_owned(),
+        ..Outgoing::default()
+    }
 }
 
 /// The `requestParameters` of an EventBridge call's CloudTrail record: the request, members in

@@ -89,6 +89,22 @@ impl QldbSessions {
         });
     }
 
+    /// Whether `SendCommand` `body` commits a transaction that writes (a journal block, synced
+    /// to disk) rather than one that only read.
+    pub fn commits_writes(&self, body: &Value) -> bool {
+        let Some(token) = body.get("SessionToken").and_then(Value::as_str) else {
+            return false;
+        };
+        let Some(session) = self.sessions().get(token).cloned() else {
+            return false;
+        };
+        let session = session.lock().unwrap_or_else(|p| p.into_inner());
+        session
+            .transaction
+            .as_ref()
+            .is_some_and(|open| open.tx.writes())
+    }
+
     /// How many sessions are open.
     pub fn open_sessions(&self) -> usize {
         self.sessions().len()
