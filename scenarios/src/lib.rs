@@ -1,5 +1,6 @@
 //! Helpers for the end-to-end scenarios: real AWS SDK clients (`aws-sdk-qldb`,
-//! `aws-sdk-qldbsession`, `aws-sdk-s3`, `aws-sdk-sqs`, `aws-sdk-sns`) pointed at an emulator, and a small driver that runs QLDB sessions
+//! `aws-sdk-qldbsession`, `aws-sdk-s3`, `aws-sdk-sqs`, `aws-sdk-sns`, `aws-sdk-cloudtrail`,
+//! `aws-sdk-eventbridge`) pointed at an emulator, and a small driver that runs QLDB sessions
 //! and transactions the way the official drivers do (commit digest, paging, OCC retries).
 
 use std::time::Duration;
@@ -54,6 +55,16 @@ pub fn sqs_client(url: &str) -> aws_sdk_sqs::Client {
 /// An SNS client for the emulator at `url`.
 pub fn sns_client(url: &str) -> aws_sdk_sns::Client {
     aws_sdk_sns::Client::new(&sdk_config(url))
+}
+
+/// A CloudTrail client for the emulator at `url`.
+pub fn cloudtrail_client(url: &str) -> aws_sdk_cloudtrail::Client {
+    aws_sdk_cloudtrail::Client::new(&sdk_config(url))
+}
+
+/// An EventBridge client for the emulator at `url`.
+pub fn events_client(url: &str) -> aws_sdk_eventbridge::Client {
+    aws_sdk_eventbridge::Client::new(&sdk_config(url))
 }
 
 /// A session-API client for the emulator at `url`.

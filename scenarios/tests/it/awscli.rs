@@ -1,6 +1,6 @@
 //! The real AWS CLI (awscli 1.40.45 from PyPI, installed by `cargo xtask test` into
 //! `target/awscli-venv`) against the emulator: `aws s3api`, `aws s3 cp/ls`, `aws cloudtrail`,
-//! `aws sqs` and `aws sns` run unmodified, with only `--endpoint-url` pointing at veritrail.
+//! `aws sqs`, `aws sns` and `aws events` run unmodified, with only `--endpoint-url` pointing at veritrail.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -856,6 +856,74 @@ async fn the_aws_cli_drives_sqs_and_sns() {
         assert!(stderr.contains("(ParameterValueInvalid)"), "{stderr}");
         let listed = json(&ok(u, home, &["sqs", "list-queues", "--queue-name-prefix", "alerts"]));
         assert_eq!(listed["QueueUrls"].as_array().unwrap().len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_drives_eventbridge() {
+    let running = veritrail_scenarios::spawn().await.unwrap();
+    with_cli(&running.url, "awscli-events", move |u, home| {
+        let q = json(&ok(u, home, &["sqs", "create-queue", "--queue-name", "trail-alerts"]));
+        let q = q["QueueUrl"].as_str().unwrap().to_owned();
+        let arn = "arn:aws:sqs:us-east-1:000000000000:trail-alerts";
+        // Even a failed attempt to stop a trail is worth an alert.
+        let pattern = r#"{"source": ["aws.cloudtrail"], "detail": {"eventName": ["StopLogging"]}}"#;
+        let rule = json(&ok(u, home, &["events", "put-rule", "--name", "trail-stopped", "--event-pattern", pattern]));
+        assert_eq!(rule["RuleArn"], "arn:aws:events:us-east-1:000000000000:rule/trail-stopped");
+        let targets = format!(
+            r#"[{{"Id": "queue", "Arn": "{arn}", "InputTransformer": {{"InputPathsMap": {{"error": "$.detail.errorCode", "trail": "$.detail.requestParameters.name"}}, "InputTemplate": "{{\"trail\": \"<trail>\", \"error\": \"<error>\"}}"}}}}]"#
+        );
+        let put = json(&ok(u, home, &["events", "put-targets", "--rule", "trail-stopped", "--targets", &targets]));
+        assert_eq!(put["FailedEntryCount"], 0);
+        let stderr = failed(u, home, &["cloudtrail", "stop-logging", "--name", "payments"]);
+        assert!(stderr.contains("(TrailNotFoundException)"), "{stderr}");
+        let mut got = serde_json::Value::Null;
+        for _ in 0..100 {
+            let out = ok(u, home, &["sqs", "receive-message", "--queue-url", &q]);
+            if !out.trim().is_empty() {
+                got = json(&out);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let body = json(got["Messages"][0]["Body"].as_str().unwrap_or_else(|| panic!("no message: {got}")));
+        assert_eq!(body, serde_json::json!({"trail": "payments", "error": "TrailNotFoundException"}));
+
+        let rules = json(&ok(u, home, &["events", "list-rules", "--name-prefix", "trail"]));
+        assert_eq!(rules["Rules"][0]["Name"], "trail-stopped");
+        assert_eq!(rules["Rules"][0]["State"], "ENABLED");
+        let by_target = json(&ok(u, home, &["events", "list-rule-names-by-target", "--target-arn", arn]));
+        assert_eq!(by_target["RuleNames"], serde_json::json!(["trail-stopped"]));
+        let tested = json(&ok(
+            u,
+            home,
+            &[
+                "events", "test-event-pattern", "--event-pattern", r#"{"source": [{"prefix": "aws."}]}"#,
+                "--event", r#"{"id": "1", "account": "000000000000", "source": "aws.s3", "time": "2024-01-01T00:00:00Z", "region": "us-east-1", "resources": [], "detail-type": "x", "detail": {}}"#,
+            ],
+        ));
+        assert_eq!(tested["Result"], true);
+        let put = json(&ok(u, home, &["events", "put-events", "--entries", r#"[{"Source": "shop", "DetailType": "order", "Detail": "{\"id\": 1}"}, {"Source": "shop", "DetailType": "order", "Detail": "not json"}]"#]));
+        assert_eq!(put["FailedEntryCount"], 1);
+        assert_eq!(put["Entries"][1]["ErrorCode"], "MalformedDetail");
+
+        // EventBridge's errors, as the CLI prints them.
+        let stderr = failed(u, home, &["events", "put-rule", "--name", "bad", "--event-pattern", r#"{"source": "aws.s3"}"#]);
+        assert_eq!(
+            stderr.trim(),
+            r#"An error occurred (InvalidEventPatternException) when calling the PutRule operation: Event pattern is not valid. Reason: "source" must be an object or an array
+ at [Source: (String)"{"source": "aws.s3"}"; line: 1, column: 13]"#
+        );
+        let stderr = failed(u, home, &["events", "delete-rule", "--name", "trail-stopped"]);
+        assert_eq!(
+            stderr.trim(),
+            "An error occurred (ValidationException) when calling the DeleteRule operation: Rule can't be deleted since it has targets."
+        );
+        ok(u, home, &["events", "remove-targets", "--rule", "trail-stopped", "--ids", "queue"]);
+        ok(u, home, &["events", "delete-rule", "--name", "trail-stopped"]);
+        let stderr = failed(u, home, &["events", "describe-rule", "--name", "trail-stopped"]);
+        assert!(stderr.contains("(ResourceNotFoundException)"), "{stderr}");
     })
     .await;
 }

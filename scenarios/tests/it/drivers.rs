@@ -2,7 +2,8 @@
 //! unmodified against the emulator (`scenarios/drivers/`). `cargo xtask test` installs them:
 //! pyqldb 3.2.3 with boto3/botocore 1.40.60 into `target/drivers-venv`, and
 //! amazon-qldb-driver-nodejs 3.1.0 with @aws-sdk/client-qldb(-session) 3.629.0 into
-//! `target/drivers-node`. The same boto3 runs SQS and SNS flows (`drivers/boto3_sqs_sns.py`).
+//! `target/drivers-node`. The same boto3 runs SQS and SNS flows (`drivers/boto3_sqs_sns.py`) and EventBridge's
+//! (`drivers/boto3_events.py`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -57,6 +58,16 @@ async fn boto3_runs_sqs_and_sns_flows_unmodified() {
         .await
         .unwrap();
     run_python("boto3_sqs_sns.py", &emulator.url, "boto3 sqs/sns flows").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_runs_eventbridge_flows_unmodified() {
+    let emulator = veritrail_emulator::spawn_with(|c| {
+        c.events_http_timeout = std::time::Duration::from_millis(300);
+    })
+    .await
+    .unwrap();
+    run_python("boto3_events.py", &emulator.url, "boto3 events flows").await;
 }
 
 fn node_modules() -> PathBuf {

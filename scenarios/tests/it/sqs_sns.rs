@@ -12,7 +12,7 @@ use aws_sdk_sqs::error::ProvideErrorMetadata as _;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use veritrail_scenarios::{sns_client, spawn, sqs_client};
 
-async fn queue(
+pub(crate) async fn queue(
     sqs: &aws_sdk_sqs::Client,
     name: &str,
     attributes: &[(QueueAttributeName, &str)],
@@ -35,7 +35,10 @@ async fn queue(
     (url, arn)
 }
 
-async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+pub(crate) async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Vec<aws_sdk_sqs::types::Message> {
     sqs.receive_message()
         .queue_url(url)
         .max_number_of_messages(10)
@@ -322,7 +325,7 @@ async fn visibility_redrive_and_fifo_through_the_aws_sdk() {
 }
 
 /// Serves one HTTP subscriber on port 0; every request body goes down the channel.
-fn subscriber() -> (
+pub(crate) fn subscriber() -> (
     String,
     tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
 ) {
