@@ -30,6 +30,7 @@
 pub mod audit;
 pub mod clock_control;
 pub mod env;
+pub mod error;
 pub mod keys;
 pub mod ops;
 pub mod policy;
@@ -50,6 +51,7 @@ use axum::response::{IntoResponse as _, Response};
 use rusqlite::OptionalExtension as _;
 use veritrail_core::time::{Clock, SteeredClock, UtcMillis};
 
+pub use error::EmulatorError;
 pub use server::{Running, ServeArgs, run_serve, serve, spawn, spawn_with};
 
 use crate::env::Env;
@@ -161,33 +163,32 @@ impl From<StoreError> for ErrorBody {
 impl Emulator {
     /// Opens the emulator's state under `config.data_dir` (creating it), its keys under the key
     /// directory, and moves its clock to at least the last time it showed.
-    pub fn open(config: Config) -> Result<Self, String> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
-        let store = Arc::new(Store::open(&config.data_dir).map_err(|e| e.to_string())?);
-        let keys = KeyStore::open(&config.key_dir()).map_err(|e| e.0)?;
+    pub fn open(config: Config) -> Result<Self, EmulatorError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|error| EmulatorError::Dir {
+            path: config.data_dir.clone(),
+            error,
+        })?;
+        let store = Arc::new(Store::open(&config.data_dir)?);
+        let keys = KeyStore::open(&config.key_dir())?;
         let clock = Arc::new(SteeredClock::new(Arc::clone(&config.clock)));
         let env = Env::new(Arc::clone(&clock));
         {
-            let w = store.write().map_err(|e| e.to_string())?;
-            w.conn()
-                .execute_batch(CLOCK_SCHEMA)
-                .map_err(|e| e.to_string())?;
+            let w = store.write()?;
+            w.conn().execute_batch(CLOCK_SCHEMA)?;
             let last: Option<i64> = w
                 .conn()
                 .query_row("SELECT now FROM emulator_clock WHERE id = 1", [], |r| {
                     r.get(0)
                 })
-                .optional()
-                .map_err(|e| e.to_string())?;
+                .optional()?;
             // Time never goes back across a restart (retention would shorten otherwise).
             if let Some(last) = last {
                 let behind = last.saturating_sub(clock.now().0);
                 if behind > 0 {
-                    clock.advance(behind)?;
+                    clock.advance(behind).map_err(EmulatorError::Clock)?;
                 }
             }
-            w.commit().map_err(|e| e.to_string())?;
+            w.commit()?;
         }
         let log_interval = i64::try_from(config.log_interval.as_millis())
             .unwrap_or(i64::MAX)
@@ -203,7 +204,7 @@ impl Emulator {
         )?;
         let sqs = Sqs::open(Arc::clone(&store))?;
         let sns = Sns::open(Arc::clone(&store))?;
-        store.set_current_format().map_err(|e| e.to_string())?;
+        store.set_current_format()?;
         Ok(Self {
             sessions: QldbSessions::new(config.session_idle_timeout),
             config,
@@ -245,27 +246,20 @@ impl Emulator {
     /// Delivers every CloudTrail file that has fallen due, commits waiting records, saves a time
     /// ahead of the clock ([`CLOCK_LEASE`]) and forgets idle sessions (after requests when
     /// something is due, and once a second while serving).
-    pub fn deliver(&self) -> Result<(), String> {
+    pub fn deliver(&self) -> Result<(), EmulatorError> {
         let now = self.env.now();
         let lease = CLOCK_LEASE.as_millis() as f64 * self.clock().scale().max(1.0);
-        let w = self.store.write().map_err(|e| e.to_string())?;
-        let due = self
-            .cloudtrail
-            .deliver(&w, &self.env, &self.s3, now)
-            .map_err(|e| e.to_string())?;
-        let events_due = self
-            .events
-            .tick(&w, &self.env, now)
-            .map_err(|e| e.to_string())?;
+        let w = self.store.write()?;
+        let due = self.cloudtrail.deliver(&w, &self.env, &self.s3, now)?;
+        let events_due = self.events.tick(&w, &self.env, now)?;
         w.conn()
             .prepare_cached(
                 "INSERT INTO emulator_clock (id, now) VALUES (1, ?1)
                  ON CONFLICT (id) DO UPDATE SET now = max(now, excluded.now)",
             )
-            .and_then(|mut s| s.execute([now.0.saturating_add(lease as i64)]))
-            .map_err(|e| e.to_string())?;
-        self.sqs.sweep(&w, now).map_err(|e| e.to_string())?;
-        w.commit().map_err(|e| e.to_string())?;
+            .and_then(|mut s| s.execute([now.0.saturating_add(lease as i64)]))?;
+        self.sqs.sweep(&w, now)?;
+        w.commit()?;
         self.next_due
             .store(due.map_or(i64::MAX, |d| d.0), Ordering::Relaxed);
         self.sessions.sweep(now);
@@ -278,10 +272,10 @@ impl Emulator {
     }
 
     /// Commits the records (and the deliveries of their events) still waiting (at shutdown).
-    pub fn flush(&self) -> Result<(), String> {
-        let w = self.store.write().map_err(|e| e.to_string())?;
-        self.flush_waiting(&w).map_err(|e| e.to_string())?;
-        w.commit().map_err(|e| e.to_string())
+    pub fn flush(&self) -> Result<(), EmulatorError> {
+        let w = self.store.write()?;
+        self.flush_waiting(&w)?;
+        Ok(w.commit()?)
     }
 
     /// Inserts the records and the EventBridge deliveries waiting in memory into `w`.
@@ -506,17 +500,18 @@ impl Emulator {
     /// Starts the EventBridge deliveries that are due: each HTTP call runs as a task of the
     /// current tokio runtime, and its outcome is saved when it comes back (see
     /// [`services::events::delivery`]). Called by the server's delivery loop.
-    pub fn start_event_deliveries(self: &Arc<Self>) -> Result<(), String> {
+    pub fn start_event_deliveries(self: &Arc<Self>) -> Result<(), EmulatorError> {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Err("EventBridge deliveries need a tokio runtime".into());
+            return Err(EmulatorError::Task(
+                "EventBridge deliveries need a tokio runtime".into(),
+            ));
         };
         let attempts = {
-            let w = self.store.write().map_err(|e| e.to_string())?;
+            let w = self.store.write()?;
             let attempts = self
                 .events
-                .take_due(&w, self.local_targets(), self.env.now())
-                .map_err(|e| e.to_string())?;
-            w.commit().map_err(|e| e.to_string())?;
+                .take_due(&w, self.local_targets(), self.env.now())?;
+            w.commit()?;
             attempts
         };
         for attempt in attempts {
@@ -564,13 +559,13 @@ impl Emulator {
 
     /// The EventBridge deliveries that failed for good (rule, target, event, error, attempts,
     /// dead-letter queue), oldest first.
-    pub fn event_failures(&self) -> Result<Vec<serde_json::Value>, String> {
-        Events::failures(&self.store).map_err(|e| e.to_string())
+    pub fn event_failures(&self) -> Result<Vec<serde_json::Value>, EmulatorError> {
+        Events::failures(&self.store).map_err(EmulatorError::from)
     }
 
     /// How many EventBridge deliveries are queued in `aws.sqlite`.
-    pub fn queued_event_deliveries(&self) -> Result<usize, String> {
-        Events::queued(&self.store).map_err(|e| e.to_string())
+    pub fn queued_event_deliveries(&self) -> Result<usize, EmulatorError> {
+        Events::queued(&self.store).map_err(EmulatorError::from)
     }
 
     /// The SQS service (its narrow API: [`Sqs::enqueue`] …).
@@ -590,12 +585,10 @@ impl Emulator {
     }
 
     /// Records how an SNS HTTP delivery went (saved before this returns).
-    pub fn http_delivered(&self, d: &HttpDelivery, outcome: &Outcome) -> Result<(), String> {
-        let w = self.store.write().map_err(|e| e.to_string())?;
-        self.sns
-            .http_done(&w, &self.env, &self.sqs, d, outcome)
-            .map_err(|e| e.to_string())?;
-        w.commit().map_err(|e| e.to_string())
+    pub fn http_delivered(&self, d: &HttpDelivery, outcome: &Outcome) -> Result<(), EmulatorError> {
+        let w = self.store.write()?;
+        self.sns.http_done(&w, &self.env, &self.sqs, d, outcome)?;
+        Ok(w.commit()?)
     }
 
     /// How many QLDB sessions are open.

@@ -17,6 +17,7 @@ use axum::response::Response;
 use http_body_util::BodyExt as _;
 use veritrail_core::time::UtcMillis;
 
+use crate::EmulatorError;
 use crate::wire::ErrorBody;
 use crate::{Config, Emulator, clock_control, route};
 
@@ -180,7 +181,7 @@ pub struct Running {
 
 impl Running {
     /// Stops accepting, lets requests in flight finish, and commits waiting records.
-    pub async fn shutdown(mut self) -> Result<(), String> {
+    pub async fn shutdown(mut self) -> Result<(), EmulatorError> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -192,7 +193,7 @@ impl Running {
         let emulator = Arc::clone(&self.emulator);
         tokio::task::spawn_blocking(move || emulator.flush())
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| EmulatorError::Task(e.to_string()))?
     }
 }
 

@@ -668,6 +668,16 @@ fn a_damaged_cloudtrail_state_row_stops_start_up_and_is_kept() {
         let e =
             veritrail_emulator::Emulator::open(veritrail_emulator::Config::new(&dir)).unwrap_err();
         assert!(
+            matches!(
+                e,
+                veritrail_emulator::EmulatorError::Store(
+                    veritrail_emulator::store::StoreError::Corrupt(_)
+                )
+            ),
+            "{e:?}"
+        );
+        let e = e.to_string();
+        assert!(
             e.starts_with("aws.sqlite is damaged: the CloudTrail state (ct_state row 1): ")
                 && e.contains(why),
             "{why}: {e}"
@@ -776,7 +786,7 @@ fn a_format_0_cloudtrail_state_migrates_or_names_the_member_it_lacks() {
         (no_cursor, "trails[0].delivery.cursor is missing"),
     ] {
         write_format_0(trail);
-        let e = open().unwrap_err();
+        let e = open().unwrap_err().to_string();
         assert!(
             e.contains("the CloudTrail state of format 0 (cloudtrail row 'state')")
                 && e.ends_with(why),

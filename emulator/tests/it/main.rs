@@ -205,7 +205,7 @@ impl Instance {
         let mut config = Config::new(&self.dir);
         config.clock = Arc::new(ManualClock::new(UtcMillis(at), 0));
         config.clock_control = clock_control;
-        let emulator = Emulator::open(config)?;
+        let emulator = Emulator::open(config).map_err(|e| e.to_string())?;
         let running = self
             .rt
             .block_on(veritrail_emulator::serve(

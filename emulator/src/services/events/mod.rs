@@ -44,8 +44,9 @@ pub use error::EventsError;
 use model::{ApiDestination, Bus, Connection, DEFAULT_BUS, Rule, RuleState, uuid};
 
 use crate::ACCOUNT_ID;
+use crate::EmulatorError;
 use crate::env::Env;
-use crate::keys::KeyStore;
+use crate::keys::{KeyError, KeyStore};
 use crate::ops::EventsOp;
 use crate::services::cloudtrail::records::NewRecord;
 use crate::services::sns::{Publication, Sns, SnsError};
@@ -295,22 +296,18 @@ fn loaded(what: &str, keys: &[String], region: &str, name: &str) -> Result<(), S
 impl Events {
     /// Loads buses, rules, connections (and their secrets from the key store) and API
     /// destinations, checks the queued deliveries, and compiles every bus's rules.
-    pub fn open(store: &Store, keys: &KeyStore, now: UtcMillis) -> Result<Self, String> {
+    pub fn open(store: &Store, keys: &KeyStore, now: UtcMillis) -> Result<Self, EmulatorError> {
         let created = {
-            let w = store.write().map_err(|e| e.to_string())?;
-            w.conn()
-                .execute_batch(persist::SCHEMA)
-                .map_err(|e| e.to_string())?;
-            let created = persist::created(&w, now).map_err(|e| e.to_string())?;
-            w.commit().map_err(|e| e.to_string())?;
+            let w = store.write()?;
+            w.conn().execute_batch(persist::SCHEMA)?;
+            let created = persist::created(&w, now)?;
+            w.commit()?;
             created
         };
-        let e = |e: StoreError| e.to_string();
         let buses: Vec<Bus> = persist::load(store, "ev_buses", "region, name", |b: &Bus, k| {
             b.check()?;
             loaded("bus", k, &b.region, &b.name)
-        })
-        .map_err(e)?;
+        })?;
         let rules: Vec<Rule> =
             persist::load(store, "ev_rules", "region, bus, name", |r: &Rule, k| {
                 r.check()?;
@@ -318,8 +315,7 @@ impl Events {
                     return Err(format!("the rule in the row is on bus {}", r.bus));
                 }
                 loaded("rule", k, &r.region, &r.name)
-            })
-            .map_err(e)?;
+            })?;
         let connections: Vec<Connection> = persist::load(
             store,
             "ev_connections",
@@ -328,8 +324,7 @@ impl Events {
                 c.check()?;
                 loaded("connection", k, &c.region, &c.name)
             },
-        )
-        .map_err(e)?;
+        )?;
         let destinations: Vec<ApiDestination> = persist::load(
             store,
             "ev_destinations",
@@ -338,22 +333,21 @@ impl Events {
                 d.check()?;
                 loaded("API destination", k, &d.region, &d.name)
             },
-        )
-        .map_err(e)?;
-        persist::check_deliveries::<Delivery>(store).map_err(e)?;
+        )?;
+        persist::check_deliveries::<Delivery>(store)?;
         let mut secrets = BTreeMap::new();
         for c in &connections {
-            let bytes = keys.read(&c.secret_file).map_err(|e| e.0)?.ok_or_else(|| {
-                format!(
+            let bytes = keys.read(&c.secret_file)?.ok_or_else(|| {
+                KeyError(format!(
                     "the secret of EventBridge connection {} ({}) is missing from the key store",
                     c.name, c.secret_file
-                )
+                ))
             })?;
             let v: Value = serde_json::from_slice(&bytes).map_err(|err| {
-                format!(
+                KeyError(format!(
                     "the secret of EventBridge connection {} ({}) is damaged: {err}",
                     c.name, c.secret_file
-                )
+                ))
             })?;
             secrets.insert(c.secret_file.clone(), v);
         }

@@ -38,6 +38,7 @@ use filter::{Filter, Scope};
 use model::{DEDUP_WINDOW_MS, MAX_MESSAGE, Subscription, TOKEN_TTL_MS, Topic};
 pub use rows::FailedDelivery;
 
+use crate::EmulatorError;
 use crate::env::Env;
 use crate::ops::SnsOp;
 use crate::services::sqs::{Outgoing, Sqs};
@@ -231,14 +232,12 @@ fn page(arns: Vec<String>, token: Option<&str>) -> Result<(Vec<String>, Option<S
 impl Sns {
     /// Loads topics and subscriptions from `aws.sqlite` (creating SNS's tables) and compiles
     /// their filter policies.
-    pub fn open(store: Arc<Store>) -> Result<Self, String> {
+    pub fn open(store: Arc<Store>) -> Result<Self, EmulatorError> {
         let (topics, subscriptions) = {
-            let w = store.write().map_err(|e| e.to_string())?;
-            w.conn()
-                .execute_batch(rows::SCHEMA)
-                .map_err(|e| e.to_string())?;
-            let loaded = rows::load(w.conn()).map_err(|e| e.to_string())?;
-            w.commit().map_err(|e| e.to_string())?;
+            let w = store.write()?;
+            w.conn().execute_batch(rows::SCHEMA)?;
+            let loaded = rows::load(w.conn())?;
+            w.commit()?;
             loaded
         };
         let mut state = State::default();
@@ -254,7 +253,6 @@ impl Sns {
                         s.arn,
                         e.parts().2
                     ))
-                    .to_string()
                 })?;
                 state.filters.insert(s.arn.clone(), f);
             }

@@ -37,6 +37,7 @@ pub use error::SqsError;
 use model::{DEDUP_WINDOW_MS, MAX_BATCH, MAX_MESSAGE_SIZE, QUIET_MS, Queue};
 use rows::Message;
 
+use crate::EmulatorError;
 use crate::env::Env;
 use crate::ops::{Protocol, SqsOp};
 use crate::store::{Store, StoreError, Write};
@@ -301,14 +302,12 @@ fn check_fifo_id(name: &str, value: &str) -> Result<(), SqsError> {
 
 impl Sqs {
     /// Loads the queues from `aws.sqlite` (creating SQS's tables).
-    pub fn open(store: Arc<Store>) -> Result<Self, String> {
+    pub fn open(store: Arc<Store>) -> Result<Self, EmulatorError> {
         let (queues, next_id) = {
-            let w = store.write().map_err(|e| e.to_string())?;
-            w.conn()
-                .execute_batch(rows::SCHEMA)
-                .map_err(|e| e.to_string())?;
-            let loaded = rows::load_queues(w.conn()).map_err(|e| e.to_string())?;
-            w.commit().map_err(|e| e.to_string())?;
+            let w = store.write()?;
+            w.conn().execute_batch(rows::SCHEMA)?;
+            let loaded = rows::load_queues(w.conn())?;
+            w.commit()?;
             loaded
         };
         Ok(Self {
