@@ -211,6 +211,7 @@ impl CloudTrail {
             s3,
             keys,
             interval: self.log_interval,
+            next_record: self.records.next_seq(),
         };
         let mut changed = false;
         for trail in trails.values_mut().chain(retired.iter_mut()) {
