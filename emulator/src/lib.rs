@@ -35,6 +35,7 @@ pub mod keys;
 pub mod ops;
 pub mod policy;
 pub mod route;
+pub mod saved_clock;
 pub mod server;
 pub mod services;
 pub mod store;
@@ -48,7 +49,6 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse as _, Response};
-use rusqlite::OptionalExtension as _;
 use veritrail_core::time::{Clock, SteeredClock, UtcMillis};
 
 pub use error::EmulatorError;
@@ -58,6 +58,7 @@ use crate::env::Env;
 use crate::keys::KeyStore;
 use crate::ops::{Operation, Protocol};
 use crate::route::Parsed;
+use crate::saved_clock::SavedClock;
 use crate::services::cloudtrail::CloudTrail;
 use crate::services::cloudtrail::records::MAX_PENDING;
 use crate::services::events::Events;
@@ -142,13 +143,13 @@ pub struct Emulator {
     sns: Sns,
     /// Added before each answer, in microseconds (0: none); see [`Emulator::set_latency`].
     latency_us: AtomicU64,
+    /// The key that tags the clock's saved time.
+    saved_clock: SavedClock,
     /// When CloudTrail files next fall due (milliseconds; `i64::MIN`: check at once).
     next_due: AtomicI64,
 }
 
 /// `emulator_clock.now` is a time the clock has not reached yet: a restart starts from it.
-const CLOCK_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS emulator_clock (id INTEGER PRIMARY KEY CHECK (id = 1), now INTEGER NOT NULL);";
-
 /// How far (in real time, at the clock's speed) the saved reading runs ahead of the clock. Saves
 /// come about once a second, so a kill between two of them cannot leave a time already handed
 /// out (a record, a version, a clock reading) later than where the restart begins.
@@ -172,15 +173,9 @@ impl Emulator {
         let keys = KeyStore::open(&config.key_dir())?;
         let clock = Arc::new(SteeredClock::new(Arc::clone(&config.clock)));
         let env = Env::new(Arc::clone(&clock));
-        {
+        let saved_clock = {
             let w = store.write()?;
-            w.conn().execute_batch(CLOCK_SCHEMA)?;
-            let last: Option<i64> = w
-                .conn()
-                .query_row("SELECT now FROM emulator_clock WHERE id = 1", [], |r| {
-                    r.get(0)
-                })
-                .optional()?;
+            let (saved, last) = SavedClock::open(&w, &keys)?;
             // Time never goes back across a restart (retention would shorten otherwise).
             if let Some(last) = last {
                 let behind = last.saturating_sub(clock.now().0);
@@ -189,7 +184,8 @@ impl Emulator {
                 }
             }
             w.commit()?;
-        }
+            saved
+        };
         let log_interval = i64::try_from(config.log_interval.as_millis())
             .unwrap_or(i64::MAX)
             .max(1000);
@@ -217,6 +213,7 @@ impl Emulator {
             sqs,
             sns,
             latency_us: AtomicU64::new(0),
+            saved_clock,
             next_due: AtomicI64::new(i64::MIN),
         })
     }
@@ -252,12 +249,8 @@ impl Emulator {
         let w = self.store.write()?;
         let due = self.cloudtrail.deliver(&w, &self.env, &self.s3, now)?;
         let events_due = self.events.tick(&w, &self.env, now)?;
-        w.conn()
-            .prepare_cached(
-                "INSERT INTO emulator_clock (id, now) VALUES (1, ?1)
-                 ON CONFLICT (id) DO UPDATE SET now = max(now, excluded.now)",
-            )
-            .and_then(|mut s| s.execute([now.0.saturating_add(lease as i64)]))?;
+        self.saved_clock
+            .save(&w, now.0.saturating_add(lease as i64))?;
         self.sqs.sweep(&w, now)?;
         w.commit()?;
         self.next_due
