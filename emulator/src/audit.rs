@@ -20,7 +20,7 @@ use crate::wire::{AwsRequest, ErrorInfo, Resource};
 
 /// A JSON object with each top-level key's first letter in lower case, as CloudTrail records
 /// request parameters.
-fn lower_first(v: &Value) -> Value {
+pub(crate) fn lower_first(v: &Value) -> Value {
     match v.as_object() {
         Some(o) => Value::Object(
             o.iter()
@@ -109,6 +109,10 @@ fn parameters(req: &AwsRequest) -> (Value, Vec<ResourceEntry>) {
                 .unwrap_or_default();
             (lower_first(body), resources)
         }
+        (Operation::Events(op), _) => (
+            crate::services::events::audit_parameters(*op, req.json()),
+            vec![],
+        ),
         (Operation::S3(_), Resource::Bucket(bucket)) => (
             json!({"bucketName": bucket}),
             vec![resource(

@@ -93,8 +93,10 @@ pub fn endpoint(emulator: &Emulator, method: &Method, body: &[u8]) -> Response {
             }
         }
         if let Err(e) = emulator.deliver() {
-            return bad(StatusCode::INTERNAL_SERVER_ERROR, &e);
+            return bad(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
         }
+        // Messages may have become visible: SQS long polls look again.
+        emulator.wake_pollers(false);
     } else if *method != Method::GET {
         return bad(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST");
     }

@@ -47,6 +47,23 @@ impl Env {
         getrandom::fill(&mut buf).map_err(|e| NoRandomness(e.to_string()))?;
         Ok(base64::engine::general_purpose::STANDARD.encode(buf))
     }
+
+    /// A random (version 4) UUID, as SQS and SNS give message ids.
+    pub fn uuid(&self) -> Result<String, NoRandomness> {
+        let mut b = [0u8; 16];
+        getrandom::fill(&mut b).map_err(|e| NoRandomness(e.to_string()))?;
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let h = crate::wire::hex(&b);
+        Ok(format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -65,5 +82,8 @@ mod tests {
         let (a, b) = (env.token(32).unwrap(), env.token(32).unwrap());
         assert_ne!(a, b);
         assert_eq!(a.len(), 44);
+        let u = env.uuid().unwrap();
+        assert_eq!((u.len(), &u[14..15]), (36, "4"));
+        assert_ne!(u, env.uuid().unwrap());
     }
 }

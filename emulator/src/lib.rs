@@ -13,8 +13,11 @@
 //!    answer leaves.
 //! 4. Errors are rendered in the protocol's own shape ([`wire::error`]).
 //!
-//! Services: QLDB's control plane and session API, S3 with versioning and Object Lock, and
-//! CloudTrail with signed log delivery; `emulator/COVERAGE.md` lists every operation. State is
+//! Services: QLDB's control plane and session API, S3 with versioning and Object Lock,
+//! CloudTrail with signed log delivery, EventBridge (whose default bus receives the CloudTrail
+//! record of every call), SQS (JSON and query protocols, long polls that hold no thread:
+//! [`Emulator::serve_or_wait`]) and SNS (delivery to queues and HTTP endpoints);
+//! `emulator/COVERAGE.md` lists every operation. State is
 //! per instance (no globals), so tests run many emulators in parallel, each on its own port with
 //! its own directory.
 //!
@@ -27,10 +30,12 @@
 pub mod audit;
 pub mod clock_control;
 pub mod env;
+pub mod error;
 pub mod keys;
 pub mod ops;
 pub mod policy;
 pub mod route;
+pub mod saved_clock;
 pub mod server;
 pub mod services;
 pub mod store;
@@ -44,20 +49,25 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse as _, Response};
-use rusqlite::OptionalExtension as _;
 use veritrail_core::time::{Clock, SteeredClock, UtcMillis};
 
+pub use error::EmulatorError;
 pub use server::{Running, ServeArgs, run_serve, serve, spawn, spawn_with};
 
 use crate::env::Env;
 use crate::keys::KeyStore;
 use crate::ops::{Operation, Protocol};
 use crate::route::Parsed;
+use crate::saved_clock::SavedClock;
 use crate::services::cloudtrail::CloudTrail;
 use crate::services::cloudtrail::records::MAX_PENDING;
+use crate::services::events::Events;
 use crate::services::qldb::Qldb;
 use crate::services::qldb_session::QldbSessions;
 use crate::services::s3::S3;
+use crate::services::sns::Sns;
+use crate::services::sns::delivery::{HttpDelivery, Outcome};
+use crate::services::sqs::Sqs;
 use crate::store::{Store, StoreError, Write};
 use crate::wire::{AwsRequest, ErrorBody, json};
 
@@ -92,6 +102,8 @@ pub struct Config {
     pub log_interval: Duration,
     /// Whether `POST /_veritrail/clock` may move the clock (off unless asked for).
     pub clock_control: bool,
+    /// How long an EventBridge API destination has to answer (5 s on AWS).
+    pub events_http_timeout: Duration,
 }
 
 impl Config {
@@ -104,6 +116,7 @@ impl Config {
             clock: Arc::new(veritrail_core::time::SystemClock),
             log_interval: Duration::from_secs(5 * 60),
             clock_control: false,
+            events_http_timeout: services::events::delivery::HTTP_TIMEOUT,
         }
     }
 
@@ -123,17 +136,20 @@ pub struct Emulator {
     store: Arc<Store>,
     s3: S3,
     cloudtrail: CloudTrail,
+    events: Events,
     qldb: Qldb,
     sessions: QldbSessions,
+    sqs: Sqs,
+    sns: Sns,
     /// Added before each answer, in microseconds (0: none); see [`Emulator::set_latency`].
     latency_us: AtomicU64,
+    /// The key that tags the clock's saved time.
+    saved_clock: SavedClock,
     /// When CloudTrail files next fall due (milliseconds; `i64::MIN`: check at once).
     next_due: AtomicI64,
 }
 
 /// `emulator_clock.now` is a time the clock has not reached yet: a restart starts from it.
-const CLOCK_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS emulator_clock (id INTEGER PRIMARY KEY CHECK (id = 1), now INTEGER NOT NULL);";
-
 /// How far (in real time, at the clock's speed) the saved reading runs ahead of the clock. Saves
 /// come about once a second, so a kill between two of them cannot leave a time already handed
 /// out (a record, a version, a clock reading) later than where the restart begins.
@@ -148,46 +164,43 @@ impl From<StoreError> for ErrorBody {
 impl Emulator {
     /// Opens the emulator's state under `config.data_dir` (creating it), its keys under the key
     /// directory, and moves its clock to at least the last time it showed.
-    pub fn open(config: Config) -> Result<Self, String> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
-        let store = Arc::new(Store::open(&config.data_dir).map_err(|e| e.to_string())?);
-        let keys = KeyStore::open(&config.key_dir()).map_err(|e| e.0)?;
+    pub fn open(config: Config) -> Result<Self, EmulatorError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|error| EmulatorError::Dir {
+            path: config.data_dir.clone(),
+            error,
+        })?;
+        let store = Arc::new(Store::open(&config.data_dir)?);
+        let keys = KeyStore::open(&config.key_dir())?;
         let clock = Arc::new(SteeredClock::new(Arc::clone(&config.clock)));
         let env = Env::new(Arc::clone(&clock));
-        {
-            let w = store.write().map_err(|e| e.to_string())?;
-            w.conn()
-                .execute_batch(CLOCK_SCHEMA)
-                .map_err(|e| e.to_string())?;
-            let last: Option<i64> = w
-                .conn()
-                .query_row("SELECT now FROM emulator_clock WHERE id = 1", [], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(|e| e.to_string())?;
+        let saved_clock = {
+            let w = store.write()?;
+            let (saved, last) = SavedClock::open(&w, &keys)?;
             // Time never goes back across a restart (retention would shorten otherwise).
             if let Some(last) = last {
                 let behind = last.saturating_sub(clock.now().0);
                 if behind > 0 {
-                    clock.advance(behind)?;
+                    clock.advance(behind).map_err(EmulatorError::Clock)?;
                 }
             }
-            w.commit().map_err(|e| e.to_string())?;
-        }
+            w.commit()?;
+            saved
+        };
         let log_interval = i64::try_from(config.log_interval.as_millis())
             .unwrap_or(i64::MAX)
             .max(1000);
         let s3 = S3::open(Arc::clone(&store), &keys)?;
         let cloudtrail = CloudTrail::open(&store, &keys, log_interval)?;
+        let events = Events::open(&store, &keys, env.now())?;
         let qldb = Qldb::open(
             &store,
             &config.data_dir,
             config.transaction_timeout,
             clock.clone(),
         )?;
-        store.set_current_format().map_err(|e| e.to_string())?;
+        let sqs = Sqs::open(Arc::clone(&store))?;
+        let sns = Sns::open(Arc::clone(&store))?;
+        store.set_current_format()?;
         Ok(Self {
             sessions: QldbSessions::new(config.session_idle_timeout),
             config,
@@ -195,8 +208,12 @@ impl Emulator {
             store,
             s3,
             cloudtrail,
+            events,
             qldb,
+            sqs,
+            sns,
             latency_us: AtomicU64::new(0),
+            saved_clock,
             next_due: AtomicI64::new(i64::MIN),
         })
     }
@@ -226,38 +243,38 @@ impl Emulator {
     /// Delivers every CloudTrail file that has fallen due, commits waiting records, saves a time
     /// ahead of the clock ([`CLOCK_LEASE`]) and forgets idle sessions (after requests when
     /// something is due, and once a second while serving).
-    pub fn deliver(&self) -> Result<(), String> {
+    pub fn deliver(&self) -> Result<(), EmulatorError> {
         let now = self.env.now();
         let lease = CLOCK_LEASE.as_millis() as f64 * self.clock().scale().max(1.0);
-        let w = self.store.write().map_err(|e| e.to_string())?;
-        let due = self
-            .cloudtrail
-            .deliver(&w, &self.env, &self.s3, now)
-            .map_err(|e| e.to_string())?;
-        w.conn()
-            .prepare_cached(
-                "INSERT INTO emulator_clock (id, now) VALUES (1, ?1)
-                 ON CONFLICT (id) DO UPDATE SET now = max(now, excluded.now)",
-            )
-            .and_then(|mut s| s.execute([now.0.saturating_add(lease as i64)]))
-            .map_err(|e| e.to_string())?;
-        w.commit().map_err(|e| e.to_string())?;
+        let w = self.store.write()?;
+        let due = self.cloudtrail.deliver(&w, &self.env, &self.s3, now)?;
+        let events_due = self.events.tick(&w, &self.env, now)?;
+        self.saved_clock
+            .save(&w, now.0.saturating_add(lease as i64))?;
+        self.sqs.sweep(&w, now)?;
+        w.commit()?;
         self.next_due
             .store(due.map_or(i64::MAX, |d| d.0), Ordering::Relaxed);
         self.sessions.sweep(now);
+        if events_due {
+            self.events.wake().notify_one();
+        }
         // A checkpoint that cannot run now leaves the pages for the next tick.
         let _ = self.store.checkpoint();
         Ok(())
     }
 
-    /// Commits the records still waiting (at shutdown).
-    pub fn flush(&self) -> Result<(), String> {
-        let w = self.store.write().map_err(|e| e.to_string())?;
-        self.cloudtrail
-            .records
-            .flush(&w)
-            .map_err(|e| e.to_string())?;
-        w.commit().map_err(|e| e.to_string())
+    /// Commits the records (and the deliveries of their events) still waiting (at shutdown).
+    pub fn flush(&self) -> Result<(), EmulatorError> {
+        let w = self.store.write()?;
+        self.flush_waiting(&w)?;
+        Ok(w.commit()?)
+    }
+
+    /// Inserts the records and the EventBridge deliveries waiting in memory into `w`.
+    fn flush_waiting(&self, w: &Write<'_>) -> Result<(), StoreError> {
+        self.cloudtrail.records.flush(w)?;
+        self.events.flush(w)
     }
 
     /// Handles one request given as its parts (blocking: ledger work touches the disk). Tests
@@ -300,6 +317,43 @@ impl Emulator {
     /// Serves a parsed request: runs it (in a store write when it can change something),
     /// records it, and answers (see the crate documentation).
     pub fn serve_request(&self, parsed: Parsed) -> Response {
+        self.serve(parsed, None)
+    }
+
+    /// Whether the request may have to wait for its answer (an SQS ReceiveMessage: serve it
+    /// with [`Emulator::serve_or_wait`]).
+    pub fn may_wait(req: &AwsRequest) -> bool {
+        req.operation == Operation::Sqs(ops::SqsOp::ReceiveMessage)
+    }
+
+    /// Serves a request that may wait: answered now, or handed back with what to wait on (an
+    /// SQS long poll on an empty queue; nothing is recorded or changed then). Serving it with
+    /// [`Emulator::serve_request`] afterwards answers it whatever the queue holds.
+    pub fn serve_or_wait(
+        &self,
+        parsed: Parsed,
+    ) -> Result<Response, Box<(Parsed, crate::services::sqs::Wait)>> {
+        if parsed.rejection.is_some() || !Self::may_wait(&parsed.request) {
+            return Ok(self.serve_request(parsed));
+        }
+        // The look and the receive happen under one hold of the writer lock.
+        let w = match self.store.write() {
+            Ok(w) => w,
+            Err(_) => return Ok(self.serve_request(parsed)),
+        };
+        match self.sqs.must_wait(&parsed.request, &self.env, &w) {
+            Some(wait) => Err(Box::new((parsed, wait))),
+            None => Ok(self.serve(parsed, Some(w))),
+        }
+    }
+
+    /// Wakes SQS long polls: the clock moved (they look again), or the emulator stops
+    /// (`closing`: they answer now).
+    pub fn wake_pollers(&self, closing: bool) {
+        self.sqs.wake_all(closing);
+    }
+
+    fn serve(&self, parsed: Parsed, held: Option<Write<'_>>) -> Response {
         let Parsed {
             request: req,
             rejection,
@@ -313,7 +367,7 @@ impl Emulator {
             self.record(&req, Some(&e), None);
             Err(e)
         } else if req.operation.writes_store() {
-            self.serve_in_write(&req)
+            self.serve_in_write(&req, held)
         } else {
             let result = self.dispatch(&req, None);
             self.record(&req, result.as_ref().err(), None);
@@ -344,8 +398,15 @@ impl Emulator {
 
     /// Runs a changing operation in a store write: the handler (rolled back to a savepoint if
     /// it fails), the record, the final files of a trail that stopped, then the commit.
-    fn serve_in_write(&self, req: &AwsRequest) -> Result<Response, ErrorBody> {
-        let mut w = self.store.write()?;
+    fn serve_in_write(
+        &self,
+        req: &AwsRequest,
+        held: Option<Write<'_>>,
+    ) -> Result<Response, ErrorBody> {
+        let mut w = match held {
+            Some(w) => w,
+            None => self.store.write()?,
+        };
         let result = w.attempt(|w| self.dispatch(req, Some(w)));
         self.record(req, result.as_ref().err(), Some(&w));
         if self.cloudtrail.flush_due() {
@@ -355,7 +416,7 @@ impl Emulator {
             self.next_due
                 .store(due.map_or(i64::MAX, |d| d.0), Ordering::Relaxed);
         }
-        self.cloudtrail.records.flush(&w)?;
+        self.flush_waiting(&w)?;
         w.commit()?;
         if matches!(req.operation, Operation::CloudTrail(_)) {
             // A trail may have started: check for due files again.
@@ -369,12 +430,13 @@ impl Emulator {
         let now = self.env.now();
         let info = error.map(ErrorBody::info);
         let record = audit::record(req, info.as_ref(), now, self.env.new_id());
+        self.events.observe(&record, &self.env, now);
         let waiting = self.cloudtrail.records.push(record);
         if waiting >= MAX_PENDING && w.is_none() {
             // The records are in memory until committed; a failure here leaves them waiting
             // for the next write.
             if let Ok(w) = self.store.write() {
-                if self.cloudtrail.records.flush(&w).is_ok() {
+                if self.flush_waiting(&w).is_ok() {
                     let _ = w.commit();
                 }
             }
@@ -390,6 +452,10 @@ impl Emulator {
                 let v = self.cloudtrail.handle(req, *op, &self.env, w, &self.s3)?;
                 Ok(json::ok(protocol, &v))
             }
+            Operation::Events(op) => {
+                let v = self.events.handle(req, *op, &self.env, w)?;
+                Ok(json::ok(protocol, &v))
+            }
             Operation::Qldb(op) => {
                 let v = self.qldb.handle(req, *op, &self.env, w)?;
                 if v.is_null() {
@@ -402,6 +468,8 @@ impl Emulator {
                 let v = self.sessions.send_command(req, &self.env, &self.qldb)?;
                 Ok(json::ok(protocol, &v))
             }
+            Operation::Sqs(op) => self.sqs.handle(req, *op, &self.env, w),
+            Operation::Sns(op) => self.sns.handle(req, *op, &self.env, w, &self.sqs),
             Operation::NotServed { service, operation } => {
                 Err(ErrorBody::not_served(protocol, service, operation))
             }
@@ -420,6 +488,100 @@ impl Emulator {
     /// The keys of `bucket` under `prefix` that have a current version, in order.
     pub fn s3_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         self.s3.current_keys(bucket, prefix)
+    }
+
+    /// Starts the EventBridge deliveries that are due: each HTTP call runs as a task of the
+    /// current tokio runtime, and its outcome is saved when it comes back (see
+    /// [`services::events::delivery`]). Called by the server's delivery loop.
+    pub fn start_event_deliveries(self: &Arc<Self>) -> Result<(), EmulatorError> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err(EmulatorError::Task(
+                "EventBridge deliveries need a tokio runtime".into(),
+            ));
+        };
+        let attempts = {
+            let w = self.store.write()?;
+            let attempts = self
+                .events
+                .take_due(&w, self.local_targets(), self.env.now())?;
+            w.commit()?;
+            attempts
+        };
+        for attempt in attempts {
+            let emulator = Arc::clone(self);
+            runtime.spawn(async move {
+                let timeout = emulator.config.events_http_timeout;
+                let outcome = services::events::delivery::invoke(
+                    &attempt.invocation,
+                    &emulator.events.tokens,
+                    timeout,
+                )
+                .await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    let w = emulator.store.write()?;
+                    emulator.events.settle(
+                        &w,
+                        emulator.local_targets(),
+                        attempt.id,
+                        attempt.delivery,
+                        outcome,
+                        emulator.env.now(),
+                    )?;
+                    w.commit()
+                })
+                .await;
+            });
+        }
+        Ok(())
+    }
+
+    /// The emulator's services that EventBridge delivers to.
+    fn local_targets(&self) -> services::events::Local<'_> {
+        services::events::Local {
+            sqs: &self.sqs,
+            sns: &self.sns,
+            env: &self.env,
+        }
+    }
+
+    /// What rings when EventBridge deliveries are queued (the server's delivery loop waits on
+    /// it, and on a one-second tick).
+    pub fn event_deliveries_queued(&self) -> Arc<tokio::sync::Notify> {
+        self.events.wake()
+    }
+
+    /// The EventBridge deliveries that failed for good (rule, target, event, error, attempts,
+    /// dead-letter queue), oldest first.
+    pub fn event_failures(&self) -> Result<Vec<serde_json::Value>, EmulatorError> {
+        Events::failures(&self.store).map_err(EmulatorError::from)
+    }
+
+    /// How many EventBridge deliveries are queued in `aws.sqlite`.
+    pub fn queued_event_deliveries(&self) -> Result<usize, EmulatorError> {
+        Events::queued(&self.store).map_err(EmulatorError::from)
+    }
+
+    /// The SQS service (its narrow API: [`Sqs::enqueue`] …).
+    pub fn sqs(&self) -> &Sqs {
+        &self.sqs
+    }
+
+    /// The SNS service (its narrow API: [`Sns::publish_from`] …).
+    pub fn sns(&self) -> &Sns {
+        &self.sns
+    }
+
+    /// The SNS HTTP deliveries due now, for the server's delivery task to POST.
+    pub fn due_http_deliveries(&self) -> Vec<HttpDelivery> {
+        // A read that fails now is tried again at the next tick.
+        self.sns.take_due_http(self.env.now()).unwrap_or_default()
+    }
+
+    /// Records how an SNS HTTP delivery went (saved before this returns).
+    pub fn http_delivered(&self, d: &HttpDelivery, outcome: &Outcome) -> Result<(), EmulatorError> {
+        let w = self.store.write()?;
+        self.sns.http_done(&w, &self.env, &self.sqs, d, outcome)?;
+        Ok(w.commit()?)
     }
 
     /// How many QLDB sessions are open.

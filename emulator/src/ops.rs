@@ -114,6 +114,30 @@ operations! {
 }
 
 operations! {
+    /// EventBridge (`events` 2015-10-07, awsJson1_1, target prefix `AWSEvents`).
+    EventsOp {
+        served: [
+            CreateApiDestination, CreateConnection, CreateEventBus, DeleteApiDestination,
+            DeleteConnection, DeleteEventBus, DeleteRule, DescribeApiDestination,
+            DescribeConnection, DescribeEventBus, DescribeRule, DisableRule, EnableRule,
+            ListApiDestinations, ListConnections, ListEventBuses, ListRuleNamesByTarget,
+            ListRules, ListTagsForResource, ListTargetsByRule, PutEvents, PutRule, PutTargets,
+            RemoveTargets, TagResource, TestEventPattern, UntagResource,
+        ],
+        not_served: [
+            ActivateEventSource, CancelReplay, CreateArchive, CreateEndpoint,
+            CreatePartnerEventSource, DeactivateEventSource, DeauthorizeConnection,
+            DeleteArchive, DeleteEndpoint, DeletePartnerEventSource, DescribeArchive,
+            DescribeEndpoint, DescribeEventSource, DescribePartnerEventSource, DescribeReplay,
+            ListArchives, ListEndpoints, ListEventSources, ListPartnerEventSourceAccounts,
+            ListPartnerEventSources, ListReplays, PutPartnerEvents, PutPermission,
+            RemovePermission, StartReplay, UpdateApiDestination, UpdateArchive, UpdateConnection,
+            UpdateEndpoint, UpdateEventBus,
+        ],
+    }
+}
+
+operations! {
     /// S3 (2006-03-01, rest-xml, path-style addressing).
     S3Op {
         served: [
@@ -154,6 +178,46 @@ operations! {
             PutBucketTagging, PutBucketWebsite, PutObjectAcl, PutObjectTagging, RenameObject,
             RestoreObject, SelectObjectContent, UploadPart, UploadPartCopy,
             WriteGetObjectResponse,
+        ],
+    }
+}
+
+operations! {
+    /// SQS (2012-11-05): awsJson1_0 (`X-Amz-Target: AmazonSQS.<Op>`, what current SDKs and the
+    /// AWS CLI speak) and the query protocol (`Action=<Op>` forms, what older SDKs speak).
+    SqsOp {
+        served: [
+            ChangeMessageVisibility, ChangeMessageVisibilityBatch, CreateQueue, DeleteMessage,
+            DeleteMessageBatch, DeleteQueue, GetQueueAttributes, GetQueueUrl,
+            ListDeadLetterSourceQueues, ListQueueTags, ListQueues, PurgeQueue, ReceiveMessage,
+            SendMessage, SendMessageBatch, SetQueueAttributes, TagQueue, UntagQueue,
+        ],
+        not_served: [
+            AddPermission, CancelMessageMoveTask, ListMessageMoveTasks, RemovePermission,
+            StartMessageMoveTask,
+        ],
+    }
+}
+
+operations! {
+    /// SNS (2010-03-31, query protocol).
+    SnsOp {
+        served: [
+            ConfirmSubscription, CreateTopic, DeleteTopic, GetSubscriptionAttributes,
+            GetTopicAttributes, ListSubscriptions, ListSubscriptionsByTopic,
+            ListTagsForResource, ListTopics, Publish, PublishBatch, SetSubscriptionAttributes,
+            SetTopicAttributes, Subscribe, TagResource, Unsubscribe, UntagResource,
+        ],
+        not_served: [
+            AddPermission, CheckIfPhoneNumberIsOptedOut, CreatePlatformApplication,
+            CreatePlatformEndpoint, CreateSMSSandboxPhoneNumber, DeleteEndpoint,
+            DeletePlatformApplication, DeleteSMSSandboxPhoneNumber, GetDataProtectionPolicy,
+            GetEndpointAttributes, GetPlatformApplicationAttributes, GetSMSAttributes,
+            GetSMSSandboxAccountStatus, ListEndpointsByPlatformApplication,
+            ListOriginationNumbers, ListPhoneNumbersOptedOut, ListPlatformApplications,
+            ListSMSSandboxPhoneNumbers, OptInPhoneNumber, PutDataProtectionPolicy,
+            RemovePermission, SetEndpointAttributes, SetPlatformApplicationAttributes,
+            SetSMSAttributes, VerifySMSSandboxPhoneNumber,
         ],
     }
 }
@@ -383,6 +447,9 @@ pub enum Operation {
     QldbSession(QldbSessionOp),
     S3(S3Op),
     CloudTrail(CloudTrailOp),
+    Events(EventsOp),
+    Sqs(SqsOp),
+    Sns(SnsOp),
     /// An operation of a service the emulator does not serve, or an unknown one: its service's
     /// signing name (or target prefix) and the operation name the request gave.
     NotServed {
@@ -399,6 +466,9 @@ impl Operation {
             Self::QldbSession(o) => o.name(),
             Self::S3(o) => o.name(),
             Self::CloudTrail(o) => o.name(),
+            Self::Events(o) => o.name(),
+            Self::Sqs(o) => o.name(),
+            Self::Sns(o) => o.name(),
             Self::NotServed { operation, .. } => operation,
         }
     }
@@ -409,6 +479,9 @@ impl Operation {
             Self::Qldb(_) | Self::QldbSession(_) => "qldb",
             Self::S3(_) => "s3",
             Self::CloudTrail(_) => "cloudtrail",
+            Self::Events(_) => "events",
+            Self::Sqs(_) => "sqs",
+            Self::Sns(_) => "sns",
             Self::NotServed { service, .. } => service,
         }
     }
@@ -420,22 +493,36 @@ impl Operation {
             Self::QldbSession(o) => o.served(),
             Self::S3(o) => o.served(),
             Self::CloudTrail(o) => o.served(),
+            Self::Events(o) => o.served(),
+            Self::Sqs(o) => o.served(),
+            Self::Sns(o) => o.served(),
             Self::NotServed { .. } => false,
         }
     }
 
     /// Whether CloudTrail records it as read-only (`readOnly`).
     pub fn read_only(&self) -> bool {
-        ["Get", "List", "Describe", "Lookup", "Head"]
+        ["Get", "List", "Describe", "Lookup", "Head", "Test"]
             .iter()
             .any(|p| self.name().starts_with(p))
     }
 
-    /// Whether CloudTrail records it as a data event: S3 object-level calls and QLDB session
-    /// commands.
+    /// Whether CloudTrail records it as a data event: S3 object-level calls, QLDB session
+    /// commands, SQS message calls and SNS publishing.
     pub fn data_event(&self) -> bool {
         match self {
             Self::QldbSession(_) => true,
+            Self::Sqs(op) => matches!(
+                op,
+                SqsOp::SendMessage
+                    | SqsOp::SendMessageBatch
+                    | SqsOp::ReceiveMessage
+                    | SqsOp::DeleteMessage
+                    | SqsOp::DeleteMessageBatch
+                    | SqsOp::ChangeMessageVisibility
+                    | SqsOp::ChangeMessageVisibilityBatch
+            ),
+            Self::Sns(op) => matches!(op, SnsOp::Publish | SnsOp::PublishBatch),
             Self::S3(op) => {
                 *op == S3Op::DeleteObjects
                     || S3_BINDINGS
@@ -488,7 +575,7 @@ pub fn coverage_markdown() -> String {
          rewrites it; a test keeps it true).\n\
          Each list is the service's whole API as its AWS model names it; an operation that is \
          not served is answered with the protocol's own error naming it.\n\
-         Services with no row here (EventBridge, SQS, SNS, IAM, STS, KMS, Kinesis, …) are not \
+         Services with no row here (IAM, STS, KMS, Kinesis, …) are not \
          served yet: their requests get their protocol's error shape (JSON or query XML) naming \
          the operation.\n",
     );
@@ -515,6 +602,24 @@ pub fn coverage_markdown() -> String {
         "cloudtrail",
         &names(CloudTrailOp::SERVED, CloudTrailOp::name),
         &names(CloudTrailOp::NOT_SERVED, CloudTrailOp::name),
+    );
+    section(
+        &mut out,
+        "events (EventBridge)",
+        &names(EventsOp::SERVED, EventsOp::name),
+        &names(EventsOp::NOT_SERVED, EventsOp::name),
+    );
+    section(
+        &mut out,
+        "sqs",
+        &names(SqsOp::SERVED, SqsOp::name),
+        &names(SqsOp::NOT_SERVED, SqsOp::name),
+    );
+    section(
+        &mut out,
+        "sns",
+        &names(SnsOp::SERVED, SnsOp::name),
+        &names(SnsOp::NOT_SERVED, SnsOp::name),
     );
     out
 }

@@ -12,8 +12,8 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::ops::{
-    CloudTrailOp, Operation, Protocol, QLDB_BINDINGS, QldbOp, QldbSessionOp, S3_BINDINGS, S3Level,
-    S3Op,
+    CloudTrailOp, EventsOp, Operation, Protocol, QLDB_BINDINGS, QldbOp, QldbSessionOp, S3_BINDINGS,
+    S3Level, S3Op, SnsOp, SqsOp,
 };
 use crate::wire::sigv4::CredentialScope;
 use crate::wire::{AwsRequest, ErrorBody, Query, Resource, json, query};
@@ -91,6 +91,14 @@ pub fn classify(method: &Method, uri: &Uri, headers: &HeaderMap) -> Classified {
                 Protocol::AwsJson11,
                 CloudTrailOp::from_name(name).map(Operation::CloudTrail),
             ),
+            "AWSEvents" => (
+                Protocol::AwsJson11,
+                EventsOp::from_name(name).map(Operation::Events),
+            ),
+            "AmazonSQS" => (
+                Protocol::AwsJson10,
+                SqsOp::from_name(name).map(Operation::Sqs),
+            ),
             _ if content_type.contains("json-1.0") => (Protocol::AwsJson10, None),
             _ => (Protocol::AwsJson11, None),
         };
@@ -103,20 +111,31 @@ pub fn classify(method: &Method, uri: &Uri, headers: &HeaderMap) -> Classified {
         let qldb_path = path.starts_with("/ledgers")
             || path.starts_with("/tags/")
             || path.starts_with("/journal-s3-exports");
+        // The links SNS sends to HTTP subscribers are followed without signing.
+        let sns_link = matches!(
+            out.query.get("Action"),
+            Some("ConfirmSubscription" | "Unsubscribe")
+        ) && (out.query.contains("TopicArn")
+            || out.query.contains("SubscriptionArn"));
         match service {
             Some("s3") => s3(method, path, headers, &mut out),
             Some("qldb") => qldb(method, path, &mut out),
             None if qldb_path => qldb(method, path, &mut out),
+            None if sns_link => {
+                out.protocol = Protocol::Query;
+                out.operation = out.query.get("Action").map(|a| query_operation("sns", a));
+            }
             None => s3(method, path, headers, &mut out),
             Some(other)
                 if content_type.starts_with("application/x-www-form-urlencoded")
                     || out.query.contains("Action") =>
             {
                 out.protocol = Protocol::Query;
-                out.operation = out.query.get("Action").map(|a| Operation::NotServed {
-                    service: other.to_owned(),
-                    operation: a.to_owned(),
-                });
+                if other == "sqs" {
+                    // A batch of messages of up to 1 MiB, percent-encoded.
+                    out.body_limit = MAX_JSON_BODY;
+                }
+                out.operation = out.query.get("Action").map(|a| query_operation(other, a));
             }
             Some(other) => {
                 out.protocol = Protocol::RestJson;
@@ -131,6 +150,20 @@ pub fn classify(method: &Method, uri: &Uri, headers: &HeaderMap) -> Classified {
         out.rejection = Some(invalid_uri(out.protocol, &why));
     }
     out
+}
+
+/// The operation a query-protocol request names with `Action`, for the service it was signed
+/// for.
+fn query_operation(service: &str, action: &str) -> Operation {
+    let served = match service {
+        "sqs" => SqsOp::from_name(action).map(Operation::Sqs),
+        "sns" => SnsOp::from_name(action).map(Operation::Sns),
+        _ => None,
+    };
+    served.unwrap_or_else(|| Operation::NotServed {
+        service: service.to_owned(),
+        operation: action.to_owned(),
+    })
 }
 
 /// S3's path-style addressing: `/`, `/bucket`, `/bucket/key…`.
@@ -301,12 +334,8 @@ pub fn parse(
                 .and_then(|b| Query::parse(b).ok())
                 .unwrap_or_default();
             op.or_else(|| {
-                form.get("Action").map(|a| Operation::NotServed {
-                    service: scope
-                        .as_ref()
-                        .map_or("unknown", |s| s.service.as_str())
-                        .to_owned(),
-                    operation: a.to_owned(),
+                form.get("Action").map(|a| {
+                    query_operation(scope.as_ref().map_or("unknown", |s| s.service.as_str()), a)
                 })
             })
             .unwrap_or_else(|| Operation::NotServed {
@@ -461,7 +490,7 @@ mod tests {
         );
         let (p, o, _) = op("POST", "/", &[("x-amz-target", "AWSEvents.PutRule")]);
         assert_eq!(p, Protocol::AwsJson11);
-        assert_eq!(o.unwrap().name(), "PutRule");
+        assert_eq!(o, Some(Operation::Events(EventsOp::PutRule)));
         let iam = "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0";
         let (p, o, _) = op(
             "POST",

@@ -15,7 +15,9 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use http_body_util::BodyExt as _;
+use veritrail_core::time::UtcMillis;
 
+use crate::EmulatorError;
 use crate::wire::ErrorBody;
 use crate::{Config, Emulator, clock_control, route};
 
@@ -104,6 +106,9 @@ async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Re
         emulator.env().new_id(),
         source,
     );
+    if Emulator::may_wait(&parsed.request) {
+        return long_poll(emulator, parsed).await;
+    }
     if !emulator.is_blocking(&parsed.request) {
         // S3 and CloudTrail work in memory and in one small SQLite transaction: served in place.
         return emulator.serve_request(parsed);
@@ -122,6 +127,37 @@ async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Re
         .unwrap_or_else(|e| {
             ErrorBody::internal(format!("the request handler failed: {e}")).render(protocol, "")
         })
+}
+
+/// Serves an SQS ReceiveMessage that may wait for messages, without holding a thread: between
+/// looks it waits on the queue's signal (a send, a visibility change, the clock moving), until
+/// its wait time has passed on the emulator's clock or in real time, whichever comes first.
+async fn long_poll(emulator: Arc<Emulator>, mut parsed: route::Parsed) -> Response {
+    let mut limits: Option<(UtcMillis, std::pin::Pin<Box<tokio::time::Sleep>>)> = None;
+    loop {
+        let wait = match emulator.serve_or_wait(parsed) {
+            Ok(response) => return response,
+            Err(waiting) => {
+                let (p, wait) = *waiting;
+                parsed = p;
+                wait
+            }
+        };
+        let (deadline, real) = limits.get_or_insert_with(|| {
+            let ms = u64::try_from(wait.wait_ms).unwrap_or(0);
+            (
+                UtcMillis(emulator.now().0.saturating_add(wait.wait_ms)),
+                Box::pin(tokio::time::sleep(Duration::from_millis(ms))),
+            )
+        });
+        if emulator.now() >= *deadline {
+            return emulator.serve_request(parsed);
+        }
+        tokio::select! {
+            _ = wait.sleep(emulator.clock(), *deadline) => {}
+            _ = real.as_mut() => return emulator.serve_request(parsed),
+        }
+    }
 }
 
 /// The router, for serving or for calling without a socket (`tower::ServiceExt::oneshot`).
@@ -145,17 +181,19 @@ pub struct Running {
 
 impl Running {
     /// Stops accepting, lets requests in flight finish, and commits waiting records.
-    pub async fn shutdown(mut self) -> Result<(), String> {
+    pub async fn shutdown(mut self) -> Result<(), EmulatorError> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
+        // Long polls answer now rather than hold the shutdown for up to 20 s.
+        self.emulator.wake_pollers(true);
         if let Some(t) = self.task.take() {
             let _ = t.await;
         }
         let emulator = Arc::clone(&self.emulator);
         tokio::task::spawn_blocking(move || emulator.flush())
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| EmulatorError::Task(e.to_string()))?
     }
 }
 
@@ -163,6 +201,7 @@ impl Drop for Running {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
+            self.emulator.wake_pollers(true);
         }
     }
 }
@@ -196,6 +235,55 @@ pub async fn serve(emulator: Arc<Emulator>, addr: SocketAddr) -> std::io::Result
                 .is_err()
             {
                 break;
+            }
+        }
+    });
+    // EventBridge delivers from the queue in aws.sqlite: at once when deliveries are queued,
+    // and every second for retries that fall due.
+    let delivering = Arc::downgrade(&emulator);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while let Some(queued) = delivering.upgrade().map(|e| e.event_deliveries_queued()) {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = queued.notified() => {}
+            }
+            let Some(e) = delivering.upgrade() else { break };
+            if tokio::task::spawn_blocking(move || e.start_event_deliveries())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    // SNS POSTs to HTTP subscribers, each delivery on its own task, retried by its policy.
+    let delivering = Arc::downgrade(&emulator);
+    let signal = emulator.sns().http_signal();
+    tokio::spawn(async move {
+        loop {
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let Some(e) = delivering.upgrade() else { break };
+            let looked = Arc::clone(&e);
+            let due = tokio::task::spawn_blocking(move || looked.due_http_deliveries())
+                .await
+                .unwrap_or_default();
+            for d in due {
+                let e = Arc::clone(&e);
+                tokio::spawn(async move {
+                    let outcome = crate::services::sns::delivery::post(&d).await;
+                    // A failure to record leaves the delivery due: it is tried again.
+                    let _ =
+                        tokio::task::spawn_blocking(move || e.http_delivered(&d, &outcome)).await;
+                });
+            }
+            drop(e);
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
     });

@@ -1,5 +1,6 @@
 //! Helpers for the end-to-end scenarios: real AWS SDK clients (`aws-sdk-qldb`,
-//! `aws-sdk-qldbsession`) pointed at an emulator, and a small driver that runs QLDB sessions
+//! `aws-sdk-qldbsession`, `aws-sdk-s3`, `aws-sdk-sqs`, `aws-sdk-sns`, `aws-sdk-cloudtrail`,
+//! `aws-sdk-eventbridge`) pointed at an emulator, and a small driver that runs QLDB sessions
 //! and transactions the way the official drivers do (commit digest, paging, OCC retries).
 
 use std::time::Duration;
@@ -44,6 +45,26 @@ pub fn s3_client(url: &str) -> aws_sdk_s3::Client {
         .force_path_style(true)
         .build();
     aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// An SQS client for the emulator at `url` (the JSON protocol).
+pub fn sqs_client(url: &str) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&sdk_config(url))
+}
+
+/// An SNS client for the emulator at `url`.
+pub fn sns_client(url: &str) -> aws_sdk_sns::Client {
+    aws_sdk_sns::Client::new(&sdk_config(url))
+}
+
+/// A CloudTrail client for the emulator at `url`.
+pub fn cloudtrail_client(url: &str) -> aws_sdk_cloudtrail::Client {
+    aws_sdk_cloudtrail::Client::new(&sdk_config(url))
+}
+
+/// An EventBridge client for the emulator at `url`.
+pub fn events_client(url: &str) -> aws_sdk_eventbridge::Client {
+    aws_sdk_eventbridge::Client::new(&sdk_config(url))
 }
 
 /// A session-API client for the emulator at `url`.

@@ -4,7 +4,10 @@
 //! end of its `mod.rs`), never its maps; no service imports the emulator itself.
 
 pub mod cloudtrail;
+pub mod events;
 pub mod qldb;
 pub mod qldb_session;
 pub mod s3;
 pub mod saved;
+pub mod sns;
+pub mod sqs;

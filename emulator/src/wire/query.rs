@@ -100,6 +100,75 @@ impl Query {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(k, _)| k.as_str())
     }
+
+    /// Adds the parameters of `other` after these (a query-protocol request's URL query and form
+    /// body together).
+    pub fn extend(&mut self, other: Query) {
+        self.0.extend(other.0);
+    }
+
+    /// The parameters as the nested value the query protocol flattens (`Attribute.1.Name=a` is
+    /// `{"Attribute": [{"Name": "a"}]}`): names split at dots, and a member whose keys are all
+    /// numbers from 1 becomes a list in their order. A name given twice, or both as a value and
+    /// as a structure, is refused; names have at most [`MAX_NAME_PARTS`] parts.
+    pub fn tree(&self) -> Result<serde_json::Value, BadEncoding> {
+        use serde_json::{Map, Value};
+        let mut root = Map::new();
+        for (name, value) in &self.0 {
+            let parts: Vec<&str> = name.split('.').collect();
+            if parts.len() > MAX_NAME_PARTS {
+                return Err(BadEncoding(format!(
+                    "the parameter name {name:?} has more than {MAX_NAME_PARTS} parts"
+                )));
+            }
+            let clash = || BadEncoding(format!("the parameter {name:?} is given twice"));
+            let (last, path) = parts.split_last().ok_or_else(clash)?;
+            let mut at = &mut root;
+            for part in path {
+                let next = at
+                    .entry((*part).to_owned())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                at = next.as_object_mut().ok_or_else(clash)?;
+            }
+            if at.contains_key(*last) {
+                return Err(clash());
+            }
+            at.insert((*last).to_owned(), Value::String(value.clone()));
+        }
+        Ok(lists(Value::Object(root), MAX_NAME_PARTS))
+    }
+}
+
+/// At most this many dot-separated parts in one query-protocol parameter name.
+pub const MAX_NAME_PARTS: usize = 12;
+
+/// Turns objects keyed `1`, `2`, … into lists, `depth` levels down (names are at most
+/// [`MAX_NAME_PARTS`] parts, so the tree is no deeper).
+fn lists(v: serde_json::Value, depth: usize) -> serde_json::Value {
+    use serde_json::Value;
+    let Value::Object(map) = v else { return v };
+    let children = map
+        .into_iter()
+        .map(|(k, v)| (k, if depth > 0 { lists(v, depth - 1) } else { v }));
+    let mut numbered: Vec<(u32, Value)> = Vec::new();
+    let mut named = serde_json::Map::new();
+    for (k, v) in children {
+        match k.parse::<u32>() {
+            Ok(n) if n >= 1 && !k.starts_with('0') && named.is_empty() => numbered.push((n, v)),
+            _ => {
+                for (n, v) in numbered.drain(..) {
+                    named.insert(n.to_string(), v);
+                }
+                named.insert(k, v);
+            }
+        }
+    }
+    if named.is_empty() && !numbered.is_empty() {
+        numbered.sort_by_key(|(n, _)| *n);
+        Value::Array(numbered.into_iter().map(|(_, v)| v).collect())
+    } else {
+        Value::Object(named)
+    }
 }
 
 #[cfg(test)]
@@ -120,5 +189,32 @@ mod tests {
         assert_eq!(encode_form("a b+c/"), "a+b%2Bc%2F");
         let many = vec!["a=1"; MAX_PARAMETERS + 1].join("&");
         assert!(Query::parse(&many).is_err());
+    }
+
+    #[test]
+    fn flattened_parameters_nest_into_lists_and_maps() {
+        let q = Query::parse(
+            "Action=X&Attribute.2.Name=b&Attribute.1.Name=a&Attribute.1.Value=1&Tags.entry.1.key=k&N.10=x&N.9=y",
+        )
+        .unwrap();
+        assert_eq!(
+            q.tree().unwrap(),
+            serde_json::json!({
+                "Action": "X",
+                "Attribute": [{"Name": "a", "Value": "1"}, {"Name": "b"}],
+                "Tags": {"entry": [{"key": "k"}]},
+                "N": ["y", "x"],
+            })
+        );
+        assert!(Query::parse("A=1&A.1=2").unwrap().tree().is_err());
+        assert!(Query::parse("A.1=1&A=2").unwrap().tree().is_err());
+        assert!(Query::parse("A=1&A=2").unwrap().tree().is_err());
+        let deep = format!("{}=1", vec!["a"; 100].join("."));
+        assert!(Query::parse(&deep).unwrap().tree().is_err());
+        // `01` is a name, not a position.
+        assert_eq!(
+            Query::parse("L.01=a").unwrap().tree().unwrap(),
+            serde_json::json!({"L": {"01": "a"}})
+        );
     }
 }

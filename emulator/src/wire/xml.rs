@@ -102,6 +102,30 @@ pub fn element(name: &str, text: &str) -> String {
     format!("<{name}>{}</{name}>", escape(text))
 }
 
+/// A query-protocol answer: `<OpResponse xmlns><OpResult>result</OpResult><ResponseMetadata>`
+/// (no result element for operations without output).
+pub fn query_ok(
+    operation: &str,
+    xmlns: &str,
+    result: Option<&str>,
+    request_id: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let result = result
+        .map(|r| format!("<{operation}Result>{r}</{operation}Result>"))
+        .unwrap_or_default();
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{operation}Response xmlns=\"{xmlns}\">{result}<ResponseMetadata>{}</ResponseMetadata></{operation}Response>",
+        element("RequestId", request_id)
+    );
+    (
+        axum::http::StatusCode::OK,
+        [("content-type", "text/xml")],
+        body,
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -476,7 +476,11 @@ async fn unserved_services_answer_in_their_own_protocols_shape() {
             "Action=GetCallerIdentity&Version=2011-06-15",
             "GetCallerIdentity",
         ),
-        ("sns", "Action=ListTopics&Version=2010-03-31", "ListTopics"),
+        (
+            "sns",
+            "Action=ListPlatformApplications&Version=2010-03-31",
+            "ListPlatformApplications",
+        ),
     ] {
         let form_type = "application/x-www-form-urlencoded; charset=utf-8";
         let (status, headers, text) = emu
@@ -494,7 +498,7 @@ async fn unserved_services_answer_in_their_own_protocols_shape() {
     // JSON protocols (EventBridge, Kinesis, and CloudTrail's own unserved operations): the
     // error type in the header and `__type`.
     for (target, service, op) in [
-        ("AWSEvents.ListRules", "events", "ListRules"),
+        ("AWSEvents.ListArchives", "events", "ListArchives"),
         ("Kinesis_20131202.ListStreams", "kinesis", "ListStreams"),
         (
             "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.ListChannels",
@@ -664,6 +668,16 @@ fn a_damaged_cloudtrail_state_row_stops_start_up_and_is_kept() {
         let e =
             veritrail_emulator::Emulator::open(veritrail_emulator::Config::new(&dir)).unwrap_err();
         assert!(
+            matches!(
+                e,
+                veritrail_emulator::EmulatorError::Store(
+                    veritrail_emulator::store::StoreError::Corrupt(_)
+                )
+            ),
+            "{e:?}"
+        );
+        let e = e.to_string();
+        assert!(
             e.starts_with("aws.sqlite is damaged: the CloudTrail state (ct_state row 1): ")
                 && e.contains(why),
             "{why}: {e}"
@@ -772,7 +786,7 @@ fn a_format_0_cloudtrail_state_migrates_or_names_the_member_it_lacks() {
         (no_cursor, "trails[0].delivery.cursor is missing"),
     ] {
         write_format_0(trail);
-        let e = open().unwrap_err();
+        let e = open().unwrap_err().to_string();
         assert!(
             e.contains("the CloudTrail state of format 0 (cloudtrail row 'state')")
                 && e.ends_with(why),

@@ -305,6 +305,16 @@ fn a_damaged_ledger_settings_row_stops_start_up_and_is_kept() {
         .unwrap();
         let e = open().unwrap_err();
         assert!(
+            matches!(
+                e,
+                veritrail_emulator::EmulatorError::Store(
+                    veritrail_emulator::store::StoreError::Corrupt(_)
+                )
+            ),
+            "{e:?}"
+        );
+        let e = e.to_string();
+        assert!(
             e.starts_with(
                 "aws.sqlite is damaged: the settings of ledger bank (qldb_ledgers row \"bank\"): "
             ) && e.contains(why),

@@ -626,3 +626,77 @@ fn public_keys_are_listed_for_any_range() {
         "InvalidTimeRangeException"
     );
 }
+
+#[test]
+fn a_year_of_quiet_writes_no_empty_log_files_and_loses_no_record() {
+    let rt = runtime();
+    let running = at_t0(&rt);
+    let emu = running.emulator.clone();
+    let u = running.url.clone();
+    let (status, _, body) = crate::exchange(&u, "PUT", "/trail-logs", &[("Authorization", S3)], "");
+    assert_eq!(status, 200, "{body}");
+    crate::allow_cloudtrail(&u, S3, "trail-logs");
+    let created = call(
+        &u,
+        "CreateTrail",
+        json!({"Name": "audit", "S3BucketName": "trail-logs"}),
+    );
+    assert_eq!(created.status, 200, "{}", created.json);
+    assert_eq!(
+        call(&u, "StartLogging", json!({"Name": "audit"})).status,
+        200
+    );
+    assert_eq!(call(&u, "ListTrails", json!({})).status, 200);
+    // A year ahead in one move (105,120 five-minute intervals), then one more call.
+    assert_eq!(advance(&u, 365 * 86_400).status, 200);
+    assert_eq!(call(&u, "DescribeTrails", json!({})).status, 200);
+    assert_eq!(advance(&u, 600).status, 200);
+    assert_eq!(
+        call(&u, "GetTrailStatus", json!({"Name": "audit"})).status,
+        200
+    );
+
+    let logs = emu.s3_keys("trail-logs", "AWSLogs/000000000000/CloudTrail/us-east-1/");
+    // The records of the first minutes in a file of 2024, the rest in files of 2025: every
+    // file holds records, none is empty.
+    let mut ids = std::collections::BTreeSet::new();
+    for key in &logs {
+        let (gz, _) = emu.s3_object("trail-logs", key).unwrap();
+        let file: Value =
+            serde_json::from_slice(&veritrail_verify::cloudtrail::gunzip(&gz).unwrap()).unwrap();
+        let records = file["Records"].as_array().unwrap();
+        assert!(!records.is_empty(), "{key} is empty");
+        for r in records {
+            assert!(
+                ids.insert(r["eventID"].as_str().unwrap().to_owned()),
+                "{key}: twice: {r}"
+            );
+        }
+    }
+    assert!(logs.iter().any(|k| k.contains("/2024/01/01/")), "{logs:?}");
+    assert!(logs.iter().any(|k| k.contains("/2024/12/31/")), "{logs:?}");
+    // Every record made before the last delivery is in exactly one file.
+    let names: Vec<String> = logs
+        .iter()
+        .flat_map(|key| {
+            let (gz, _) = emu.s3_object("trail-logs", key).unwrap();
+            let file: Value =
+                serde_json::from_slice(&veritrail_verify::cloudtrail::gunzip(&gz).unwrap())
+                    .unwrap();
+            file["Records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["eventName"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // (Delivery starts with StartLogging: CreateTrail, made before it, is not delivered.)
+    for name in ["StartLogging", "ListTrails", "DescribeTrails"] {
+        assert_eq!(
+            names.iter().filter(|n| *n == name).count(),
+            1,
+            "{name}: {names:?}"
+        );
+    }
+}

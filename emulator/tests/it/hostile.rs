@@ -1,7 +1,8 @@
 //! Hostile input never kills or wedges the server (issue 10, item 1).
 //!
 //! Generated and mutated requests go to every route kind through the router (`server::app`,
-//! no socket): awsJson with `X-Amz-Target` (QLDB sessions, CloudTrail, services not served),
+//! no socket): awsJson with `X-Amz-Target` (QLDB sessions, CloudTrail, EventBridge, services
+//! not served),
 //! QLDB's rest-json paths, S3's rest-xml with random subresources, headers and bodies,
 //! query-protocol forms for services not served, and the clock endpoint. Every answer must be a
 //! success or a 4xx in the protocol's own error shape (never a 5xx for a client's mistake, S3's
@@ -25,7 +26,7 @@ use tower::ServiceExt as _;
 use veritrail_core::ion_rs::{Element, v1_0};
 use veritrail_core::qldb::CommitDigest;
 use veritrail_core::time::{ManualClock, UtcMillis};
-use veritrail_emulator::ops::{CloudTrailOp, QLDB_BINDINGS, S3_BINDINGS};
+use veritrail_emulator::ops::{CloudTrailOp, EventsOp, QLDB_BINDINGS, S3_BINDINGS, SqsOp};
 use veritrail_emulator::{Running, route};
 
 use crate::mutate::{config, mutated};
@@ -819,6 +820,15 @@ fn generated_qldb_session_commands_get_qldb_errors() {
 // ---- CloudTrail and other awsJson services ----------------------------------------------------
 
 const CLOUDTRAIL_MEMBERS: &[&str] = &[
+    // SQS's members too (the same generator drives `AmazonSQS.*`).
+    "QueueUrl",
+    "QueueName",
+    "MessageBody",
+    "MessageAttributes",
+    "Entries",
+    "ReceiptHandle",
+    "MaxNumberOfMessages",
+    "WaitTimeSeconds",
     "Name",
     "S3BucketName",
     "S3KeyPrefix",
@@ -900,11 +910,13 @@ fn aws_json_request() -> impl Strategy<Value = Req> {
     let op = prop_oneof![
         8 => select(CloudTrailOp::SERVED).prop_map(|o| o.name().to_owned()),
         1 => select(CloudTrailOp::NOT_SERVED).prop_map(|o| o.name().to_owned()),
+        3 => select(SqsOp::SERVED).prop_map(|o| o.name().to_owned()),
         1 => "[A-Za-z]{0,16}",
     ];
     let prefix = prop_oneof![
         5 => Just("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101"),
         2 => Just("CloudTrail_20131101"),
+        3 => Just("AmazonSQS"),
         1 => Just("AWSEvents"),
         1 => Just("DynamoDB_20120810"),
         1 => Just("TrentService"),
@@ -945,6 +957,162 @@ fn generated_cloudtrail_and_aws_json_calls_get_json_errors() {
     );
     assert_eq!(created.status, 200, "{:?}", created.json);
     t.run(200, aws_json_request(), Shape::Json, 5, unchanged);
+}
+
+// ---- EventBridge (awsJson1_1) ----------------------------------------------------------------
+
+const EVENTS_AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDFUZZ/20240101/us-east-1/events/aws4_request, SignedHeaders=host, Signature=00";
+
+const EVENTS_MEMBERS: &[&str] = &[
+    "Name",
+    "EventBusName",
+    "EventPattern",
+    "ScheduleExpression",
+    "State",
+    "Description",
+    "RoleArn",
+    "Tags",
+    "Key",
+    "Value",
+    "Rule",
+    "Targets",
+    "Id",
+    "Arn",
+    "Input",
+    "InputPath",
+    "InputTransformer",
+    "InputPathsMap",
+    "InputTemplate",
+    "RetryPolicy",
+    "MaximumRetryAttempts",
+    "MaximumEventAgeInSeconds",
+    "DeadLetterConfig",
+    "HttpParameters",
+    "PathParameterValues",
+    "HeaderParameters",
+    "Entries",
+    "Source",
+    "DetailType",
+    "Detail",
+    "Resources",
+    "Time",
+    "Event",
+    "Ids",
+    "Force",
+    "NamePrefix",
+    "NextToken",
+    "Limit",
+    "TargetArn",
+    "ResourceARN",
+    "TagKeys",
+    "AuthorizationType",
+    "AuthParameters",
+    "ApiKeyAuthParameters",
+    "ApiKeyName",
+    "ApiKeyValue",
+    "ConnectionArn",
+    "InvocationEndpoint",
+    "HttpMethod",
+];
+
+/// An EventBridge body naming the bus, rule and patterns that exist or matter, mostly, and
+/// anything else.
+fn events_body() -> impl Strategy<Value = Vec<u8>> {
+    let name = prop_oneof![
+        3 => select(vec![
+            "fuzz-rule",
+            "fuzz-bus",
+            "default",
+            "arn:aws:events:us-east-1:000000000000:event-bus/fuzz-bus",
+            "arn:aws:events:us-east-1:000000000000:rule/fuzz-rule",
+        ])
+        .prop_map(str::to_owned),
+        1 => telling_text(),
+    ];
+    let pattern = prop_oneof![
+        3 => select(vec![
+            r#"{"source":["shop"]}"#,
+            r#"{"detail":{"n":[{"numeric":[">",1]}]}}"#,
+            r#"{"source":"shop"}"#,
+            "{",
+            "[]",
+            r#"{"a":[{"wildcard":"**"}]}"#,
+            "rate(1 minute)",
+            "cron(0 1 * * ? *)",
+            "rate(0 minutes)",
+        ])
+        .prop_map(str::to_owned),
+        1 => telling_text(),
+    ];
+    let structured = (
+        proptest::option::weighted(0.8, name),
+        proptest::option::weighted(0.6, pattern),
+        proptest::collection::vec((member(EVENTS_MEMBERS), json_value(EVENTS_MEMBERS)), 0..4),
+    )
+        .prop_map(|(name, pattern, rest)| {
+            let mut m: Map<String, Value> = rest.into_iter().collect();
+            if let Some(n) = name {
+                m.insert("Name".into(), Value::String(n.clone()));
+                m.insert("Rule".into(), Value::String(n));
+            }
+            if let Some(p) = pattern {
+                let member = if p.starts_with("rate") || p.starts_with("cron") {
+                    "ScheduleExpression"
+                } else {
+                    "EventPattern"
+                };
+                m.insert(member.into(), Value::String(p.clone()));
+                m.insert("Event".into(), Value::String(p));
+            }
+            serde_json::to_vec(&Value::Object(m)).unwrap_or_default()
+        });
+    prop_oneof![3 => structured, 2 => json_body(EVENTS_MEMBERS)]
+}
+
+fn events_request() -> impl Strategy<Value = Req> {
+    let op = prop_oneof![
+        8 => select(EventsOp::SERVED).prop_map(|o| o.name().to_owned()),
+        1 => select(EventsOp::NOT_SERVED).prop_map(|o| o.name().to_owned()),
+        1 => "[A-Za-z]{0,16}",
+    ];
+    (op, events_body(), any::<bool>()).prop_map(|(op, body, signed)| {
+        let mut headers = vec![
+            (
+                "x-amz-target".to_owned(),
+                format!("AWSEvents.{op}").into_bytes(),
+            ),
+            (
+                "content-type".to_owned(),
+                b"application/x-amz-json-1.1".to_vec(),
+            ),
+        ];
+        if signed {
+            headers.push(("authorization".into(), EVENTS_AUTH.as_bytes().to_vec()));
+        }
+        Req {
+            method: "POST".into(),
+            path: "/".into(),
+            headers,
+            body,
+        }
+    })
+}
+
+#[test]
+fn generated_eventbridge_calls_get_json_errors() {
+    let t = Target::new(false);
+    let u = t.running.url.clone();
+    for (op, body) in [
+        ("CreateEventBus", json!({"Name": "fuzz-bus"})),
+        (
+            "PutRule",
+            json!({"Name": "fuzz-rule", "EventPattern": "{\"source\":[\"shop\"]}"}),
+        ),
+    ] {
+        let r = crate::events::events(&u, op, body);
+        assert_eq!(r.status, 200, "{op}: {}", r.json);
+    }
+    t.run(200, events_request(), Shape::Json, 5, unchanged);
 }
 
 // ---- QLDB's control plane (rest-json) --------------------------------------------------------

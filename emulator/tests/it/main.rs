@@ -5,6 +5,7 @@
 mod cloudtrail;
 mod control_plane;
 mod delivery;
+mod events;
 mod hostile;
 mod listing;
 #[path = "../../../crates/core/tests/it/mutate.rs"]
@@ -12,6 +13,8 @@ mod mutate;
 mod s3;
 mod secrets;
 mod session;
+mod sns;
+mod sqs;
 mod worm;
 
 use std::io::{Read as _, Write as _};
@@ -202,7 +205,7 @@ impl Instance {
         let mut config = Config::new(&self.dir);
         config.clock = Arc::new(ManualClock::new(UtcMillis(at), 0));
         config.clock_control = clock_control;
-        let emulator = Emulator::open(config)?;
+        let emulator = Emulator::open(config).map_err(|e| e.to_string())?;
         let running = self
             .rt
             .block_on(veritrail_emulator::serve(

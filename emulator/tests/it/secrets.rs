@@ -462,3 +462,80 @@ fn what_is_changed_on_disk_is_reported_not_served() {
         "{refused}"
     );
 }
+
+#[test]
+fn a_saved_clock_moved_on_disk_does_not_expire_retention() {
+    let mut emu = Instance::new("secrets-clock");
+    emu.start(START, false);
+    emu.lock_bucket("vault");
+    let md5 = veritrail_emulator::services::s3::content_md5(b"evidence");
+    let (status, text) = emu.s3(
+        "PUT",
+        "/vault/ledger.csv",
+        &[
+            ("Content-MD5", md5.as_str()),
+            ("x-amz-object-lock-mode", "COMPLIANCE"),
+            (
+                "x-amz-object-lock-retain-until-date",
+                "2027-01-01T00:00:00Z",
+            ),
+        ],
+        "evidence",
+    );
+    assert_eq!(status, 200, "{text}");
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("x-amz-version-id: "))
+        .unwrap()
+        .to_owned();
+    emu.stop();
+    let saved = |c: &rusqlite::Connection| -> (i64, Option<Vec<u8>>) {
+        c.query_row(
+            "SELECT now, mac FROM emulator_clock WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let mut original = (0, None);
+    // The saved time moved four years ahead by hand, so the restart would begin past the
+    // retention date: start-up refuses, naming the row.
+    edit(&emu.dir, |c| {
+        original = saved(c);
+        c.execute(
+            "UPDATE emulator_clock SET now = now + 4 * 366 * 86400000 WHERE id = 1",
+            [],
+        )
+        .unwrap();
+    });
+    let refused = emu.try_start(START, false).unwrap_err();
+    assert!(
+        refused.contains("emulator_clock") && refused.contains("integrity tag"),
+        "{refused}"
+    );
+    // The tag taken away as well: refused all the same.
+    edit(&emu.dir, |c| {
+        c.execute("UPDATE emulator_clock SET mac = NULL WHERE id = 1", [])
+            .unwrap();
+    });
+    let refused = emu.try_start(START, false).unwrap_err();
+    assert!(refused.contains("integrity tag"), "{refused}");
+    // Put back, it starts, and the version is still locked.
+    edit(&emu.dir, |c| {
+        c.execute(
+            "UPDATE emulator_clock SET now = ?1, mac = ?2 WHERE id = 1",
+            rusqlite::params![original.0, original.1],
+        )
+        .unwrap();
+    });
+    emu.start(START, false);
+    let (status, text) = emu.s3(
+        "DELETE",
+        &format!("/vault/ledger.csv?versionId={version}"),
+        &[],
+        "",
+    );
+    assert_eq!(status, 403, "{text}");
+    let (status, _) = emu.s3("GET", "/vault/ledger.csv", &[], "");
+    assert_eq!(status, 200);
+}

@@ -1,6 +1,6 @@
 //! The real AWS CLI (awscli 1.40.45 from PyPI, installed by `cargo xtask test` into
-//! `target/awscli-venv`) against the emulator: `aws s3api`, `aws s3 cp/ls` and `aws cloudtrail`
-//! run unmodified, with only `--endpoint-url` pointing at veritrail.
+//! `target/awscli-venv`) against the emulator: `aws s3api`, `aws s3 cp/ls`, `aws cloudtrail`,
+//! `aws sqs`, `aws sns` and `aws events` run unmodified, with only `--endpoint-url` pointing at veritrail.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -656,9 +656,10 @@ async fn the_aws_cli_names_each_operation_the_emulator_does_not_serve() {
             // Query protocol: an XML error the CLI reads (not "Unable to parse response").
             (&["iam", "list-users"][..], "iam", "InvalidAction", "ListUsers"),
             (&["sts", "get-caller-identity"], "sts", "InvalidAction", "GetCallerIdentity"),
-            (&["sns", "list-topics"], "sns", "InvalidAction", "ListTopics"),
+            (&["sns", "list-platform-applications"], "sns", "InvalidAction", "ListPlatformApplications"),
+            (&["sqs", "list-message-move-tasks", "--source-arn", "arn:aws:sqs:us-east-1:000000000000:q"], "sqs", "UnknownOperationException", "ListMessageMoveTasks"),
             // JSON protocols.
-            (&["events", "list-rules"], "events", "UnknownOperationException", "ListRules"),
+            (&["events", "list-archives"], "events", "UnknownOperationException", "ListArchives"),
             (&["kinesis", "list-streams"], "kinesis", "UnknownOperationException", "ListStreams"),
             // Unserved operations of served services.
             (
@@ -730,7 +731,9 @@ fn model_operations(service: &str) -> Vec<String> {
 
 #[test]
 fn the_coverage_table_lists_every_operation_of_the_aws_cli_models() {
-    use veritrail_emulator::ops::{CloudTrailOp, QldbOp, QldbSessionOp, S3Op};
+    use veritrail_emulator::ops::{
+        CloudTrailOp, EventsOp, QldbOp, QldbSessionOp, S3Op, SnsOp, SqsOp,
+    };
     fn names<T: Copy>(served: &[T], not_served: &[T], name: fn(T) -> &'static str) -> Vec<String> {
         let mut all: Vec<String> = served
             .iter()
@@ -764,4 +767,163 @@ fn the_coverage_table_lists_every_operation_of_the_aws_cli_models() {
         ),
         model_operations("qldb-session")
     );
+    assert_eq!(
+        names(EventsOp::SERVED, EventsOp::NOT_SERVED, EventsOp::name),
+        model_operations("events")
+    );
+    assert_eq!(
+        names(SqsOp::SERVED, SqsOp::NOT_SERVED, SqsOp::name),
+        model_operations("sqs")
+    );
+    assert_eq!(
+        names(SnsOp::SERVED, SnsOp::NOT_SERVED, SnsOp::name),
+        model_operations("sns")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_drives_sqs_and_sns() {
+    let running = veritrail_scenarios::spawn().await.unwrap();
+    let emulator = std::sync::Arc::clone(&running.emulator);
+    with_cli(&running.url, "awscli-sqs-sns", move |u, home| {
+        let q = json(&ok(u, home, &["sqs", "create-queue", "--queue-name", "alerts"]));
+        let q = q["QueueUrl"].as_str().unwrap().to_owned();
+        assert_eq!(q, format!("{u}/000000000000/alerts"));
+        let arn = json(&ok(u, home, &["sqs", "get-queue-attributes", "--queue-url", &q, "--attribute-names", "QueueArn"]));
+        let arn = arn["Attributes"]["QueueArn"].as_str().unwrap().to_owned();
+        let t = json(&ok(u, home, &["sns", "create-topic", "--name", "security"]));
+        let t = t["TopicArn"].as_str().unwrap().to_owned();
+        ok(
+            u,
+            home,
+            &[
+                "sns", "subscribe", "--topic-arn", &t, "--protocol", "sqs", "--notification-endpoint", &arn,
+                "--attributes", r#"{"RawMessageDelivery": "true", "FilterPolicy": "{\"severity\": [\"HIGH\"]}"}"#,
+            ],
+        );
+        for severity in ["LOW", "HIGH"] {
+            let attrs = format!(r#"{{"severity": {{"DataType": "String", "StringValue": "{severity}"}}}}"#);
+            ok(u, home, &["sns", "publish", "--topic-arn", &t, "--message", &format!("{severity} alert"), "--message-attributes", &attrs]);
+        }
+        let got = json(&ok(u, home, &["sqs", "receive-message", "--queue-url", &q, "--max-number-of-messages", "10", "--message-attribute-names", "All", "--attribute-names", "All", "--visibility-timeout", "30"]));
+        let messages = got["Messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 1, "{got}");
+        assert_eq!(messages[0]["Body"], "HIGH alert");
+        assert_eq!(messages[0]["MessageAttributes"]["severity"]["StringValue"], "HIGH");
+        // Not deleted: visible again once 30 seconds pass on the emulator's clock.
+        let again = ok(u, home, &["sqs", "receive-message", "--queue-url", &q]);
+        assert!(again.trim().is_empty(), "{again}");
+        emulator.clock().advance(30_000).unwrap();
+        let again = json(&ok(u, home, &["sqs", "receive-message", "--queue-url", &q, "--attribute-names", "ApproximateReceiveCount"]));
+        assert_eq!(again["Messages"][0]["Attributes"]["ApproximateReceiveCount"], "2");
+        let handle = again["Messages"][0]["ReceiptHandle"].as_str().unwrap();
+        ok(u, home, &["sqs", "delete-message", "--queue-url", &q, "--receipt-handle", handle]);
+
+        // Redrive: after two receives the message moves to the dead-letter queue.
+        let dlq = json(&ok(u, home, &["sqs", "create-queue", "--queue-name", "alerts-dead"]));
+        let dlq = dlq["QueueUrl"].as_str().unwrap().to_owned();
+        let policy = r#"{"RedrivePolicy": "{\"deadLetterTargetArn\":\"arn:aws:sqs:us-east-1:000000000000:alerts-dead\",\"maxReceiveCount\":\"2\"}", "VisibilityTimeout": "5"}"#;
+        ok(u, home, &["sqs", "set-queue-attributes", "--queue-url", &q, "--attributes", policy]);
+        ok(u, home, &["sqs", "send-message", "--queue-url", &q, "--message-body", "poison"]);
+        for _ in 0..2 {
+            let got = json(&ok(u, home, &["sqs", "receive-message", "--queue-url", &q]));
+            assert_eq!(got["Messages"][0]["Body"], "poison");
+            emulator.clock().advance(5_000).unwrap();
+        }
+        assert!(ok(u, home, &["sqs", "receive-message", "--queue-url", &q]).trim().is_empty());
+        let dead = json(&ok(u, home, &["sqs", "receive-message", "--queue-url", &dlq]));
+        assert_eq!(dead["Messages"][0]["Body"], "poison");
+
+        // FIFO deduplication.
+        let fifo = json(&ok(u, home, &["sqs", "create-queue", "--queue-name", "audit.fifo", "--attributes", "FifoQueue=true,ContentBasedDeduplication=true"]));
+        let fifo = fifo["QueueUrl"].as_str().unwrap().to_owned();
+        let send = ["sqs", "send-message", "--queue-url", fifo.as_str(), "--message-body", "once", "--message-group-id", "g"];
+        let first = json(&ok(u, home, &send));
+        let second = json(&ok(u, home, &send));
+        assert_eq!(first["MessageId"], second["MessageId"]);
+
+        // SQS's and SNS's errors, as the CLI prints them.
+        let stderr = failed(u, home, &["sqs", "get-queue-url", "--queue-name", "nope"]);
+        assert_eq!(stderr.trim(), "An error occurred (AWS.SimpleQueueService.NonExistentQueue) when calling the GetQueueUrl operation: The specified queue does not exist.");
+        let stderr = failed(u, home, &["sns", "get-topic-attributes", "--topic-arn", "arn:aws:sns:us-east-1:000000000000:nope"]);
+        assert_eq!(stderr.trim(), "An error occurred (NotFound) when calling the GetTopicAttributes operation: Topic does not exist");
+        let big = home.join("big.txt");
+        std::fs::write(&big, "x".repeat((1 << 20) + 1)).unwrap();
+        let body = format!("file://{}", big.display());
+        let stderr = failed(u, home, &["sqs", "send-message", "--queue-url", &q, "--message-body", &body]);
+        assert_eq!(stderr.trim(), "An error occurred (InvalidParameterValue) when calling the SendMessage operation: One or more parameters are invalid. Reason: Message must be shorter than 1048576 bytes.");
+        let stderr = failed(u, home, &["sns", "publish", "--topic-arn", &t, "--message", "x", "--message-attributes", r#"{"bad name": {"DataType": "String", "StringValue": "v"}}"#]);
+        assert!(stderr.contains("(ParameterValueInvalid)"), "{stderr}");
+        let listed = json(&ok(u, home, &["sqs", "list-queues", "--queue-name-prefix", "alerts"]));
+        assert_eq!(listed["QueueUrls"].as_array().unwrap().len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_drives_eventbridge() {
+    let running = veritrail_scenarios::spawn().await.unwrap();
+    with_cli(&running.url, "awscli-events", move |u, home| {
+        let q = json(&ok(u, home, &["sqs", "create-queue", "--queue-name", "trail-alerts"]));
+        let q = q["QueueUrl"].as_str().unwrap().to_owned();
+        let arn = "arn:aws:sqs:us-east-1:000000000000:trail-alerts";
+        // Even a failed attempt to stop a trail is worth an alert.
+        let pattern = r#"{"source": ["aws.cloudtrail"], "detail": {"eventName": ["StopLogging"]}}"#;
+        let rule = json(&ok(u, home, &["events", "put-rule", "--name", "trail-stopped", "--event-pattern", pattern]));
+        assert_eq!(rule["RuleArn"], "arn:aws:events:us-east-1:000000000000:rule/trail-stopped");
+        let targets = format!(
+            r#"[{{"Id": "queue", "Arn": "{arn}", "InputTransformer": {{"InputPathsMap": {{"error": "$.detail.errorCode", "trail": "$.detail.requestParameters.name"}}, "InputTemplate": "{{\"trail\": \"<trail>\", \"error\": \"<error>\"}}"}}}}]"#
+        );
+        let put = json(&ok(u, home, &["events", "put-targets", "--rule", "trail-stopped", "--targets", &targets]));
+        assert_eq!(put["FailedEntryCount"], 0);
+        let stderr = failed(u, home, &["cloudtrail", "stop-logging", "--name", "payments"]);
+        assert!(stderr.contains("(TrailNotFoundException)"), "{stderr}");
+        let mut got = serde_json::Value::Null;
+        for _ in 0..100 {
+            let out = ok(u, home, &["sqs", "receive-message", "--queue-url", &q]);
+            if !out.trim().is_empty() {
+                got = json(&out);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let body = json(got["Messages"][0]["Body"].as_str().unwrap_or_else(|| panic!("no message: {got}")));
+        assert_eq!(body, serde_json::json!({"trail": "payments", "error": "TrailNotFoundException"}));
+
+        let rules = json(&ok(u, home, &["events", "list-rules", "--name-prefix", "trail"]));
+        assert_eq!(rules["Rules"][0]["Name"], "trail-stopped");
+        assert_eq!(rules["Rules"][0]["State"], "ENABLED");
+        let by_target = json(&ok(u, home, &["events", "list-rule-names-by-target", "--target-arn", arn]));
+        assert_eq!(by_target["RuleNames"], serde_json::json!(["trail-stopped"]));
+        let tested = json(&ok(
+            u,
+            home,
+            &[
+                "events", "test-event-pattern", "--event-pattern", r#"{"source": [{"prefix": "aws."}]}"#,
+                "--event", r#"{"id": "1", "account": "000000000000", "source": "aws.s3", "time": "2024-01-01T00:00:00Z", "region": "us-east-1", "resources": [], "detail-type": "x", "detail": {}}"#,
+            ],
+        ));
+        assert_eq!(tested["Result"], true);
+        let put = json(&ok(u, home, &["events", "put-events", "--entries", r#"[{"Source": "shop", "DetailType": "order", "Detail": "{\"id\": 1}"}, {"Source": "shop", "DetailType": "order", "Detail": "not json"}]"#]));
+        assert_eq!(put["FailedEntryCount"], 1);
+        assert_eq!(put["Entries"][1]["ErrorCode"], "MalformedDetail");
+
+        // EventBridge's errors, as the CLI prints them.
+        let stderr = failed(u, home, &["events", "put-rule", "--name", "bad", "--event-pattern", r#"{"source": "aws.s3"}"#]);
+        assert_eq!(
+            stderr.trim(),
+            r#"An error occurred (InvalidEventPatternException) when calling the PutRule operation: Event pattern is not valid. Reason: "source" must be an object or an array
+ at [Source: (String)"{"source": "aws.s3"}"; line: 1, column: 13]"#
+        );
+        let stderr = failed(u, home, &["events", "delete-rule", "--name", "trail-stopped"]);
+        assert_eq!(
+            stderr.trim(),
+            "An error occurred (ValidationException) when calling the DeleteRule operation: Rule can't be deleted since it has targets."
+        );
+        ok(u, home, &["events", "remove-targets", "--rule", "trail-stopped", "--ids", "queue"]);
+        ok(u, home, &["events", "delete-rule", "--name", "trail-stopped"]);
+        let stderr = failed(u, home, &["events", "describe-rule", "--name", "trail-stopped"]);
+        assert!(stderr.contains("(ResourceNotFoundException)"), "{stderr}");
+    })
+    .await;
 }

@@ -2,7 +2,8 @@
 //! unmodified against the emulator (`scenarios/drivers/`). `cargo xtask test` installs them:
 //! pyqldb 3.2.3 with boto3/botocore 1.40.60 into `target/drivers-venv`, and
 //! amazon-qldb-driver-nodejs 3.1.0 with @aws-sdk/client-qldb(-session) 3.629.0 into
-//! `target/drivers-node`.
+//! `target/drivers-node`. The same boto3 runs SQS and SNS flows (`drivers/boto3_sqs_sns.py`) and EventBridge's
+//! (`drivers/boto3_events.py`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -19,11 +20,13 @@ fn python() -> PathBuf {
     venv
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pyqldb_runs_the_python_sample_flows_unmodified() {
-    let emulator = veritrail_scenarios::spawn().await.unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("drivers/pyqldb_flows.py");
-    let url = emulator.url.clone();
+/// Runs `drivers/<script>` with the drivers' Python against `url`; insists it ends well and
+/// prints `<done>: ok`.
+async fn run_python(script: &str, url: &str, done: &str) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("drivers")
+        .join(script);
+    let url = url.to_owned();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python())
             .arg(script)
@@ -39,11 +42,32 @@ async fn pyqldb_runs_the_python_sample_flows_unmodified() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
-    assert!(
-        out.status.success(),
-        "pyqldb flows failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("pyqldb flows: ok"), "{stdout}");
+    assert!(out.status.success(), "{done} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("{done}: ok")), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyqldb_runs_the_python_sample_flows_unmodified() {
+    let emulator = veritrail_scenarios::spawn().await.unwrap();
+    run_python("pyqldb_flows.py", &emulator.url, "pyqldb flows").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_runs_sqs_and_sns_flows_unmodified() {
+    let emulator = veritrail_emulator::spawn_with(|c| c.clock_control = true)
+        .await
+        .unwrap();
+    run_python("boto3_sqs_sns.py", &emulator.url, "boto3 sqs/sns flows").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_runs_eventbridge_flows_unmodified() {
+    let emulator = veritrail_emulator::spawn_with(|c| {
+        c.events_http_timeout = std::time::Duration::from_millis(300);
+    })
+    .await
+    .unwrap();
+    run_python("boto3_events.py", &emulator.url, "boto3 events flows").await;
 }
 
 fn node_modules() -> PathBuf {

@@ -1,12 +1,14 @@
 //! The seed recipes replayed end to end through the real AWS SDK for Rust clients
-//! (`aws-sdk-qldb`, `aws-sdk-qldbsession`, `aws-sdk-s3`), the official QLDB drivers and the AWS CLI
-//! against an emulator started on port 0.
+//! (`aws-sdk-qldb`, `aws-sdk-qldbsession`, `aws-sdk-s3`, `aws-sdk-sqs`, `aws-sdk-sns`, `aws-sdk-cloudtrail`, `aws-sdk-eventbridge`), the
+//! official QLDB drivers, boto3 and the AWS CLI against an emulator started on port 0.
 #![allow(clippy::unwrap_used)]
 
 mod awscli;
 mod bank;
 mod drivers;
+mod eventbridge;
 mod s3;
+mod sqs_sns;
 mod transfers;
 
 use veritrail_core::ion_rs::Element;

@@ -3,7 +3,8 @@
 //! and every transaction acknowledged before the kill is in the journal exactly once. Each run
 //! appends fresh records and again the previous run's, as an operator re-running a killed
 //! append would: in the end every record is stored exactly once.
-//! The emulator is killed too: it loses no acknowledged S3 write, and its clock never goes back.
+//! The emulator is killed too: it loses no acknowledged S3 write, SQS message or SNS publication
+//! (delivered to its queue), and its clock never goes back.
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
@@ -338,4 +339,122 @@ fn sigkill_of_the_emulator_never_turns_its_clock_back() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// One SQS call (JSON protocol) to the emulator at `addr`: (status, body), or `None` if the
+/// connection broke.
+fn sqs(addr: &str, op: &str, body: &serde_json::Value) -> Option<(u16, serde_json::Value)> {
+    let target = format!("AmazonSQS.{op}");
+    let auth = "AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00";
+    let a = http(
+        addr,
+        "POST",
+        "/",
+        &[
+            ("X-Amz-Target", &target),
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("Authorization", auth),
+        ],
+        &body.to_string(),
+    )?;
+    Some((a.status, serde_json::from_str(&a.body).ok()?))
+}
+
+/// One SNS call (query protocol): the status, or `None` if the connection broke.
+fn sns(addr: &str, form: &str) -> Option<(u16, String)> {
+    let auth = "AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=00";
+    let content = "application/x-www-form-urlencoded";
+    http(
+        addr,
+        "POST",
+        "/",
+        &[("Content-Type", content), ("Authorization", auth)],
+        form,
+    )
+    .map(|a| (a.status, a.body))
+}
+
+/// Every message body now visible on `queue`, received (and left in flight for 12 hours).
+fn drain(addr: &str, queue: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let body = serde_json::json!({"QueueUrl": queue, "MaxNumberOfMessages": 10, "VisibilityTimeout": 43200});
+        let (status, got) = sqs(addr, "ReceiveMessage", &body).unwrap();
+        assert_eq!(status, 200, "{got}");
+        let Some(messages) = got["Messages"].as_array().filter(|m| !m.is_empty()) else {
+            return bodies;
+        };
+        bodies.extend(
+            messages
+                .iter()
+                .map(|m| m["Body"].as_str().unwrap().to_owned()),
+        );
+    }
+}
+
+#[test]
+fn sigkill_of_the_emulator_loses_no_acknowledged_message() {
+    let dir = scratch("crash-sqs");
+    let d = s(&dir).to_owned();
+    let mut rng = 0x51a5_u64 ^ u64::from(std::process::id());
+    let queue = "http://h/000000000000/acked";
+    let via_sns = "http://h/000000000000/via-sns";
+    let topic = "arn:aws:sns:us-east-1:000000000000:acked";
+    let mut total = 0usize;
+    for round in 0..4 {
+        let (mut child, addr) = serve(&d, &[]);
+        if round == 0 {
+            for name in ["acked", "via-sns"] {
+                let r = sqs(
+                    &addr,
+                    "CreateQueue",
+                    &serde_json::json!({"QueueName": name}),
+                )
+                .unwrap();
+                assert_eq!(r.0, 200, "{}", r.1);
+            }
+            assert_eq!(sns(&addr, "Action=CreateTopic&Name=acked").unwrap().0, 200);
+            let subscribe = format!(
+                "Action=Subscribe&TopicArn={topic}&Protocol=sqs&Endpoint=arn:aws:sqs:us-east-1:000000000000:via-sns&Attributes.entry.1.key=RawMessageDelivery&Attributes.entry.1.value=true"
+            );
+            assert_eq!(sns(&addr, &subscribe).unwrap().0, 200);
+        }
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let writer = {
+            let (addr, done) = (addr.clone(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                for i in 0.. {
+                    let key = format!("r{round}-{i}");
+                    let acked = if i % 2 == 0 {
+                        let body = serde_json::json!({"QueueUrl": queue, "MessageBody": key});
+                        sqs(&addr, "SendMessage", &body).is_some_and(|r| r.0 == 200)
+                    } else {
+                        let form = format!("Action=Publish&TopicArn={topic}&Message={key}");
+                        sns(&addr, &form).is_some_and(|r| r.0 == 200)
+                    };
+                    if !acked {
+                        break;
+                    }
+                    done.lock().unwrap().push(key);
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(30 + next(&mut rng) % 250));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        writer.join().unwrap();
+        let acknowledged = done.lock().unwrap().clone();
+        total += acknowledged.len();
+
+        // After the kill, every acknowledged message is on its queue.
+        let (mut child, addr) = serve(&d, &[]);
+        let mut received = drain(&addr, queue);
+        received.extend(drain(&addr, via_sns));
+        for key in &acknowledged {
+            assert!(received.contains(key), "round {round}: {key} lost");
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert!(total > 50, "{total} messages");
 }

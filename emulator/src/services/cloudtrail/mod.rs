@@ -32,6 +32,7 @@ use model::{Chain, Delivery, PreviousDigest, Selectors, Trail};
 use records::Records;
 use signing::SigningKeys;
 
+use crate::EmulatorError;
 use crate::env::Env;
 use crate::keys::KeyStore;
 use crate::ops::CloudTrailOp;
@@ -79,25 +80,22 @@ pub struct CloudTrail {
 impl CloudTrail {
     /// Loads trails from `aws.sqlite` and keys from the key store (migrating an older data
     /// directory's keys out of `aws.sqlite`).
-    pub fn open(store: &Store, keys: &KeyStore, log_interval: i64) -> Result<Self, String> {
-        let mut signing = SigningKeys::open(keys)?;
+    pub fn open(store: &Store, keys: &KeyStore, log_interval: i64) -> Result<Self, EmulatorError> {
+        let mut signing = SigningKeys::open(keys).map_err(EmulatorError::state("CloudTrail"))?;
         {
-            let w = store.write().map_err(|e| e.to_string())?;
+            let w = store.write()?;
             w.conn()
-                .execute_batch(&format!("{SCHEMA}{}", records::SCHEMA))
-                .map_err(|e| e.to_string())?;
-            records::migrate_v0(&w).map_err(|e| e.to_string())?;
-            migrate_v0(&w, &mut signing)?;
-            w.commit().map_err(|e| e.to_string())?;
+                .execute_batch(&format!("{SCHEMA}{}", records::SCHEMA))?;
+            records::migrate_v0(&w)?;
+            migrate_v0(&w, &mut signing).map_err(EmulatorError::state("CloudTrail"))?;
+            w.commit()?;
         }
-        let saved: Option<String> = store
-            .read(|c| {
-                c.query_row("SELECT json FROM ct_state WHERE id = 1", [], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(|e| e.to_string())?;
+        let saved: Option<String> = store.read(|c| {
+            c.query_row("SELECT json FROM ct_state WHERE id = 1", [], |r| r.get(0))
+                .optional()
+        })?;
         let saved = match saved {
-            Some(text) => load(&text).map_err(|e| e.to_string())?,
+            Some(text) => load(&text)?,
             None => Saved {
                 trails: Vec::new(),
                 retired: Vec::new(),
@@ -113,7 +111,7 @@ impl CloudTrail {
                 retired: saved.retired,
                 keys: signing,
             }),
-            records: Records::open(store).map_err(|e| e.to_string())?,
+            records: Records::open(store)?,
             log_interval,
         })
     }
@@ -213,6 +211,7 @@ impl CloudTrail {
             s3,
             keys,
             interval: self.log_interval,
+            next_record: self.records.next_seq(),
         };
         let mut changed = false;
         for trail in trails.values_mut().chain(retired.iter_mut()) {

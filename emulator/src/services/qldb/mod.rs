@@ -25,6 +25,7 @@ use veritrail_ledger::{Ledger, LedgerError, LedgerOptions};
 pub use error::QldbError;
 
 use crate::ACCOUNT_ID;
+use crate::EmulatorError;
 use crate::env::Env;
 use crate::ops::QldbOp;
 use crate::services::saved;
@@ -114,9 +115,12 @@ impl Qldb {
         data_dir: &Path,
         transaction_timeout: Duration,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, EmulatorError> {
         let dir = data_dir.join("ledgers");
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|error| EmulatorError::Dir {
+            path: dir.clone(),
+            error,
+        })?;
         let qldb = Self {
             dir,
             transaction_timeout,
@@ -124,22 +128,21 @@ impl Qldb {
             ledgers: Mutex::new(BTreeMap::new()),
         };
         {
-            let w = store.write().map_err(|e| e.to_string())?;
-            w.conn().execute_batch(SCHEMA).map_err(|e| e.to_string())?;
-            qldb.migrate_json_settings(&w)?;
-            w.commit().map_err(|e| e.to_string())?;
+            let w = store.write()?;
+            w.conn().execute_batch(SCHEMA)?;
+            qldb.migrate_json_settings(&w)
+                .map_err(EmulatorError::state("QLDB"))?;
+            w.commit()?;
         }
-        let rows: Vec<(String, String)> = store
-            .read(|c| {
-                c.prepare("SELECT name, settings FROM qldb_ledgers")?
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect()
-            })
-            .map_err(|e| e.to_string())?;
+        let rows: Vec<(String, String)> = store.read(|c| {
+            c.prepare("SELECT name, settings FROM qldb_ledgers")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })?;
         let mut ledgers = qldb.ledgers();
         for (name, text) in rows {
             let row = format!("the settings of ledger {name} (qldb_ledgers row {name:?})");
-            let settings: Settings = saved::parse_row(&row, &text).map_err(|e| e.to_string())?;
+            let settings: Settings = saved::parse_row(&row, &text)?;
             let damaged = if !is_valid_ledger_name(&name) {
                 Some("the name is not a valid ledger name")
             } else if settings.region.is_empty() {
@@ -148,15 +151,19 @@ impl Qldb {
                 None
             };
             if let Some(why) = damaged {
-                return Err(StoreError::Corrupt(format!("{row}: {why}")).to_string());
+                return Err(StoreError::Corrupt(format!("{row}: {why}")).into());
             }
             let journal = qldb.journal(&name);
             if !journal.exists() {
                 // Deleted while its settings row was being removed: the ledger is gone.
                 continue;
             }
-            let ledger = Ledger::open(&journal, qldb.ledger_options())
-                .map_err(|e| format!("{}: {e}", journal.display()))?;
+            let ledger = Ledger::open(&journal, qldb.ledger_options()).map_err(|error| {
+                EmulatorError::Ledger {
+                    path: journal.clone(),
+                    error,
+                }
+            })?;
             ledgers.insert(
                 name.clone(),
                 LedgerEntry {

@@ -33,6 +33,7 @@ pub use error::S3Error;
 use model::{Bucket, MAX_KEY_BYTES, Version, VersionId, Versioning};
 use persist::Integrity;
 
+use crate::EmulatorError;
 use crate::env::Env;
 use crate::keys::KeyStore;
 use crate::ops::S3Op;
@@ -162,17 +163,15 @@ pub fn set_header(response: &mut Response, name: &'static str, value: &str) {
 
 impl S3 {
     /// Loads every bucket and version's metadata; the integrity key comes from the key store.
-    pub fn open(store: Arc<Store>, keys: &KeyStore) -> Result<Self, String> {
-        let integrity = Integrity::new(keys.secret("s3-integrity.key").map_err(|e| e.0)?);
+    pub fn open(store: Arc<Store>, keys: &KeyStore) -> Result<Self, EmulatorError> {
+        let integrity = Integrity::new(keys.secret("s3-integrity.key")?);
         {
-            let w = store.write().map_err(|e| e.to_string())?;
-            w.conn()
-                .execute_batch(persist::SCHEMA)
-                .map_err(|e| e.to_string())?;
-            persist::migrate_v0(&w, &integrity).map_err(|e| e.to_string())?;
-            w.commit().map_err(|e| e.to_string())?;
+            let w = store.write()?;
+            w.conn().execute_batch(persist::SCHEMA)?;
+            persist::migrate_v0(&w, &integrity)?;
+            w.commit()?;
         }
-        let (buckets, next_seq) = persist::load(&store, &integrity).map_err(|e| e.to_string())?;
+        let (buckets, next_seq) = persist::load(&store, &integrity)?;
         Ok(Self {
             store,
             integrity,
