@@ -52,7 +52,9 @@ use axum::response::{IntoResponse as _, Response};
 use veritrail_core::time::{Clock, SteeredClock, UtcMillis};
 
 pub use error::EmulatorError;
-pub use server::{Running, ServeArgs, run_serve, serve, spawn, spawn_with};
+pub use server::{
+    Companion, Running, ServeArgs, run_serve, run_serve_with, serve, spawn, spawn_with,
+};
 
 use crate::env::Env;
 use crate::keys::KeyStore;
@@ -559,6 +561,12 @@ impl Emulator {
     /// How many EventBridge deliveries are queued in `aws.sqlite`.
     pub fn queued_event_deliveries(&self) -> Result<usize, EmulatorError> {
         Events::queued(&self.store).map_err(EmulatorError::from)
+    }
+
+    /// The database of QLDB ledger `name`, shared with the QLDB API (for `veritrail serve`'s
+    /// processor, which appends to the same ledger the API serves).
+    pub fn ledger_database(&self, name: &str) -> Option<veritrail_ledger::db::Database> {
+        self.qldb.database(name)
     }
 
     /// The SQS service (its narrow API: [`Sqs::enqueue`] …).

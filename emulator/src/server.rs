@@ -370,10 +370,27 @@ async fn signalled() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// What runs beside the emulator in the same process (`veritrail serve`'s audit processor):
+/// started once the emulator listens, stopped before the emulator shuts down.
+pub trait Companion: Send {
+    /// Stops it and waits for it (blocking); the error says what went wrong while it ran.
+    fn stop(self: Box<Self>) -> Result<(), String>;
+}
+
 /// Runs the emulator until SIGINT or SIGTERM, then shuts down gracefully (requests in flight
 /// finish, waiting records are committed). Exit code 0 after a clean stop, 2 when it cannot
 /// start.
 pub fn run_serve(args: ServeArgs) -> ExitCode {
+    run_serve_with(args, |_, _| Ok(None))
+}
+
+/// [`run_serve`], with `start` run (on a blocking thread) once the emulator listens, given its
+/// URL and the emulator; what it starts is stopped before the emulator shuts down. An error
+/// from `start` stops the emulator and exits 2.
+pub fn run_serve_with<F>(args: ServeArgs, start: F) -> ExitCode
+where
+    F: FnOnce(String, Arc<Emulator>) -> Result<Option<Box<dyn Companion>>, String> + Send + 'static,
+{
     let data_dir = args
         .data_dir
         .clone()
@@ -420,10 +437,38 @@ pub fn run_serve(args: ServeArgs) -> ExitCode {
             data_dir.display(),
             running.emulator.config.key_dir().display()
         );
+        let (url, emulator) = (running.url.clone(), Arc::clone(&running.emulator));
+        let companion = match tokio::task::spawn_blocking(move || start(url, emulator)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                eprintln!("error: {e}");
+                let _ = running.shutdown().await;
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("error: start-up failed: {e}");
+                let _ = running.shutdown().await;
+                return ExitCode::from(2);
+            }
+        };
         signalled().await;
         eprintln!("veritrail emulator: stopping");
+        let mut code = ExitCode::SUCCESS;
+        if let Some(c) = companion {
+            match tokio::task::spawn_blocking(move || c.stop()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    eprintln!("error: {e}");
+                    code = ExitCode::from(1);
+                }
+                Err(e) => {
+                    eprintln!("error: while stopping: {e}");
+                    code = ExitCode::from(1);
+                }
+            }
+        }
         match running.shutdown().await {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => code,
             Err(e) => {
                 eprintln!("error: while stopping: {e}");
                 ExitCode::from(1)

@@ -10,6 +10,7 @@ mod ingest_cmd;
 mod input;
 mod ledger_cmd;
 mod rules_cmd;
+mod serve_cmd;
 mod validate_logs_cmd;
 mod verify_cmd;
 
@@ -50,9 +51,12 @@ enum Command {
     /// The alerts recorded in a ledger, and their review (ack, resolve) as ledger revisions.
     #[command(subcommand)]
     Alerts(alerts_cmd::AlertsCommand),
-    /// Serve the AWS emulator (QLDB, S3 with Object Lock, CloudTrail with signed log delivery)
-    /// for SDKs, drivers and the AWS CLI. Stops cleanly on SIGINT or SIGTERM.
-    Serve(veritrail_emulator::ServeArgs),
+    /// Serve the AWS emulator (QLDB, S3 with Object Lock, CloudTrail with signed log delivery,
+    /// EventBridge, SQS, SNS) for SDKs, drivers and the AWS CLI, and by default a working audit
+    /// trail in it: ledger `audit`, an Object Lock bucket with a validated trail, the shipped
+    /// rule packs as EventBridge rules to a queue that the built-in processor consumes, alerts
+    /// to an SNS topic (--no-defaults: the bare emulator). Stops cleanly on SIGINT or SIGTERM.
+    Serve(serve_cmd::ServeCmd),
     /// Verify the sample QLDB proofs built into this binary (real vehicle-registration output).
     Demo {
         /// Print the result as one JSON object per check.
@@ -83,7 +87,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let cli = match cli.command {
         Command::ValidateLogs(args) => return validate_logs_cmd::run(args),
-        Command::Serve(args) => return veritrail_emulator::run_serve(args),
+        Command::Serve(args) => return serve_cmd::run(args),
         _ => cli,
     };
     let outcome = match cli.command {

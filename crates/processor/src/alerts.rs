@@ -53,6 +53,11 @@ impl RuleSet {
         Ok(Self::new(packs))
     }
 
+    /// Every rule, with its pack's id.
+    pub fn rules(&self) -> impl Iterator<Item = (&str, &Rule)> {
+        self.rules.iter().map(|(pack, rule)| (pack.as_str(), rule))
+    }
+
     /// These packs' rules in one machine.
     pub fn new(packs: Vec<RulePack>) -> Self {
         let mut rules = Vec::new();

@@ -17,6 +17,9 @@ pub enum ProcessorError {
     Io { path: String, error: std::io::Error },
     /// A rule pack or option that cannot be used.
     Config(String),
+    /// An AWS call that failed for good (the SDK already retried it): which call, on what, and
+    /// the SDK's message. Nothing of the batch it concerned was acknowledged.
+    Aws { call: String, message: String },
 }
 
 impl ProcessorError {
@@ -34,6 +37,7 @@ impl fmt::Display for ProcessorError {
             Self::Ledger(e) => write!(f, "ledger: {e}"),
             Self::Io { path, error } => write!(f, "{path}: {error}"),
             Self::Config(m) => f.write_str(m),
+            Self::Aws { call, message } => write!(f, "{call} failed: {message}"),
         }
     }
 }

@@ -10,6 +10,10 @@
 //!   (acknowledge, resolve) as ledger revisions.
 //! - [`notify`]: webhook delivery with retries on an injected pause, a delivery log and a
 //!   dead-letter file.
+//! - [`aws`]: the AWS sources (an SQS queue, CloudTrail log files in S3, LookupEvents) and
+//!   alerts to an SNS topic, through the AWS SDK for Rust.
+//! - [`listen`]: EventBridge events over HTTP (what an API destination posts), each answered
+//!   once its record is durable.
 //! - [`metrics`]: the counters in Prometheus text, and a `/metrics` endpoint.
 //!
 //! Architecture Invariant: a batch is acknowledged to its source only after its records and
@@ -20,8 +24,10 @@
 //! reported; only a failing ledger or file of the processor's own stops it.
 
 pub mod alerts;
+pub mod aws;
 pub mod document;
 pub mod error;
+pub mod listen;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;

@@ -132,6 +132,8 @@ struct Prepared {
     records: Vec<Element>,
     alerts: Vec<Json>,
     rejected: Vec<Rejection>,
+    /// The positions of the rejected events in the batch as read.
+    rejected_at: Vec<usize>,
     unmatched: Vec<(String, String)>,
 }
 
@@ -145,6 +147,13 @@ struct Preparer<'a> {
     counters: Arc<Counters>,
 }
 
+impl Prepared {
+    fn reject(&mut self, index: usize, at: String, reason: String) {
+        self.rejected.push(Rejection { at, reason });
+        self.rejected_at.push(index);
+    }
+}
+
 impl Preparer<'_> {
     /// Each event validated, through the rules, and in its Ion form; bad ones set aside.
     fn prepare(&self, events: Vec<RawEvent>) -> Prepared {
@@ -154,18 +163,18 @@ impl Preparer<'_> {
         };
         add(&self.counters.received, events.len() as u64);
         let mut newest = 0u64;
-        for raw in events {
+        for (index, raw) in events.into_iter().enumerate() {
             let value = match raw.value {
                 Ok(v) => v,
                 Err(reason) => {
-                    out.rejected.push(Rejection { at: raw.at, reason });
+                    out.reject(index, raw.at, reason);
                     continue;
                 }
             };
             let mut record = match record_from_event(value) {
                 Ok(r) => r,
                 Err(reason) => {
-                    out.rejected.push(Rejection { at: raw.at, reason });
+                    out.reject(index, raw.at, reason);
                     continue;
                 }
             };
@@ -175,10 +184,8 @@ impl Preparer<'_> {
             let document = json_to_ion(&Json::Object(fields));
             // Checked here, on this thread, so that the ledger refuses no batch for one record.
             if let Err(e) = self.db.check_append_document(&document) {
-                out.rejected.push(Rejection {
-                    at: raw.at,
-                    reason: format!("record {}: the ledger cannot take it: {e}", record.event_id),
-                });
+                let reason = format!("record {}: the ledger cannot take it: {e}", record.event_id);
+                out.reject(index, raw.at, reason);
                 continue;
             }
             match matched {
@@ -254,7 +261,8 @@ impl<'a> Processor<'a> {
                 }
             });
             for item in rx {
-                let (batch, prepared) = item?;
+                let (mut batch, mut prepared) = item?;
+                batch.rejected = std::mem::take(&mut prepared.rejected_at);
                 self.store(prepared, observer)?;
                 let mut source = lock();
                 source.acknowledge(&batch)?;
@@ -273,7 +281,8 @@ impl<'a> Processor<'a> {
         observer: &mut dyn Observer,
     ) -> Result<(), ProcessorError> {
         let events = std::mem::take(&mut batch.events);
-        let prepared = self.preparer().prepare(events);
+        let mut prepared = self.preparer().prepare(events);
+        batch.rejected = std::mem::take(&mut prepared.rejected_at);
         self.store(prepared, observer)
     }
 

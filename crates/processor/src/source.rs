@@ -36,6 +36,22 @@ pub struct SourceBatch<T> {
     /// (`None` for a file that could not be read, so that a rerun tries it again); for a
     /// queue, its messages' receipt handles.
     pub token: T,
+    /// The positions (in `events` as read) of the events the pipeline rejected, set before
+    /// the batch is acknowledged: a queue leaves those messages for its dead-letter queue, an
+    /// HTTP sender is told 400.
+    pub rejected: Vec<usize>,
+}
+
+impl<T> SourceBatch<T> {
+    /// A batch of `events` from `origin`, nothing rejected yet.
+    pub fn new(origin: String, events: Vec<RawEvent>, token: T) -> Self {
+        Self {
+            origin,
+            events,
+            token,
+            rejected: Vec::new(),
+        }
+    }
 }
 
 /// A source of events. Further sources (SQS, EventBridge over HTTP, S3, LookupEvents) implement
@@ -223,13 +239,12 @@ impl Source for DirSource {
         };
         self.left -= 1;
         let origin = path.display().to_string();
-        let unreadable = |reason: String| SourceBatch {
-            origin: origin.clone(),
-            events: vec![RawEvent {
+        let unreadable = |reason: String| {
+            let events = vec![RawEvent {
                 at: origin.clone(),
                 value: Err(reason),
-            }],
-            token: None,
+            }];
+            SourceBatch::new(origin.clone(), events, None)
         };
         let stamp = match FileStamp::of(&path) {
             Ok(s) => s,
@@ -240,11 +255,7 @@ impl Source for DirSource {
             Err(e) => return Ok(Some(unreadable(e))),
         };
         let events = events_of(&origin, &text);
-        Ok(Some(SourceBatch {
-            origin,
-            events,
-            token: Some(stamp),
-        }))
+        Ok(Some(SourceBatch::new(origin, events, Some(stamp))))
     }
 
     fn acknowledge(&mut self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError> {
@@ -262,14 +273,20 @@ impl Source for DirSource {
 /// A file's text, gunzipped when its name ends in `.gz`, at most [`MAX_LOG_FILE_BYTES`].
 fn read_text(path: &Path) -> Result<String, String> {
     let file = File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    decode_text(file, path.to_string_lossy().ends_with(".gz"))
+}
+
+/// Text from a reader (a file, an S3 object's bytes), gunzipped when `gzipped`, at most
+/// [`MAX_LOG_FILE_BYTES`] once decompressed (a gzip bomb stops at the limit).
+pub(crate) fn decode_text(input: impl std::io::Read, gzipped: bool) -> Result<String, String> {
     let limit = MAX_LOG_FILE_BYTES as u64;
     let mut bytes = Vec::new();
-    let read = if path.to_string_lossy().ends_with(".gz") {
-        MultiGzDecoder::new(file)
+    let read = if gzipped {
+        MultiGzDecoder::new(input)
             .take(limit + 1)
             .read_to_end(&mut bytes)
     } else {
-        file.take(limit + 1).read_to_end(&mut bytes)
+        input.take(limit + 1).read_to_end(&mut bytes)
     };
     read.map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > limit {

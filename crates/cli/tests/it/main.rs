@@ -126,11 +126,18 @@ pub fn s3(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16, Stri
     http(addr, method, path, &[S3_AUTH], body).map(|a| (a.status, a.body))
 }
 
-/// Starts `veritrail serve` on a free port over `dir` (with `extra` arguments); returns the
-/// child and its address.
+/// Starts `veritrail serve --no-defaults` (the bare emulator) on a free port over `dir` (with
+/// `extra` arguments); returns the child and its address.
 pub fn serve(dir: &str, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", dir])
+        .args([
+            "serve",
+            "--no-defaults",
+            "--addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir,
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

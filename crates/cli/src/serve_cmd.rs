@@ -1,0 +1,482 @@
+//! `veritrail serve`: the emulator and, on embedded defaults, a working audit trail beside it.
+//!
+//! With the defaults (everything idempotent, so a restart on the same data directory sets up
+//! nothing twice), once the emulator listens:
+//! - QLDB ledger `audit` (`<data-dir>/ledgers/audit.ledger`, the file the QLDB API serves, so
+//!   `aws qldb get-digest --name audit` reads it) and its checkpoint-signing key in the key
+//!   directory; a checkpoint is signed at start and then at most once a minute while records
+//!   come in;
+//! - an Object Lock bucket (COMPLIANCE default retention) with CloudTrail's bucket policy, and
+//!   a validated multi-region trail logging into it;
+//! - SQS queue `veritrail-audit` (with dead-letter queue `veritrail-audit-dlq` after 5
+//!   receives), every rule of the shipped packs as an EventBridge rule on the default bus
+//!   targeting it, and SNS topic `veritrail-alerts` for alerts;
+//! - in this process, the audit processor on two threads: the queue (rules, alerts to the
+//!   topic) and the trail's log files in the bucket (every record, no deliveries: an alert a
+//!   log file raises first is delivered when its event comes through the queue), both into
+//!   `audit`, idempotent by `eventID`, with state in `<data-dir>/processor/audit/`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use clap::Args;
+use veritrail_core::time::{Clock, UtcMillis};
+use veritrail_emulator::{ACCOUNT_ID, Companion, Emulator, ServeArgs};
+use veritrail_ledger::checkpoint::{CheckpointContent, CheckpointKey};
+use veritrail_ledger::db::Database;
+use veritrail_ledger::files::LedgerFiles;
+use veritrail_processor::aws::Aws;
+use veritrail_processor::aws::s3::{BucketOptions, BucketSource};
+use veritrail_processor::aws::sns::Topic;
+use veritrail_processor::aws::sqs::{QueueOptions, QueueSource};
+use veritrail_processor::notify::{Deliverer, Delivery, Retry, Sleep};
+use veritrail_processor::{
+    Observer, Processor, ProcessorOptions, Rejection, RuleSet, Source, Summary,
+};
+
+#[derive(Debug, Args)]
+pub struct ServeCmd {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// The bare emulator: no ledger, bucket, trail, rules, queue, topic or processor.
+    #[arg(long)]
+    no_defaults: bool,
+}
+
+/// The names the defaults use.
+pub const LEDGER: &str = "audit";
+pub const TRAIL: &str = "veritrail";
+pub const QUEUE: &str = "veritrail-audit";
+pub const DEAD_LETTER_QUEUE: &str = "veritrail-audit-dlq";
+pub const TOPIC: &str = "veritrail-alerts";
+const REGION: &str = "us-east-1";
+/// Object Lock's default retention on the trail bucket.
+const RETENTION_DAYS: i32 = 365;
+/// Receives before SQS moves a message the processor rejects to the dead-letter queue.
+const MAX_RECEIVES: u32 = 5;
+
+fn bucket() -> String {
+    format!("veritrail-trail-{ACCOUNT_ID}")
+}
+
+pub fn run(cmd: ServeCmd) -> ExitCode {
+    if cmd.no_defaults {
+        return veritrail_emulator::run_serve(cmd.serve);
+    }
+    veritrail_emulator::run_serve_with(cmd.serve, |url, emulator| {
+        start(&url, &emulator).map(|d| Some(Box::new(d) as Box<dyn Companion>))
+    })
+}
+
+/// What `set_up` made.
+#[derive(Debug)]
+struct SetUp {
+    queue_url: String,
+    topic_arn: String,
+    rules: usize,
+}
+
+/// The emulator's own endpoint, with fixed credentials (it checks no signature) so a machine
+/// with no AWS credentials works.
+fn local_aws(url: &str) -> Result<Aws, String> {
+    Aws::local(url, REGION).map_err(|e| e.to_string())
+}
+
+async fn set_up(conf: &aws_config::SdkConfig, rules: &RuleSet) -> Result<SetUp, String> {
+    use aws_sdk_cloudtrail::error::DisplayErrorContext as Ctx;
+    let s3 = aws_sdk_s3::Client::new(conf);
+    let bucket = bucket();
+    match s3
+        .create_bucket()
+        .bucket(&bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e) => return Err(format!("CreateBucket {bucket}: {}", Ctx(e))),
+    }
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    let lock = ObjectLockConfiguration::builder()
+        .object_lock_enabled(ObjectLockEnabled::Enabled)
+        .rule(
+            ObjectLockRule::builder()
+                .default_retention(
+                    DefaultRetention::builder()
+                        .mode(ObjectLockRetentionMode::Compliance)
+                        .days(RETENTION_DAYS)
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    s3.put_object_lock_configuration()
+        .bucket(&bucket)
+        .object_lock_configuration(lock)
+        .send()
+        .await
+        .map_err(|e| format!("PutObjectLockConfiguration {bucket}: {}", Ctx(e)))?;
+    let policy =
+        veritrail_emulator::services::cloudtrail::trails::documented_bucket_policy(&bucket);
+    s3.put_bucket_policy()
+        .bucket(&bucket)
+        .policy(policy)
+        .send()
+        .await
+        .map_err(|e| format!("PutBucketPolicy {bucket}: {}", Ctx(e)))?;
+
+    let ct = aws_sdk_cloudtrail::Client::new(conf);
+    match ct
+        .create_trail()
+        .name(TRAIL)
+        .s3_bucket_name(&bucket)
+        .is_multi_region_trail(true)
+        .enable_log_file_validation(true)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_trail_already_exists_exception()) => {}
+        Err(e) => return Err(format!("CreateTrail {TRAIL}: {}", Ctx(e))),
+    }
+    ct.start_logging()
+        .name(TRAIL)
+        .send()
+        .await
+        .map_err(|e| format!("StartLogging {TRAIL}: {}", Ctx(e)))?;
+
+    let sqs = aws_sdk_sqs::Client::new(conf);
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(DEAD_LETTER_QUEUE)
+        .send()
+        .await
+        .map_err(|e| format!("CreateQueue {DEAD_LETTER_QUEUE}: {}", Ctx(e)))?
+        .queue_url
+        .unwrap_or_default();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| format!("GetQueueAttributes {DEAD_LETTER_QUEUE}: {}", Ctx(e)))?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| format!("{DEAD_LETTER_QUEUE} has no QueueArn"))?;
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES})
+            .to_string();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(QUEUE)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await
+        .map_err(|e| format!("CreateQueue {QUEUE}: {}", Ctx(e)))?
+        .queue_url
+        .unwrap_or_default();
+    let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{QUEUE}");
+
+    let events = aws_sdk_eventbridge::Client::new(conf);
+    let mut count = 0;
+    for (pack, rule) in rules.rules() {
+        let name = rule_name(pack, &rule.id);
+        events
+            .put_rule()
+            .name(&name)
+            .description(truncate(&rule.title, 512))
+            .event_pattern(rule.pattern.source())
+            // Failed sign-ins, denied reads and root use are read-only calls too.
+            .state(aws_sdk_eventbridge::types::RuleState::EnabledWithAllCloudtrailManagementEvents)
+            .send()
+            .await
+            .map_err(|e| format!("PutRule {name}: {}", Ctx(e)))?;
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("veritrail-audit")
+            .arn(&queue_arn)
+            .build()
+            .map_err(|e| format!("target of {name}: {e}"))?;
+        let put = events
+            .put_targets()
+            .rule(&name)
+            .targets(target)
+            .send()
+            .await
+            .map_err(|e| format!("PutTargets {name}: {}", Ctx(e)))?;
+        if put.failed_entry_count() > 0 {
+            return Err(format!("PutTargets {name}: {:?}", put.failed_entries()));
+        }
+        count += 1;
+    }
+
+    let sns = aws_sdk_sns::Client::new(conf);
+    let topic_arn = sns
+        .create_topic()
+        .name(TOPIC)
+        .send()
+        .await
+        .map_err(|e| format!("CreateTopic {TOPIC}: {}", Ctx(e)))?
+        .topic_arn
+        .unwrap_or_default();
+
+    let qldb = aws_sdk_qldb::Client::new(conf);
+    match qldb
+        .create_ledger()
+        .name(LEDGER)
+        .permissions_mode(aws_sdk_qldb::types::PermissionsMode::Standard)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
+        Err(e) => return Err(format!("CreateLedger {LEDGER}: {}", Ctx(e))),
+    }
+    Ok(SetUp {
+        queue_url,
+        topic_arn,
+        rules: count,
+    })
+}
+
+/// An EventBridge rule name (at most 64 of `[.\-_A-Za-z0-9]`) for a pack's rule.
+fn rule_name(pack: &str, rule: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect()
+    };
+    let name = format!("vt-{}-{}", clean(pack), clean(rule));
+    if name.len() <= 64 {
+        return name;
+    }
+    let id = veritrail_processor::alerts::alert_id(pack, rule, "");
+    format!("vt-{}-{}", &clean(rule)[..40.min(rule.len())], &id[..16])
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// The ledger's signing key (made once) and a checkpoint of its current digest.
+fn sign_checkpoint(db: &Database, files: &LedgerFiles) -> Result<(), String> {
+    if !files.private_key().exists() {
+        let key = CheckpointKey::generate(LEDGER).map_err(|e| e.to_string())?;
+        files.write_new_key(&key).map_err(|e| e.to_string())?;
+    }
+    let key = files.read_key().map_err(|e| e.to_string())?;
+    let ledger = db.ledger();
+    let digest = ledger.digest().map_err(|e| e.to_string())?;
+    let content = CheckpointContent {
+        size: digest.tip + 1,
+        digest: digest.digest,
+        strand_id: digest.strand_id,
+        time: ledger.now(),
+    };
+    files
+        .write_checkpoint(content.size, &key.sign(&content))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The processor's threads beside the emulator.
+struct Defaults {
+    stop: Arc<AtomicBool>,
+    threads: Vec<(&'static str, JoinHandle<Result<Summary, String>>)>,
+}
+
+impl Companion for Defaults {
+    fn stop(self: Box<Self>) -> Result<(), String> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut errors = Vec::new();
+        for (name, t) in self.threads {
+            match t.join() {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => errors.push(format!("processor ({name}): {e}")),
+                Err(_) => errors.push(format!("processor ({name}) panicked")),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+}
+
+/// Logs what the serve processor sets aside, and signs checkpoints as records come in.
+struct ServeLog {
+    source: &'static str,
+    checkpoint: Option<(Database, LedgerFiles, Arc<dyn Clock>, UtcMillis)>,
+}
+
+impl Observer for ServeLog {
+    fn rejected(&mut self, r: &Rejection) {
+        eprintln!("processor ({}): rejected: {r}", self.source);
+    }
+    fn unmatched(&mut self, at: &str, reason: &str) {
+        eprintln!(
+            "processor ({}): stored without rules: {at}: {reason}",
+            self.source
+        );
+    }
+    fn delivered(&mut self, alert: &serde_json::Value, d: &Delivery) {
+        if let Delivery::DeadLettered { attempts, error } = d {
+            eprintln!(
+                "processor: alert {} not delivered after {attempts} attempts ({error}); in the dead-letter file",
+                alert["alertId"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    fn batch_done(&mut self, _origin: &str, _s: &Summary, _remaining: Option<usize>) {
+        if let Some((db, files, clock, last)) = &mut self.checkpoint {
+            let now = clock.now();
+            if now.0 - last.0 >= 60_000 {
+                if let Err(e) = sign_checkpoint(db, files) {
+                    eprintln!("processor: cannot sign a checkpoint: {e}");
+                }
+                *last = now;
+            }
+        }
+    }
+}
+
+fn spawn_processor<S: Source + 'static>(
+    name: &'static str,
+    db: Database,
+    rules: RuleSet,
+    options: ProcessorOptions,
+    source: S,
+    observer: ServeLog,
+) -> Result<JoinHandle<Result<Summary, String>>, String> {
+    std::thread::Builder::new()
+        .name(format!("processor-{name}"))
+        .spawn(move || {
+            let (mut source, mut observer) = (source, observer);
+            Processor::new(&db, &rules, options)
+                .run(&mut source, &mut observer)
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("cannot start the processor: {e}"))
+}
+
+fn start(url: &str, emulator: &Arc<Emulator>) -> Result<Defaults, String> {
+    let aws = local_aws(url)?;
+    let rules = RuleSet::builtin().map_err(|e| e.to_string())?;
+    let set = aws.block_on(set_up(aws.config(), &rules))?;
+    let db = emulator
+        .ledger_database(LEDGER)
+        .ok_or_else(|| format!("ledger {LEDGER} was created but is not open"))?;
+    let data_dir = emulator.config.data_dir.clone();
+    let files = LedgerFiles::new(
+        LEDGER,
+        &data_dir.join("ledgers"),
+        Some(&emulator.config.key_dir()),
+    );
+    sign_checkpoint(&db, &files)?;
+    let state: PathBuf = data_dir.join("processor").join(LEDGER);
+    let clock: Arc<dyn Clock> = Arc::clone(&db.ledger().options().clock);
+    let stop = Arc::new(AtomicBool::new(false));
+    let topic = Topic::new(&aws, &set.topic_arn).map_err(|e| e.to_string())?;
+    let deliverer = Deliverer::new(
+        Box::new(topic),
+        &state,
+        Retry::default(),
+        Arc::new(Sleep),
+        Arc::clone(&clock),
+    )
+    .map_err(|e| e.to_string())?;
+    let queue = QueueSource::open(
+        &aws,
+        QueueOptions {
+            url: set.queue_url.clone(),
+            wait_seconds: 2,
+            until_empty: false,
+            stop: Arc::clone(&stop),
+            rejected_file: state.join("rejected-messages.jsonl"),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let logs = BucketSource::open(
+        &aws,
+        BucketOptions {
+            bucket: bucket(),
+            prefix: String::new(),
+            checkpoint: state.join("s3-checkpoint.jsonl"),
+            until_empty: false,
+            poll: Duration::from_secs(2),
+            pause: Arc::new(Sleep),
+            stop: Arc::clone(&stop),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let now = clock.now();
+    let queue_thread = spawn_processor(
+        "queue",
+        db.clone(),
+        RuleSet::builtin().map_err(|e| e.to_string())?,
+        ProcessorOptions {
+            batch_size: 1000,
+            clock: Arc::clone(&clock),
+            deliverer: Some(deliverer),
+        },
+        queue,
+        ServeLog {
+            source: "queue",
+            checkpoint: Some((db.clone(), files.clone(), Arc::clone(&clock), now)),
+        },
+    )?;
+    let logs_thread = spawn_processor(
+        "trail",
+        db.clone(),
+        rules,
+        ProcessorOptions {
+            batch_size: 1000,
+            clock: Arc::clone(&clock),
+            deliverer: None,
+        },
+        logs,
+        ServeLog {
+            source: "trail",
+            checkpoint: Some((db, files.clone(), clock, now)),
+        },
+    )?;
+    // Not println!: whoever started us may have stopped reading stdout after the first line.
+    let _ = writeln!(
+        std::io::stdout(),
+        "audit trail: ledger {LEDGER} ({}; checkpoints signed with {}), trail {TRAIL} (multi-region, log file validation) into Object Lock bucket {} (COMPLIANCE, {RETENTION_DAYS} days), {} rules of the shipped packs on the default bus to queue {} (dead-letter queue {DEAD_LETTER_QUEUE}), alerts to {}; processor state in {}",
+        files.journal().display(),
+        files.private_key().display(),
+        bucket(),
+        set.rules,
+        set.queue_url,
+        set.topic_arn,
+        state.display()
+    );
+    Ok(Defaults {
+        stop,
+        threads: vec![("queue", queue_thread), ("trail", logs_thread)],
+    })
+}
