@@ -276,18 +276,18 @@ pub fn run(args: IngestArgs) -> Outcome {
         (Some(dir), _) => {
             let opened =
                 Checkpoint::open(&checkpoint_path(&state)).and_then(|c| DirSource::new(dir, c));
-            let mut source = match opened {
+            let source = match opened {
                 Ok(s) => s,
                 Err(e) => return bad(e.to_string()),
             };
             skipped = source.skipped;
-            let mut result = processor.run(&mut source, &mut console);
+            let mut result = processor.run(&source, &mut console);
             while args.follow && result.is_ok() {
                 console.clear();
                 std::thread::sleep(poll);
                 result = Checkpoint::open(&checkpoint_path(&state))
                     .and_then(|c| DirSource::new(dir, c))
-                    .and_then(|mut next| processor.run(&mut next, &mut console));
+                    .and_then(|next| processor.run(&next, &mut console));
             }
             result
         }
@@ -340,7 +340,6 @@ pub fn run(args: IngestArgs) -> Outcome {
                 poll,
                 pause: Arc::new(Sleep),
                 stop,
-                clock: Arc::clone(&clock),
             };
             run_source(
                 &mut processor,
@@ -426,5 +425,5 @@ fn run_source<S: Source>(
     console: &mut Console,
     source: Result<S, ProcessorError>,
 ) -> Result<Summary, ProcessorError> {
-    processor.run(&mut source?, console)
+    processor.run(&source?, console)
 }

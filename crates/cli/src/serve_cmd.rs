@@ -90,75 +90,8 @@ fn local_aws(url: &str) -> Result<Aws, String> {
 
 async fn set_up(conf: &aws_config::SdkConfig, rules: &RuleSet) -> Result<SetUp, String> {
     use aws_sdk_cloudtrail::error::DisplayErrorContext as Ctx;
-    let s3 = aws_sdk_s3::Client::new(conf);
-    let bucket = bucket();
-    match s3
-        .create_bucket()
-        .bucket(&bucket)
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
-        Err(e) => return Err(format!("CreateBucket {bucket}: {}", Ctx(e))),
-    }
-    use aws_sdk_s3::types::{
-        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
-        ObjectLockRule,
-    };
-    let lock = ObjectLockConfiguration::builder()
-        .object_lock_enabled(ObjectLockEnabled::Enabled)
-        .rule(
-            ObjectLockRule::builder()
-                .default_retention(
-                    DefaultRetention::builder()
-                        .mode(ObjectLockRetentionMode::Compliance)
-                        .days(RETENTION_DAYS)
-                        .build(),
-                )
-                .build(),
-        )
-        .build();
-    s3.put_object_lock_configuration()
-        .bucket(&bucket)
-        .object_lock_configuration(lock)
-        .send()
-        .await
-        .map_err(|e| format!("PutObjectLockConfiguration {bucket}: {}", Ctx(e)))?;
-    let policy =
-        veritrail_emulator::services::cloudtrail::trails::documented_bucket_policy(&bucket);
-    s3.put_bucket_policy()
-        .bucket(&bucket)
-        .policy(policy)
-        .send()
-        .await
-        .map_err(|e| format!("PutBucketPolicy {bucket}: {}", Ctx(e)))?;
-
-    let ct = aws_sdk_cloudtrail::Client::new(conf);
-    match ct
-        .create_trail()
-        .name(TRAIL)
-        .s3_bucket_name(&bucket)
-        .is_multi_region_trail(true)
-        .enable_log_file_validation(true)
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_trail_already_exists_exception()) => {}
-        Err(e) => return Err(format!("CreateTrail {TRAIL}: {}", Ctx(e))),
-    }
-    ct.start_logging()
-        .name(TRAIL)
-        .send()
-        .await
-        .map_err(|e| format!("StartLogging {TRAIL}: {}", Ctx(e)))?;
-
+    // The queue, rules and topic first: the calls below are then on the bus like any other,
+    // so their alerts are delivered too.
     let sqs = aws_sdk_sqs::Client::new(conf);
     let dlq_url = sqs
         .create_queue()
@@ -233,6 +166,106 @@ async fn set_up(conf: &aws_config::SdkConfig, rules: &RuleSet) -> Result<SetUp, 
         .map_err(|e| format!("CreateTopic {TOPIC}: {}", Ctx(e)))?
         .topic_arn
         .unwrap_or_default();
+
+    let s3 = aws_sdk_s3::Client::new(conf);
+    let bucket = bucket();
+    match s3
+        .create_bucket()
+        .bucket(&bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e) => return Err(format!("CreateBucket {bucket}: {}", Ctx(e))),
+    }
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    let lock = ObjectLockConfiguration::builder()
+        .object_lock_enabled(ObjectLockEnabled::Enabled)
+        .rule(
+            ObjectLockRule::builder()
+                .default_retention(
+                    DefaultRetention::builder()
+                        .mode(ObjectLockRetentionMode::Compliance)
+                        .days(RETENTION_DAYS)
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    // Only what is not already so is changed: a restart makes no call the packs would alert on.
+    let locked = s3
+        .get_object_lock_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .ok()
+        .and_then(|c| c.object_lock_configuration)
+        .and_then(|c| c.rule)
+        .and_then(|r| r.default_retention)
+        .is_some_and(|d| {
+            d.mode == Some(ObjectLockRetentionMode::Compliance) && d.days == Some(RETENTION_DAYS)
+        });
+    if !locked {
+        s3.put_object_lock_configuration()
+            .bucket(&bucket)
+            .object_lock_configuration(lock)
+            .send()
+            .await
+            .map_err(|e| format!("PutObjectLockConfiguration {bucket}: {}", Ctx(e)))?;
+    }
+    let policy =
+        veritrail_emulator::services::cloudtrail::trails::documented_bucket_policy(&bucket);
+    let current = s3
+        .get_bucket_policy()
+        .bucket(&bucket)
+        .send()
+        .await
+        .ok()
+        .and_then(|p| p.policy)
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok());
+    if current != serde_json::from_str(&policy).ok() {
+        s3.put_bucket_policy()
+            .bucket(&bucket)
+            .policy(policy)
+            .send()
+            .await
+            .map_err(|e| format!("PutBucketPolicy {bucket}: {}", Ctx(e)))?;
+    }
+
+    let ct = aws_sdk_cloudtrail::Client::new(conf);
+    // Asked first: even a refused CreateTrail is an event the packs alert on.
+    if ct.get_trail().name(TRAIL).send().await.is_err() {
+        ct.create_trail()
+            .name(TRAIL)
+            .s3_bucket_name(&bucket)
+            .is_multi_region_trail(true)
+            .enable_log_file_validation(true)
+            .send()
+            .await
+            .map_err(|e| format!("CreateTrail {TRAIL}: {}", Ctx(e)))?;
+    }
+    let logging = ct
+        .get_trail_status()
+        .name(TRAIL)
+        .send()
+        .await
+        .ok()
+        .and_then(|s| s.is_logging)
+        == Some(true);
+    if !logging {
+        ct.start_logging()
+            .name(TRAIL)
+            .send()
+            .await
+            .map_err(|e| format!("StartLogging {TRAIL}: {}", Ctx(e)))?;
+    }
 
     let qldb = aws_sdk_qldb::Client::new(conf);
     match qldb
@@ -374,9 +407,9 @@ fn spawn_processor<S: Source + 'static>(
     std::thread::Builder::new()
         .name(format!("processor-{name}"))
         .spawn(move || {
-            let (mut source, mut observer) = (source, observer);
+            let (source, mut observer) = (source, observer);
             Processor::new(&db, &rules, options)
-                .run(&mut source, &mut observer)
+                .run(&source, &mut observer)
                 .map_err(|e| e.to_string())
         })
         .map_err(|e| format!("cannot start the processor: {e}"))

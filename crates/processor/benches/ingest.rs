@@ -199,7 +199,7 @@ fn main() {
 
 /// Reading, gunzip, JSON, validation and the Ion form.
 fn parse_only(input: &Path, work: &Path, records: usize, extra: &str) -> f64 {
-    let mut src = source(input, &work.join("state-parse"));
+    let src = source(input, &work.join("state-parse"));
     let start = stopwatch();
     let mut parsed = 0;
     while let Some(b) = src.next_batch().expect("read") {
@@ -219,7 +219,7 @@ fn ledger_only(input: &Path, work: &Path, records: usize, batch: usize, extra: &
         key_field: RECORD_KEY.into(),
         batch_size: batch,
     };
-    let mut src = source(input, &work.join("state-ledger"));
+    let src = source(input, &work.join("state-ledger"));
     let mut appended = 0;
     let mut spent = 0.0;
     while let Some(b) = src.next_batch().expect("read") {
@@ -238,7 +238,7 @@ fn ledger_only(input: &Path, work: &Path, records: usize, batch: usize, extra: &
 fn end_to_end(input: &Path, work: &Path, records: usize, batch: usize, extra: &str) -> f64 {
     let db = fresh_db(work, "end-to-end");
     let rules = RuleSet::builtin().expect("packs");
-    let mut src = source(input, &work.join("state-e2e"));
+    let src = source(input, &work.join("state-e2e"));
     let mut processor = Processor::new(
         &db,
         &rules,
@@ -250,7 +250,7 @@ fn end_to_end(input: &Path, work: &Path, records: usize, batch: usize, extra: &s
     );
     let start = stopwatch();
     let summary = processor
-        .run(&mut src, &mut veritrail_processor::pipeline::Quiet)
+        .run(&src, &mut veritrail_processor::pipeline::Quiet)
         .expect("ingest");
     let e2e = records as f64 / start.elapsed().as_secs_f64();
     assert_eq!(summary.appended as usize, records);

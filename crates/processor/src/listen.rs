@@ -14,13 +14,13 @@
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::ProcessorError;
-use crate::source::{RawEvent, Source, SourceBatch};
+use crate::source::{RawEvent, Source, SourceBatch, lock};
 
 /// EventBridge's limit on one event.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -29,6 +29,8 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// Events in one batch at most.
 const MAX_BATCH: usize = 500;
 const MAX_HEAD: u64 = 16 * 1024;
+/// A body over [`MAX_BODY`] is read and dropped up to this much before the 413.
+const DRAIN: u64 = 4 << 20;
 
 /// How a request ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +52,10 @@ struct Posted {
 /// Events POSTed to an address, as a [`Source`].
 #[derive(Debug)]
 pub struct ListenSource {
-    incoming: Receiver<PostedBox>,
+    /// Only the reading thread takes from it; behind a lock for `Sync`.
+    incoming: Mutex<Receiver<PostedBox>>,
     stop: Arc<AtomicBool>,
-    received: u64,
+    received: AtomicU64,
 }
 
 /// `Posted` behind a Debug impl for the channel.
@@ -104,9 +107,9 @@ impl ListenSource {
             .map_err(|e| ProcessorError::Config(format!("cannot start the listener: {e}")))?;
         Ok((
             Self {
-                incoming: rx,
+                incoming: Mutex::new(rx),
                 stop,
-                received: 0,
+                received: AtomicU64::new(0),
             },
             bound,
         ))
@@ -154,6 +157,11 @@ fn serve_one(stream: TcpStream, tx: &SyncSender<PostedBox>) -> std::io::Result<(
         return answer(&stream, 411, "a Content-Length is required");
     };
     if length > MAX_BODY {
+        // Read what was sent (up to a limit) so that the sender sees the answer, not a reset.
+        let _ = std::io::copy(
+            &mut (&mut reader).take(DRAIN.min(length as u64)),
+            &mut std::io::sink(),
+        );
         return answer(
             &stream,
             413,
@@ -207,12 +215,13 @@ fn answer(mut stream: &TcpStream, status: u16, message: &str) -> std::io::Result
 impl Source for ListenSource {
     type Token = Vec<Pending>;
 
-    fn next_batch(&mut self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError> {
+    fn next_batch(&self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError> {
+        let incoming = lock(&self.incoming);
         let first = loop {
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(None);
             }
-            match self.incoming.recv_timeout(Duration::from_millis(200)) {
+            match incoming.recv_timeout(Duration::from_millis(200)) {
                 Ok(p) => break p,
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(None),
@@ -220,7 +229,7 @@ impl Source for ListenSource {
         };
         let mut posted = vec![first];
         while posted.len() < MAX_BATCH {
-            match self.incoming.try_recv() {
+            match incoming.try_recv() {
                 Ok(p) => posted.push(p),
                 Err(_) => break,
             }
@@ -233,15 +242,17 @@ impl Source for ListenSource {
                 (RawEvent { at: p.at, value }, Pending(p.reply))
             })
             .unzip();
-        self.received += token.len() as u64;
+        let received = self
+            .received
+            .fetch_add(token.len() as u64, Ordering::Relaxed);
         Ok(Some(SourceBatch::new(
-            format!("HTTP requests {}", self.received),
+            format!("HTTP requests after {received}"),
             events,
             token,
         )))
     }
 
-    fn acknowledge(&mut self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError> {
+    fn acknowledge(&self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError> {
         for (i, Pending(reply)) in batch.token.iter().enumerate() {
             let settled = if batch.rejected.contains(&i) {
                 Settled::Rejected

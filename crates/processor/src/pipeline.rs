@@ -233,18 +233,16 @@ impl<'a> Processor<'a> {
     /// the current one is appended; batches are stored and acknowledged in order.
     pub fn run<S: Source>(
         &mut self,
-        source: &mut S,
+        source: &S,
         observer: &mut dyn Observer,
     ) -> Result<Summary, ProcessorError> {
         let preparer = self.preparer();
-        let source = std::sync::Mutex::new(source);
-        let lock = || source.lock().unwrap_or_else(|p| p.into_inner());
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             scope.spawn(|| {
                 let tx = tx;
                 loop {
-                    let next = lock().next_batch();
+                    let next = source.next_batch();
                     let item = match next {
                         Ok(Some(mut batch)) => {
                             let prepared = preparer.prepare(std::mem::take(&mut batch.events));
@@ -264,7 +262,6 @@ impl<'a> Processor<'a> {
                 let (mut batch, mut prepared) = item?;
                 batch.rejected = std::mem::take(&mut prepared.rejected_at);
                 self.store(prepared, observer)?;
-                let mut source = lock();
                 source.acknowledge(&batch)?;
                 add(&self.counters.batches, 1);
                 observer.batch_done(&batch.origin, &self.counters.summary(), source.remaining());

@@ -11,6 +11,8 @@ use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use flate2::read::MultiGzDecoder;
 use serde_json::{Value as Json, json};
@@ -54,18 +56,20 @@ impl<T> SourceBatch<T> {
     }
 }
 
-/// A source of events. Further sources (SQS, EventBridge over HTTP, S3, LookupEvents) implement
-/// the same two calls. The processor reads the next batch on a thread of its own while it
-/// appends the previous one, so a source and its tokens are `Send`.
-pub trait Source: Send {
+/// A source of events: a directory, an SQS queue, S3, LookupEvents, HTTP requests. The
+/// processor reads the next batch on a thread of its own while it appends and acknowledges
+/// the previous one, so both calls take `&self` and run at the same time (a source keeps what
+/// changes behind a lock held only briefly): a source waiting for its next batch (a long poll,
+/// an idle listener) must not hold up the acknowledgement of the last one.
+pub trait Source: Send + Sync {
     /// What acknowledging a batch needs.
     type Token: Send;
 
     /// The next batch, or `None` when there is nothing more.
-    fn next_batch(&mut self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError>;
+    fn next_batch(&self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError>;
 
     /// Called once every event of `batch` is durable: the source may forget it for good.
-    fn acknowledge(&mut self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError>;
+    fn acknowledge(&self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError>;
 
     /// How many batches are left, when the source knows (for a progress indicator).
     fn remaining(&self) -> Option<usize> {
@@ -152,6 +156,12 @@ impl Checkpoint {
     }
 }
 
+/// A source's lock; a panic elsewhere while it was held leaves nothing half-done that matters
+/// (the state behind it is a position and a checkpoint, each changed in one step).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Appends one JSON line to a file and syncs it (creating the file and its directory).
 pub(crate) fn append_line(path: &Path, line: &Json) -> Result<(), ProcessorError> {
     if let Some(dir) = path.parent() {
@@ -176,9 +186,9 @@ const EXTENSIONS: [&str; 4] = [".json", ".json.gz", ".jsonl", ".jsonl.gz"];
 /// A local directory (walked in name order, subdirectories included) or a single file.
 #[derive(Debug)]
 pub struct DirSource {
-    files: std::vec::IntoIter<PathBuf>,
-    left: usize,
-    checkpoint: Checkpoint,
+    files: Mutex<std::vec::IntoIter<PathBuf>>,
+    left: AtomicUsize,
+    checkpoint: Mutex<Checkpoint>,
     /// Files skipped because the checkpoint has them.
     pub skipped: usize,
 }
@@ -222,9 +232,9 @@ impl DirSource {
             _ => true,
         });
         Ok(Self {
-            left: files.len(),
-            files: files.into_iter(),
-            checkpoint,
+            left: AtomicUsize::new(files.len()),
+            files: Mutex::new(files.into_iter()),
+            checkpoint: Mutex::new(checkpoint),
             skipped,
         })
     }
@@ -233,11 +243,11 @@ impl DirSource {
 impl Source for DirSource {
     type Token = Option<FileStamp>;
 
-    fn next_batch(&mut self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError> {
-        let Some(path) = self.files.next() else {
+    fn next_batch(&self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError> {
+        let Some(path) = lock(&self.files).next() else {
             return Ok(None);
         };
-        self.left -= 1;
+        self.left.fetch_sub(1, Ordering::Relaxed);
         let origin = path.display().to_string();
         let unreadable = |reason: String| {
             let events = vec![RawEvent {
@@ -258,15 +268,15 @@ impl Source for DirSource {
         Ok(Some(SourceBatch::new(origin, events, Some(stamp))))
     }
 
-    fn acknowledge(&mut self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError> {
+    fn acknowledge(&self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError> {
         match &batch.token {
-            Some(stamp) => self.checkpoint.mark_done(stamp),
+            Some(stamp) => lock(&self.checkpoint).mark_done(stamp),
             None => Ok(()),
         }
     }
 
     fn remaining(&self) -> Option<usize> {
-        Some(self.left)
+        Some(self.left.load(Ordering::Relaxed))
     }
 }
 

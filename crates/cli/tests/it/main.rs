@@ -1,12 +1,14 @@
 //! The `veritrail` binary as a user runs it: exit codes, messages and `--json`.
 #![allow(clippy::unwrap_used)]
 
+mod audit_trail;
 mod aws_env;
 mod crash;
 mod ingest;
 mod ledger;
 mod rules;
 mod serve;
+mod sources;
 mod tamper;
 mod trail;
 mod validate_logs;

@@ -1,31 +1,30 @@
 //! CloudTrail's LookupEvents as a source: the management events of the last 90 days, polled
 //! forward from a durable start time.
 //!
-//! LookupEvents answers newest first, so the source walks time forward in windows of an hour
-//! (`[start, start + 1 h)`, every page of it one batch) while the window lies wholly before
-//! `now − overlap`; after that it asks from `start` on with no end. Once a batch is durable the
-//! start moves (to the window's end, or to the newest event seen minus the overlap) and is
-//! written to `lookup-checkpoint.jsonl`. CloudTrail makes events visible to LookupEvents some
-//! minutes after they happen, so the overlap (15 minutes by default) is read again on every
-//! poll; the idempotent append by `eventID` stores each event once.
+//! A poll asks for every event from the start time on (no end time), page by page (50 events a
+//! page, each page one batch). LookupEvents answers newest first, so the start time can move
+//! only once the last page is durable: that page's batch carries the new start (the newest
+//! event seen minus the overlap), written to `lookup-checkpoint.jsonl` when it is
+//! acknowledged, after every earlier page (batches are acknowledged in order). A crash in the
+//! middle reads the poll again from the old start. CloudTrail makes events visible to
+//! LookupEvents some minutes after they happen, so the overlap (15 minutes by default) is read
+//! again on every poll; the idempotent append by `eventID` stores each event once. AWS allows
+//! LookupEvents 2 calls a second per account and region; the SDK's retries absorb throttling.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_cloudtrail::primitives::DateTime;
 use serde_json::{Value as Json, json};
-use veritrail_core::time::{Clock, UtcMillis};
+use veritrail_core::time::UtcMillis;
 
 use super::{Aws, failed};
 use crate::error::ProcessorError;
 use crate::notify::Pause;
-use crate::source::{RawEvent, Source, SourceBatch, append_line};
-
-/// A closed window's length.
-const WINDOW_MS: i64 = 3_600_000;
+use crate::source::{RawEvent, Source, SourceBatch, append_line, lock};
 
 /// Where and how to poll.
 #[derive(Debug, Clone)]
@@ -41,7 +40,6 @@ pub struct LookupOptions {
     pub poll: Duration,
     pub pause: Arc<dyn Pause>,
     pub stop: Arc<AtomicBool>,
-    pub clock: Arc<dyn Clock>,
 }
 
 /// LookupEvents as a [`Source`].
@@ -50,14 +48,38 @@ pub struct LookupSource {
     aws: Aws,
     client: aws_sdk_cloudtrail::Client,
     options: LookupOptions,
-    start: UtcMillis,
-    /// The present was reached once (for `until_empty`).
-    caught_up: bool,
+    /// Where the next poll starts: moved by acknowledgements.
+    start: Mutex<UtcMillis>,
+    /// The reading side's state (only the reading thread uses it).
+    reading: Mutex<Reading>,
 }
 
-/// What acknowledging a window needs: the start time that follows it.
+#[derive(Debug, Default)]
+struct Reading {
+    /// The poll under way: its start, the next page's token, the newest event time so far.
+    poll: Option<Poll>,
+    /// A poll ended (for `until_empty`).
+    polled: bool,
+}
+
+/// One page of LookupEvents: its events, the newest event time on it, the next page's token.
+#[derive(Debug)]
+struct Page {
+    events: Vec<RawEvent>,
+    newest: Option<i64>,
+    next: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Poll {
+    from: UtcMillis,
+    token: Option<String>,
+    newest: Option<i64>,
+}
+
+/// What acknowledging a page needs: on the last page of a poll, the start time that follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NextStart(pub UtcMillis);
+pub struct NextStart(pub Option<UtcMillis>);
 
 impl LookupSource {
     pub fn open(aws: &Aws, options: LookupOptions) -> Result<Self, ProcessorError> {
@@ -66,99 +88,116 @@ impl LookupSource {
             aws: aws.clone(),
             client: aws_sdk_cloudtrail::Client::new(aws.config()),
             options,
-            start,
-            caught_up: false,
+            start: Mutex::new(start),
+            reading: Mutex::new(Reading::default()),
         })
     }
 
     /// Where the next poll starts.
     pub fn start(&self) -> UtcMillis {
-        self.start
+        *lock(&self.start)
     }
 
-    /// Every event of `[from, to)` (`to` `None`: no end), and the newest event time seen.
-    fn lookup(
-        &self,
-        from: UtcMillis,
-        to: Option<UtcMillis>,
-    ) -> Result<(Vec<RawEvent>, Option<i64>), ProcessorError> {
+    /// One page of the poll: its events, the newest event time on it, the next page's token.
+    fn page(&self, from: UtcMillis, token: Option<String>) -> Result<Page, ProcessorError> {
+        let answer = self
+            .aws
+            .block_on(
+                self.client
+                    .lookup_events()
+                    .start_time(DateTime::from_millis(from.0))
+                    .max_results(50)
+                    .set_next_token(token)
+                    .send(),
+            )
+            .map_err(|e| failed("LookupEvents", e))?;
         let mut events = Vec::new();
         let mut newest = None;
-        let mut token = None;
-        loop {
-            let answer = self
-                .aws
-                .block_on(
-                    self.client
-                        .lookup_events()
-                        .start_time(DateTime::from_millis(from.0))
-                        .set_end_time(to.map(|t| DateTime::from_millis(t.0)))
-                        .max_results(50)
-                        .set_next_token(token.take())
-                        .send(),
-                )
-                .map_err(|e| failed("LookupEvents", e))?;
-            for e in answer.events() {
-                let id = e.event_id().unwrap_or("?");
-                if let Some(t) = e.event_time().and_then(|t| t.to_millis().ok()) {
-                    newest = newest.max(Some(t));
-                }
-                events.push(RawEvent {
-                    at: format!("LookupEvents event {id}"),
-                    value: match e.cloud_trail_event() {
-                        Some(text) => serde_json::from_str(text)
-                            .map_err(|err| format!("CloudTrailEvent is not valid JSON: {err}")),
-                        None => Err("the event has no CloudTrailEvent".into()),
-                    },
-                });
+        for e in answer.events() {
+            let id = e.event_id().unwrap_or("?");
+            if let Some(t) = e.event_time().and_then(|t| t.to_millis().ok()) {
+                newest = newest.max(Some(t));
             }
-            match answer.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok((events, newest)),
-            }
+            events.push(RawEvent {
+                at: format!("LookupEvents event {id}"),
+                value: match e.cloud_trail_event() {
+                    Some(text) => serde_json::from_str(text)
+                        .map_err(|err| format!("CloudTrailEvent is not valid JSON: {err}")),
+                    None => Err("the event has no CloudTrailEvent".into()),
+                },
+            });
         }
+        let next = answer
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        Ok(Page {
+            events,
+            newest,
+            next,
+        })
     }
 }
 
 impl Source for LookupSource {
     type Token = NextStart;
 
-    fn next_batch(&mut self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError> {
+    fn next_batch(&self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError> {
+        let mut reading = lock(&self.reading);
         loop {
-            if self.options.stop.load(Ordering::Relaxed)
-                || (self.options.until_empty && self.caught_up)
-            {
+            if self.options.stop.load(Ordering::Relaxed) {
                 return Ok(None);
             }
-            let overlap = i64::try_from(self.options.overlap.as_millis()).unwrap_or(i64::MAX);
-            let now = self.options.clock.now();
-            let from = self.start;
-            let end = from.0.saturating_add(WINDOW_MS);
-            let (events, next) = if end < now.0.saturating_sub(overlap) {
-                let (events, _) = self.lookup(from, Some(UtcMillis(end)))?;
-                (events, UtcMillis(end))
-            } else {
-                self.caught_up = true;
-                let (events, newest) = self.lookup(from, None)?;
-                let next = newest.map_or(from.0, |n| n.saturating_sub(overlap).max(from.0));
-                (events, UtcMillis(next))
-            };
-            if events.is_empty() && next == from {
-                if !self.options.until_empty {
-                    self.options.pause.pause(self.options.poll);
+            let poll = match reading.poll.take() {
+                Some(p) => p,
+                None if self.options.until_empty && reading.polled => return Ok(None),
+                None => {
+                    if reading.polled {
+                        self.options.pause.pause(self.options.poll);
+                    }
+                    Poll {
+                        from: self.start(),
+                        token: None,
+                        newest: None,
+                    }
                 }
+            };
+            let Page {
+                events,
+                newest,
+                next: token,
+            } = self.page(poll.from, poll.token)?;
+            let newest = poll.newest.max(newest);
+            let origin = format!("LookupEvents from {}", poll.from);
+            let next = if token.is_some() {
+                reading.poll = Some(Poll {
+                    from: poll.from,
+                    token,
+                    newest,
+                });
+                NextStart(None)
+            } else {
+                reading.polled = true;
+                let overlap = i64::try_from(self.options.overlap.as_millis()).unwrap_or(i64::MAX);
+                NextStart(Some(UtcMillis(newest.map_or(poll.from.0, |n| {
+                    n.saturating_sub(overlap).max(poll.from.0)
+                }))))
+            };
+            if events.is_empty() && next.0.is_none_or(|n| n == poll.from) {
                 continue;
             }
-            let origin = format!("LookupEvents from {from}");
-            return Ok(Some(SourceBatch::new(origin, events, NextStart(next))));
+            return Ok(Some(SourceBatch::new(origin, events, next)));
         }
     }
 
-    fn acknowledge(&mut self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError> {
-        let NextStart(next) = batch.token;
-        if next.0 > self.start.0 {
+    fn acknowledge(&self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError> {
+        let NextStart(Some(next)) = batch.token else {
+            return Ok(());
+        };
+        let mut start = lock(&self.start);
+        if next.0 > start.0 {
             append_line(&self.options.checkpoint, &json!({"startTimeMs": next.0}))?;
-            self.start = next;
+            *start = next;
         }
         Ok(())
     }

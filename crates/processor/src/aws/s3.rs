@@ -17,8 +17,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
@@ -27,7 +27,7 @@ use veritrail_core::record::MAX_LOG_FILE_BYTES;
 use super::{Aws, failed};
 use crate::error::ProcessorError;
 use crate::notify::Pause;
-use crate::source::{RawEvent, Source, SourceBatch, append_line, decode_text, events_of};
+use crate::source::{RawEvent, Source, SourceBatch, append_line, decode_text, events_of, lock};
 
 /// Where and how to read a bucket.
 #[derive(Debug, Clone)]
@@ -70,6 +70,13 @@ pub struct BucketSource {
     aws: Aws,
     client: aws_sdk_s3::Client,
     options: BucketOptions,
+    /// Only the reading thread uses it; behind a lock for `Sync`.
+    state: Mutex<Listing>,
+}
+
+/// What the reading side keeps.
+#[derive(Debug)]
+struct Listing {
     /// The last key handed over, per root (at open, the last one done): the next listing
     /// starts after it, since the file before may still be in the pipeline.
     listed: BTreeMap<String, String>,
@@ -87,8 +94,10 @@ impl BucketSource {
             aws: aws.clone(),
             client: aws_sdk_s3::Client::new(aws.config()),
             options,
-            listed: done,
-            pending: VecDeque::new(),
+            state: Mutex::new(Listing {
+                listed: done,
+                pending: VecDeque::new(),
+            }),
         })
     }
 
@@ -159,7 +168,11 @@ impl BucketSource {
     }
 
     /// The log files of `root` after the last one done, in key order.
-    fn new_files(&self, root: &str) -> Result<Vec<LogObject>, ProcessorError> {
+    fn new_files(
+        &self,
+        root: &str,
+        after: Option<String>,
+    ) -> Result<Vec<LogObject>, ProcessorError> {
         let mut out = Vec::new();
         let mut token = None;
         loop {
@@ -170,7 +183,7 @@ impl BucketSource {
                         .list_objects_v2()
                         .bucket(&self.options.bucket)
                         .prefix(root)
-                        .set_start_after(self.listed.get(root).cloned())
+                        .set_start_after(after.clone())
                         .set_continuation_token(token.take())
                         .send(),
                 )
@@ -257,24 +270,25 @@ impl BucketSource {
 impl Source for BucketSource {
     type Token = LogObject;
 
-    fn next_batch(&mut self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError> {
+    fn next_batch(&self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError> {
+        let mut state = lock(&self.state);
         loop {
             if self.options.stop.load(Ordering::Relaxed) {
                 return Ok(None);
             }
-            if let Some(object) = self.pending.pop_front() {
+            if let Some(object) = state.pending.pop_front() {
                 let events = self.read(&object)?;
                 let origin = format!("s3://{}/{}", self.options.bucket, object.key);
                 return Ok(Some(SourceBatch::new(origin, events, object)));
             }
             for root in self.roots()? {
-                let files = self.new_files(&root)?;
+                let files = self.new_files(&root, state.listed.get(&root).cloned())?;
                 if let Some(last) = files.last() {
-                    self.listed.insert(root.clone(), last.key.clone());
+                    state.listed.insert(root.clone(), last.key.clone());
                 }
-                self.pending.extend(files);
+                state.pending.extend(files);
             }
-            if self.pending.is_empty() {
+            if state.pending.is_empty() {
                 if self.options.until_empty {
                     return Ok(None);
                 }
@@ -283,7 +297,7 @@ impl Source for BucketSource {
         }
     }
 
-    fn acknowledge(&mut self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError> {
+    fn acknowledge(&self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError> {
         let LogObject { root, key } = &batch.token;
         append_line(
             &self.options.checkpoint,
@@ -292,7 +306,8 @@ impl Source for BucketSource {
     }
 
     fn remaining(&self) -> Option<usize> {
-        Some(self.pending.len())
+        // Asked between batches; the reading thread may hold the lock for a listing.
+        self.state.try_lock().ok().map(|s| s.pending.len())
     }
 }
 

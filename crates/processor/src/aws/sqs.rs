@@ -135,7 +135,7 @@ pub fn event_of_message(body: &str) -> Result<Json, String> {
 impl Source for QueueSource {
     type Token = Vec<Received>;
 
-    fn next_batch(&mut self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError> {
+    fn next_batch(&self) -> Result<Option<SourceBatch<Self::Token>>, ProcessorError> {
         loop {
             if self.options.stop.load(Ordering::Relaxed) {
                 return Ok(None);
@@ -180,7 +180,7 @@ impl Source for QueueSource {
         }
     }
 
-    fn acknowledge(&mut self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError> {
+    fn acknowledge(&self, batch: &SourceBatch<Self::Token>) -> Result<(), ProcessorError> {
         let rejected: HashSet<usize> = batch.rejected.iter().copied().collect();
         let mut done = Vec::with_capacity(batch.token.len());
         for (i, m) in batch.token.iter().enumerate() {

@@ -84,8 +84,7 @@ pub fn run(
     deliverer: Option<Deliverer>,
 ) -> (Summary, Heard, Arc<Counters>) {
     let rules = RuleSet::builtin().unwrap();
-    let mut source =
-        DirSource::new(input, Checkpoint::open(&checkpoint_path(state)).unwrap()).unwrap();
+    let source = DirSource::new(input, Checkpoint::open(&checkpoint_path(state)).unwrap()).unwrap();
     let mut processor = Processor::new(
         db,
         &rules,
@@ -96,7 +95,7 @@ pub fn run(
         },
     );
     let mut heard = Heard::default();
-    let summary = processor.run(&mut source, &mut heard).unwrap();
+    let summary = processor.run(&source, &mut heard).unwrap();
     (summary, heard, processor.counters())
 }
 
@@ -105,8 +104,7 @@ pub fn run(
 pub fn crash_after_first_batch(db: &Database, input: &Path, state: &Path) -> Arc<Counters> {
     use veritrail_processor::Source as _;
     let rules = RuleSet::builtin().unwrap();
-    let mut source =
-        DirSource::new(input, Checkpoint::open(&checkpoint_path(state)).unwrap()).unwrap();
+    let source = DirSource::new(input, Checkpoint::open(&checkpoint_path(state)).unwrap()).unwrap();
     let mut batch = source.next_batch().unwrap().unwrap();
     let mut processor = Processor::new(
         db,
