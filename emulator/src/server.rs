@@ -355,19 +355,28 @@ pub struct ServeArgs {
     pub allow_clock_control: bool,
 }
 
-async fn signalled() {
+/// SIGINT or SIGTERM. The handlers are installed when this is called, not when it is first
+/// awaited, so a signal that comes while `serve` is still starting is not lost (nor does it
+/// kill the process with the default action).
+fn signalled() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            return Box::pin(async move {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            });
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// What runs beside the emulator in the same process (`veritrail serve`'s audit processor):
@@ -424,6 +433,7 @@ where
             eprintln!("error: --clock-scale: {e}");
             return ExitCode::from(2);
         }
+        let stop_signal = signalled();
         let running = match serve(Arc::new(emulator), args.addr).await {
             Ok(r) => r,
             Err(e) => {
@@ -451,7 +461,7 @@ where
                 return ExitCode::from(2);
             }
         };
-        signalled().await;
+        stop_signal.await;
         eprintln!("veritrail emulator: stopping");
         let mut code = ExitCode::SUCCESS;
         if let Some(c) = companion {
