@@ -5,9 +5,9 @@
 //! process at random points loses and duplicates nothing.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
+use std::io::BufRead as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use rand::{Rng as _, SeedableRng as _};
@@ -15,27 +15,13 @@ use serde_json::{Value, json};
 use veritrail_processor::alerts::alert_id;
 use veritrail_processor::aws::Aws;
 
-use crate::{s, scratch, text, veritrail};
+use crate::{s, scratch, veritrail_ok};
 
 const BUCKET: &str = "veritrail-trail-000000000000";
 
 /// `veritrail serve` with its defaults over `data`: the child, its URL and an SDK for it.
 fn serve_defaults(data: &Path) -> (Child, String, Aws) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", s(data)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
+    let (child, mut out, addr) = crate::serve_with(&[], s(data));
     let mut set_up = String::new();
     out.read_line(&mut set_up).unwrap();
     assert!(set_up.starts_with("audit trail: ledger audit"), "{set_up}");
@@ -78,21 +64,19 @@ fn failed_login(aws: &Aws, event_id: &str) {
 }
 
 fn query(data: &Path, statement: &str) -> String {
-    let out = veritrail(&[
+    veritrail_ok(&[
         "ledger",
         "query",
         "audit",
         "--data-dir",
         s(&data.join("ledgers")),
         statement,
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    text(&out.stdout)
+    ])
 }
 
 /// Alerts in the ledger: alertId → (ruleId, eventName).
 fn alerts(data: &Path) -> BTreeMap<String, (String, String)> {
-    let out = veritrail(&[
+    veritrail_ok(&[
         "alerts",
         "list",
         "--ledger",
@@ -100,28 +84,26 @@ fn alerts(data: &Path) -> BTreeMap<String, (String, String)> {
         "--data-dir",
         s(&data.join("ledgers")),
         "--json",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .flat_map(|v| match v {
-            Value::Array(a) => a,
-            Value::Object(ref o) if o.contains_key("alerts") => {
-                o["alerts"].as_array().cloned().unwrap_or_default()
-            }
-            other => vec![other],
-        })
-        .filter_map(|a| {
-            Some((
-                a["alertId"].as_str()?.to_owned(),
-                (
-                    a["ruleId"].as_str()?.to_owned(),
-                    a["eventName"].as_str().unwrap_or("").to_owned(),
-                ),
-            ))
-        })
-        .collect()
+    ])
+    .lines()
+    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    .flat_map(|v| match v {
+        Value::Array(a) => a,
+        Value::Object(ref o) if o.contains_key("alerts") => {
+            o["alerts"].as_array().cloned().unwrap_or_default()
+        }
+        other => vec![other],
+    })
+    .filter_map(|a| {
+        Some((
+            a["alertId"].as_str()?.to_owned(),
+            (
+                a["ruleId"].as_str()?.to_owned(),
+                a["eventName"].as_str().unwrap_or("").to_owned(),
+            ),
+        ))
+    })
+    .collect()
 }
 
 /// Waits (polling, up to a minute) until `done` holds.
@@ -282,10 +264,9 @@ fn activity_becomes_verified_records_and_alerts_reviewed_in_the_ledger() {
         .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
         .unwrap_or_else(|| panic!("{meta}"));
     let ledgers = data.join("ledgers");
-    let out = veritrail(&["ledger", "digest", "audit", "--data-dir", s(&ledgers)]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    std::fs::write(dir.join("digest.json"), &out.stdout).unwrap();
-    let out = veritrail(&[
+    let out = veritrail_ok(&["ledger", "digest", "audit", "--data-dir", s(&ledgers)]);
+    std::fs::write(dir.join("digest.json"), &out).unwrap();
+    let out = veritrail_ok(&[
         "ledger",
         "revision",
         "audit",
@@ -296,9 +277,8 @@ fn activity_becomes_verified_records_and_alerts_reviewed_in_the_ledger() {
         "--document-id",
         doc,
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    std::fs::write(dir.join("revision.json"), &out.stdout).unwrap();
-    let out = veritrail(&[
+    std::fs::write(dir.join("revision.json"), &out).unwrap();
+    veritrail_ok(&[
         "verify",
         "revision",
         "--digest",
@@ -306,15 +286,8 @@ fn activity_becomes_verified_records_and_alerts_reviewed_in_the_ledger() {
         "--revision",
         s(&dir.join("revision.json")),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
     // The whole journal recomputes, and the checkpoint serve signed matches.
-    let out = veritrail(&[
+    let out = veritrail_ok(&[
         "ledger",
         "verify",
         "audit",
@@ -323,18 +296,7 @@ fn activity_becomes_verified_records_and_alerts_reviewed_in_the_ledger() {
         "--key-dir",
         s(&data.join("keys")),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stdout).contains("signed checkpoint"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(out.contains("signed checkpoint"), "{out}");
 
     // A reviewer acknowledges the StopLogging alert; the review is a revision.
     let stop_alert = published
@@ -342,7 +304,7 @@ fn activity_becomes_verified_records_and_alerts_reviewed_in_the_ledger() {
         .find(|a| a["eventName"] == "StopLogging")
         .and_then(|a| a["alertId"].as_str())
         .unwrap();
-    let out = veritrail(&[
+    veritrail_ok(&[
         "alerts",
         "ack",
         stop_alert,
@@ -355,7 +317,6 @@ fn activity_becomes_verified_records_and_alerts_reviewed_in_the_ledger() {
         "--note",
         "trail restarted at once",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let history = query(
         &data,
         &format!(

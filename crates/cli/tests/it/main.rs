@@ -131,29 +131,45 @@ pub fn s3(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16, Stri
 /// Starts `veritrail serve --no-defaults` (the bare emulator) on a free port over `dir` (with
 /// `extra` arguments); returns the child and its address.
 pub fn serve(dir: &str, extra: &[&str]) -> (Child, String) {
+    let (child, _, addr) = serve_with(&[&["--no-defaults"][..], extra].concat(), dir);
+    (child, addr)
+}
+
+/// Starts `veritrail serve ARGS --addr 127.0.0.1:0 --data-dir DIR`; returns the child, the rest
+/// of its standard output after the first line, and its address from that line.
+pub fn serve_with(
+    args: &[&str],
+    dir: &str,
+) -> (Child, BufReader<std::process::ChildStdout>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
-        .args([
-            "serve",
-            "--no-defaults",
-            "--addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir,
-        ])
-        .args(extra)
+        .arg("serve")
+        .args(args)
+        .args(["--addr", "127.0.0.1:0", "--data-dir", dir])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    out.read_line(&mut line).unwrap();
     let addr = line
         .split("http://")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_owned();
-    (child, addr)
+    (child, out, addr)
+}
+
+/// Runs `veritrail ARGS` and asserts exit 0; its standard output.
+pub fn veritrail_ok(args: &[&str]) -> String {
+    let out = veritrail(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "veritrail {args:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
 }

@@ -135,45 +135,34 @@ impl BucketSource {
 
     /// The subfolders of `folder` (ListObjectsV2 with delimiter `/`).
     fn folders(&self, folder: &str) -> Result<Vec<String>, ProcessorError> {
-        let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .aws
-                .block_on(
-                    self.client
-                        .list_objects_v2()
-                        .bucket(&self.options.bucket)
-                        .prefix(folder)
-                        .delimiter("/")
-                        .set_continuation_token(token.take())
-                        .send(),
-                )
-                .map_err(|e| {
-                    failed(
-                        format!("ListObjectsV2 on s3://{}/{folder}", self.options.bucket),
-                        e,
-                    )
-                })?;
-            out.extend(
-                page.common_prefixes()
-                    .iter()
-                    .filter_map(|p| p.prefix().map(str::to_owned)),
-            );
-            match page.next_continuation_token() {
-                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_owned()),
-                _ => return Ok(out),
-            }
-        }
+        Ok(self.list(folder, Some("/"), None)?.0)
     }
 
-    /// The log files of `root` after the last one done, in key order.
+    /// The log files of `root` after `after`, in key order.
     fn new_files(
         &self,
         root: &str,
         after: Option<String>,
     ) -> Result<Vec<LogObject>, ProcessorError> {
-        let mut out = Vec::new();
+        let (_, keys) = self.list(root, None, after)?;
+        Ok(keys
+            .into_iter()
+            .filter(|k| k.ends_with(".json.gz"))
+            .map(|key| LogObject {
+                root: root.to_owned(),
+                key,
+            })
+            .collect())
+    }
+
+    /// Every page of ListObjectsV2 under `prefix`: (common prefixes, keys).
+    fn list(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        after: Option<String>,
+    ) -> Result<(Vec<String>, Vec<String>), ProcessorError> {
+        let (mut folders, mut keys) = (Vec::new(), Vec::new());
         let mut token = None;
         loop {
             let page = self
@@ -182,30 +171,31 @@ impl BucketSource {
                     self.client
                         .list_objects_v2()
                         .bucket(&self.options.bucket)
-                        .prefix(root)
+                        .prefix(prefix)
+                        .set_delimiter(delimiter.map(str::to_owned))
                         .set_start_after(after.clone())
                         .set_continuation_token(token.take())
                         .send(),
                 )
                 .map_err(|e| {
                     failed(
-                        format!("ListObjectsV2 on s3://{}/{root}", self.options.bucket),
+                        format!("ListObjectsV2 on s3://{}/{prefix}", self.options.bucket),
                         e,
                     )
                 })?;
-            out.extend(
+            folders.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_owned)),
+            );
+            keys.extend(
                 page.contents()
                     .iter()
-                    .filter_map(|o| o.key())
-                    .filter(|k| k.ends_with(".json.gz"))
-                    .map(|k| LogObject {
-                        root: root.to_owned(),
-                        key: k.to_owned(),
-                    }),
+                    .filter_map(|o| o.key().map(str::to_owned)),
             );
             match page.next_continuation_token() {
                 Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_owned()),
-                _ => return Ok(out),
+                _ => return Ok((folders, keys)),
             }
         }
     }
