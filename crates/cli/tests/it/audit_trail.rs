@@ -117,6 +117,31 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// The messages waiting on a queue (up to ten), deleted once read, as JSON.
+fn take_messages(aws: &Aws, queue_url: &str) -> Vec<Value> {
+    let sqs = aws_sdk_sqs::Client::new(aws.config());
+    let got = aws
+        .block_on(
+            sqs.receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .send(),
+        )
+        .unwrap();
+    let mut bodies = Vec::new();
+    for m in got.messages() {
+        bodies.push(serde_json::from_str(m.body().unwrap()).unwrap());
+        aws.block_on(
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send(),
+        )
+        .unwrap();
+    }
+    bodies
+}
+
 /// Alert ids in the delivery log.
 fn delivered(data: &Path) -> Vec<String> {
     std::fs::read_to_string(data.join("processor/audit/delivered.jsonl"))
@@ -170,42 +195,14 @@ fn activity_becomes_verified_records_and_alerts_reviewed_in_the_ledger() {
         "ConsoleLogin",
     ];
     wait_for("the alerts of the four events", || {
-        let got = aws
-            .block_on(
-                sqs.receive_message()
-                    .queue_url(&seen)
-                    .max_number_of_messages(10)
-                    .send(),
-            )
-            .unwrap();
-        for m in got.messages() {
-            published.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            aws.block_on(
-                sqs.delete_message()
-                    .queue_url(&seen)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send(),
-            )
-            .unwrap();
-        }
+        published.extend(take_messages(&aws, &seen));
         wanted
             .iter()
             .all(|w| published.iter().any(|a| a["eventName"] == *w))
     });
+    // Anything published twice would be there by now.
     std::thread::sleep(Duration::from_secs(2));
-    let got = aws
-        .block_on(
-            sqs.receive_message()
-                .queue_url(&seen)
-                .max_number_of_messages(10)
-                .send(),
-        )
-        .unwrap();
-    published.extend(
-        got.messages()
-            .iter()
-            .map(|m| serde_json::from_str(m.body().unwrap()).unwrap()),
-    );
+    published.extend(take_messages(&aws, &seen));
     let rules: Vec<(&str, &str)> = published
         .iter()
         .map(|a| {
