@@ -62,6 +62,8 @@ use crate::saved_clock::SavedClock;
 use crate::services::cloudtrail::CloudTrail;
 use crate::services::cloudtrail::records::MAX_PENDING;
 use crate::services::events::Events;
+use crate::services::iam::Iam;
+use crate::services::kms::Kms;
 use crate::services::qldb::Qldb;
 use crate::services::qldb_session::QldbSessions;
 use crate::services::s3::S3;
@@ -141,6 +143,8 @@ pub struct Emulator {
     sessions: QldbSessions,
     sqs: Sqs,
     sns: Sns,
+    iam: Iam,
+    kms: Kms,
     /// Added before each answer, in microseconds (0: none); see [`Emulator::set_latency`].
     latency_us: AtomicU64,
     /// The key that tags the clock's saved time.
@@ -200,6 +204,8 @@ impl Emulator {
         )?;
         let sqs = Sqs::open(Arc::clone(&store))?;
         let sns = Sns::open(Arc::clone(&store))?;
+        let iam = Iam::open(&store)?;
+        let kms = Kms::open(&store, &keys)?;
         store.set_current_format()?;
         Ok(Self {
             sessions: QldbSessions::new(config.session_idle_timeout),
@@ -212,6 +218,8 @@ impl Emulator {
             qldb,
             sqs,
             sns,
+            iam,
+            kms,
             latency_us: AtomicU64::new(0),
             saved_clock,
             next_due: AtomicI64::new(i64::MIN),
@@ -252,7 +260,11 @@ impl Emulator {
         self.saved_clock
             .save(&w, now.0.saturating_add(lease as i64))?;
         self.sqs.sweep(&w, now)?;
+        let deleted_keys = self.kms.sweep(&w, now)?;
         w.commit()?;
+        if !deleted_keys.is_empty() {
+            self.kms.forget(&deleted_keys)?;
+        }
         self.next_due
             .store(due.map_or(i64::MAX, |d| d.0), Ordering::Relaxed);
         self.sessions.sweep(now);
@@ -470,6 +482,16 @@ impl Emulator {
             }
             Operation::Sqs(op) => self.sqs.handle(req, *op, &self.env, w),
             Operation::Sns(op) => self.sns.handle(req, *op, &self.env, w, &self.sqs),
+            Operation::Sts(op) => services::sts::handle(req, *op),
+            Operation::SecretsManager(op) => {
+                let v = services::secretsmanager::handle(req, *op, &self.env)?;
+                Ok(json::ok(protocol, &v))
+            }
+            Operation::Iam(op) => self.iam.handle(req, *op, &self.env, w),
+            Operation::Kms(op) => {
+                let v = self.kms.handle(req, *op, &self.env, w)?;
+                Ok(json::ok(protocol, &v))
+            }
             Operation::NotServed { service, operation } => {
                 Err(ErrorBody::not_served(protocol, service, operation))
             }
