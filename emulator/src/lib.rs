@@ -459,7 +459,7 @@ impl Emulator {
     fn dispatch(&self, req: &AwsRequest, w: Option<&Write<'_>>) -> Result<Response, ErrorBody> {
         let protocol = req.protocol;
         match &req.operation {
-            Operation::S3(op) => Ok(self.s3.handle(req, *op, &self.env, w)?),
+            Operation::S3(op) => Ok(self.s3.handle(req, *op, &self.env, w, &self.kms)?),
             Operation::CloudTrail(op) => {
                 let v = self.cloudtrail.handle(req, *op, &self.env, w, &self.s3)?;
                 Ok(json::ok(protocol, &v))

@@ -851,3 +851,143 @@ fn the_kms_key_disabled_rule_of_the_audit_trail_pack_delivers_disable_key_to_a_q
     assert_eq!(event["detail"]["eventName"], "DisableKey");
     assert_eq!(event["detail"]["requestParameters"]["keyId"], id.as_str());
 }
+
+#[test]
+fn s3_sse_kms_stores_ciphertext_and_a_disabled_key_makes_objects_unreadable() {
+    let mut emu = Instance::new("s3-sse-kms");
+    emu.start(START, false);
+    let u = emu.url().to_owned();
+    let key = kms_ok(&u, "CreateKey", json!({}))["KeyMetadata"].clone();
+    let (id, arn) = (
+        key["KeyId"].as_str().unwrap().to_owned(),
+        key["Arn"].as_str().unwrap().to_owned(),
+    );
+    kms_ok(
+        &u,
+        "CreateAlias",
+        json!({"AliasName": "alias/evidence", "TargetKeyId": id}),
+    );
+    let (status, text) = emu.s3("PUT", "/evidence", &[], "");
+    assert_eq!(status, 200, "{text}");
+    let config = format!(
+        "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>{id}</KMSMasterKeyID></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>"
+    );
+    let (status, text) = emu.s3("PUT", "/evidence?encryption", &[], &config);
+    assert_eq!(status, 200, "{text}");
+
+    // The bucket's default key encrypts; the answer names it; MD5 and checksums are of the
+    // plaintext the client sent.
+    let body = "a digest the auditors need, kept secret";
+    let md5 = base64::engine::general_purpose::STANDARD.encode(md5_of(body.as_bytes()));
+    let (status, text) = emu.s3(
+        "PUT",
+        "/evidence/digest.json",
+        &[("content-md5", md5.as_str())],
+        body,
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains("x-amz-server-side-encryption: aws:kms\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "x-amz-server-side-encryption-aws-kms-key-id: {arn}\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "etag: \"{}\"",
+            veritrail_emulator::wire::hex(&md5_of(body.as_bytes()))
+        )),
+        "{text}"
+    );
+    // Headers naming a key by alias; an unknown key is refused as S3 does.
+    let (status, text) = emu.s3(
+        "PUT",
+        "/evidence/other",
+        &[
+            ("x-amz-server-side-encryption", "aws:kms"),
+            (
+                "x-amz-server-side-encryption-aws-kms-key-id",
+                "alias/evidence",
+            ),
+        ],
+        "other secret",
+    );
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = emu.s3(
+        "PUT",
+        "/evidence/nope",
+        &[
+            ("x-amz-server-side-encryption", "aws:kms"),
+            ("x-amz-server-side-encryption-aws-kms-key-id", "alias/none"),
+        ],
+        "x",
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("<Code>KMS.NotFoundException</Code>"),
+        "{text}"
+    );
+    let db = std::fs::read(emu.dir.join("aws.sqlite")).unwrap();
+    let wal = std::fs::read(emu.dir.join("aws.sqlite-wal")).unwrap_or_default();
+    for file in [&db, &wal] {
+        assert!(
+            !file.windows(body.len()).any(|w| w == body.as_bytes()),
+            "the plaintext is on disk"
+        );
+    }
+
+    let (status, text) = emu.s3("GET", "/evidence/digest.json", &[], "");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.ends_with(body), "{text}");
+    assert!(
+        text.contains(&format!(
+            "x-amz-server-side-encryption-aws-kms-key-id: {arn}\n"
+        )),
+        "{text}"
+    );
+    let (status, text) = emu.s3(
+        "GET",
+        "/evidence/digest.json",
+        &[("range", "bytes=2-7")],
+        "",
+    );
+    assert_eq!(status, 206, "{text}");
+    assert!(text.ends_with("digest"), "{text}");
+
+    // Disabled: GetObject fails as S3 answers it; HeadObject reads no body and still answers.
+    kms_ok(&u, "DisableKey", json!({"KeyId": id}));
+    let (status, text) = emu.s3("GET", "/evidence/digest.json", &[], "");
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("<Code>KMS.DisabledException</Code>"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("<Message>{arn} is disabled.</Message>")),
+        "{text}"
+    );
+    assert_eq!(emu.s3("HEAD", "/evidence/digest.json", &[], "").0, 200);
+    let (status, text) = emu.s3("PUT", "/evidence/later", &[], "x");
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("<Code>KMS.DisabledException</Code>"),
+        "{text}"
+    );
+
+    // Enabled again, and after a kill, the objects read back.
+    kms_ok(&u, "EnableKey", json!({"KeyId": id}));
+    emu.kill();
+    emu.start(START, false);
+    let (status, text) = emu.s3("GET", "/evidence/other", &[], "");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.ends_with("other secret"), "{text}");
+}
+
+fn md5_of(b: &[u8]) -> Vec<u8> {
+    use md5::Digest as _;
+    md5::Md5::digest(b).to_vec()
+}
