@@ -513,7 +513,7 @@ fn sigkill_of_the_emulator_loses_no_acknowledged_role_or_key() {
                     let form = format!(
                         "Action=CreateRole&RoleName={name}&AssumeRolePolicyDocument={trust}"
                     );
-                    if !iam(&addr, &form).is_some_and(|r| r.0 == 200) {
+                    if iam(&addr, &form).is_none_or(|r| r.0 != 200) {
                         break;
                     }
                     done.lock().unwrap().0.push(name.clone());
