@@ -325,7 +325,7 @@ operations! {
             ListKeyPolicies, ListKeyRotations, ListResourceTags, ListRetirableGrants,
             PutKeyPolicy, ReEncrypt, ReplicateKey, RetireGrant, RevokeGrant, RotateKeyOnDemand,
             Sign, TagResource, UntagResource, UpdateAlias, UpdateKeyDescription,
-            UpdatePrimaryRegion, Verify, VerifyMac,
+            UpdateCustomKeyStore, UpdatePrimaryRegion, Verify, VerifyMac,
         ],
     }
 }
