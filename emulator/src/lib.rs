@@ -16,7 +16,8 @@
 //! Services: QLDB's control plane and session API, S3 with versioning and Object Lock,
 //! CloudTrail with signed log delivery, EventBridge (whose default bus receives the CloudTrail
 //! record of every call), SQS (JSON and query protocols, long polls that hold no thread:
-//! [`Emulator::serve_or_wait`]) and SNS (delivery to queues and HTTP endpoints);
+//! [`Emulator::serve_or_wait`]), SNS (delivery to queues and HTTP endpoints), and STS, Secrets
+//! Manager, IAM and KMS (real AES-256-GCM; S3 SSE-KMS uses it);
 //! `emulator/COVERAGE.md` lists every operation. State is
 //! per instance (no globals), so tests run many emulators in parallel, each on its own port with
 //! its own directory.
@@ -612,7 +613,8 @@ impl Emulator {
     }
 
     /// Whether a request may wait on the disk for long (a commit that writes a journal block
-    /// and syncs it, creating or deleting a ledger's files): it runs where blocking is allowed.
+    /// and syncs it, creating or deleting a ledger's files, a KMS key's material written and
+    /// synced): it runs where blocking is allowed.
     /// Everything else (ledger reads and read-only commits, S3 and CloudTrail in memory plus one
     /// small SQLite transaction without a sync) is served in place.
     pub(crate) fn is_blocking(&self, req: &AwsRequest) -> bool {
@@ -624,6 +626,8 @@ impl Emulator {
                 op,
                 crate::ops::QldbOp::CreateLedger | crate::ops::QldbOp::DeleteLedger
             ),
+            // A new key's material is written to the key store and synced.
+            Operation::Kms(crate::ops::KmsOp::CreateKey) => true,
             _ => false,
         }
     }

@@ -925,26 +925,28 @@ fn aws_json_request() -> impl Strategy<Value = Req> {
         1 => Just("TrentService"),
     ];
     (prefix, op, cloudtrail_body(), any::<bool>()).prop_map(|(prefix, op, body, signed)| {
-        let mut headers = vec![
-            (
-                "x-amz-target".to_owned(),
-                format!("{prefix}.{op}").into_bytes(),
-            ),
-            (
-                "content-type".to_owned(),
-                b"application/x-amz-json-1.1".to_vec(),
-            ),
-        ];
-        if signed {
-            headers.push(("authorization".into(), CT_AUTH.as_bytes().to_vec()));
-        }
-        Req {
-            method: "POST".into(),
-            path: "/".into(),
-            headers,
-            body,
-        }
+        json11_post(format!("{prefix}.{op}"), body, signed.then_some(CT_AUTH))
     })
+}
+
+/// An awsJson1_1 POST naming `target`, signed with `auth` if given.
+fn json11_post(target: String, body: Vec<u8>, auth: Option<&str>) -> Req {
+    let mut headers = vec![
+        ("x-amz-target".to_owned(), target.into_bytes()),
+        (
+            "content-type".to_owned(),
+            b"application/x-amz-json-1.1".to_vec(),
+        ),
+    ];
+    if let Some(auth) = auth {
+        headers.push(("authorization".into(), auth.as_bytes().to_vec()));
+    }
+    Req {
+        method: "POST".into(),
+        path: "/".into(),
+        headers,
+        body,
+    }
 }
 
 #[test]
@@ -1535,24 +1537,8 @@ fn kms_request() -> impl Strategy<Value = Req> {
         2 => select(SecretsManagerOp::SERVED).prop_map(|o| format!("secretsmanager.{}", o.name())),
         1 => select(SecretsManagerOp::NOT_SERVED).prop_map(|o| format!("secretsmanager.{}", o.name())),
     ];
-    (target, kms_body(), any::<bool>()).prop_map(|(target, body, signed)| {
-        let mut headers = vec![
-            ("x-amz-target".to_owned(), target.into_bytes()),
-            (
-                "content-type".to_owned(),
-                b"application/x-amz-json-1.1".to_vec(),
-            ),
-        ];
-        if signed {
-            headers.push(("authorization".into(), KMS_AUTH.as_bytes().to_vec()));
-        }
-        Req {
-            method: "POST".into(),
-            path: "/".into(),
-            headers,
-            body,
-        }
-    })
+    (target, kms_body(), any::<bool>())
+        .prop_map(|(target, body, signed)| json11_post(target, body, signed.then_some(KMS_AUTH)))
 }
 
 #[test]

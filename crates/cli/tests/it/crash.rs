@@ -345,16 +345,30 @@ fn sigkill_of_the_emulator_never_turns_its_clock_back() {
 /// One SQS call (JSON protocol) to the emulator at `addr`: (status, body), or `None` if the
 /// connection broke.
 fn sqs(addr: &str, op: &str, body: &serde_json::Value) -> Option<(u16, serde_json::Value)> {
-    let target = format!("AmazonSQS.{op}");
-    let auth = "AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00";
+    json_call(addr, "sqs", &format!("AmazonSQS.{op}"), "1.0", body)
+}
+
+/// One awsJson call (`version` 1.0 or 1.1) signed for `service`: (status, body), or `None` if
+/// the connection broke.
+fn json_call(
+    addr: &str,
+    service: &str,
+    target: &str,
+    version: &str,
+    body: &serde_json::Value,
+) -> Option<(u16, serde_json::Value)> {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+    );
+    let content = format!("application/x-amz-json-{version}");
     let a = http(
         addr,
         "POST",
         "/",
         &[
-            ("X-Amz-Target", &target),
-            ("Content-Type", "application/x-amz-json-1.0"),
-            ("Authorization", auth),
+            ("X-Amz-Target", target),
+            ("Content-Type", &content),
+            ("Authorization", &auth),
         ],
         &body.to_string(),
     )?;
@@ -363,13 +377,21 @@ fn sqs(addr: &str, op: &str, body: &serde_json::Value) -> Option<(u16, serde_jso
 
 /// One SNS call (query protocol): the status, or `None` if the connection broke.
 fn sns(addr: &str, form: &str) -> Option<(u16, String)> {
-    let auth = "AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=00";
+    form_call(addr, "sns", form)
+}
+
+/// One query-protocol call signed for `service`: (status, XML), or `None` if the connection
+/// broke.
+fn form_call(addr: &str, service: &str, form: &str) -> Option<(u16, String)> {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+    );
     let content = "application/x-www-form-urlencoded";
     http(
         addr,
         "POST",
         "/",
-        &[("Content-Type", content), ("Authorization", auth)],
+        &[("Content-Type", content), ("Authorization", &auth)],
         form,
     )
     .map(|a| (a.status, a.body))
@@ -462,34 +484,12 @@ fn sigkill_of_the_emulator_loses_no_acknowledged_message() {
 
 /// One KMS call: (status, body), or `None` if the connection broke.
 fn kms(addr: &str, op: &str, body: &serde_json::Value) -> Option<(u16, serde_json::Value)> {
-    let target = format!("TrentService.{op}");
-    let auth = "AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00";
-    let a = http(
-        addr,
-        "POST",
-        "/",
-        &[
-            ("X-Amz-Target", &target),
-            ("Content-Type", "application/x-amz-json-1.1"),
-            ("Authorization", auth),
-        ],
-        &body.to_string(),
-    )?;
-    Some((a.status, serde_json::from_str(&a.body).ok()?))
+    json_call(addr, "kms", &format!("TrentService.{op}"), "1.1", body)
 }
 
 /// One IAM call (query protocol): (status, XML), or `None` if the connection broke.
 fn iam(addr: &str, form: &str) -> Option<(u16, String)> {
-    let auth = "AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=00";
-    let content = "application/x-www-form-urlencoded";
-    http(
-        addr,
-        "POST",
-        "/",
-        &[("Content-Type", content), ("Authorization", auth)],
-        form,
-    )
-    .map(|a| (a.status, a.body))
+    form_call(addr, "iam", form)
 }
 
 #[test]

@@ -168,17 +168,7 @@ fn tags_xml(tags: &[(String, String)]) -> String {
     if tags.is_empty() {
         return String::new();
     }
-    let members: String = tags
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<member>{}{}</member>",
-                element("Key", k),
-                element("Value", v)
-            )
-        })
-        .collect();
-    format!("<Tags>{members}</Tags>")
+    crate::wire::xml::tags(tags.iter().map(|(k, v)| (k, v)))
 }
 
 fn date(ms: i64) -> String {
