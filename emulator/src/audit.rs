@@ -180,6 +180,11 @@ pub fn record(
     let read_only = req.operation.read_only();
     let (request_parameters, resources) = parameters(req);
     let event_source = format!("{}.amazonaws.com", req.operation.service());
+    // IAM is global: CloudTrail records its calls in us-east-1 whatever region signed them.
+    let region = match req.operation {
+        Operation::Iam(_) => "us-east-1",
+        _ => req.region.as_str(),
+    };
     let record = Record {
         event_version: "1.11",
         user_identity: UserIdentity {
@@ -193,7 +198,7 @@ pub fn record(
         event_time: iso8601_seconds(now),
         event_source: &event_source,
         event_name: req.operation.name(),
-        aws_region: &req.region,
+        aws_region: region,
         source_ip_address: req.source_ip.to_string(),
         user_agent: req.user_agent(),
         request_parameters,
@@ -213,7 +218,7 @@ pub fn record(
     let json = serde_json::to_string(&record).unwrap_or_default();
     NewRecord {
         at: now,
-        region: req.region.clone(),
+        region: region.to_owned(),
         event_name: req.operation.name().to_owned(),
         event_source,
         read_only,

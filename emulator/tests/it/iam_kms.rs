@@ -525,7 +525,23 @@ fn iam_roles_and_policies_answer_and_refuse_as_iam_does_and_survive_a_kill() {
     assert!(
         r.iter().any(|r| r["errorCode"] == "DeleteConflict"),
         "{r:#?}"
+    ); // IAM is global: a call signed for another region is recorded in us-east-1.
+    let (status, _, _) = exchange(
+        &u,
+        "POST",
+        "/",
+        &[
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIDALICE/20240101/eu-west-1/iam/aws4_request, SignedHeaders=host, Signature=00",
+            ),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        "Action=ListRoles&Version=2010-05-08",
     );
+    assert_eq!(status, 200);
+    let r = &records(&u, "ListRoles")[0];
+    assert_eq!(r["awsRegion"], "us-east-1", "{r}");
 }
 
 #[test]
