@@ -504,7 +504,8 @@ fn telling_text() -> impl Strategy<Value = String> {
             "AAAA", "AAAAAA==", "1B2M2Y8AsgTpgAmY7PhCfg==", "fuzz", "locked", "a", "dir/b",
             "dir/", "/", "%FF", "\u{1}", "ledger/fuzz", "arn:aws:qldb:us-east-1:000000000000:ledger/fuzz",
             "ALLOW_ALL", "STANDARD", "ReadOnly", "WriteOnly", "All", "EventName",
-            "AWS::S3::Object", "eventCategory", "Management", "Data",
+            "AWS::S3::Object", "eventCategory", "Management", "Data", "aws:kms", "AES256",
+            "alias/fuzz",
         ])
         .prop_map(str::to_owned),
         2 => "[ -~]{0,40}",
@@ -1257,6 +1258,8 @@ const S3_HEADERS: &[&str] = &[
     "content-type",
     "if-match",
     "x-amz-mfa",
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
 ];
 
 const S3_XML_NAMES: &[&str] = &[
