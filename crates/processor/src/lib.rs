@@ -11,6 +11,7 @@
 //! - [`notify`]: webhook delivery with retries on an injected pause, a delivery log and a
 //!   dead-letter file.
 //! - [`metrics`]: the counters in Prometheus text, and a `/metrics` endpoint.
+//! - [`parquet`]: the analytics export: current records as Parquet by `year=/month=/day=`.
 //!
 //! Architecture Invariant: a batch is acknowledged to its source only after its records and
 //! alerts are durable in the ledger; appends are idempotent by `eventID` and `alertId`, so a
@@ -24,6 +25,7 @@ pub mod document;
 pub mod error;
 pub mod metrics;
 pub mod notify;
+pub mod parquet;
 pub mod pipeline;
 pub mod source;
 
