@@ -29,6 +29,7 @@ use serde_json::Value;
 use veritrail_core::json_ion::ion_to_json;
 use veritrail_ledger::Storage as _;
 use veritrail_ledger::db::{Database, DbError};
+use veritrail_ledger::storage::TableStatus;
 
 use crate::error::ProcessorError;
 
@@ -345,7 +346,7 @@ pub fn export_parquet(
         let tables = ledger.storage().tables().map_err(DbError::from)?;
         let Some(t) = tables
             .iter()
-            .find(|t| t.name == table && t.status == "ACTIVE")
+            .find(|t| t.name == table && t.status == TableStatus::Active)
         else {
             return Err(ProcessorError::Config(format!(
                 "the ledger has no table {table} to export"
