@@ -177,17 +177,74 @@ pub struct Target {
 
 impl Target {
     fn files(&self) -> LedgerFiles {
-        let data_dir = self
-            .data_dir
-            .clone()
-            .or_else(|| std::env::var_os("VERITRAIL_DATA_DIR").map(PathBuf::from))
-            .unwrap_or_else(default_data_dir);
-        let key_dir = self
-            .key_dir
-            .clone()
-            .or_else(|| std::env::var_os("VERITRAIL_KEY_DIR").map(PathBuf::from));
-        LedgerFiles::new(&self.name, &data_dir, key_dir.as_deref())
+        ledger_files(
+            &self.name,
+            self.data_dir.as_deref(),
+            self.key_dir.as_deref(),
+        )
     }
+}
+
+/// A ledger named by `--ledger NAME` (for commands that work on a ledger without being
+/// `veritrail ledger …`: `ingest`, `alerts`).
+#[derive(Debug, Args)]
+pub struct LedgerArg {
+    /// The ledger's name (create it with `veritrail ledger create NAME`).
+    #[arg(long = "ledger", value_name = "NAME")]
+    name: String,
+    /// Where ledgers live [env: VERITRAIL_DATA_DIR; default: the user's data directory].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where signing keys live, apart from the journal [env: VERITRAIL_KEY_DIR; default: DATA_DIR/keys].
+    #[arg(long, value_name = "DIR")]
+    key_dir: Option<PathBuf>,
+}
+
+impl LedgerArg {
+    pub fn files(&self) -> LedgerFiles {
+        ledger_files(
+            &self.name,
+            self.data_dir.as_deref(),
+            self.key_dir.as_deref(),
+        )
+    }
+}
+
+/// The files of ledger `name`: the directories given, else from the environment, else the
+/// defaults.
+fn ledger_files(name: &str, data_dir: Option<&Path>, key_dir: Option<&Path>) -> LedgerFiles {
+    let data_dir = data_dir
+        .map(Path::to_owned)
+        .or_else(|| std::env::var_os("VERITRAIL_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(default_data_dir);
+    let key_dir = key_dir
+        .map(Path::to_owned)
+        .or_else(|| std::env::var_os("VERITRAIL_KEY_DIR").map(PathBuf::from));
+    LedgerFiles::new(name, &data_dir, key_dir.as_deref())
+}
+
+/// Opens an existing ledger for writing as a database; a ledger that is not there is named
+/// with the command that creates it.
+pub fn open_database(files: &LedgerFiles, strict_limits: bool) -> Result<Database, String> {
+    if !files.journal().exists() {
+        return Err(format!(
+            "no ledger {} at {}; create it with `veritrail ledger create {}`",
+            files.name,
+            files.journal().display(),
+            files.name
+        ));
+    }
+    open(files, false)
+        .map(|l| {
+            Database::new(
+                l,
+                DatabaseOptions {
+                    strict_limits,
+                    ..DatabaseOptions::default()
+                },
+            )
+        })
+        .map_err(|e| e.to_string())
 }
 
 /// `$XDG_DATA_HOME/veritrail`, else `~/.local/share/veritrail`, else `./veritrail-data`.
@@ -213,7 +270,7 @@ fn error_outcome(e: &LedgerError) -> Outcome {
 }
 
 /// Input that cannot be used: exit 2.
-fn bad_input(json_out: bool, message: impl std::fmt::Display) -> Outcome {
+pub fn bad_input(json_out: bool, message: impl std::fmt::Display) -> Outcome {
     report(
         json_out,
         Outcome::BadInput,

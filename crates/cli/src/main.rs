@@ -3,8 +3,11 @@
 //! Exit codes, for scripts: 0 when everything verified, 1 when a verification failed,
 //! 2 when the input could not be read or the command line is wrong.
 
+mod alerts_cmd;
+mod analytics_cmd;
 mod aws_store;
 mod demo;
+mod ingest_cmd;
 mod input;
 mod ledger_cmd;
 mod rules_cmd;
@@ -41,6 +44,17 @@ enum Command {
     /// own pack.
     #[command(subcommand)]
     Rules(rules_cmd::RulesCommand),
+    /// Ingest CloudTrail log files and EventBridge events from a directory into a ledger's
+    /// AuditRecords (idempotently by eventID; files done are remembered), through the rule
+    /// packs into Alerts. Exit 0 all stored, 1 some events rejected, 2 unusable input.
+    Ingest(ingest_cmd::IngestArgs),
+    /// The alerts recorded in a ledger, and their review (ack, resolve) as ledger revisions.
+    #[command(subcommand)]
+    Alerts(alerts_cmd::AlertsCommand),
+    /// The analytics side: audit records as Parquet by year/month/day, for Athena, Trino and
+    /// DuckDB.
+    #[command(subcommand)]
+    Analytics(analytics_cmd::AnalyticsCommand),
     /// Serve the AWS emulator (QLDB, S3 with Object Lock, CloudTrail with signed log delivery)
     /// for SDKs, drivers and the AWS CLI. Stops cleanly on SIGINT or SIGTERM.
     Serve(veritrail_emulator::ServeArgs),
@@ -81,6 +95,9 @@ fn main() -> ExitCode {
         Command::Verify(cmd) => verify_cmd::run(cmd),
         Command::Ledger(cmd) => ledger_cmd::run(cmd),
         Command::Rules(cmd) => rules_cmd::run(cmd),
+        Command::Ingest(args) => ingest_cmd::run(args),
+        Command::Alerts(cmd) => alerts_cmd::run(cmd),
+        Command::Analytics(cmd) => analytics_cmd::run(cmd),
         Command::Demo { json } => demo::run(json),
         Command::ValidateLogs(_) | Command::Serve(_) => Outcome::BadInput,
     };

@@ -327,6 +327,11 @@ impl AuditRecord {
         &self.original
     }
 
+    /// The original record, given back without a copy (for a caller that stores or wraps it).
+    pub fn into_original(self) -> Map<String, Json> {
+        self.original
+    }
+
     /// `requestParameters`, if the record had any (it may be `null`).
     pub fn request_parameters(&self) -> Option<&Json> {
         self.original

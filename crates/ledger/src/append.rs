@@ -18,11 +18,11 @@ use std::sync::Arc;
 
 use veritrail_core::ion_rs::Element;
 
-use crate::db::{ACTIVE, Database, DbError, check_document, check_table_name, index_keys, invalid};
+use crate::db::{Database, DbError, check_document, check_table_name, index_keys, invalid};
 use crate::journal::{Committed, NewTransaction, Statement, Write};
 use crate::limits::{MAX_ACTIVE_TABLES, MAX_INDEXES_PER_TABLE, MAX_TOTAL_TABLES};
 use crate::partiql::eval::index_key;
-use crate::storage::{IndexUpdate, Storage as _, TableRow};
+use crate::storage::{IndexUpdate, Storage as _, TableRow, TableStatus};
 
 /// Where and how to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +61,13 @@ struct Setup {
 }
 
 impl Database {
+    /// Checks one document as [`Database::append`] checks each of its documents (a struct,
+    /// nesting, and in strict mode QLDB's 128 KB), so that a caller can set aside a document
+    /// the ledger would refuse and append the others.
+    pub fn check_append_document(&self, document: &Element) -> Result<(), DbError> {
+        check_document(document, self.options().strict_limits).map(|_| ())
+    }
+
     /// Appends `documents` to a table, skipping duplicates by key; see the [module](self).
     ///
     /// Every document is checked (a struct, nesting, and in strict mode QLDB's 128 KB) before
@@ -105,7 +112,7 @@ impl Database {
         let mut stored_keys: HashSet<Vec<u8>> = HashSet::new();
         let table = match committed
             .iter()
-            .find(|t| t.status == ACTIVE && t.name == request.table)
+            .find(|t| t.status == TableStatus::Active && t.name == request.table)
         {
             Some(t) if t.indexes.iter().any(|f| f == key_field) => t.clone(),
             Some(t) => {
@@ -145,7 +152,10 @@ impl Database {
             }
             None => {
                 check_table_name(&request.table).map_err(|m| invalid(None, m))?;
-                let active = committed.iter().filter(|t| t.status == ACTIVE).count();
+                let active = committed
+                    .iter()
+                    .filter(|t| t.status == TableStatus::Active)
+                    .count();
                 if active >= MAX_ACTIVE_TABLES || (strict && committed.len() >= MAX_TOTAL_TABLES) {
                     return Err(DbError::LimitExceeded(format!(
                         "the ledger cannot take another table ({active} active, {} in all)",
@@ -155,7 +165,7 @@ impl Database {
                 let t = TableRow {
                     table_id: self.new_id(),
                     name: request.table.clone(),
-                    status: ACTIVE.into(),
+                    status: TableStatus::Active,
                     indexes: vec![key_field.to_owned()],
                     last_write_seq: 0,
                 };

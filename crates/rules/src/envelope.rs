@@ -37,6 +37,12 @@ pub fn source(event_source: &str) -> String {
 /// record's `eventID` (EventBridge assigns its own id; rules seldom read it). Fields the record
 /// lacks are left out of the envelope.
 pub fn cloudtrail_event(record: &Map<String, Value>) -> Value {
+    into_event(record.clone())
+}
+
+/// [`cloudtrail_event`] taking the record by value, so a pipeline that stores the record after
+/// matching it wraps it without a copy; [`into_record`] takes it back out.
+pub fn into_event(record: Map<String, Value>) -> Value {
     let text = |k: &str| record.get(k).and_then(Value::as_str);
     let mut event = Map::new();
     event.insert("version".into(), json!("0"));
@@ -63,8 +69,19 @@ pub fn cloudtrail_event(record: &Map<String, Value>) -> Value {
         event.insert("region".into(), json!(r));
     }
     event.insert("resources".into(), json!([]));
-    event.insert("detail".into(), Value::Object(record.clone()));
+    event.insert("detail".into(), Value::Object(record));
     Value::Object(event)
+}
+
+/// The record inside an event made by [`into_event`] (its `detail`), without a copy.
+pub fn into_record(event: Value) -> Option<Map<String, Value>> {
+    match event {
+        Value::Object(mut o) => match o.remove("detail") {
+            Some(Value::Object(record)) => Some(record),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The EventBridge event for a parsed CloudTrail record.

@@ -1,8 +1,10 @@
 //! The `veritrail` binary as a user runs it: exit codes, messages and `--json`.
 #![allow(clippy::unwrap_used)]
 
+mod analytics;
 mod aws_env;
 mod crash;
+mod ingest;
 mod ledger;
 mod rules;
 mod serve;
@@ -23,13 +25,18 @@ pub fn testdata(name: &str) -> PathBuf {
 
 /// A real CloudTrail log file from the shared dataset (`$VERITRAIL_SHARED` or `../shared`).
 pub fn cloudtrail_file(name: &str) -> PathBuf {
+    let p = shared_cloudtrail("invictus-aws-dataset").join(name);
+    assert!(p.is_file(), "missing shared data {}", p.display());
+    p
+}
+
+/// A file or directory of the shared CloudTrail data (`data/cloudtrail/<rel>`).
+pub fn shared_cloudtrail(rel: &str) -> PathBuf {
     let shared = std::env::var_os("VERITRAIL_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let p = shared
-        .join("data/cloudtrail/invictus-aws-dataset")
-        .join(name);
-    assert!(p.is_file(), "missing shared data {}", p.display());
+    let p = shared.join("data/cloudtrail").join(rel);
+    assert!(p.exists(), "missing shared data {}", p.display());
     p
 }
 
