@@ -113,6 +113,24 @@ fn parameters(req: &AwsRequest) -> (Value, Vec<ResourceEntry>) {
             crate::services::events::audit_parameters(*op, req.json()),
             vec![],
         ),
+        (Operation::Kms(_) | Operation::SecretsManager(_), _) => {
+            // Plaintexts and ciphertexts are never recorded, as on AWS.
+            let mut body = req.json().clone();
+            if let Some(o) = body.as_object_mut() {
+                o.remove("Plaintext");
+                o.remove("CiphertextBlob");
+            }
+            (lower_first(&body), vec![])
+        }
+        (Operation::Iam(_) | Operation::Sts(_), _) => {
+            let form = crate::wire::query::form_input(&req.query, &req.body).unwrap_or(Value::Null);
+            let mut form = lower_first(&form);
+            if let Some(o) = form.as_object_mut() {
+                o.remove("action");
+                o.remove("version");
+            }
+            (form, vec![])
+        }
         (Operation::S3(_), Resource::Bucket(bucket)) => (
             json!({"bucketName": bucket}),
             vec![resource(
@@ -133,6 +151,23 @@ fn parameters(req: &AwsRequest) -> (Value, Vec<ResourceEntry>) {
     }
 }
 
+/// The IAM user id the emulator gives the caller of access key `akid` (`userIdentity.principalId`,
+/// STS GetCallerIdentity's `UserId`): `AIDA` and up to 16 of the key's letters and digits.
+pub fn principal_id(akid: &str) -> String {
+    let principal: String = akid
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect::<String>()
+        .to_uppercase();
+    format!("AIDA{principal}")
+}
+
+/// The ARN of the caller of access key `akid`: an IAM user named after the key.
+pub fn caller_arn(akid: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT_ID}:user/{akid}")
+}
+
 /// The record of `req`, answered with `error` (or success), at `now`, with event id `event_id`.
 pub fn record(
     req: &AwsRequest,
@@ -144,19 +179,18 @@ pub fn record(
     let data_event = req.operation.data_event();
     let read_only = req.operation.read_only();
     let (request_parameters, resources) = parameters(req);
-    let principal: String = akid
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(16)
-        .collect::<String>()
-        .to_uppercase();
     let event_source = format!("{}.amazonaws.com", req.operation.service());
+    // IAM is global: CloudTrail records its calls in us-east-1 whatever region signed them.
+    let region = match req.operation {
+        Operation::Iam(_) => "us-east-1",
+        _ => req.region.as_str(),
+    };
     let record = Record {
         event_version: "1.11",
         user_identity: UserIdentity {
             kind: "IAMUser",
-            principal_id: format!("AIDA{principal}"),
-            arn: format!("arn:aws:iam::{ACCOUNT_ID}:user/{akid}"),
+            principal_id: principal_id(akid),
+            arn: caller_arn(akid),
             account_id: ACCOUNT_ID,
             access_key_id: akid,
             user_name: akid,
@@ -164,7 +198,7 @@ pub fn record(
         event_time: iso8601_seconds(now),
         event_source: &event_source,
         event_name: req.operation.name(),
-        aws_region: &req.region,
+        aws_region: region,
         source_ip_address: req.source_ip.to_string(),
         user_agent: req.user_agent(),
         request_parameters,
@@ -184,7 +218,7 @@ pub fn record(
     let json = serde_json::to_string(&record).unwrap_or_default();
     NewRecord {
         at: now,
-        region: req.region.clone(),
+        region: region.to_owned(),
         event_name: req.operation.name().to_owned(),
         event_source,
         read_only,

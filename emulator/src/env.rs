@@ -48,10 +48,31 @@ impl Env {
         Ok(base64::engine::general_purpose::STANDARD.encode(buf))
     }
 
+    /// Fills `buf` from the operating system's random source (key material, nonces, random
+    /// passwords).
+    pub fn fill_random(&self, buf: &mut [u8]) -> Result<(), NoRandomness> {
+        getrandom::fill(buf).map_err(|e| NoRandomness(e.to_string()))
+    }
+
+    /// A uniformly random index below `n` (`n > 0`), without modulo bias.
+    pub fn random_below(&self, n: u32) -> Result<u32, NoRandomness> {
+        let n = n.max(1);
+        // The largest multiple of n that fits: values at or above it are drawn again.
+        let zone = u32::MAX - (u32::MAX % n);
+        loop {
+            let mut b = [0u8; 4];
+            self.fill_random(&mut b)?;
+            let v = u32::from_le_bytes(b);
+            if v < zone {
+                return Ok(v % n);
+            }
+        }
+    }
+
     /// A random (version 4) UUID, as SQS and SNS give message ids.
     pub fn uuid(&self) -> Result<String, NoRandomness> {
         let mut b = [0u8; 16];
-        getrandom::fill(&mut b).map_err(|e| NoRandomness(e.to_string()))?;
+        self.fill_random(&mut b)?;
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
         let h = crate::wire::hex(&b);

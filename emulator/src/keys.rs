@@ -5,6 +5,7 @@
 //! ```text
 //! <key-dir>/cloudtrail-signing/<valid-from-ms>.der   RSA private keys that sign digests (PKCS #1 DER)
 //! <key-dir>/s3-integrity.key                         32 bytes: the MAC key of stored S3 versions
+//! <key-dir>/kms/<key-id>.key                          32 bytes: a KMS key's AES-256 key material
 //! ```
 //!
 //! Architecture Invariant: whoever can read the data directory but not the key directory can
@@ -124,6 +125,17 @@ impl KeyStore {
             )));
         }
         Ok(Some(bytes))
+    }
+
+    /// Removes a key file for good (a KMS key whose deletion date passed); one already gone is
+    /// not an error.
+    pub fn remove(&self, name: &str) -> Result<(), KeyError> {
+        let path = self.path(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&path, e)),
+        }
     }
 
     /// The names of the files in a subdirectory, sorted.

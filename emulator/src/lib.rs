@@ -16,7 +16,8 @@
 //! Services: QLDB's control plane and session API, S3 with versioning and Object Lock,
 //! CloudTrail with signed log delivery, EventBridge (whose default bus receives the CloudTrail
 //! record of every call), SQS (JSON and query protocols, long polls that hold no thread:
-//! [`Emulator::serve_or_wait`]) and SNS (delivery to queues and HTTP endpoints);
+//! [`Emulator::serve_or_wait`]), SNS (delivery to queues and HTTP endpoints), and STS, Secrets
+//! Manager, IAM and KMS (real AES-256-GCM; S3 SSE-KMS uses it);
 //! `emulator/COVERAGE.md` lists every operation. State is
 //! per instance (no globals), so tests run many emulators in parallel, each on its own port with
 //! its own directory.
@@ -64,6 +65,8 @@ use crate::saved_clock::SavedClock;
 use crate::services::cloudtrail::CloudTrail;
 use crate::services::cloudtrail::records::MAX_PENDING;
 use crate::services::events::Events;
+use crate::services::iam::Iam;
+use crate::services::kms::Kms;
 use crate::services::qldb::Qldb;
 use crate::services::qldb_session::QldbSessions;
 use crate::services::s3::S3;
@@ -143,6 +146,8 @@ pub struct Emulator {
     sessions: QldbSessions,
     sqs: Sqs,
     sns: Sns,
+    iam: Iam,
+    kms: Kms,
     /// Added before each answer, in microseconds (0: none); see [`Emulator::set_latency`].
     latency_us: AtomicU64,
     /// The key that tags the clock's saved time.
@@ -202,6 +207,8 @@ impl Emulator {
         )?;
         let sqs = Sqs::open(Arc::clone(&store))?;
         let sns = Sns::open(Arc::clone(&store))?;
+        let iam = Iam::open(&store)?;
+        let kms = Kms::open(&store, &keys)?;
         store.set_current_format()?;
         Ok(Self {
             sessions: QldbSessions::new(config.session_idle_timeout),
@@ -214,6 +221,8 @@ impl Emulator {
             qldb,
             sqs,
             sns,
+            iam,
+            kms,
             latency_us: AtomicU64::new(0),
             saved_clock,
             next_due: AtomicI64::new(i64::MIN),
@@ -254,7 +263,11 @@ impl Emulator {
         self.saved_clock
             .save(&w, now.0.saturating_add(lease as i64))?;
         self.sqs.sweep(&w, now)?;
+        let deleted_keys = self.kms.sweep(&w, now)?;
         w.commit()?;
+        if !deleted_keys.is_empty() {
+            self.kms.forget(&deleted_keys)?;
+        }
         self.next_due
             .store(due.map_or(i64::MAX, |d| d.0), Ordering::Relaxed);
         self.sessions.sweep(now);
@@ -449,7 +462,7 @@ impl Emulator {
     fn dispatch(&self, req: &AwsRequest, w: Option<&Write<'_>>) -> Result<Response, ErrorBody> {
         let protocol = req.protocol;
         match &req.operation {
-            Operation::S3(op) => Ok(self.s3.handle(req, *op, &self.env, w)?),
+            Operation::S3(op) => Ok(self.s3.handle(req, *op, &self.env, w, &self.kms)?),
             Operation::CloudTrail(op) => {
                 let v = self.cloudtrail.handle(req, *op, &self.env, w, &self.s3)?;
                 Ok(json::ok(protocol, &v))
@@ -472,6 +485,16 @@ impl Emulator {
             }
             Operation::Sqs(op) => self.sqs.handle(req, *op, &self.env, w),
             Operation::Sns(op) => self.sns.handle(req, *op, &self.env, w, &self.sqs),
+            Operation::Sts(op) => services::sts::handle(req, *op),
+            Operation::SecretsManager(op) => {
+                let v = services::secretsmanager::handle(req, *op, &self.env)?;
+                Ok(json::ok(protocol, &v))
+            }
+            Operation::Iam(op) => self.iam.handle(req, *op, &self.env, w),
+            Operation::Kms(op) => {
+                let v = self.kms.handle(req, *op, &self.env, w)?;
+                Ok(json::ok(protocol, &v))
+            }
             Operation::NotServed { service, operation } => {
                 Err(ErrorBody::not_served(protocol, service, operation))
             }
@@ -598,7 +621,8 @@ impl Emulator {
     }
 
     /// Whether a request may wait on the disk for long (a commit that writes a journal block
-    /// and syncs it, creating or deleting a ledger's files): it runs where blocking is allowed.
+    /// and syncs it, creating or deleting a ledger's files, a KMS key's material written and
+    /// synced): it runs where blocking is allowed.
     /// Everything else (ledger reads and read-only commits, S3 and CloudTrail in memory plus one
     /// small SQLite transaction without a sync) is served in place.
     pub(crate) fn is_blocking(&self, req: &AwsRequest) -> bool {
@@ -610,6 +634,8 @@ impl Emulator {
                 op,
                 crate::ops::QldbOp::CreateLedger | crate::ops::QldbOp::DeleteLedger
             ),
+            // A new key's material is written to the key store and synced.
+            Operation::Kms(crate::ops::KmsOp::CreateKey) => true,
             _ => false,
         }
     }

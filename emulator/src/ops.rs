@@ -222,6 +222,114 @@ operations! {
     }
 }
 
+operations! {
+    /// STS (2011-06-15, query protocol).
+    StsOp {
+        served: [GetCallerIdentity],
+        not_served: [
+            AssumeRole, AssumeRoleWithSAML, AssumeRoleWithWebIdentity, AssumeRoot,
+            DecodeAuthorizationMessage, GetAccessKeyInfo, GetFederationToken, GetSessionToken,
+        ],
+    }
+}
+
+operations! {
+    /// Secrets Manager (2017-10-17, awsJson1_1, target prefix `secretsmanager`).
+    SecretsManagerOp {
+        served: [GetRandomPassword],
+        not_served: [
+            BatchGetSecretValue, CancelRotateSecret, CreateSecret, DeleteResourcePolicy,
+            DeleteSecret, DescribeSecret, GetResourcePolicy, GetSecretValue,
+            ListSecretVersionIds, ListSecrets, PutResourcePolicy, PutSecretValue,
+            RemoveRegionsFromReplication, ReplicateSecretToRegions, RestoreSecret, RotateSecret,
+            StopReplicationToReplica, TagResource, UntagResource, UpdateSecret,
+            UpdateSecretVersionStage, ValidateResourcePolicy,
+        ],
+    }
+}
+
+operations! {
+    /// IAM (2010-05-08, query protocol; a global service).
+    IamOp {
+        served: [
+            AttachRolePolicy, CreatePolicy, CreateRole, DeletePolicy, DeleteRole,
+            DeleteRolePolicy, DetachRolePolicy, GetPolicy, GetPolicyVersion, GetRole,
+            GetRolePolicy, ListAttachedRolePolicies, ListRolePolicies, ListRoles, PutRolePolicy,
+            TagRole,
+        ],
+        not_served: [
+            AddClientIDToOpenIDConnectProvider, AddRoleToInstanceProfile, AddUserToGroup,
+            AttachGroupPolicy, AttachUserPolicy, ChangePassword, CreateAccessKey,
+            CreateAccountAlias, CreateGroup, CreateInstanceProfile, CreateLoginProfile,
+            CreateOpenIDConnectProvider, CreatePolicyVersion, CreateSAMLProvider,
+            CreateServiceLinkedRole, CreateServiceSpecificCredential, CreateUser,
+            CreateVirtualMFADevice, DeactivateMFADevice, DeleteAccessKey, DeleteAccountAlias,
+            DeleteAccountPasswordPolicy, DeleteGroup, DeleteGroupPolicy, DeleteInstanceProfile,
+            DeleteLoginProfile, DeleteOpenIDConnectProvider, DeletePolicyVersion,
+            DeleteRolePermissionsBoundary, DeleteSAMLProvider, DeleteSSHPublicKey,
+            DeleteServerCertificate, DeleteServiceLinkedRole, DeleteServiceSpecificCredential,
+            DeleteSigningCertificate, DeleteUser, DeleteUserPermissionsBoundary,
+            DeleteUserPolicy, DeleteVirtualMFADevice, DetachGroupPolicy, DetachUserPolicy,
+            DisableOrganizationsRootCredentialsManagement, DisableOrganizationsRootSessions,
+            EnableMFADevice, EnableOrganizationsRootCredentialsManagement,
+            EnableOrganizationsRootSessions, GenerateCredentialReport,
+            GenerateOrganizationsAccessReport, GenerateServiceLastAccessedDetails,
+            GetAccessKeyLastUsed, GetAccountAuthorizationDetails, GetAccountPasswordPolicy,
+            GetAccountSummary, GetContextKeysForCustomPolicy, GetContextKeysForPrincipalPolicy,
+            GetCredentialReport, GetGroup, GetGroupPolicy, GetInstanceProfile, GetLoginProfile,
+            GetMFADevice, GetOpenIDConnectProvider, GetOrganizationsAccessReport,
+            GetSAMLProvider, GetSSHPublicKey, GetServerCertificate,
+            GetServiceLastAccessedDetails, GetServiceLastAccessedDetailsWithEntities,
+            GetServiceLinkedRoleDeletionStatus, GetUser, GetUserPolicy, ListAccessKeys,
+            ListAccountAliases, ListAttachedGroupPolicies, ListAttachedUserPolicies,
+            ListEntitiesForPolicy, ListGroupPolicies, ListGroups, ListGroupsForUser,
+            ListInstanceProfileTags, ListInstanceProfiles, ListInstanceProfilesForRole,
+            ListMFADeviceTags, ListMFADevices, ListOpenIDConnectProviderTags,
+            ListOpenIDConnectProviders, ListOrganizationsFeatures, ListPolicies,
+            ListPoliciesGrantingServiceAccess, ListPolicyTags, ListPolicyVersions,
+            ListRoleTags, ListSAMLProviderTags, ListSAMLProviders, ListSSHPublicKeys,
+            ListServerCertificateTags, ListServerCertificates, ListServiceSpecificCredentials,
+            ListSigningCertificates, ListUserPolicies, ListUserTags, ListUsers,
+            ListVirtualMFADevices, PutGroupPolicy, PutRolePermissionsBoundary,
+            PutUserPermissionsBoundary, PutUserPolicy, RemoveClientIDFromOpenIDConnectProvider,
+            RemoveRoleFromInstanceProfile, RemoveUserFromGroup, ResetServiceSpecificCredential,
+            ResyncMFADevice, SetDefaultPolicyVersion, SetSecurityTokenServicePreferences,
+            SimulateCustomPolicy, SimulatePrincipalPolicy, TagInstanceProfile, TagMFADevice,
+            TagOpenIDConnectProvider, TagPolicy, TagSAMLProvider, TagServerCertificate, TagUser,
+            UntagInstanceProfile, UntagMFADevice, UntagOpenIDConnectProvider, UntagPolicy,
+            UntagRole, UntagSAMLProvider, UntagServerCertificate, UntagUser, UpdateAccessKey,
+            UpdateAccountPasswordPolicy, UpdateAssumeRolePolicy, UpdateGroup,
+            UpdateLoginProfile, UpdateOpenIDConnectProviderThumbprint, UpdateRole,
+            UpdateRoleDescription, UpdateSAMLProvider, UpdateSSHPublicKey,
+            UpdateServerCertificate, UpdateServiceSpecificCredential, UpdateSigningCertificate,
+            UpdateUser, UploadSSHPublicKey, UploadServerCertificate, UploadSigningCertificate,
+        ],
+    }
+}
+
+operations! {
+    /// KMS (2014-11-01, awsJson1_1, target prefix `TrentService`).
+    KmsOp {
+        served: [
+            CancelKeyDeletion, CreateAlias, CreateKey, Decrypt, DescribeKey, DisableKey,
+            EnableKey, EnableKeyRotation, Encrypt, GenerateDataKey, GetKeyRotationStatus,
+            ListAliases, ListKeys, ScheduleKeyDeletion,
+        ],
+        not_served: [
+            ConnectCustomKeyStore, CreateCustomKeyStore, CreateGrant, DeleteAlias,
+            DeleteCustomKeyStore, DeleteImportedKeyMaterial, DeriveSharedSecret,
+            DescribeCustomKeyStores, DisableKeyRotation, DisconnectCustomKeyStore,
+            GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext,
+            GenerateDataKeyWithoutPlaintext, GenerateMac, GenerateRandom, GetKeyPolicy,
+            GetParametersForImport, GetPublicKey, ImportKeyMaterial, ListGrants,
+            ListKeyPolicies, ListKeyRotations, ListResourceTags, ListRetirableGrants,
+            PutKeyPolicy, ReEncrypt, ReplicateKey, RetireGrant, RevokeGrant, RotateKeyOnDemand,
+            Sign, TagResource, UntagResource, UpdateAlias, UpdateKeyDescription,
+            UpdateCustomKeyStore, UpdatePrimaryRegion, Verify, VerifyMac,
+        ],
+    }
+}
+
 /// Where an S3 operation is addressed: the service, a bucket, or an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S3Level {
@@ -450,6 +558,10 @@ pub enum Operation {
     Events(EventsOp),
     Sqs(SqsOp),
     Sns(SnsOp),
+    Sts(StsOp),
+    SecretsManager(SecretsManagerOp),
+    Iam(IamOp),
+    Kms(KmsOp),
     /// An operation of a service the emulator does not serve, or an unknown one: its service's
     /// signing name (or target prefix) and the operation name the request gave.
     NotServed {
@@ -469,6 +581,10 @@ impl Operation {
             Self::Events(o) => o.name(),
             Self::Sqs(o) => o.name(),
             Self::Sns(o) => o.name(),
+            Self::Sts(o) => o.name(),
+            Self::SecretsManager(o) => o.name(),
+            Self::Iam(o) => o.name(),
+            Self::Kms(o) => o.name(),
             Self::NotServed { operation, .. } => operation,
         }
     }
@@ -482,6 +598,10 @@ impl Operation {
             Self::Events(_) => "events",
             Self::Sqs(_) => "sqs",
             Self::Sns(_) => "sns",
+            Self::Sts(_) => "sts",
+            Self::SecretsManager(_) => "secretsmanager",
+            Self::Iam(_) => "iam",
+            Self::Kms(_) => "kms",
             Self::NotServed { service, .. } => service,
         }
     }
@@ -496,12 +616,28 @@ impl Operation {
             Self::Events(o) => o.served(),
             Self::Sqs(o) => o.served(),
             Self::Sns(o) => o.served(),
+            Self::Sts(o) => o.served(),
+            Self::SecretsManager(o) => o.served(),
+            Self::Iam(o) => o.served(),
+            Self::Kms(o) => o.served(),
             Self::NotServed { .. } => false,
         }
     }
 
-    /// Whether CloudTrail records it as read-only (`readOnly`).
+    /// Whether CloudTrail records it as read-only (`readOnly`). KMS's cryptographic calls
+    /// (Encrypt, Decrypt, GenerateDataKey…) change no key: CloudTrail records them as read-only
+    /// management events (a trail's `ExcludeManagementEventSources: kms.amazonaws.com` exists
+    /// to leave them out).
     pub fn read_only(&self) -> bool {
+        if let Self::Kms(op) = self {
+            if matches!(
+                op,
+                KmsOp::Encrypt | KmsOp::Decrypt | KmsOp::GenerateDataKey | KmsOp::ReEncrypt
+            ) || op.name().starts_with("GenerateDataKey")
+            {
+                return true;
+            }
+        }
         ["Get", "List", "Describe", "Lookup", "Head", "Test"]
             .iter()
             .any(|p| self.name().starts_with(p))
@@ -575,8 +711,8 @@ pub fn coverage_markdown() -> String {
          rewrites it; a test keeps it true).\n\
          Each list is the service's whole API as its AWS model names it; an operation that is \
          not served is answered with the protocol's own error naming it.\n\
-         Services with no row here (IAM, STS, KMS, Kinesis, …) are not \
-         served yet: their requests get their protocol's error shape (JSON or query XML) naming \
+         Services with no row here (Kinesis, DynamoDB, Route 53, …) are not \
+         served: their requests get their protocol's error shape (JSON or query XML) naming \
          the operation.\n",
     );
     section(
@@ -620,6 +756,30 @@ pub fn coverage_markdown() -> String {
         "sns",
         &names(SnsOp::SERVED, SnsOp::name),
         &names(SnsOp::NOT_SERVED, SnsOp::name),
+    );
+    section(
+        &mut out,
+        "sts",
+        &names(StsOp::SERVED, StsOp::name),
+        &names(StsOp::NOT_SERVED, StsOp::name),
+    );
+    section(
+        &mut out,
+        "secretsmanager",
+        &names(SecretsManagerOp::SERVED, SecretsManagerOp::name),
+        &names(SecretsManagerOp::NOT_SERVED, SecretsManagerOp::name),
+    );
+    section(
+        &mut out,
+        "iam",
+        &names(IamOp::SERVED, IamOp::name),
+        &names(IamOp::NOT_SERVED, IamOp::name),
+    );
+    section(
+        &mut out,
+        "kms",
+        &names(KmsOp::SERVED, KmsOp::name),
+        &names(KmsOp::NOT_SERVED, KmsOp::name),
     );
     out
 }

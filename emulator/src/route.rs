@@ -12,8 +12,8 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::ops::{
-    CloudTrailOp, EventsOp, Operation, Protocol, QLDB_BINDINGS, QldbOp, QldbSessionOp, S3_BINDINGS,
-    S3Level, S3Op, SnsOp, SqsOp,
+    CloudTrailOp, EventsOp, IamOp, KmsOp, Operation, Protocol, QLDB_BINDINGS, QldbOp,
+    QldbSessionOp, S3_BINDINGS, S3Level, S3Op, SecretsManagerOp, SnsOp, SqsOp, StsOp,
 };
 use crate::wire::sigv4::CredentialScope;
 use crate::wire::{AwsRequest, ErrorBody, Query, Resource, json, query};
@@ -99,6 +99,14 @@ pub fn classify(method: &Method, uri: &Uri, headers: &HeaderMap) -> Classified {
                 Protocol::AwsJson10,
                 SqsOp::from_name(name).map(Operation::Sqs),
             ),
+            "TrentService" => (
+                Protocol::AwsJson11,
+                KmsOp::from_name(name).map(Operation::Kms),
+            ),
+            "secretsmanager" => (
+                Protocol::AwsJson11,
+                SecretsManagerOp::from_name(name).map(Operation::SecretsManager),
+            ),
             _ if content_type.contains("json-1.0") => (Protocol::AwsJson10, None),
             _ => (Protocol::AwsJson11, None),
         };
@@ -158,6 +166,8 @@ fn query_operation(service: &str, action: &str) -> Operation {
     let served = match service {
         "sqs" => SqsOp::from_name(action).map(Operation::Sqs),
         "sns" => SnsOp::from_name(action).map(Operation::Sns),
+        "sts" => StsOp::from_name(action).map(Operation::Sts),
+        "iam" => IamOp::from_name(action).map(Operation::Iam),
         _ => None,
     };
     served.unwrap_or_else(|| Operation::NotServed {
@@ -501,5 +511,29 @@ mod tests {
             ],
         );
         assert_eq!((p, o), (Protocol::Query, None));
+        assert_eq!(
+            query_operation("iam", "CreateRole"),
+            Operation::Iam(IamOp::CreateRole)
+        );
+        assert_eq!(
+            query_operation("sts", "GetCallerIdentity"),
+            Operation::Sts(StsOp::GetCallerIdentity)
+        );
+        let (p, o, _) = op("POST", "/", &[("x-amz-target", "TrentService.Encrypt")]);
+        assert_eq!(
+            (p, o),
+            (Protocol::AwsJson11, Some(Operation::Kms(KmsOp::Encrypt)))
+        );
+        let (_, o, _) = op(
+            "POST",
+            "/",
+            &[("x-amz-target", "secretsmanager.GetRandomPassword")],
+        );
+        assert_eq!(
+            o,
+            Some(Operation::SecretsManager(
+                SecretsManagerOp::GetRandomPassword
+            ))
+        );
     }
 }

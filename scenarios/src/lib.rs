@@ -67,6 +67,26 @@ pub fn events_client(url: &str) -> aws_sdk_eventbridge::Client {
     aws_sdk_eventbridge::Client::new(&sdk_config(url))
 }
 
+/// An STS client for the emulator at `url`.
+pub fn sts_client(url: &str) -> aws_sdk_sts::Client {
+    aws_sdk_sts::Client::new(&sdk_config(url))
+}
+
+/// An IAM client for the emulator at `url`.
+pub fn iam_client(url: &str) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::new(&sdk_config(url))
+}
+
+/// A KMS client for the emulator at `url`.
+pub fn kms_client(url: &str) -> aws_sdk_kms::Client {
+    aws_sdk_kms::Client::new(&sdk_config(url))
+}
+
+/// A Secrets Manager client for the emulator at `url`.
+pub fn secretsmanager_client(url: &str) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(&sdk_config(url))
+}
+
 /// A session-API client for the emulator at `url`.
 pub fn session_client(url: &str) -> aws_sdk_qldbsession::Client {
     aws_sdk_qldbsession::Client::new(&sdk_config(url))

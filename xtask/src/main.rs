@@ -154,8 +154,14 @@ fn bench(args: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The official QLDB drivers the scenarios run, pinned to versions from before QLDB's removal.
-const PYTHON_DRIVERS: &[&str] = &["boto3==1.40.60", "botocore==1.40.60", "pyqldb==3.2.3"];
+/// The official QLDB drivers the scenarios run, pinned to versions from before QLDB's removal,
+/// and DuckDB, which reads the Parquet export back.
+const PYTHON_DRIVERS: &[&str] = &[
+    "boto3==1.40.60",
+    "botocore==1.40.60",
+    "pyqldb==3.2.3",
+    "duckdb==1.4.4",
+];
 
 /// The AWS CLI the scenarios run. It pins its own botocore (1.38.x), which clashes with the
 /// drivers' 1.40.60, so it gets a venv of its own.
@@ -167,7 +173,7 @@ fn python_drivers() -> Result<std::path::PathBuf, String> {
     let venv = python_venv(
         "drivers-venv",
         PYTHON_DRIVERS,
-        "import boto3, pyqldb; assert boto3.__version__ == '1.40.60'",
+        "import boto3, pyqldb, duckdb; assert boto3.__version__ == '1.40.60' and duckdb.__version__ == '1.4.4'",
     )?;
     Ok(venv.join("bin/python"))
 }

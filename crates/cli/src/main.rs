@@ -4,6 +4,7 @@
 //! 2 when the input could not be read or the command line is wrong.
 
 mod alerts_cmd;
+mod analytics_cmd;
 mod aws_store;
 mod demo;
 mod ingest_cmd;
@@ -51,6 +52,10 @@ enum Command {
     /// The alerts recorded in a ledger, and their review (ack, resolve) as ledger revisions.
     #[command(subcommand)]
     Alerts(alerts_cmd::AlertsCommand),
+    /// The analytics side: audit records as Parquet by year/month/day, for Athena, Trino and
+    /// DuckDB.
+    #[command(subcommand)]
+    Analytics(analytics_cmd::AnalyticsCommand),
     /// Serve the AWS emulator (QLDB, S3 with Object Lock, CloudTrail with signed log delivery,
     /// EventBridge, SQS, SNS) for SDKs, drivers and the AWS CLI, and by default a working audit
     /// trail in it: ledger `audit`, an Object Lock bucket with a validated trail, the shipped
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
         Command::Rules(cmd) => rules_cmd::run(cmd),
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Alerts(cmd) => alerts_cmd::run(cmd),
+        Command::Analytics(cmd) => analytics_cmd::run(cmd),
         Command::Demo { json } => demo::run(json),
         Command::ValidateLogs(_) | Command::Serve(_) => Outcome::BadInput,
     };

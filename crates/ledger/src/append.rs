@@ -18,11 +18,11 @@ use std::sync::Arc;
 
 use veritrail_core::ion_rs::Element;
 
-use crate::db::{ACTIVE, Database, DbError, check_document, check_table_name, index_keys, invalid};
+use crate::db::{Database, DbError, check_document, check_table_name, index_keys, invalid};
 use crate::journal::{Committed, NewTransaction, Statement, Write};
 use crate::limits::{MAX_ACTIVE_TABLES, MAX_INDEXES_PER_TABLE, MAX_TOTAL_TABLES};
 use crate::partiql::eval::index_key;
-use crate::storage::{IndexUpdate, Storage as _, TableRow};
+use crate::storage::{IndexUpdate, Storage as _, TableRow, TableStatus};
 
 /// Where and how to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +112,7 @@ impl Database {
         let mut stored_keys: HashSet<Vec<u8>> = HashSet::new();
         let table = match committed
             .iter()
-            .find(|t| t.status == ACTIVE && t.name == request.table)
+            .find(|t| t.status == TableStatus::Active && t.name == request.table)
         {
             Some(t) if t.indexes.iter().any(|f| f == key_field) => t.clone(),
             Some(t) => {
@@ -152,7 +152,10 @@ impl Database {
             }
             None => {
                 check_table_name(&request.table).map_err(|m| invalid(None, m))?;
-                let active = committed.iter().filter(|t| t.status == ACTIVE).count();
+                let active = committed
+                    .iter()
+                    .filter(|t| t.status == TableStatus::Active)
+                    .count();
                 if active >= MAX_ACTIVE_TABLES || (strict && committed.len() >= MAX_TOTAL_TABLES) {
                     return Err(DbError::LimitExceeded(format!(
                         "the ledger cannot take another table ({active} active, {} in all)",
@@ -162,7 +165,7 @@ impl Database {
                 let t = TableRow {
                     table_id: self.new_id(),
                     name: request.table.clone(),
-                    status: ACTIVE.into(),
+                    status: TableStatus::Active,
                     indexes: vec![key_field.to_owned()],
                     last_write_seq: 0,
                 };

@@ -21,7 +21,7 @@ use crate::journal::{Ledger, LedgerOptions};
 use crate::merkle::Frontier;
 use crate::storage::{
     CommitBatch, RevisionKind, SqliteStorage, Storage, StorageError, StoredBlock, StoredRevision,
-    TableRow,
+    TableRow, TableStatus,
 };
 
 /// The formats QLDB exports in.
@@ -419,7 +419,7 @@ impl Ledger {
                         tables.push(TableRow {
                             table_id: id.to_owned(),
                             name: tname.to_owned(),
-                            status: "ACTIVE".into(),
+                            status: TableStatus::Active,
                             indexes: vec![],
                             last_write_seq: seq as u64,
                         });

@@ -32,4 +32,4 @@ pub mod verification;
 pub use append::{AppendReport, AppendRequest};
 pub use error::LedgerError;
 pub use journal::{Committed, Ledger, LedgerOptions, NewTransaction, Statement, Write};
-pub use storage::{Durability, SqliteStorage, Storage, StorageError};
+pub use storage::{Durability, SqliteStorage, Storage, StorageError, TableStatus};

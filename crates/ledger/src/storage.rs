@@ -135,13 +135,56 @@ pub struct CommitBatch {
     pub index_updates: Vec<IndexUpdate>,
 }
 
+/// Whether a table is in use (`ACTIVE`) or dropped (`INACTIVE`), as QLDB's
+/// `information_schema.user_tables` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TableStatus {
+    Active,
+    Inactive,
+}
+
+impl TableStatus {
+    /// QLDB's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Inactive => "INACTIVE",
+        }
+    }
+
+    /// QLDB's name read back (exactly, as written).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ACTIVE" => Some(Self::Active),
+            "INACTIVE" => Some(Self::Inactive),
+            _ => None,
+        }
+    }
+}
+
+impl rusqlite::ToSql for TableStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for TableStatus {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        Self::parse(s).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(
+                format!("table status {s:?} is neither ACTIVE nor INACTIVE").into(),
+            )
+        })
+    }
+}
+
 /// A table as the catalog keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRow {
     pub table_id: String,
     pub name: String,
-    /// `ACTIVE` or `INACTIVE`.
-    pub status: String,
+    pub status: TableStatus,
     /// Indexed top-level fields, in creation order.
     pub indexes: Vec<String>,
     /// The last block that wrote to the table (for optimistic concurrency on scans).

@@ -15,6 +15,7 @@
 //! - [`listen`]: EventBridge events over HTTP (what an API destination posts), each answered
 //!   once its record is durable.
 //! - [`metrics`]: the counters in Prometheus text, and a `/metrics` endpoint.
+//! - [`parquet`]: the analytics export: current records as Parquet by `year=/month=/day=`.
 //!
 //! Architecture Invariant: a batch is acknowledged to its source only after its records and
 //! alerts are durable in the ledger; appends are idempotent by `eventID` and `alertId`, so a
@@ -30,6 +31,7 @@ pub mod error;
 pub mod listen;
 pub mod metrics;
 pub mod notify;
+pub mod parquet;
 pub mod pipeline;
 pub mod source;
 

@@ -5,9 +5,13 @@
 
 pub mod cloudtrail;
 pub mod events;
+pub mod iam;
+pub mod kms;
 pub mod qldb;
 pub mod qldb_session;
 pub mod s3;
 pub mod saved;
+pub mod secretsmanager;
 pub mod sns;
 pub mod sqs;
+pub mod sts;

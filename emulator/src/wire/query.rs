@@ -139,6 +139,16 @@ impl Query {
     }
 }
 
+/// A query-protocol request's parameters (its query string and its form body together), as the
+/// nested value of [`Query::tree`]; the error says what is wrong with the form.
+pub fn form_input(query: &Query, body: &[u8]) -> Result<serde_json::Value, BadEncoding> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| BadEncoding("the form body is not valid UTF-8".into()))?;
+    let mut q = query.clone();
+    q.extend(Query::parse(text)?);
+    q.tree()
+}
+
 /// At most this many dot-separated parts in one query-protocol parameter name.
 pub const MAX_NAME_PARTS: usize = 12;
 

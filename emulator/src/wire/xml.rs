@@ -102,6 +102,21 @@ pub fn element(name: &str, text: &str) -> String {
     format!("<{name}>{}</{name}>", escape(text))
 }
 
+/// Tags as the query protocol answers them: `<Tags><member><Key/><Value/></member>…</Tags>`.
+pub fn tags<'a>(tags: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
+    let members: String = tags
+        .into_iter()
+        .map(|(k, v)| {
+            format!(
+                "<member>{}{}</member>",
+                element("Key", k),
+                element("Value", v)
+            )
+        })
+        .collect();
+    format!("<Tags>{members}</Tags>")
+}
+
 /// A query-protocol answer: `<OpResponse xmlns><OpResult>result</OpResult><ResponseMetadata>`
 /// (no result element for operations without output).
 pub fn query_ok(

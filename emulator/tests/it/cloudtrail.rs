@@ -467,14 +467,14 @@ fn query_error(text: &str) -> (String, String) {
 #[tokio::test]
 async fn unserved_services_answer_in_their_own_protocols_shape() {
     let emu = Routed::open("ct-unserved");
-    // Query protocol (IAM, STS, SNS): an XML ErrorResponse naming the operation, which the AWS
+    // Query protocol (IAM, CloudWatch, SNS): an XML ErrorResponse naming the operation, which the AWS
     // CLI prints (a JSON body would make it say "Unable to parse response").
     for (service, form, op) in [
         ("iam", "Action=ListUsers&Version=2010-05-08", "ListUsers"),
         (
-            "sts",
-            "Action=GetCallerIdentity&Version=2011-06-15",
-            "GetCallerIdentity",
+            "monitoring",
+            "Action=ListMetrics&Version=2010-08-01",
+            "ListMetrics",
         ),
         (
             "sns",

@@ -26,7 +26,10 @@ use tower::ServiceExt as _;
 use veritrail_core::ion_rs::{Element, v1_0};
 use veritrail_core::qldb::CommitDigest;
 use veritrail_core::time::{ManualClock, UtcMillis};
-use veritrail_emulator::ops::{CloudTrailOp, EventsOp, QLDB_BINDINGS, S3_BINDINGS, SqsOp};
+use veritrail_emulator::ops::{
+    CloudTrailOp, EventsOp, IamOp, KmsOp, QLDB_BINDINGS, S3_BINDINGS, SecretsManagerOp, SqsOp,
+    StsOp,
+};
 use veritrail_emulator::{Running, route};
 
 use crate::mutate::{config, mutated};
@@ -501,7 +504,8 @@ fn telling_text() -> impl Strategy<Value = String> {
             "AAAA", "AAAAAA==", "1B2M2Y8AsgTpgAmY7PhCfg==", "fuzz", "locked", "a", "dir/b",
             "dir/", "/", "%FF", "\u{1}", "ledger/fuzz", "arn:aws:qldb:us-east-1:000000000000:ledger/fuzz",
             "ALLOW_ALL", "STANDARD", "ReadOnly", "WriteOnly", "All", "EventName",
-            "AWS::S3::Object", "eventCategory", "Management", "Data",
+            "AWS::S3::Object", "eventCategory", "Management", "Data", "aws:kms", "AES256",
+            "alias/fuzz",
         ])
         .prop_map(str::to_owned),
         2 => "[ -~]{0,40}",
@@ -922,26 +926,28 @@ fn aws_json_request() -> impl Strategy<Value = Req> {
         1 => Just("TrentService"),
     ];
     (prefix, op, cloudtrail_body(), any::<bool>()).prop_map(|(prefix, op, body, signed)| {
-        let mut headers = vec![
-            (
-                "x-amz-target".to_owned(),
-                format!("{prefix}.{op}").into_bytes(),
-            ),
-            (
-                "content-type".to_owned(),
-                b"application/x-amz-json-1.1".to_vec(),
-            ),
-        ];
-        if signed {
-            headers.push(("authorization".into(), CT_AUTH.as_bytes().to_vec()));
-        }
-        Req {
-            method: "POST".into(),
-            path: "/".into(),
-            headers,
-            body,
-        }
+        json11_post(format!("{prefix}.{op}"), body, signed.then_some(CT_AUTH))
     })
+}
+
+/// An awsJson1_1 POST naming `target`, signed with `auth` if given.
+fn json11_post(target: String, body: Vec<u8>, auth: Option<&str>) -> Req {
+    let mut headers = vec![
+        ("x-amz-target".to_owned(), target.into_bytes()),
+        (
+            "content-type".to_owned(),
+            b"application/x-amz-json-1.1".to_vec(),
+        ),
+    ];
+    if let Some(auth) = auth {
+        headers.push(("authorization".into(), auth.as_bytes().to_vec()));
+    }
+    Req {
+        method: "POST".into(),
+        path: "/".into(),
+        headers,
+        body,
+    }
 }
 
 #[test]
@@ -1252,6 +1258,8 @@ const S3_HEADERS: &[&str] = &[
     "content-type",
     "if-match",
     "x-amz-mfa",
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
 ];
 
 const S3_XML_NAMES: &[&str] = &[
@@ -1456,6 +1464,201 @@ fn query_request() -> impl Strategy<Value = Req> {
 fn generated_query_protocol_calls_get_query_errors() {
     let t = Target::new(false);
     t.run(150, query_request(), Shape::QueryXml, 1, unchanged);
+}
+
+// ---- KMS and Secrets Manager (awsJson1_1) ---------------------------------------------------
+
+const KMS_AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDFUZZ/20240101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00";
+
+const KMS_MEMBERS: &[&str] = &[
+    "KeyId",
+    "Description",
+    "KeyUsage",
+    "KeySpec",
+    "CustomerMasterKeySpec",
+    "Origin",
+    "Policy",
+    "Tags",
+    "TagKey",
+    "TagValue",
+    "MultiRegion",
+    "AliasName",
+    "TargetKeyId",
+    "Limit",
+    "Marker",
+    "RotationPeriodInDays",
+    "PendingWindowInDays",
+    "Plaintext",
+    "CiphertextBlob",
+    "EncryptionContext",
+    "EncryptionAlgorithm",
+    "NumberOfBytes",
+    "PasswordLength",
+    "ExcludeCharacters",
+    "ExcludeNumbers",
+    "ExcludePunctuation",
+    "ExcludeUppercase",
+    "ExcludeLowercase",
+    "IncludeSpace",
+    "RequireEachIncludedType",
+];
+
+/// A KMS or Secrets Manager body naming the key that exists (by id, ARN or alias), mostly.
+fn kms_body() -> impl Strategy<Value = Vec<u8>> {
+    let key = prop_oneof![
+        3 => select(vec!["alias/fuzz", "KEY", "arn:aws:kms:us-east-1:000000000000:key/KEY", "alias/none", "arn:aws:kms:us-east-1:000000000000:alias/fuzz"]).prop_map(str::to_owned),
+        1 => telling_text(),
+    ];
+    let blob = prop_oneof![
+        2 => Just("BLOB".to_owned()),
+        1 => Just(BASE64.encode(b"plain text")),
+        1 => telling_text(),
+    ];
+    let structured = (
+        proptest::option::weighted(0.8, key),
+        proptest::option::weighted(0.4, blob),
+        proptest::collection::vec((member(KMS_MEMBERS), json_value(KMS_MEMBERS)), 0..4),
+    )
+        .prop_map(|(key, blob, rest)| {
+            let mut m: Map<String, Value> = rest.into_iter().collect();
+            if let Some(k) = key {
+                m.insert("KeyId".into(), Value::String(k));
+            }
+            if let Some(b) = blob {
+                m.insert("CiphertextBlob".into(), Value::String(b.clone()));
+                m.insert("Plaintext".into(), Value::String(b));
+            }
+            serde_json::to_vec(&Value::Object(m)).unwrap_or_default()
+        });
+    prop_oneof![3 => structured, 2 => json_body(KMS_MEMBERS)]
+}
+
+fn kms_request() -> impl Strategy<Value = Req> {
+    let target = prop_oneof![
+        8 => select(KmsOp::SERVED).prop_map(|o| format!("TrentService.{}", o.name())),
+        1 => select(KmsOp::NOT_SERVED).prop_map(|o| format!("TrentService.{}", o.name())),
+        2 => select(SecretsManagerOp::SERVED).prop_map(|o| format!("secretsmanager.{}", o.name())),
+        1 => select(SecretsManagerOp::NOT_SERVED).prop_map(|o| format!("secretsmanager.{}", o.name())),
+    ];
+    (target, kms_body(), any::<bool>())
+        .prop_map(|(target, body, signed)| json11_post(target, body, signed.then_some(KMS_AUTH)))
+}
+
+#[test]
+fn generated_kms_and_secrets_manager_calls_get_json_errors() {
+    let t = Target::new(false);
+    let call = |op: &str, body: Value| {
+        let a = t.call(&Req::new(
+            "POST",
+            "/",
+            &[
+                ("x-amz-target", &format!("TrentService.{op}")),
+                ("content-type", "application/x-amz-json-1.1"),
+                ("authorization", KMS_AUTH),
+            ],
+            body.to_string(),
+        ));
+        assert_eq!(a.status, 200, "{op}: {}", a.text());
+        a.json()
+    };
+    let key = call("CreateKey", json!({}))["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    call(
+        "CreateAlias",
+        json!({"AliasName": "alias/fuzz", "TargetKeyId": key}),
+    );
+    let blob = call(
+        "Encrypt",
+        json!({"KeyId": key, "Plaintext": BASE64.encode(b"x")}),
+    )["CiphertextBlob"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.run(200, kms_request(), Shape::Json, 5, move |_, mut req| {
+        let text = String::from_utf8_lossy(&req.body)
+            .replace("KEY", &key)
+            .replace("BLOB", &blob);
+        if std::str::from_utf8(&req.body).is_ok() {
+            req.body = text.into_bytes();
+        }
+        (req, Box::new(|_| {}))
+    });
+}
+
+// ---- IAM and STS (query protocol) -------------------------------------------------------------
+
+const IAM_NAMES: &[&str] = &[
+    "RoleName",
+    "PolicyName",
+    "PolicyArn",
+    "PolicyDocument",
+    "AssumeRolePolicyDocument",
+    "Path",
+    "PathPrefix",
+    "Description",
+    "MaxSessionDuration",
+    "MaxItems",
+    "Marker",
+    "VersionId",
+    "Tags.member.1.Key",
+    "Tags.member.1.Value",
+    "Tags.member.2.Key",
+    "Tags.member.x",
+];
+
+fn iam_request() -> impl Strategy<Value = Req> {
+    let action = prop_oneof![
+        8 => select(IamOp::SERVED).prop_map(|o| ("iam", o.name())),
+        1 => select(IamOp::NOT_SERVED).prop_map(|o| ("iam", o.name())),
+        1 => select(StsOp::SERVED).prop_map(|o| ("sts", o.name())),
+    ];
+    let value = prop_oneof![
+        3 => select(vec![
+            "fuzz-role", "nobody", "inline", "/", "/a/", "3600", "43200", "1", "v1", "v2",
+            "arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::aws:policy/Nope",
+            "arn:aws:iam::000000000000:policy/fuzz-policy",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+        ])
+        .prop_map(str::to_owned),
+        2 => telling_text(),
+    ];
+    let pairs = proptest::collection::vec(
+        (
+            prop_oneof![4 => select(IAM_NAMES).prop_map(str::to_owned), 1 => "[A-Za-z.1-3]{1,14}"],
+            value,
+        ),
+        0..6,
+    );
+    (action, pairs).prop_map(|((service, action), pairs)| {
+        let mut form = format!("Action={action}&Version=2010-05-08");
+        for (k, v) in pairs {
+            form.push_str(&format!("&{}={}", encode(k.as_bytes(), false), encode(v.as_bytes(), false)));
+        }
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=AKIDFUZZ/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+        );
+        Req {
+            method: "POST".into(),
+            path: "/".into(),
+            headers: vec![
+                ("authorization".to_owned(), auth.into_bytes()),
+                (
+                    "content-type".to_owned(),
+                    b"application/x-www-form-urlencoded; charset=utf-8".to_vec(),
+                ),
+            ],
+            body: form.into_bytes(),
+        }
+    })
+}
+
+#[test]
+fn generated_iam_and_sts_calls_get_query_errors() {
+    let t = Target::new(false);
+    t.run(250, iam_request(), Shape::QueryXml, 4, unchanged);
 }
 
 // ---- the clock endpoint ----------------------------------------------------------------------

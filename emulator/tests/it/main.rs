@@ -7,6 +7,7 @@ mod control_plane;
 mod delivery;
 mod events;
 mod hostile;
+mod iam_kms;
 mod listing;
 #[path = "../../../crates/core/tests/it/mutate.rs"]
 mod mutate;

@@ -1,6 +1,7 @@
 //! The real AWS CLI (awscli 1.40.45 from PyPI, installed by `cargo xtask test` into
 //! `target/awscli-venv`) against the emulator: `aws s3api`, `aws s3 cp/ls`, `aws cloudtrail`,
-//! `aws sqs`, `aws sns` and `aws events` run unmodified, with only `--endpoint-url` pointing at veritrail.
+//! `aws sqs`, `aws sns`, `aws events`, `aws sts`, `aws iam`, `aws kms` and `aws secretsmanager`
+//! run unmodified, with only `--endpoint-url` pointing at veritrail.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -655,12 +656,14 @@ async fn the_aws_cli_names_each_operation_the_emulator_does_not_serve() {
         for (args, service, code, op) in [
             // Query protocol: an XML error the CLI reads (not "Unable to parse response").
             (&["iam", "list-users"][..], "iam", "InvalidAction", "ListUsers"),
-            (&["sts", "get-caller-identity"], "sts", "InvalidAction", "GetCallerIdentity"),
+            (&["autoscaling", "describe-auto-scaling-groups"], "autoscaling", "InvalidAction", "DescribeAutoScalingGroups"),
             (&["sns", "list-platform-applications"], "sns", "InvalidAction", "ListPlatformApplications"),
             (&["sqs", "list-message-move-tasks", "--source-arn", "arn:aws:sqs:us-east-1:000000000000:q"], "sqs", "UnknownOperationException", "ListMessageMoveTasks"),
             // JSON protocols.
             (&["events", "list-archives"], "events", "UnknownOperationException", "ListArchives"),
             (&["kinesis", "list-streams"], "kinesis", "UnknownOperationException", "ListStreams"),
+            (&["dynamodb", "list-tables"], "dynamodb", "UnknownOperationException", "ListTables"),
+            (&["kms", "list-grants", "--key-id", "alias/none"], "kms", "UnknownOperationException", "ListGrants"),
             // Unserved operations of served services.
             (
                 &["s3api", "get-bucket-replication", "--bucket", "evidence"],
@@ -732,7 +735,8 @@ fn model_operations(service: &str) -> Vec<String> {
 #[test]
 fn the_coverage_table_lists_every_operation_of_the_aws_cli_models() {
     use veritrail_emulator::ops::{
-        CloudTrailOp, EventsOp, QldbOp, QldbSessionOp, S3Op, SnsOp, SqsOp,
+        CloudTrailOp, EventsOp, IamOp, KmsOp, QldbOp, QldbSessionOp, S3Op, SecretsManagerOp, SnsOp,
+        SqsOp, StsOp,
     };
     fn names<T: Copy>(served: &[T], not_served: &[T], name: fn(T) -> &'static str) -> Vec<String> {
         let mut all: Vec<String> = served
@@ -779,6 +783,91 @@ fn the_coverage_table_lists_every_operation_of_the_aws_cli_models() {
         names(SnsOp::SERVED, SnsOp::NOT_SERVED, SnsOp::name),
         model_operations("sns")
     );
+    assert_eq!(
+        names(StsOp::SERVED, StsOp::NOT_SERVED, StsOp::name),
+        model_operations("sts")
+    );
+    assert_eq!(
+        names(IamOp::SERVED, IamOp::NOT_SERVED, IamOp::name),
+        model_operations("iam")
+    );
+    assert_eq!(
+        names(KmsOp::SERVED, KmsOp::NOT_SERVED, KmsOp::name),
+        model_operations("kms")
+    );
+    assert_eq!(
+        names(
+            SecretsManagerOp::SERVED,
+            SecretsManagerOp::NOT_SERVED,
+            SecretsManagerOp::name
+        ),
+        model_operations("secretsmanager")
+    );
+}
+
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_drives_sts_iam_kms_secrets_manager_and_sse_kms() {
+    let emulator = veritrail_scenarios::spawn().await.unwrap();
+    with_cli(&emulator.url, "awscli-iam-kms", move |u, home| {
+        let me = json(&ok(u, home, &["sts", "get-caller-identity"]));
+        assert_eq!(me["Account"], "000000000000");
+        assert_eq!(me["Arn"], "arn:aws:iam::000000000000:user/AKIAVERITRAILTEST");
+        let p = json(&ok(u, home, &["secretsmanager", "get-random-password", "--password-length", "24", "--exclude-punctuation"]));
+        let p = p["RandomPassword"].as_str().unwrap();
+        assert!(p.len() == 24 && p.chars().all(|c| c.is_ascii_alphanumeric()), "{p}");
+        let stderr = failed(u, home, &["secretsmanager", "get-random-password", "--password-length", "5000"]);
+        assert!(stderr.contains("(ValidationException)"), "{stderr}");
+
+        // IAM: botocore decodes the URL-encoded documents IAM answers with.
+        let role = json(&ok(u, home, &["iam", "create-role", "--role-name", "processor", "--assume-role-policy-document", TRUST]));
+        assert_eq!(role["Role"]["Arn"], "arn:aws:iam::000000000000:role/processor");
+        let got = json(&ok(u, home, &["iam", "get-role", "--role-name", "processor"]));
+        assert_eq!(got["Role"]["AssumeRolePolicyDocument"], json(TRUST));
+        ok(u, home, &["iam", "attach-role-policy", "--role-name", "processor", "--policy-arn", "arn:aws:iam::aws:policy/ReadOnlyAccess"]);
+        let stderr = failed(u, home, &["iam", "attach-role-policy", "--role-name", "processor", "--policy-arn", "arn:aws:iam::aws:policy/Nope"]);
+        assert!(stderr.contains("(NoSuchEntity) when calling the AttachRolePolicy operation: Policy arn:aws:iam::aws:policy/Nope does not exist or is not attachable."), "{stderr}");
+        let stderr = failed(u, home, &["iam", "delete-role", "--role-name", "processor"]);
+        assert!(stderr.contains("(DeleteConflict)"), "{stderr}");
+        let listed = json(&ok(u, home, &["iam", "list-attached-role-policies", "--role-name", "processor"]));
+        assert_eq!(listed["AttachedPolicies"][0]["PolicyName"], "ReadOnlyAccess");
+
+        // KMS: encrypt and decrypt through files, as the CLI's users do.
+        let key = json(&ok(u, home, &["kms", "create-key", "--description", "evidence"]));
+        let id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+        ok(u, home, &["kms", "create-alias", "--alias-name", "alias/evidence", "--target-key-id", &id]);
+        let plain = home.join("plain.txt");
+        std::fs::write(&plain, "the auditors' secret").unwrap();
+        let sealed = json(&ok(u, home, &["kms", "encrypt", "--key-id", "alias/evidence", "--plaintext", &format!("fileb://{}", plain.display()), "--encryption-context", "purpose=evidence"]));
+        use base64::Engine as _;
+        let blob = base64::engine::general_purpose::STANDARD.decode(sealed["CiphertextBlob"].as_str().unwrap()).unwrap();
+        let blob_file = home.join("blob.bin");
+        std::fs::write(&blob_file, &blob).unwrap();
+        let blob_arg = format!("fileb://{}", blob_file.display());
+        let opened = json(&ok(u, home, &["kms", "decrypt", "--ciphertext-blob", &blob_arg, "--encryption-context", "purpose=evidence"]));
+        let text = base64::engine::general_purpose::STANDARD.decode(opened["Plaintext"].as_str().unwrap()).unwrap();
+        assert_eq!(text, b"the auditors' secret");
+        let stderr = failed(u, home, &["kms", "decrypt", "--ciphertext-blob", &blob_arg]);
+        assert!(stderr.contains("(InvalidCiphertextException)"), "{stderr}");
+
+        // S3 SSE-KMS with the same key; disabling it makes the object unreadable.
+        ok(u, home, &["s3api", "create-bucket", "--bucket", "evidence"]);
+        let put = json(&ok(u, home, &["s3api", "put-object", "--bucket", "evidence", "--key", "digest.json", "--body", &plain.display().to_string(), "--server-side-encryption", "aws:kms", "--ssekms-key-id", &id]));
+        assert_eq!(put["ServerSideEncryption"], "aws:kms");
+        assert_eq!(put["SSEKMSKeyId"], key["KeyMetadata"]["Arn"]);
+        let out = home.join("out.txt");
+        ok(u, home, &["s3api", "get-object", "--bucket", "evidence", "--key", "digest.json", &out.display().to_string()]);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "the auditors' secret");
+        ok(u, home, &["kms", "disable-key", "--key-id", &id]);
+        let stderr = failed(u, home, &["s3api", "get-object", "--bucket", "evidence", "--key", "digest.json", &out.display().to_string()]);
+        assert!(stderr.contains("(KMS.DisabledException) when calling the GetObject operation"), "{stderr}");
+        let described = json(&ok(u, home, &["kms", "describe-key", "--key-id", "alias/evidence"]));
+        assert_eq!(described["KeyMetadata"]["KeyState"], "Disabled");
+        let scheduled = json(&ok(u, home, &["kms", "schedule-key-deletion", "--key-id", &id, "--pending-window-in-days", "7"]));
+        assert_eq!(scheduled["KeyState"], "PendingDeletion");
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,8 @@
 //! and every transaction acknowledged before the kill is in the journal exactly once. Each run
 //! appends fresh records and again the previous run's, as an operator re-running a killed
 //! append would: in the end every record is stored exactly once.
-//! The emulator is killed too: it loses no acknowledged S3 write, SQS message or SNS publication
+//! The emulator is killed too: it loses no acknowledged S3 write, SQS message, SNS publication,
+//! IAM role or KMS key (whose ciphertexts still decrypt)
 //! (delivered to its queue), and its clock never goes back.
 
 use std::collections::HashMap;
@@ -344,16 +345,30 @@ fn sigkill_of_the_emulator_never_turns_its_clock_back() {
 /// One SQS call (JSON protocol) to the emulator at `addr`: (status, body), or `None` if the
 /// connection broke.
 fn sqs(addr: &str, op: &str, body: &serde_json::Value) -> Option<(u16, serde_json::Value)> {
-    let target = format!("AmazonSQS.{op}");
-    let auth = "AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00";
+    json_call(addr, "sqs", &format!("AmazonSQS.{op}"), "1.0", body)
+}
+
+/// One awsJson call (`version` 1.0 or 1.1) signed for `service`: (status, body), or `None` if
+/// the connection broke.
+fn json_call(
+    addr: &str,
+    service: &str,
+    target: &str,
+    version: &str,
+    body: &serde_json::Value,
+) -> Option<(u16, serde_json::Value)> {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+    );
+    let content = format!("application/x-amz-json-{version}");
     let a = http(
         addr,
         "POST",
         "/",
         &[
-            ("X-Amz-Target", &target),
-            ("Content-Type", "application/x-amz-json-1.0"),
-            ("Authorization", auth),
+            ("X-Amz-Target", target),
+            ("Content-Type", &content),
+            ("Authorization", &auth),
         ],
         &body.to_string(),
     )?;
@@ -362,13 +377,21 @@ fn sqs(addr: &str, op: &str, body: &serde_json::Value) -> Option<(u16, serde_jso
 
 /// One SNS call (query protocol): the status, or `None` if the connection broke.
 fn sns(addr: &str, form: &str) -> Option<(u16, String)> {
-    let auth = "AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=00";
+    form_call(addr, "sns", form)
+}
+
+/// One query-protocol call signed for `service`: (status, XML), or `None` if the connection
+/// broke.
+fn form_call(addr: &str, service: &str, form: &str) -> Option<(u16, String)> {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=AKIACRASH/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+    );
     let content = "application/x-www-form-urlencoded";
     http(
         addr,
         "POST",
         "/",
-        &[("Content-Type", content), ("Authorization", auth)],
+        &[("Content-Type", content), ("Authorization", &auth)],
         form,
     )
     .map(|a| (a.status, a.body))
@@ -457,4 +480,90 @@ fn sigkill_of_the_emulator_loses_no_acknowledged_message() {
         child.wait().unwrap();
     }
     assert!(total > 50, "{total} messages");
+}
+
+/// One KMS call: (status, body), or `None` if the connection broke.
+fn kms(addr: &str, op: &str, body: &serde_json::Value) -> Option<(u16, serde_json::Value)> {
+    json_call(addr, "kms", &format!("TrentService.{op}"), "1.1", body)
+}
+
+/// One IAM call (query protocol): (status, XML), or `None` if the connection broke.
+fn iam(addr: &str, form: &str) -> Option<(u16, String)> {
+    form_call(addr, "iam", form)
+}
+
+#[test]
+fn sigkill_of_the_emulator_loses_no_acknowledged_role_or_key() {
+    use base64::Engine as _;
+    let dir = scratch("crash-iam-kms");
+    let d = s(&dir).to_owned();
+    let mut rng = 0x6b6d_u64 ^ u64::from(std::process::id());
+    let trust = "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%7B%22Service%22%3A%22lambda.amazonaws.com%22%7D%2C%22Action%22%3A%22sts%3AAssumeRole%22%7D%5D%7D";
+    // (role name) and (key id, ciphertext of the key id under it), acknowledged.
+    let mut roles: Vec<String> = Vec::new();
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for round in 0..4 {
+        let (mut child, addr) = serve(&d, &[]);
+        let done = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+        let writer = {
+            let (addr, done) = (addr.clone(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                for i in 0.. {
+                    let name = format!("r{round}-{i}");
+                    let form = format!(
+                        "Action=CreateRole&RoleName={name}&AssumeRolePolicyDocument={trust}"
+                    );
+                    if iam(&addr, &form).is_none_or(|r| r.0 != 200) {
+                        break;
+                    }
+                    done.lock().unwrap().0.push(name.clone());
+                    let Some((200, key)) = kms(&addr, "CreateKey", &serde_json::json!({})) else {
+                        break;
+                    };
+                    let id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+                    let plain = base64::engine::general_purpose::STANDARD.encode(&id);
+                    let body = serde_json::json!({"KeyId": id, "Plaintext": plain});
+                    let Some((200, sealed)) = kms(&addr, "Encrypt", &body) else {
+                        break;
+                    };
+                    let blob = sealed["CiphertextBlob"].as_str().unwrap().to_owned();
+                    done.lock().unwrap().1.push((id, blob));
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(30 + next(&mut rng) % 250));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        writer.join().unwrap();
+        roles.extend(done.lock().unwrap().0.iter().cloned());
+        keys.extend(done.lock().unwrap().1.iter().cloned());
+
+        // After the kill, every acknowledged role is there, and every key decrypts its blob.
+        let (mut child, addr) = serve(&d, &[]);
+        for name in &roles {
+            let got = iam(&addr, &format!("Action=GetRole&RoleName={name}")).unwrap();
+            assert_eq!(got.0, 200, "round {round}: role {name} lost: {}", got.1);
+        }
+        for (id, blob) in &keys {
+            let got = kms(
+                &addr,
+                "Decrypt",
+                &serde_json::json!({"CiphertextBlob": blob}),
+            )
+            .unwrap();
+            assert_eq!(got.0, 200, "round {round}: key {id} lost: {}", got.1);
+            let plain = base64::engine::general_purpose::STANDARD
+                .decode(got.1["Plaintext"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(plain, id.as_bytes());
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert!(
+        roles.len() > 20 && keys.len() > 20,
+        "{} roles, {} keys",
+        roles.len(),
+        keys.len()
+    );
 }

@@ -1,6 +1,7 @@
 //! The `veritrail` binary as a user runs it: exit codes, messages and `--json`.
 #![allow(clippy::unwrap_used)]
 
+mod analytics;
 mod audit_trail;
 mod aws_env;
 mod crash;

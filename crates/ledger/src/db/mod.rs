@@ -39,12 +39,9 @@ use crate::partiql::ast::{
 };
 use crate::partiql::eval::{Env, EvalError, Val, eval, index_key, truthy};
 use crate::partiql::{SyntaxError, is_reserved_word, parse};
-use crate::storage::{IndexUpdate, Storage as _, TableRow};
+use crate::storage::{IndexUpdate, Storage as _, TableRow, TableStatus};
 use paths::{remove_path, set_path, target_steps};
 use source::Row;
-
-/// The status of a table that can be used.
-pub(crate) const ACTIVE: &str = "ACTIVE";
 
 /// How transactions behave.
 #[derive(Debug, Clone)]
@@ -715,10 +712,18 @@ impl Transaction {
             Statement::CreateTable { name, pos } => {
                 check_table_name(name).map_err(|m| invalid(Some(*pos), m))?;
                 let tables = self.read_catalog()?;
-                if tables.iter().any(|t| t.status == ACTIVE && t.name == *name) {
+                if tables
+                    .iter()
+                    .any(|t| t.status == TableStatus::Active && t.name == *name)
+                {
                     return Err(DbError::TableExists(name.clone()));
                 }
-                if tables.iter().filter(|t| t.status == ACTIVE).count() >= MAX_ACTIVE_TABLES {
+                if tables
+                    .iter()
+                    .filter(|t| t.status == TableStatus::Active)
+                    .count()
+                    >= MAX_ACTIVE_TABLES
+                {
                     return Err(DbError::LimitExceeded(format!(
                         "a ledger has at most {MAX_ACTIVE_TABLES} active tables"
                     )));
@@ -732,7 +737,7 @@ impl Transaction {
                 self.put_table(TableRow {
                     table_id: table_id.clone(),
                     name: name.clone(),
-                    status: ACTIVE.into(),
+                    status: TableStatus::Active,
                     indexes: vec![],
                     last_write_seq: 0,
                 });
@@ -741,7 +746,7 @@ impl Transaction {
             Statement::DropTable { name } => {
                 let mut t = self.active_table(name, 0)?.row;
                 self.read_catalog()?;
-                t.status = "INACTIVE".into();
+                t.status = TableStatus::Inactive;
                 let id = t.table_id.clone();
                 self.put_table(t);
                 Ok(vec![table_result(&id)])

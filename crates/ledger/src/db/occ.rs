@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::storage::{Storage, TableRow};
+use crate::storage::{Storage, TableRow, TableStatus};
 
 use super::DbError;
 
@@ -18,7 +18,7 @@ use super::DbError;
 pub(super) struct TableDef {
     id: String,
     name: String,
-    status: String,
+    status: TableStatus,
     indexes: Vec<String>,
 }
 
@@ -27,7 +27,7 @@ impl TableDef {
         Self {
             id: t.table_id.clone(),
             name: t.name.clone(),
-            status: t.status.clone(),
+            status: t.status,
             indexes: t.indexes.clone(),
         }
     }

@@ -9,12 +9,12 @@ use veritrail_core::ion_rs::Element;
 use veritrail_core::time::UtcMillis;
 
 use super::occ::{self, Read};
-use super::{ACTIVE, DbError, Transaction, invalid};
+use super::{DbError, Transaction, invalid};
 use crate::error::LedgerError;
 use crate::journal::Ledger;
 use crate::partiql::ast::{BinOp, Expr, PathStep, Source, SourceKind};
 use crate::partiql::eval::{Env, eval, index_key};
-use crate::storage::{RevisionRef, Storage as _, StorageError, TableRow};
+use crate::storage::{RevisionRef, Storage as _, StorageError, TableRow, TableStatus};
 
 /// A row of a source: its value, and for a user document its id and the version read.
 #[derive(Debug, Clone)]
@@ -73,13 +73,13 @@ impl Transaction {
         let committed = ledger.storage().tables()?;
         self.reads.insert(occ::name_read(&committed, name));
         let tables = self.merged_tables(committed.clone());
-        let usable = |t: &&TableRow| !active_only || t.status == ACTIVE;
+        let usable = |t: &&TableRow| !active_only || t.status == TableStatus::Active;
         let active_first = |pick: &dyn Fn(&TableRow) -> bool| {
             tables
                 .iter()
                 .filter(usable)
                 .filter(|t| pick(t))
-                .min_by_key(|t| t.status != ACTIVE)
+                .min_by_key(|t| t.status != TableStatus::Active)
         };
         let row = active_first(&|t| t.name == name)
             .or_else(|| active_first(&|t| !active_only && t.table_id == name))

@@ -579,6 +579,19 @@ struct EncryptionDefault {
     kms_key: Option<String>,
 }
 
+/// A bucket's default encryption: its `SSEAlgorithm` and `KMSMasterKeyID` (`None`: S3's own
+/// keys, SSE-S3).
+pub fn default_encryption(settings: &Settings) -> Option<(String, Option<String>)> {
+    let rules = settings.encryption.as_ref()?;
+    let config: ServerSideEncryptionConfiguration = crate::wire::xml::from_body(
+        format!("<ServerSideEncryptionConfiguration>{rules}</ServerSideEncryptionConfiguration>")
+            .as_bytes(),
+    )
+    .ok()?;
+    let d = config.rules.into_iter().next()?.default?;
+    Some((d.algorithm, d.kms_key))
+}
+
 pub fn get_bucket_encryption(ctx: &Ctx<'_>, name: &str) -> Result<Response, S3Error> {
     with_bucket(ctx, name, |b| {
         // Every bucket encrypts with SSE-S3 unless told otherwise, as S3 does since 2023.

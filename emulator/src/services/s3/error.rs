@@ -49,6 +49,8 @@ pub enum S3Error {
         bucket: String,
         key: String,
     },
+    /// KMS refused what SSE-KMS asked of it: answered as `KMS.<code>`.
+    Kms(crate::services::kms::KmsError),
     Store(StoreError),
 }
 
@@ -201,11 +203,18 @@ impl From<S3Error> for ErrorBody {
                     "The stored object {bucket}/{key} failed its integrity check: it was changed on disk and is not served"
                 ),
             ),
+            Kms(e) => ErrorBody::new(e.status(), format!("KMS.{}", e.code()), e.message()),
             Store(e) => ErrorBody::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "InternalError",
                 e.to_string(),
             ),
         }
+    }
+}
+
+impl From<crate::services::kms::KmsError> for S3Error {
+    fn from(e: crate::services::kms::KmsError) -> Self {
+        Self::Kms(e)
     }
 }

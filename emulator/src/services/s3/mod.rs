@@ -19,6 +19,7 @@ pub mod list;
 pub mod model;
 pub mod object;
 pub mod persist;
+pub mod sse;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -117,6 +118,8 @@ pub struct Ctx<'a> {
     pub body: Bytes,
     /// The whole-object checksum the client sent, if any.
     pub checksum: Option<model::Checksum>,
+    /// KMS, for SSE-KMS (its narrow API: data keys, and decrypting them).
+    pub kms: &'a crate::services::kms::Kms,
 }
 
 impl Ctx<'_> {
@@ -198,6 +201,7 @@ impl S3 {
         op: S3Op,
         env: &Env,
         write: Option<&Write<'_>>,
+        kms: &crate::services::kms::Kms,
     ) -> Result<Response, S3Error> {
         if let Resource::Object { key, .. } = &req.resource {
             if key.len() > MAX_KEY_BYTES {
@@ -213,6 +217,7 @@ impl S3 {
             write,
             body,
             checksum,
+            kms,
         };
         let (bucket, key) = match &req.resource {
             Resource::Bucket(b) => (b.as_str(), None),
@@ -437,6 +442,7 @@ impl S3 {
             retention,
             legal_hold: false,
             checksum: None,
+            sse_kms: None,
         };
         self.store_version(w, &mut state, env, bucket, key, version, Bytes::from(body))?;
         Ok(())

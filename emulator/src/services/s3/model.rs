@@ -227,6 +227,10 @@ pub struct Version {
     #[serde(rename = "legalHold")]
     pub legal_hold: bool,
     pub checksum: Option<Checksum>,
+    /// SSE-KMS: the body is stored encrypted under a data key of this KMS key. Absent from
+    /// rows written before SSE-KMS (the row's MAC covers it, so it cannot be removed unseen).
+    #[serde(rename = "sseKms", default, skip_serializing_if = "Option::is_none")]
+    pub sse_kms: Option<crate::services::s3::sse::SseKms>,
 }
 
 impl Version {

@@ -14,7 +14,7 @@ use veritrail_core::time::UtcMillis;
 
 use crate::services::s3::error::S3Error;
 use crate::services::s3::model::{Retention, RetentionMode, Version, VersionId, Versioning};
-use crate::services::s3::{Ctx, NS, State, empty, persist, set_header, xml_ok};
+use crate::services::s3::{Ctx, NS, State, bucket, empty, persist, set_header, sse, xml_ok};
 use crate::wire::time::{MAX_TIME, http_date, iso8601, parse_iso8601};
 use crate::wire::xml::{self, element};
 
@@ -155,12 +155,27 @@ pub fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str) -> Result<Response, S3
             .map(|d| d.retention_from(ctx.now))
             .transpose()?,
     };
-    let body = ctx.body.clone();
+    let requested = sse::requested(
+        ctx.header("x-amz-server-side-encryption"),
+        ctx.header("x-amz-server-side-encryption-aws-kms-key-id"),
+        bucket::default_encryption(&b.settings),
+    )?;
+    let region = b.settings.region.clone();
+    let plaintext = ctx.body.clone();
+    // The ETag and checksums are of the plaintext; the SHA-256 of what is stored.
+    let (sse_kms, body) = match requested {
+        Some(key_ref) => {
+            let (sse, sealed) =
+                sse::seal(ctx.kms, ctx.env, &region, &key_ref, bucket, key, &plaintext)?;
+            (Some(sse), sealed)
+        }
+        None => (None, plaintext.clone()),
+    };
     let version = Version {
         id: VersionId::null(),
         delete_marker: false,
-        size: body.len() as u64,
-        etag: etag(&body),
+        size: plaintext.len() as u64,
+        etag: etag(&plaintext),
         sha256: persist::sha256_hex(&body),
         content_type: ctx.header("content-type").map(str::to_owned),
         metadata,
@@ -168,6 +183,7 @@ pub fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str) -> Result<Response, S3
         retention,
         legal_hold,
         checksum: ctx.checksum.clone(),
+        sse_kms,
     };
     let stored = ctx
         .s3
@@ -180,7 +196,23 @@ pub fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str) -> Result<Response, S3
     if let Some(c) = &stored.checksum {
         set_header(&mut r, c.algorithm.header(), &c.value);
     }
+    sse_headers(&mut r, &stored);
     Ok(r)
+}
+
+/// `x-amz-server-side-encryption` (and the KMS key's ARN) of a version.
+fn sse_headers(r: &mut Response, v: &Version) {
+    match &v.sse_kms {
+        Some(sse) => {
+            set_header(r, "x-amz-server-side-encryption", "aws:kms");
+            set_header(
+                r,
+                "x-amz-server-side-encryption-aws-kms-key-id",
+                &sse.key_arn,
+            );
+        }
+        None => set_header(r, "x-amz-server-side-encryption", "AES256"),
+    }
 }
 
 /// `Range: bytes=a-b` (one range; `a-` and `-n` too), as (start, end inclusive).
@@ -219,7 +251,7 @@ fn range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, S3Error> 
 
 pub fn get_object(ctx: &Ctx<'_>, bucket: &str, key: &str, head: bool) -> Result<Response, S3Error> {
     let version_id = ctx.req.query.get("versionId");
-    let (version, lock_bucket) = {
+    let (version, lock_bucket, region) = {
         let state = ctx.s3.state();
         let b = state
             .buckets
@@ -235,7 +267,7 @@ pub fn get_object(ctx: &Ctx<'_>, bucket: &str, key: &str, head: bool) -> Result<
                 None => return Err(S3Error::NoSuchKey(key.to_owned())),
             },
         };
-        (found, b.settings.object_lock)
+        (found, b.settings.object_lock, b.settings.region.clone())
     };
     if version.delete_marker {
         return Err(S3Error::VersionIsDeleteMarker(version.id.0));
@@ -243,7 +275,11 @@ pub fn get_object(ctx: &Ctx<'_>, bucket: &str, key: &str, head: bool) -> Result<
     let body = if head {
         Bytes::new()
     } else {
-        ctx.s3.body(bucket, key, &version)?
+        let stored = ctx.s3.body(bucket, key, &version)?;
+        match &version.sse_kms {
+            Some(sse) => sse::open(ctx.kms, ctx.env, &region, sse, bucket, key, &stored)?,
+            None => stored,
+        }
     };
     let part = range(ctx.header("range"), version.size)?;
     let mut r = match (head, part) {
@@ -306,6 +342,7 @@ pub fn get_object(ctx: &Ctx<'_>, bucket: &str, key: &str, head: bool) -> Result<
             set_header(&mut r, c.algorithm.header(), &c.value);
         }
     }
+    sse_headers(&mut r, &version);
     Ok(r)
 }
 
@@ -374,6 +411,7 @@ fn delete_one(
                 retention: None,
                 legal_hold: false,
                 checksum: None,
+                sse_kms: None,
             };
             let stored =
                 ctx.s3

@@ -368,6 +368,7 @@ pub fn migrate_v0(w: &Write<'_>, integrity: &Integrity) -> Result<(), StoreError
             retention,
             legal_hold: m["legalHold"].as_bool().unwrap_or(false),
             checksum: None,
+            sse_kms: None,
         };
         insert_version(w, integrity, seq as i64 + 1, &bucket, &key, &version, &body)?;
     }

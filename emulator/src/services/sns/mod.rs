@@ -572,18 +572,7 @@ impl Sns {
                         }
                     }
                     _ => {
-                        let members: String = t
-                            .tags
-                            .iter()
-                            .map(|(k, v)| {
-                                format!(
-                                    "<member>{}{}</member>",
-                                    element("Key", k),
-                                    element("Value", v)
-                                )
-                            })
-                            .collect();
-                        return Ok(Some(format!("<Tags>{members}</Tags>")));
+                        return Ok(Some(crate::wire::xml::tags(&t.tags)));
                     }
                 }
                 rows::save_topic(ctx.conn()?, &t)?;
