@@ -6,8 +6,9 @@ use veritrail_rules::Pattern;
 use crate::ACCOUNT_ID;
 use crate::services::events::delivery::Delivery;
 use crate::services::events::error::EventsError;
-use crate::services::events::input::{Constraint, Input, bus_name_or_arn, c};
-use crate::services::events::model::{DEFAULT_BUS, uuid};
+use crate::services::events::input::{Constraint, Input, c};
+use crate::services::events::model::uuid;
+use crate::services::events::rules::resolve_bus;
 use crate::services::events::{Ctx, State};
 use crate::wire::json::epoch_member;
 use crate::wire::time::iso8601_seconds;
@@ -173,10 +174,7 @@ pub fn put_events(ctx: &Ctx<'_>, state: &State) -> Result<(Value, Vec<Delivery>)
                 continue;
             }
         };
-        let (region, bus) = match text("EventBusName").and_then(bus_name_or_arn) {
-            Some((r, b)) => (r.unwrap_or(ctx.region()).to_owned(), b.to_owned()),
-            None => (ctx.region().to_owned(), DEFAULT_BUS.to_owned()),
-        };
+        let (region, bus) = resolve_bus(ctx, text("EventBusName"));
         let time = epoch_member(e, "Time").ok().flatten().unwrap_or(ctx.now);
         let id = uuid(&ctx.env.new_id());
         let event = json!({

@@ -22,6 +22,19 @@ pub fn resolve_bus(ctx: &Ctx<'_>, given: Option<&str>) -> (String, String) {
     }
 }
 
+/// [`resolve_bus`], refused with ResourceNotFoundException when that bus does not exist.
+fn existing_bus(
+    ctx: &Ctx<'_>,
+    state: &State,
+    given: Option<&str>,
+) -> Result<(String, String), EventsError> {
+    let (region, bus) = resolve_bus(ctx, given);
+    if state.bus(&region, &bus).is_none() {
+        return Err(EventsError::no_bus(&bus));
+    }
+    Ok((region, bus))
+}
+
 /// A `Tags` list (`[{Key, Value}]`).
 pub fn tag_list(
     input: &mut Input<'_>,
@@ -92,10 +105,7 @@ pub fn put_rule(ctx: &Ctx<'_>, state: &mut State) -> Result<Value, EventsError> 
     let tags = tag_list(&mut input, "Tags", "tags")?;
     input.finish()?;
     let name = name.unwrap_or_default().to_owned();
-    let (region, bus) = resolve_bus(ctx, bus);
-    if state.bus(&region, &bus).is_none() {
-        return Err(EventsError::no_bus(&bus));
-    }
+    let (region, bus) = existing_bus(ctx, state, bus)?;
     if pattern.is_none() && schedule.is_none() {
         return Err(EventsError::Validation(
             "Parameter(s) EventPattern or ScheduleExpression must be specified.".into(),
@@ -155,10 +165,7 @@ pub fn list_rules(ctx: &Ctx<'_>, state: &State) -> Result<Value, EventsError> {
     let token = input.string("NextToken", "nextToken", &c::NEXT_TOKEN, false)?;
     let limit = input.limit()?;
     input.finish()?;
-    let (region, bus) = resolve_bus(ctx, bus);
-    if state.bus(&region, &bus).is_none() {
-        return Err(EventsError::no_bus(&bus));
-    }
+    let (region, bus) = existing_bus(ctx, state, bus)?;
     let rules: Vec<Value> = state
         .rules_of(&region, &bus)
         .filter(|r| prefix.is_none_or(|p| r.name.starts_with(p)))
@@ -591,10 +598,7 @@ pub fn list_rule_names_by_target(ctx: &Ctx<'_>, state: &State) -> Result<Value, 
     let token = input.string("NextToken", "nextToken", &c::NEXT_TOKEN, false)?;
     let limit = input.limit()?;
     input.finish()?;
-    let (region, bus) = resolve_bus(ctx, bus);
-    if state.bus(&region, &bus).is_none() {
-        return Err(EventsError::no_bus(&bus));
-    }
+    let (region, bus) = existing_bus(ctx, state, bus)?;
     let arn = arn.unwrap_or_default();
     let names: Vec<String> = state
         .rules_of(&region, &bus)
