@@ -1,0 +1,6 @@
+//! veritrail-evidence: what an auditor is handed. Posture checks over the AWS architecture,
+//! their mapping to PCI DSS v4.0.1 Requirement 10, SOC 2 CC6 to CC8, ISO/IEC 27001:2022
+//! A.8.15/A.8.16 and HIPAA 164.312(b), signed evidence bundles, and answers with proof.
+//!
+//! Architecture Invariant: what this crate writes is checked by `veritrail-verify` alone; the
+//! bundle verifier lives there, not here.
