@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
-use veritrail_processor::parquet::export_parquet;
+use veritrail_processor::aws::Aws;
+use veritrail_processor::parquet::{export_parquet, export_parquet_to_s3};
 
 use crate::Outcome;
 use crate::ledger_cmd::{LedgerArg, bad_input, open_database};
@@ -17,7 +18,7 @@ use crate::ledger_cmd::{LedgerArg, bad_input, open_database};
 #[derive(Debug, Subcommand)]
 pub enum AnalyticsCommand {
     /// Write the current documents of a table (AuditRecords by default) as Parquet files under
-    /// OUT/year=YYYY/month=MM/day=DD/, one row per record: the fields auditors filter on as
+    /// OUT/year=YYYY/month=MM/day=DD/ (a directory or s3://bucket/prefix), one row per record: the fields auditors filter on as
     /// columns, the whole record as JSON, and its place in the ledger (documentId,
     /// blockSequenceNo, revisionHash). A rerun replaces the days it writes.
     Export(ExportArgs),
@@ -27,9 +28,18 @@ pub enum AnalyticsCommand {
 pub struct ExportArgs {
     #[command(flatten)]
     ledger: LedgerArg,
-    /// The directory to write under (created if missing).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    /// Where to write: a directory (created if missing) or s3://bucket/prefix (real S3 or the
+    /// emulator; the files are staged in the system's temporary directory first).
+    #[arg(long, value_name = "DIR|S3_URL")]
+    out: String,
+    /// The AWS endpoint for an s3:// output (e.g. the emulator, http://127.0.0.1:4566)
+    /// [default: AWS_ENDPOINT_URL, or AWS itself].
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// The AWS region for an s3:// output [default: AWS_REGION, AWS_DEFAULT_REGION or the
+    /// profile's].
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
     /// The table to export.
     #[arg(long, default_value = "AuditRecords")]
     table: String,
@@ -49,14 +59,29 @@ pub fn run(cmd: AnalyticsCommand) -> Outcome {
     };
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let mut drawn = false;
-    let report = export_parquet(&db, &args.table, &args.out, |done, total| {
+    let show = |done: u64, total: u64| {
         if progress {
             let mut err = std::io::stderr();
             let _ = write!(err, "\rexporting: {done}/{total} records");
             let _ = err.flush();
             drawn = true;
         }
-    });
+    };
+    let report = if args.out.starts_with("s3://") {
+        match Aws::load(args.endpoint_url.as_deref(), args.region.as_deref()) {
+            Ok(aws) => export_parquet_to_s3(
+                &db,
+                &args.table,
+                &aws,
+                &args.out,
+                &std::env::temp_dir(),
+                show,
+            ),
+            Err(e) => Err(e),
+        }
+    } else {
+        export_parquet(&db, &args.table, &PathBuf::from(&args.out), show)
+    };
     if drawn {
         eprintln!();
     }
@@ -69,7 +94,7 @@ pub fn run(cmd: AnalyticsCommand) -> Outcome {
             "{}",
             json!({
                 "table": args.table,
-                "out": args.out.display().to_string(),
+                "out": args.out,
                 "records": report.records,
                 "undated": report.undated,
                 "files": report.files,
@@ -81,7 +106,7 @@ pub fn run(cmd: AnalyticsCommand) -> Outcome {
             report.records,
             args.table,
             report.files.len(),
-            args.out.display()
+            args.out
         );
         if report.undated > 0 {
             println!(

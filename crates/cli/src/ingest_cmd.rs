@@ -146,23 +146,19 @@ impl Console {
 }
 
 impl Observer for Console {
-    fn rejected(&mut self, r: &Rejection) {
+    // What is set aside is logged by the processor (`tracing`, to stderr); the progress line
+    // is cleared first so that the log line stands on its own.
+    fn rejected(&mut self, _r: &Rejection) {
         self.clear();
-        eprintln!("rejected: {r}");
     }
 
-    fn unmatched(&mut self, at: &str, reason: &str) {
+    fn unmatched(&mut self, _at: &str, _reason: &str) {
         self.clear();
-        eprintln!("stored without rules: {at}: {reason}");
     }
 
-    fn delivered(&mut self, alert: &Json, delivery: &Delivery) {
-        if let Delivery::DeadLettered { attempts, error } = delivery {
+    fn delivered(&mut self, _alert: &Json, delivery: &Delivery) {
+        if let Delivery::DeadLettered { .. } = delivery {
             self.clear();
-            eprintln!(
-                "alert {} not delivered after {attempts} attempts ({error}); written to the dead-letter file",
-                alert["alertId"].as_str().unwrap_or("?")
-            );
         }
     }
 

@@ -10,6 +10,7 @@ mod demo;
 mod ingest_cmd;
 mod input;
 mod ledger_cmd;
+mod logging;
 mod rules_cmd;
 mod serve_cmd;
 mod validate_logs_cmd;
@@ -90,6 +91,14 @@ impl From<Outcome> for ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let level = match cli.command {
+        Command::Serve(_) => tracing_subscriber::filter::LevelFilter::INFO,
+        _ => tracing_subscriber::filter::LevelFilter::WARN,
+    };
+    if let Err(e) = logging::init(level) {
+        eprintln!("veritrail: {e}");
+        return ExitCode::from(2);
+    }
     let cli = match cli.command {
         Command::ValidateLogs(args) => return validate_logs_cmd::run(args),
         Command::Serve(args) => return serve_cmd::run(args),

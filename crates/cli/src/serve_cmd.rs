@@ -35,10 +35,8 @@ use veritrail_processor::aws::Aws;
 use veritrail_processor::aws::s3::{BucketOptions, BucketSource};
 use veritrail_processor::aws::sns::Topic;
 use veritrail_processor::aws::sqs::{QueueOptions, QueueSource};
-use veritrail_processor::notify::{Deliverer, Delivery, Retry, Sleep};
-use veritrail_processor::{
-    Observer, Processor, ProcessorOptions, Rejection, RuleSet, Source, Summary,
-};
+use veritrail_processor::notify::{Deliverer, Retry, Sleep};
+use veritrail_processor::{Observer, Processor, ProcessorOptions, RuleSet, Source, Summary};
 
 #[derive(Debug, Args)]
 pub struct ServeCmd {
@@ -359,36 +357,20 @@ impl Companion for Defaults {
     }
 }
 
-/// Logs what the serve processor sets aside, and signs checkpoints as records come in.
+/// Signs checkpoints as records come in.
 struct ServeLog {
-    source: &'static str,
     checkpoint: Option<(Database, LedgerFiles, Arc<dyn Clock>, UtcMillis)>,
 }
 
 impl Observer for ServeLog {
-    fn rejected(&mut self, r: &Rejection) {
-        eprintln!("processor ({}): rejected: {r}", self.source);
-    }
-    fn unmatched(&mut self, at: &str, reason: &str) {
-        eprintln!(
-            "processor ({}): stored without rules: {at}: {reason}",
-            self.source
-        );
-    }
-    fn delivered(&mut self, alert: &serde_json::Value, d: &Delivery) {
-        if let Delivery::DeadLettered { attempts, error } = d {
-            eprintln!(
-                "processor: alert {} not delivered after {attempts} attempts ({error}); in the dead-letter file",
-                alert["alertId"].as_str().unwrap_or("?")
-            );
-        }
-    }
+    // Rejections, records stored without rules and alerts not delivered are logged by the
+    // processor itself (`tracing`, inside this thread's `processor` span).
     fn batch_done(&mut self, _origin: &str, _s: &Summary, _remaining: Option<usize>) {
         if let Some((db, files, clock, last)) = &mut self.checkpoint {
             let now = clock.now();
             if now.0 - last.0 >= 60_000 {
                 if let Err(e) = sign_checkpoint(db, files) {
-                    eprintln!("processor: cannot sign a checkpoint: {e}");
+                    tracing::error!(error = %e, "cannot sign a checkpoint");
                 }
                 *last = now;
             }
@@ -408,6 +390,7 @@ fn spawn_processor<S: Source + 'static>(
         .name(format!("processor-{name}"))
         .spawn(move || {
             let (source, mut observer) = (source, observer);
+            let _span = tracing::info_span!("processor", source = name).entered();
             Processor::new(&db, &rules, options)
                 .run(&source, &mut observer)
                 .map_err(|e| e.to_string())
@@ -477,7 +460,6 @@ fn start(url: &str, emulator: &Arc<Emulator>) -> Result<Defaults, String> {
         },
         queue,
         ServeLog {
-            source: "queue",
             checkpoint: Some((db.clone(), files.clone(), Arc::clone(&clock), now)),
         },
     )?;
@@ -492,7 +474,6 @@ fn start(url: &str, emulator: &Arc<Emulator>) -> Result<Defaults, String> {
         },
         logs,
         ServeLog {
-            source: "trail",
             checkpoint: Some((db, files.clone(), clock, now)),
         },
     )?;

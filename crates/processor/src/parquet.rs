@@ -7,12 +7,15 @@
 //! and where the record sits in the ledger (`documentId`, `blockSequenceNo`, `revisionHash`),
 //! so a row found by a query can be proven with `veritrail verify`.
 //!
+//! The output is a local directory ([`export_parquet`]) or `s3://bucket/prefix`
+//! ([`export_parquet_to_s3`]), where Athena reads it as the seed's Firehose output.
+//!
 //! An export is written to a staging directory beside the output first; each day it produced
 //! then replaces that day's `part-*.parquet` files, so a rerun rewrites rather than adds, and a
 //! failed run leaves the previous files in place. Reading the ledger holds its lock only to read
 //! a few hundred revisions at a time, so ingest goes on meanwhile.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +34,8 @@ use veritrail_ledger::Storage as _;
 use veritrail_ledger::db::{Database, DbError};
 use veritrail_ledger::storage::TableStatus;
 
+use crate::aws::s3::{list_objects, parse_s3_url};
+use crate::aws::{Aws, failed};
 use crate::error::ProcessorError;
 
 /// Rows per row group and per batch handed to the writer.
@@ -458,6 +463,80 @@ pub fn export_parquet(
     let _ = std::fs::remove_dir_all(&root);
     report.files = staging.files;
     Ok(report)
+}
+
+/// Writes the current documents of `table` as Parquet under `s3://bucket/prefix` (real S3 or
+/// the emulator), in the same `year=/month=/day=` layout: the files are written in a
+/// directory under `staging` first, then put, and only then are the `part-*.parquet` objects
+/// of the days written that this export did not put deleted, so a rerun replaces the days it
+/// writes and a failed one leaves the previous objects in place. The report's `files` are
+/// the keys put.
+pub fn export_parquet_to_s3(
+    db: &Database,
+    table: &str,
+    aws: &Aws,
+    url: &str,
+    staging: &Path,
+    progress: impl FnMut(u64, u64),
+) -> Result<ParquetReport, ProcessorError> {
+    let (bucket, prefix) = parse_s3_url(url)?;
+    let prefix = prefix.trim_end_matches('/');
+    let key_of = |rel: &str| {
+        if prefix.is_empty() {
+            rel.to_owned()
+        } else {
+            format!("{prefix}/{rel}")
+        }
+    };
+    let local = staging.join(format!(".veritrail-parquet-{}", std::process::id()));
+    if local.exists() {
+        std::fs::remove_dir_all(&local).map_err(|e| ProcessorError::io(&local, e))?;
+    }
+    let put = (|| {
+        let mut report = export_parquet(db, table, &local, progress)?;
+        let client = aws_sdk_s3::Client::new(aws.config());
+        let mut keys = Vec::with_capacity(report.files.len());
+        for rel in &report.files {
+            let path = local.join(rel);
+            let body = std::fs::read(&path).map_err(|e| ProcessorError::io(&path, e))?;
+            let key = key_of(rel);
+            aws.block_on(
+                client
+                    .put_object()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .content_type("application/vnd.apache.parquet")
+                    .body(body.into())
+                    .send(),
+            )
+            .map_err(|e| failed(format!("PutObject s3://{bucket}/{key}"), e))?;
+            keys.push(key);
+        }
+        let days: BTreeSet<&str> = report
+            .files
+            .iter()
+            .filter_map(|f| f.rsplit_once('/').map(|(day, _)| day))
+            .collect();
+        let put: HashSet<&str> = keys.iter().map(String::as_str).collect();
+        for day in days {
+            let folder = format!("{}/", key_of(day));
+            let (_, old) = list_objects(aws, &client, &bucket, &folder, Some("/"), None)?;
+            for key in old {
+                let name = key.rsplit('/').next().unwrap_or_default();
+                if put.contains(key.as_str())
+                    || !(name.starts_with("part-") && name.ends_with(".parquet"))
+                {
+                    continue;
+                }
+                aws.block_on(client.delete_object().bucket(&bucket).key(&key).send())
+                    .map_err(|e| failed(format!("DeleteObject s3://{bucket}/{key}"), e))?;
+            }
+        }
+        report.files = keys;
+        Ok(report)
+    })();
+    let _ = std::fs::remove_dir_all(&local);
+    put
 }
 
 #[cfg(test)]

@@ -126,6 +126,15 @@ pub struct Processor<'a> {
     counters: Arc<Counters>,
 }
 
+/// What storing one batch did, for its log line.
+#[derive(Debug, Default, Clone, Copy)]
+struct Stored {
+    appended: u64,
+    duplicates: u64,
+    rejected: u64,
+    alerts: u64,
+}
+
 /// A batch's records and alerts, ready to append, and what was set aside.
 #[derive(Debug, Default)]
 struct Prepared {
@@ -261,9 +270,17 @@ impl<'a> Processor<'a> {
             for item in rx {
                 let (mut batch, mut prepared) = item?;
                 batch.rejected = std::mem::take(&mut prepared.rejected_at);
-                self.store(prepared, observer)?;
+                let stored = self.store(prepared, observer)?;
                 source.acknowledge(&batch)?;
                 add(&self.counters.batches, 1);
+                tracing::info!(
+                    origin = %batch.origin,
+                    appended = stored.appended,
+                    duplicates = stored.duplicates,
+                    rejected = stored.rejected,
+                    alerts = stored.alerts,
+                    "batch durable and acknowledged"
+                );
                 observer.batch_done(&batch.origin, &self.counters.summary(), source.remaining());
             }
             Ok(self.counters.summary())
@@ -280,7 +297,7 @@ impl<'a> Processor<'a> {
         let events = std::mem::take(&mut batch.events);
         let mut prepared = self.preparer().prepare(events);
         batch.rejected = std::mem::take(&mut prepared.rejected_at);
-        self.store(prepared, observer)
+        self.store(prepared, observer).map(|_| ())
     }
 
     fn preparer(&self) -> Preparer<'a> {
@@ -296,8 +313,12 @@ impl<'a> Processor<'a> {
         &mut self,
         mut prepared: Prepared,
         observer: &mut dyn Observer,
-    ) -> Result<(), ProcessorError> {
+    ) -> Result<Stored, ProcessorError> {
         let c = Arc::clone(&self.counters);
+        let mut stored = Stored {
+            rejected: prepared.rejected.len() as u64,
+            ..Stored::default()
+        };
         if !prepared.records.is_empty() {
             let report = self.db.append(
                 &AppendRequest {
@@ -310,14 +331,19 @@ impl<'a> Processor<'a> {
             )?;
             add(&c.appended, report.appended);
             add(&c.duplicates, report.duplicates);
+            stored.appended = report.appended;
+            stored.duplicates = report.duplicates;
         }
+        // The observer first (a progress line is cleared), then the log line.
         for r in &prepared.rejected {
             add(&c.rejected, 1);
             observer.rejected(r);
+            tracing::warn!(at = %r.at, reason = %r.reason, "event rejected");
         }
         for (at, reason) in &prepared.unmatched {
             add(&c.unmatched, 1);
             observer.unmatched(at, reason);
+            tracing::warn!(at = %at, reason = %reason, "record stored without rules");
         }
         let alerts = prepared.alerts;
         if !alerts.is_empty() {
@@ -332,12 +358,36 @@ impl<'a> Processor<'a> {
                 |_| {},
             )?;
             add(&c.alerts, report.appended);
+            stored.alerts = report.appended;
+            for alert in &alerts {
+                tracing::info!(
+                    alert_id = alert["alertId"].as_str().unwrap_or_default(),
+                    rule = alert["ruleId"].as_str().unwrap_or_default(),
+                    severity = alert["severity"].as_str().unwrap_or_default(),
+                    event_ids = %alert["eventIDs"],
+                    "rule matched"
+                );
+            }
             if let Some(deliverer) = self.options.deliverer.as_mut() {
                 for alert in &alerts {
                     if let Some(d) = deliverer.deliver(alert)? {
-                        match d {
-                            Delivery::Sent { .. } => add(&c.alerts_sent, 1),
-                            Delivery::DeadLettered { .. } => add(&c.alerts_failed, 1),
+                        let alert_id = alert["alertId"].as_str().unwrap_or_default();
+                        match &d {
+                            Delivery::Sent { attempts } => {
+                                add(&c.alerts_sent, 1);
+                                tracing::info!(alert_id, attempts, "alert delivered");
+                            }
+                            Delivery::DeadLettered { attempts, error } => {
+                                add(&c.alerts_failed, 1);
+                                observer.delivered(alert, &d);
+                                tracing::warn!(
+                                    alert_id,
+                                    attempts,
+                                    error = %error,
+                                    "alert not delivered; written to the dead-letter file"
+                                );
+                                continue;
+                            }
                         }
                         observer.delivered(alert, &d);
                     }
@@ -346,6 +396,6 @@ impl<'a> Processor<'a> {
         }
         let tip = self.db.ledger().block_count().saturating_sub(1);
         c.ledger_tip.store(tip, Ordering::Relaxed);
-        Ok(())
+        Ok(stored)
     }
 }

@@ -325,3 +325,79 @@ fn follow_serves_metrics_and_picks_up_new_files() {
     ]);
     assert_eq!(text(&out.stdout).trim(), "{n: 22}");
 }
+
+#[test]
+fn logs_are_json_lines_when_asked() {
+    let dir = scratch("ingest-logs");
+    let data = dir.join("data");
+    create(&data);
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let records: Value = serde_json::from_slice(
+        &std::fs::read(stratus().join("aws.defense-evasion.cloudtrail-stop.json")).unwrap(),
+    )
+    .unwrap();
+    let lines = [records[0].to_string(), "{\"Records\": 7".to_owned()];
+    std::fs::write(input.join("events.jsonl"), lines.join("\n")).unwrap();
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veritrail"))
+        .args(["ingest", "--ledger", "audit", "--data-dir", s(&data)])
+        .args(["--from-dir", s(&input), "--quiet", "--json"])
+        .env("VERITRAIL_LOG", "info")
+        .env("VERITRAIL_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let logs: Vec<Value> = text(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not JSON: {l}")))
+        .collect();
+    let find = |message: &str| {
+        logs.iter()
+            .find(|l| l["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} in {logs:?}"))
+    };
+    let rejected = find("event rejected");
+    assert_eq!(rejected["level"], "WARN");
+    assert!(
+        rejected["at"]
+            .as_str()
+            .unwrap()
+            .ends_with("events.jsonl line 2")
+    );
+    assert!(
+        rejected["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
+    let matched = find("rule matched");
+    assert_eq!(matched["level"], "INFO");
+    assert!(
+        matched["rule"].as_str().is_some_and(|r| !r.is_empty()),
+        "{matched}"
+    );
+    let batch = find("batch durable and acknowledged");
+    assert_eq!(
+        (batch["appended"].as_u64(), batch["rejected"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(batch["alerts"].as_u64().unwrap() >= 1, "{batch}");
+    assert!(
+        batch["timestamp"].as_str().unwrap().ends_with('Z'),
+        "RFC 3339 in UTC: {batch}"
+    );
+
+    // A level the logger does not know is a usage error.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veritrail"))
+        .args(["rules", "list"])
+        .env("VERITRAIL_LOG", "loud")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("VERITRAIL_LOG=loud"),
+        "{}",
+        text(&out.stderr)
+    );
+}

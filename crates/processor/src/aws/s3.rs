@@ -162,42 +162,14 @@ impl BucketSource {
         delimiter: Option<&str>,
         after: Option<String>,
     ) -> Result<(Vec<String>, Vec<String>), ProcessorError> {
-        let (mut folders, mut keys) = (Vec::new(), Vec::new());
-        let mut token = None;
-        loop {
-            let page = self
-                .aws
-                .block_on(
-                    self.client
-                        .list_objects_v2()
-                        .bucket(&self.options.bucket)
-                        .prefix(prefix)
-                        .set_delimiter(delimiter.map(str::to_owned))
-                        .set_start_after(after.clone())
-                        .set_continuation_token(token.take())
-                        .send(),
-                )
-                .map_err(|e| {
-                    failed(
-                        format!("ListObjectsV2 on s3://{}/{prefix}", self.options.bucket),
-                        e,
-                    )
-                })?;
-            folders.extend(
-                page.common_prefixes()
-                    .iter()
-                    .filter_map(|p| p.prefix().map(str::to_owned)),
-            );
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
-            match page.next_continuation_token() {
-                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_owned()),
-                _ => return Ok((folders, keys)),
-            }
-        }
+        list_objects(
+            &self.aws,
+            &self.client,
+            &self.options.bucket,
+            prefix,
+            delimiter,
+            after,
+        )
     }
 
     /// A file's events; a file that cannot be read is one rejected event naming why.
@@ -323,4 +295,45 @@ fn read_checkpoint(path: &Path, bucket: &str) -> Result<BTreeMap<String, String>
         }
     }
     Ok(done)
+}
+
+/// Every page of ListObjectsV2 of `bucket` under `prefix`: (common prefixes, keys).
+pub(crate) fn list_objects(
+    aws: &Aws,
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+    after: Option<String>,
+) -> Result<(Vec<String>, Vec<String>), ProcessorError> {
+    let (mut folders, mut keys) = (Vec::new(), Vec::new());
+    let mut token = None;
+    loop {
+        let page = aws
+            .block_on(
+                client
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .set_delimiter(delimiter.map(str::to_owned))
+                    .set_start_after(after.clone())
+                    .set_continuation_token(token.take())
+                    .send(),
+            )
+            .map_err(|e| failed(format!("ListObjectsV2 on s3://{bucket}/{prefix}"), e))?;
+        folders.extend(
+            page.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_owned)),
+        );
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+        match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_owned()),
+            _ => return Ok((folders, keys)),
+        }
+    }
 }
