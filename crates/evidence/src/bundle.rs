@@ -20,8 +20,8 @@ use veritrail_verify::{parse_digest, parse_revision};
 
 use crate::query::{self, Found, Period, QueryError, RECORDS_TABLE, proved_row};
 
-/// Why a bundle could not be written. Nothing is written when this is returned, except the
-/// signed checkpoint of the current digest, which is a valid checkpoint either way.
+/// Why a bundle could not be written. Inputs are checked before the checkpoint is signed, so
+/// bad input leaves nothing behind.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BundleError {
@@ -108,6 +108,19 @@ pub fn build(
         let ledger = db.ledger();
         (ledger.digest()?, ledger.now())
     };
+    // Everything handed in is checked before anything is signed or written.
+    let chained = request
+        .previous
+        .as_deref()
+        .map(|prev| consistency(db, &digest, prev, &key.verifier_key()))
+        .transpose()?;
+    check_reports(request)?;
+    let mut answers = Vec::with_capacity(request.queries.len());
+    for (name, text) in &request.queries {
+        let (answer, rows) = reprove_query(db, name, text, digest.tip)?;
+        answers.push((format!("{QUERY_PREFIX}{name}.json"), answer, rows));
+    }
+
     let content = CheckpointContent {
         size: digest.tip + 1,
         digest: digest.digest,
@@ -125,10 +138,8 @@ pub fn build(
         (format::DIGEST.into(), digest.to_get_digest_json(), None),
         (format::CHECKPOINT.into(), note, None),
     ];
-    let mut previous_tip = None;
-    if let Some(prev) = &request.previous {
-        let (text, tip) = consistency(db, &digest, prev, &key.verifier_key())?;
-        previous_tip = Some(tip);
+    let previous_tip = chained.as_ref().map(|(_, tip)| *tip);
+    if let Some((text, _)) = chained {
         parts.push((format::CONSISTENCY.into(), text, None));
     }
 
@@ -158,32 +169,15 @@ pub fn build(
     parts.push((format::ALERTS.into(), list_text(alert_rows), Some(n_alerts)));
 
     if let Some(report) = &request.validate_logs {
-        let j: Json = serde_json::from_str(report)
-            .map_err(|e| input(format::VALIDATE_LOGS, format!("not JSON: {e}")))?;
-        if !j["events"].is_array() || !j["valid"].is_boolean() {
-            return Err(input(
-                format::VALIDATE_LOGS,
-                "not a `veritrail validate-logs --json` report (no `events` or `valid`)",
-            ));
-        }
         parts.push((format::VALIDATE_LOGS.into(), report.clone(), None));
     }
     if let Some(posture) = &request.posture {
-        let j: Json = serde_json::from_str(posture)
-            .map_err(|e| input(format::POSTURE, format!("not JSON: {e}")))?;
-        if !j["checks"].is_array() {
-            return Err(input(
-                format::POSTURE,
-                "not `veritrail check --json` output (no `checks` list)",
-            ));
-        }
         parts.push((format::POSTURE.into(), posture.clone(), None));
     }
     let mut query_rows = 0;
-    for (name, text) in &request.queries {
-        let (answer, rows) = reprove_query(db, name, text, digest.tip)?;
+    for (name, answer, rows) in answers {
         query_rows += rows;
-        parts.push((format!("{QUERY_PREFIX}{name}.json"), answer, Some(rows)));
+        parts.push((name, answer, Some(rows)));
     }
     let keys = json!({
         "ledger": key.verifier_key(),
@@ -222,6 +216,31 @@ pub fn build(
         query_rows,
         previous_tip,
     })
+}
+
+/// The validate-logs report and posture results are what their commands print.
+fn check_reports(request: &BundleRequest) -> Result<(), BundleError> {
+    if let Some(report) = &request.validate_logs {
+        let j: Json = serde_json::from_str(report)
+            .map_err(|e| input(format::VALIDATE_LOGS, format!("not JSON: {e}")))?;
+        if !j["events"].is_array() || !j["valid"].is_boolean() {
+            return Err(input(
+                format::VALIDATE_LOGS,
+                "not a `veritrail validate-logs --json` report (no `events` or `valid`)",
+            ));
+        }
+    }
+    if let Some(posture) = &request.posture {
+        let j: Json = serde_json::from_str(posture)
+            .map_err(|e| input(format::POSTURE, format!("not JSON: {e}")))?;
+        if !j["checks"].is_array() {
+            return Err(input(
+                format::POSTURE,
+                "not `veritrail check --json` output (no `checks` list)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn list_text(rows: Vec<Json>) -> String {
