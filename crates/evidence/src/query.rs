@@ -399,3 +399,55 @@ pub fn alerts(db: &Database, period: Period) -> Result<Answer, QueryError> {
     let args = json!({"from": format_time(period.from), "to": format_time(period.to)});
     answer(db, "alerts", args, picked, digest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resource_is_named_by_value_or_as_the_tail_of_an_arn_or_path() {
+        let params = json!({"name": "audit", "resources": [{"ARN": "arn:aws:s3:::logs-bucket"}]});
+        assert!(names(&params, "audit"));
+        assert!(names(&params, "logs-bucket"));
+        assert!(names(&params, "arn:aws:s3:::logs-bucket"));
+        assert!(
+            !names(&params, "bucket"),
+            "a part of a name is not the name"
+        );
+        assert!(!names(&json!({"trailName": "audit-2"}), "audit"));
+        assert!(names(
+            &json!({"name": "arn:aws:cloudtrail:us-east-1:1:trail/audit"}),
+            "audit"
+        ));
+    }
+
+    #[test]
+    fn what_weakens_logging() {
+        let call = |name: &str, params: Json| json!({"eventSource": "cloudtrail.amazonaws.com", "eventName": name, "requestParameters": params});
+        assert!(weakens_logging(&call("StopLogging", json!({"name": "t"}))).is_some());
+        assert!(weakens_logging(&call("DeleteTrail", json!({"name": "t"}))).is_some());
+        assert!(weakens_logging(&call("StartLogging", json!({"name": "t"}))).is_none());
+        assert!(weakens_logging(&call("UpdateTrail", json!({"name": "t"}))).is_none());
+        let why = weakens_logging(&call(
+            "UpdateTrail",
+            json!({"name": "t", "enableLogFileValidation": false, "s3BucketName": "elsewhere"}),
+        ))
+        .unwrap_or_default();
+        assert!(
+            why.contains("validation off") && why.contains("elsewhere"),
+            "{why}"
+        );
+        let other = json!({"eventSource": "s3.amazonaws.com", "eventName": "StopLogging"});
+        assert!(weakens_logging(&other).is_none());
+    }
+
+    #[test]
+    fn a_period_starts_before_it_ends_and_excludes_its_end() {
+        assert!(Period::new(UtcMillis(5), UtcMillis(5)).is_err());
+        let p = Period::new(UtcMillis(5), UtcMillis(9)).map_err(|e| e.to_string());
+        assert_eq!(
+            p.map(|p| (p.contains(UtcMillis(5)), p.contains(UtcMillis(9)))),
+            Ok((true, false))
+        );
+    }
+}
