@@ -469,56 +469,54 @@ fn json_report(args: &ValidateLogs, v: Validated) -> Value {
     } = v;
     let (start, end) = (request.start, request.end);
     let bucket = request.bucket.clone();
-    {
-        let object = |b: &str, k: &str| format!("s3://{b}/{k}");
-        let mut events: Vec<Value> = report
-            .events
-            .iter()
-            .map(|e| match e {
-                Event::DigestValid { bucket, key } => json!({"kind": "digest", "object": object(bucket, key), "valid": true}),
-                Event::DigestInvalid { bucket, key, reason } => json!({"kind": "digest", "object": object(bucket, key), "valid": false, "reason": reason}),
-                Event::LogValid { bucket, key } => json!({"kind": "log", "object": object(bucket, key), "valid": true}),
-                Event::LogInvalid { bucket, key, reason } => json!({"kind": "log", "object": object(bucket, key), "valid": false, "reason": reason}),
-                Event::Gap { from, to } => json!({"kind": "gap", "from": from, "to": to}),
-                Event::ChainBroken { key, reason } => json!({"kind": "chain", "object": object(&bucket, key), "valid": false, "reason": reason}),
-                Event::LogListedTwice { bucket, key, digest } => json!({"kind": "duplicate-log", "object": object(bucket, key), "valid": false, "reason": format!("also listed by {}", object(bucket, digest))}),
-                Event::NoLogs { from, to } => json!({"kind": "no-delivery", "from": from, "to": to}),
-            })
-            .collect();
-        let (delivery, missing) = match delivery {
-            Some(d) => delivery_json(d, &report, &request),
-            None => (Value::Null, None),
-        };
-        let valid = report.exit_code() == 0 && missing.is_none();
-        events.extend(missing);
-        let windows = |kind: &str| -> Vec<Value> {
-            events
-                .iter()
-                .filter(|e| e["kind"] == kind)
-                .map(|e| json!({"from": e["from"], "to": e["to"]}))
-                .collect()
-        };
-        let (gaps, quiet) = (windows("gap"), windows("no-delivery"));
-        json!({
-                "trailArn": args.trail_arn,
-                "bucket": bucket,
-                "prefix": request.prefix,
-                "region": request.region,
-                "start": format_time(start),
-                "end": format_time(end),
-                "found": report.found.map(|(s, e)| json!({"start": format_time(s), "end": format_time(e)})),
-                "digests": {"valid": report.digests_valid, "invalid": report.digests_invalid},
-                "logs": {"valid": report.logs_valid, "invalid": report.logs_invalid},
-                "chainBreaks": report.chain_breaks,
-                "logsListedTwice": report.logs_listed_twice,
-                "gaps": gaps,
-                "noDelivery": quiet,
-                "latestDigestDelivery": delivery,
-                "valid": valid,
-                "summary": summary(&report, start, end),
-                "events": events,
+    let object = |b: &str, k: &str| format!("s3://{b}/{k}");
+    let mut events: Vec<Value> = report
+        .events
+        .iter()
+        .map(|e| match e {
+            Event::DigestValid { bucket, key } => json!({"kind": "digest", "object": object(bucket, key), "valid": true}),
+            Event::DigestInvalid { bucket, key, reason } => json!({"kind": "digest", "object": object(bucket, key), "valid": false, "reason": reason}),
+            Event::LogValid { bucket, key } => json!({"kind": "log", "object": object(bucket, key), "valid": true}),
+            Event::LogInvalid { bucket, key, reason } => json!({"kind": "log", "object": object(bucket, key), "valid": false, "reason": reason}),
+            Event::Gap { from, to } => json!({"kind": "gap", "from": from, "to": to}),
+            Event::ChainBroken { key, reason } => json!({"kind": "chain", "object": object(&bucket, key), "valid": false, "reason": reason}),
+            Event::LogListedTwice { bucket, key, digest } => json!({"kind": "duplicate-log", "object": object(bucket, key), "valid": false, "reason": format!("also listed by {}", object(bucket, digest))}),
+            Event::NoLogs { from, to } => json!({"kind": "no-delivery", "from": from, "to": to}),
         })
-    }
+        .collect();
+    let (delivery, missing) = match delivery {
+        Some(d) => delivery_json(d, &report, &request),
+        None => (Value::Null, None),
+    };
+    let valid = report.exit_code() == 0 && missing.is_none();
+    events.extend(missing);
+    let windows = |kind: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| json!({"from": e["from"], "to": e["to"]}))
+            .collect()
+    };
+    let (gaps, quiet) = (windows("gap"), windows("no-delivery"));
+    json!({
+            "trailArn": args.trail_arn,
+            "bucket": bucket,
+            "prefix": request.prefix,
+            "region": request.region,
+            "start": format_time(start),
+            "end": format_time(end),
+            "found": report.found.map(|(s, e)| json!({"start": format_time(s), "end": format_time(e)})),
+            "digests": {"valid": report.digests_valid, "invalid": report.digests_invalid},
+            "logs": {"valid": report.logs_valid, "invalid": report.logs_invalid},
+            "chainBreaks": report.chain_breaks,
+            "logsListedTwice": report.logs_listed_twice,
+            "gaps": gaps,
+            "noDelivery": quiet,
+            "latestDigestDelivery": delivery,
+            "valid": valid,
+            "summary": summary(&report, start, end),
+            "events": events,
+    })
 }
 
 pub fn run(args: ValidateLogs) -> ExitCode {
