@@ -25,11 +25,11 @@ fn testdata(name: &str) -> String {
     .unwrap()
 }
 
-/// Signs a note body as `veritrail-ledger`'s `CheckpointKey::sign_note` does; returns the note
-/// and the verifier key.
-fn sign(body: &str) -> (String, String) {
-    let name = format!("veritrail/{LEDGER}");
-    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+/// Signs a note body as `veritrail-ledger`'s `CheckpointKey::sign_note` does (C2SP signed note,
+/// Ed25519, key name `name`, seed bytes all `seed`), built here from the format; returns the
+/// note and the verifier key.
+pub fn sign(name: &str, seed: u8, body: &str) -> (String, String) {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
     let public = key.verifying_key().to_bytes();
     let mut h = sha2::Sha256::new();
     h.update(name.as_bytes());
@@ -46,11 +46,15 @@ fn sign(body: &str) -> (String, String) {
     (note, format!("{name}+{hex}+{}", BASE64.encode(vk)))
 }
 
+fn ledger_sign(body: &str) -> (String, String) {
+    sign(&format!("veritrail/{LEDGER}"), 9, body)
+}
+
 /// A valid bundle and its verifier key.
 fn bundle() -> (Value, String) {
     let digest_text = testdata("get-digest.json");
     let digest = parse_digest(&digest_text).unwrap();
-    let (checkpoint, key) = sign(&format!(
+    let (checkpoint, key) = ledger_sign(&format!(
         "veritrail/{LEDGER}\n{}\n{}\nstrand {}\ntime 2024-01-02T00:00:00.000Z\n",
         digest.tip.sequence_no + 1,
         digest.digest.to_base64(),
@@ -89,7 +93,7 @@ fn bundle() -> (Value, String) {
             })
             .collect(),
     };
-    let (note, _) = sign(&manifest.body());
+    let (note, _) = ledger_sign(&manifest.body());
     let mut map = serde_json::Map::new();
     for (name, text, _) in parts {
         map.insert(name.into(), Value::String(text));
