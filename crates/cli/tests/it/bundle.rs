@@ -331,6 +331,21 @@ fn bundles_verify_chain_and_every_tampered_part_is_named() {
     assert!(text(&out.stdout).starts_with("OK bundle of ledger audit"));
     assert!(text(&out.stdout).contains("extends the previous bundle"));
 
+    // Text output names each failing part on stderr.
+    let tampered = with_text(&bundle, "keys.json", |k| {
+        k.replacen("veritrail/", "veritrail/x", 1)
+    });
+    let path = setup.dir.join("keys-changed.bundle");
+    std::fs::write(&path, tampered.to_string()).unwrap();
+    let out = veritrail(&["verify", "bundle", s(&path), "--key", s(&setup.key())]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("FAILED bundle of ledger audit"), "{err}");
+    assert!(
+        err.contains("\n  keys.json (hash): ") && err.contains("\n  keys.json (ledger key): "),
+        "{err}"
+    );
+
     // A record's field.
     let t = with_json(&bundle, "records.json", |v| {
         let name = format!("\"{}\"", v[0]["view"]["eventName"].as_str().unwrap());
@@ -587,6 +602,29 @@ fn queries_answer_with_proofs_and_bad_input_exits_2() {
         v.extend_from_slice(&["--ledger", "audit", "--data-dir", s(&data)]);
         veritrail(&v)
     };
+    // A ledger with no records yet (no tables): an empty bundle that verifies.
+    let empty = dir.join("empty.bundle");
+    ok(with(&[
+        "evidence",
+        "bundle",
+        "--from",
+        FROM,
+        "--to",
+        TO,
+        "--out",
+        s(&empty),
+    ]));
+    let key = data.join("keys/audit.pub");
+    let out = ok(veritrail(&[
+        "verify",
+        "bundle",
+        s(&empty),
+        "--key",
+        s(&key),
+        "--json",
+    ]));
+    assert_eq!(json_of(&out)["records"], 0);
+
     ok(with(&["ingest", "--from-dir", s(&stratus), "--json"]));
 
     // Who touched the trail StopLogging stopped.
@@ -696,7 +734,6 @@ fn queries_answer_with_proofs_and_bad_input_exits_2() {
         s(&garbage),
     ]);
     assert!(!dir.join("b").exists(), "nothing written on bad input");
-    let key = data.join("keys/audit.pub");
     for args in [
         vec!["verify", "bundle", s(&garbage), "--key", s(&key)],
         vec!["verify", "bundle", s(&dir.join("absent")), "--key", s(&key)],
