@@ -14,7 +14,7 @@ use veritrail_evidence::query::{self, Period};
 use veritrail_ledger::db::{Database, DatabaseOptions};
 use veritrail_ledger::files::LedgerFiles;
 use veritrail_ledger::{Ledger, LedgerOptions};
-use veritrail_verify::bundle::{BundleReport, MAX_BUNDLE_BYTES, verify_bundle};
+use veritrail_verify::bundle::{BundleReport, verify_bundle};
 use veritrail_verify::validate_logs::{format_time, parse_time};
 
 use crate::Outcome;
@@ -22,20 +22,6 @@ use crate::input::{self, Limit};
 use crate::ledger_cmd::{LedgerArg, bad_input, require_ledger};
 use crate::validate_logs_cmd::{TrailLogs, json_report_for};
 use crate::verify_cmd::report;
-
-/// What `--previous`, `--posture`, `--query` and report files may hold.
-const BUNDLE_FILE: Limit = Limit {
-    bytes: MAX_BUNDLE_BYTES as u64,
-    what: "an evidence bundle",
-};
-const REPORT_FILE: Limit = Limit {
-    bytes: 256 << 20,
-    what: "a report",
-};
-const KEY_FILE: Limit = Limit {
-    bytes: 4096,
-    what: "a verifier key",
-};
 
 #[derive(Debug, Subcommand)]
 pub enum EvidenceCommand {
@@ -214,14 +200,14 @@ fn make_bundle(a: &BundleArgs) -> Result<Json, String> {
     let files = a.ledger.files();
     let previous = match &a.previous {
         Some(p) => Some(
-            input::read_bytes(p, BUNDLE_FILE)
+            input::read_bytes(p, input::BUNDLE)
                 .map_err(|e| format!("--previous {}: {e}", p.display()))?,
         ),
         None => None,
     };
     let mut cloudtrail_keys = None;
     let validate_logs = match (&a.validate_logs_report, &a.trail_arn) {
-        (Some(p), _) => Some(read(p, "--validate-logs-report", REPORT_FILE)?),
+        (Some(p), _) => Some(read(p, "--validate-logs-report", input::REPORT)?),
         (None, Some(arn)) => {
             eprintln!("validating the trail's log files for the period");
             let trail = TrailLogs {
@@ -240,7 +226,7 @@ fn make_bundle(a: &BundleArgs) -> Result<Json, String> {
     let posture = a
         .posture
         .as_deref()
-        .map(|p| read(p, "--posture", REPORT_FILE))
+        .map(|p| read(p, "--posture", input::REPORT))
         .transpose()?;
     let mut queries = Vec::new();
     for p in &a.queries {
@@ -252,7 +238,7 @@ fn make_bundle(a: &BundleArgs) -> Result<Json, String> {
         if queries.iter().any(|(n, _)| *n == name) {
             return Err(format!("--query {}: two answers named {name}", p.display()));
         }
-        queries.push((name, read(p, "--query", BUNDLE_FILE)?));
+        queries.push((name, read(p, "--query", input::BUNDLE)?));
     }
     let db = open_read_only(&files)?;
     let request = BundleRequest {
@@ -341,7 +327,7 @@ type Loaded = (Vec<u8>, Option<Vec<u8>>, String);
 
 fn load(a: &VerifyBundleArgs) -> Result<Loaded, String> {
     let key = if Path::new(&a.key).is_file() {
-        read(Path::new(&a.key), "--key", KEY_FILE)?
+        read(Path::new(&a.key), "--key", input::VERIFIER_KEY)?
     } else if a.key.contains('+') {
         a.key.clone()
     } else {
@@ -350,11 +336,11 @@ fn load(a: &VerifyBundleArgs) -> Result<Loaded, String> {
             a.key
         ));
     };
-    let bundle = input::read_bytes(&a.file, BUNDLE_FILE)
+    let bundle = input::read_bytes(&a.file, input::BUNDLE)
         .map_err(|e| format!("{}: {e}", a.file.display()))?;
     let previous = match &a.previous {
         Some(p) => Some(
-            input::read_bytes(p, BUNDLE_FILE)
+            input::read_bytes(p, input::BUNDLE)
                 .map_err(|e| format!("--previous {}: {e}", p.display()))?,
         ),
         None => None,
