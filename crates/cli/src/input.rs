@@ -46,6 +46,24 @@ pub const SMALL_JSON: Limit = Limit {
     what: "an object's metadata or a trail status",
 };
 
+/// An evidence bundle (`verify bundle`, `evidence bundle --previous`) or a query answer.
+pub const BUNDLE: Limit = Limit {
+    bytes: veritrail_verify::bundle::MAX_BUNDLE_BYTES as u64,
+    what: "an evidence bundle",
+};
+
+/// A report put into a bundle: `validate-logs --json`, `check --json`.
+pub const REPORT: Limit = Limit {
+    bytes: 256 << 20,
+    what: "a report",
+};
+
+/// A ledger's verifier key file (`<key-dir>/<name>.pub`).
+pub const VERIFIER_KEY: Limit = Limit {
+    bytes: 4096,
+    what: "a verifier key",
+};
+
 /// Why a file was not read.
 #[derive(Debug)]
 pub enum ReadError {

@@ -226,14 +226,7 @@ fn ledger_files(name: &str, data_dir: Option<&Path>, key_dir: Option<&Path>) -> 
 /// Opens an existing ledger for writing as a database; a ledger that is not there is named
 /// with the command that creates it.
 pub fn open_database(files: &LedgerFiles, strict_limits: bool) -> Result<Database, String> {
-    if !files.journal().exists() {
-        return Err(format!(
-            "no ledger {} at {}; create it with `veritrail ledger create {}`",
-            files.name,
-            files.journal().display(),
-            files.name
-        ));
-    }
+    require_ledger(files)?;
     open(files, false)
         .map(|l| {
             Database::new(
@@ -245,6 +238,19 @@ pub fn open_database(files: &LedgerFiles, strict_limits: bool) -> Result<Databas
             )
         })
         .map_err(|e| e.to_string())
+}
+
+/// A ledger that is not there, named with the command that creates it.
+pub fn require_ledger(files: &LedgerFiles) -> Result<(), String> {
+    if files.journal().exists() {
+        return Ok(());
+    }
+    Err(format!(
+        "no ledger {} at {}; create it with `veritrail ledger create {}`",
+        files.name,
+        files.journal().display(),
+        files.name
+    ))
 }
 
 /// `$XDG_DATA_HOME/veritrail`, else `~/.local/share/veritrail`, else `./veritrail-data`.

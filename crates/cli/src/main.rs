@@ -7,6 +7,7 @@ mod alerts_cmd;
 mod analytics_cmd;
 mod aws_store;
 mod demo;
+mod evidence_cmd;
 mod ingest_cmd;
 mod input;
 mod ledger_cmd;
@@ -53,6 +54,10 @@ enum Command {
     /// The alerts recorded in a ledger, and their review (ack, resolve) as ledger revisions.
     #[command(subcommand)]
     Alerts(alerts_cmd::AlertsCommand),
+    /// Evidence for auditors: signed evidence bundles of a period (checked by `veritrail verify
+    /// bundle`), and the auditor's questions answered with revision proofs.
+    #[command(subcommand)]
+    Evidence(evidence_cmd::EvidenceCommand),
     /// The analytics side: audit records as Parquet by year/month/day, for Athena, Trino and
     /// DuckDB.
     #[command(subcommand)]
@@ -111,6 +116,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Alerts(cmd) => alerts_cmd::run(cmd),
         Command::Analytics(cmd) => analytics_cmd::run(cmd),
+        Command::Evidence(cmd) => evidence_cmd::run(cmd),
         Command::Demo { json } => demo::run(json),
         Command::ValidateLogs(_) | Command::Serve(_) => Outcome::BadInput,
     };

@@ -242,16 +242,14 @@ fn local_latest_digest_delivery(dir: &Path) -> Result<Option<UtcMillis>, String>
 /// could not be read.
 type LatestDigestDelivery = Option<Result<Option<UtcMillis>, String>>;
 
-fn validate_s3(
-    args: &ValidateLogs,
-    request: &mut Request,
-) -> Result<
-    (
-        veritrail_verify::validate_logs::Report,
-        LatestDigestDelivery,
-    ),
-    String,
-> {
+/// A report, the trail's latest digest delivery and the public keys used.
+type Fetched = (
+    veritrail_verify::validate_logs::Report,
+    LatestDigestDelivery,
+    BTreeMap<String, Vec<u8>>,
+);
+
+fn validate_s3(args: &ValidateLogs, request: &mut Request) -> Result<Fetched, String> {
     let runtime = std::sync::Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -295,7 +293,7 @@ fn validate_s3(
             &request.trail_arn,
         ))
     });
-    Ok((report, delivery))
+    Ok((report, delivery, keys))
 }
 
 /// The `latestDigestDelivery` part of the JSON report, and the event to add when digests are
@@ -345,7 +343,54 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(255)
 }
 
-pub fn run(args: ValidateLogs) -> ExitCode {
+/// A validation that ran: what was asked, what was found, and the public keys it used.
+struct Validated {
+    report: veritrail_verify::validate_logs::Report,
+    delivery: LatestDigestDelivery,
+    request: Request,
+    keys: BTreeMap<String, Vec<u8>>,
+}
+
+/// The logs of a trail for `veritrail evidence bundle`: its ARN and bucket (or a local mirror).
+#[derive(Debug, Clone)]
+pub struct TrailLogs {
+    pub trail_arn: String,
+    pub s3_bucket: Option<String>,
+    pub s3_prefix: Option<String>,
+    pub local_dir: Option<PathBuf>,
+}
+
+/// The `--json` report for a period, exactly as `veritrail validate-logs --json` prints it, and
+/// the public keys used (`{Fingerprint, Value}`, ListPublicKeys' shape).
+pub fn json_report_for(
+    trail: &TrailLogs,
+    start: UtcMillis,
+    end: UtcMillis,
+) -> Result<(Value, Vec<Value>), String> {
+    let args = ValidateLogs {
+        trail_arn: trail.trail_arn.clone(),
+        start_time: format_time(start),
+        end_time: Some(format_time(end)),
+        s3_bucket: trail.s3_bucket.clone(),
+        s3_prefix: trail.s3_prefix.clone(),
+        account_id: None,
+        verbose: false,
+        json: true,
+        region: None,
+        local_dir: trail.local_dir.clone(),
+    };
+    let v = validate_args(&args)?;
+    let keys = v
+        .keys
+        .iter()
+        .map(|(fp, der)| {
+            json!({"Fingerprint": fp, "Value": base64::engine::general_purpose::STANDARD.encode(der)})
+        })
+        .collect();
+    Ok((json_report(&args, v), keys))
+}
+
+fn validate_args(args: &ValidateLogs) -> Result<Validated, String> {
     // arn:<partition>:cloudtrail:<region>:<12 digits>:trail/<name>
     let parts: Vec<&str> = args.trail_arn.splitn(6, ':').collect();
     let valid_arn = parts.len() == 6
@@ -357,7 +402,7 @@ pub fn run(args: ValidateLogs) -> ExitCode {
         && parts[5].starts_with("trail/")
         && parts[5].len() > 6;
     if !valid_arn {
-        return fail(&format!("Invalid trail ARN provided: {}", args.trail_arn));
+        return Err(format!("Invalid trail ARN provided: {}", args.trail_arn));
     }
     let (region, account) = (
         parts[3].to_owned(),
@@ -366,13 +411,13 @@ pub fn run(args: ValidateLogs) -> ExitCode {
             .unwrap_or_else(|| parts[4].to_owned()),
     );
     let Some(start) = parse_time(&args.start_time) else {
-        return fail(&format!("Unable to parse --start-time {}", args.start_time));
+        return Err(format!("Unable to parse --start-time {}", args.start_time));
     };
     let end = match &args.end_time {
         None => veritrail_core::time::Clock::now(&veritrail_core::time::SystemClock),
         Some(t) => match parse_time(t) {
             Some(e) => e,
-            None => return fail(&format!("Unable to parse --end-time {t}")),
+            None => return Err(format!("Unable to parse --end-time {t}")),
         },
     };
     let home_region = region.clone();
@@ -390,76 +435,104 @@ pub fn run(args: ValidateLogs) -> ExitCode {
     let found = match &args.local_dir {
         Some(dir) => {
             if args.s3_bucket.is_none() {
-                return fail("--local-dir needs --s3-bucket (there is no trail to describe)");
+                return Err("--local-dir needs --s3-bucket (there is no trail to describe)".into());
             }
             public_keys(dir).and_then(|keys| {
                 let store = LocalMirror::new(dir)?;
                 let lookup = |fp: &str| keys.get(fp).cloned();
                 let report = validate(&store, &lookup, &request)?;
-                Ok((report, args.json.then(|| local_latest_digest_delivery(dir))))
+                Ok((
+                    report,
+                    args.json.then(|| local_latest_digest_delivery(dir)),
+                    keys,
+                ))
             })
         }
-        None => validate_s3(&args, &mut request),
+        None => validate_s3(args, &mut request),
     };
-    let (report, delivery) = match found {
-        Ok(r) => r,
+    let (report, delivery, keys) = found?;
+    Ok(Validated {
+        report,
+        delivery,
+        request,
+        keys,
+    })
+}
+
+/// The `--json` report.
+fn json_report(args: &ValidateLogs, v: Validated) -> Value {
+    let Validated {
+        report,
+        delivery,
+        request,
+        ..
+    } = v;
+    let (start, end) = (request.start, request.end);
+    let bucket = request.bucket.clone();
+    let object = |b: &str, k: &str| format!("s3://{b}/{k}");
+    let mut events: Vec<Value> = report
+        .events
+        .iter()
+        .map(|e| match e {
+            Event::DigestValid { bucket, key } => json!({"kind": "digest", "object": object(bucket, key), "valid": true}),
+            Event::DigestInvalid { bucket, key, reason } => json!({"kind": "digest", "object": object(bucket, key), "valid": false, "reason": reason}),
+            Event::LogValid { bucket, key } => json!({"kind": "log", "object": object(bucket, key), "valid": true}),
+            Event::LogInvalid { bucket, key, reason } => json!({"kind": "log", "object": object(bucket, key), "valid": false, "reason": reason}),
+            Event::Gap { from, to } => json!({"kind": "gap", "from": from, "to": to}),
+            Event::ChainBroken { key, reason } => json!({"kind": "chain", "object": object(&bucket, key), "valid": false, "reason": reason}),
+            Event::LogListedTwice { bucket, key, digest } => json!({"kind": "duplicate-log", "object": object(bucket, key), "valid": false, "reason": format!("also listed by {}", object(bucket, digest))}),
+            Event::NoLogs { from, to } => json!({"kind": "no-delivery", "from": from, "to": to}),
+        })
+        .collect();
+    let (delivery, missing) = match delivery {
+        Some(d) => delivery_json(d, &report, &request),
+        None => (Value::Null, None),
+    };
+    let valid = report.exit_code() == 0 && missing.is_none();
+    events.extend(missing);
+    let windows = |kind: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| json!({"from": e["from"], "to": e["to"]}))
+            .collect()
+    };
+    let (gaps, quiet) = (windows("gap"), windows("no-delivery"));
+    json!({
+            "trailArn": args.trail_arn,
+            "bucket": bucket,
+            "prefix": request.prefix,
+            "region": request.region,
+            "start": format_time(start),
+            "end": format_time(end),
+            "found": report.found.map(|(s, e)| json!({"start": format_time(s), "end": format_time(e)})),
+            "digests": {"valid": report.digests_valid, "invalid": report.digests_invalid},
+            "logs": {"valid": report.logs_valid, "invalid": report.logs_invalid},
+            "chainBreaks": report.chain_breaks,
+            "logsListedTwice": report.logs_listed_twice,
+            "gaps": gaps,
+            "noDelivery": quiet,
+            "latestDigestDelivery": delivery,
+            "valid": valid,
+            "summary": summary(&report, start, end),
+            "events": events,
+    })
+}
+
+pub fn run(args: ValidateLogs) -> ExitCode {
+    let v = match validate_args(&args) {
+        Ok(v) => v,
         Err(e) => return fail(&e),
     };
-    let bucket = request.bucket.clone();
     if args.json {
-        let object = |b: &str, k: &str| format!("s3://{b}/{k}");
-        let mut events: Vec<Value> = report
-            .events
-            .iter()
-            .map(|e| match e {
-                Event::DigestValid { bucket, key } => json!({"kind": "digest", "object": object(bucket, key), "valid": true}),
-                Event::DigestInvalid { bucket, key, reason } => json!({"kind": "digest", "object": object(bucket, key), "valid": false, "reason": reason}),
-                Event::LogValid { bucket, key } => json!({"kind": "log", "object": object(bucket, key), "valid": true}),
-                Event::LogInvalid { bucket, key, reason } => json!({"kind": "log", "object": object(bucket, key), "valid": false, "reason": reason}),
-                Event::Gap { from, to } => json!({"kind": "gap", "from": from, "to": to}),
-                Event::ChainBroken { key, reason } => json!({"kind": "chain", "object": object(&bucket, key), "valid": false, "reason": reason}),
-                Event::LogListedTwice { bucket, key, digest } => json!({"kind": "duplicate-log", "object": object(bucket, key), "valid": false, "reason": format!("also listed by {}", object(bucket, digest))}),
-                Event::NoLogs { from, to } => json!({"kind": "no-delivery", "from": from, "to": to}),
-            })
-            .collect();
-        let (delivery, missing) = match delivery {
-            Some(d) => delivery_json(d, &report, &request),
-            None => (Value::Null, None),
-        };
-        let valid = report.exit_code() == 0 && missing.is_none();
-        events.extend(missing);
-        let windows = |kind: &str| -> Vec<Value> {
-            events
-                .iter()
-                .filter(|e| e["kind"] == kind)
-                .map(|e| json!({"from": e["from"], "to": e["to"]}))
-                .collect()
-        };
-        let (gaps, quiet) = (windows("gap"), windows("no-delivery"));
-        println!(
-            "{}",
-            json!({
-                "trailArn": args.trail_arn,
-                "bucket": bucket,
-                "prefix": request.prefix,
-                "region": request.region,
-                "start": format_time(start),
-                "end": format_time(end),
-                "found": report.found.map(|(s, e)| json!({"start": format_time(s), "end": format_time(e)})),
-                "digests": {"valid": report.digests_valid, "invalid": report.digests_invalid},
-                "logs": {"valid": report.logs_valid, "invalid": report.logs_invalid},
-                "chainBreaks": report.chain_breaks,
-                "logsListedTwice": report.logs_listed_twice,
-                "gaps": gaps,
-                "noDelivery": quiet,
-                "latestDigestDelivery": delivery,
-                "valid": valid,
-                "summary": summary(&report, start, end),
-                "events": events,
-            })
-        );
-        return ExitCode::from(u8::from(!valid));
+        let report = json_report(&args, v);
+        println!("{report}");
+        return ExitCode::from(u8::from(report["valid"] != Value::Bool(true)));
     }
+    let Validated {
+        report, request, ..
+    } = v;
+    let (start, end, bucket) = (request.start, request.end, request.bucket.clone());
     print!(
         "Validating log files for trail {} between {} and {}\n\n",
         args.trail_arn,

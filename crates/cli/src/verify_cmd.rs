@@ -77,6 +77,11 @@ pub enum VerifyCommand {
         #[arg(long, value_name = "FILE")]
         proof: PathBuf,
     },
+    /// Verify an evidence bundle (`veritrail evidence bundle` output) offline with the ledger's
+    /// verifier key: the signed manifest, every part's hash, the checkpoint and digest, every
+    /// revision proof, the period, the consistency proof from --previous, the reports.
+    /// Exit 0 valid, 1 invalid (each failing part named), 2 unreadable.
+    Bundle(crate::evidence_cmd::VerifyBundleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +157,7 @@ pub fn run(cmd: VerifyCommand) -> Outcome {
             proof,
         } => hash_result(common, &hash, &proof),
         VerifyCommand::Consistency { file, json } => consistency_result(json, &file),
+        VerifyCommand::Bundle(args) => crate::evidence_cmd::verify(&args),
     }
 }
 

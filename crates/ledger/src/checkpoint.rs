@@ -120,7 +120,13 @@ impl CheckpointKey {
 
     /// Signs a checkpoint of the journal.
     pub fn sign(&self, content: &CheckpointContent) -> String {
-        let body = content.body(&self.name);
+        self.sign_note(&content.body(&self.name))
+    }
+
+    /// Signs any note body with this key in the signed-note form checkpoints use (for other
+    /// statements made with the ledger's key, such as an evidence bundle's manifest). `body`
+    /// is lines each ending in a newline, with no empty line.
+    pub fn sign_note(&self, body: &str) -> String {
         let signature = self.key.sign(body.as_bytes()).to_bytes();
         let public = self.key.verifying_key().to_bytes();
         let mut sig = key_hash(&self.name, &public).to_vec();

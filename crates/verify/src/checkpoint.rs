@@ -102,8 +102,10 @@ fn parse_verifier_key(text: &str) -> Result<VerifierKey, CheckpointError> {
     })
 }
 
-/// Verifies a signed checkpoint note with a verifier key and returns what it says.
-pub fn verify_checkpoint(note: &str, verifier_key: &str) -> Result<Checkpoint, CheckpointError> {
+/// Verifies a C2SP signed note (a checkpoint, or another statement signed with a ledger's key,
+/// such as an evidence bundle's manifest) with a verifier key and returns its signed body,
+/// without the final newline.
+pub fn verify_note<'a>(note: &'a str, verifier_key: &str) -> Result<&'a str, CheckpointError> {
     let vkey = parse_verifier_key(verifier_key)?;
     let malformed = |d: &str| CheckpointError::Malformed(d.to_owned());
     let (body, signatures) = note
@@ -137,6 +139,13 @@ pub fn verify_checkpoint(note: &str, verifier_key: &str) -> Result<Checkpoint, C
     if !found {
         return Err(CheckpointError::NoSignatureFromKey(vkey.name));
     }
+    Ok(body)
+}
+
+/// Verifies a signed checkpoint note with a verifier key and returns what it says.
+pub fn verify_checkpoint(note: &str, verifier_key: &str) -> Result<Checkpoint, CheckpointError> {
+    let malformed = |d: &str| CheckpointError::Malformed(d.to_owned());
+    let body = verify_note(note, verifier_key)?;
     let mut lines = body.lines();
     let origin = lines
         .next()

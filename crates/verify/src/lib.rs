@@ -6,6 +6,7 @@
 //! `../shared/vectors`. It does no I/O and no async; a failed verification is a value, never a
 //! panic. Hashes are compared in constant time.
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod cloudtrail;
 pub mod input;
@@ -14,7 +15,8 @@ pub mod merkle;
 pub mod qldb;
 pub mod validate_logs;
 
-pub use checkpoint::{Checkpoint, CheckpointError, verify_checkpoint};
+pub use bundle::{BundleInputError, BundleReport, Failure, verify_bundle};
+pub use checkpoint::{Checkpoint, CheckpointError, verify_checkpoint, verify_note};
 pub use input::{
     BlockAddress, Digest, InputError, WithProof, parse_block, parse_digest, parse_revision,
 };

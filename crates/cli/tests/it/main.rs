@@ -4,6 +4,7 @@
 mod analytics;
 mod audit_trail;
 mod aws_env;
+mod bundle;
 mod crash;
 mod ingest;
 mod ledger;

@@ -15,8 +15,8 @@ use veritrail_verify::cloudtrail::{
 
 use crate::{s, scratch, text, veritrail};
 
-const BUCKET: &str = "trail-bucket";
-const ARN: &str = "arn:aws:cloudtrail:us-east-1:123456789012:trail/audit";
+pub(crate) const BUCKET: &str = "trail-bucket";
+pub(crate) const ARN: &str = "arn:aws:cloudtrail:us-east-1:123456789012:trail/audit";
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -24,14 +24,14 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-struct Mirror {
-    root: PathBuf,
+pub(crate) struct Mirror {
+    pub(crate) root: PathBuf,
     key: rsa::RsaPrivateKey,
     fingerprint: String,
 }
 
 /// What a digest delivery leaves behind, for chaining the next one.
-struct Delivered {
+pub(crate) struct Delivered {
     key: String,
     sha256: String,
     signature: String,
@@ -148,7 +148,7 @@ impl Mirror {
     }
 
     /// Three chained hours, 00:00 to 03:00.
-    fn three_hours(name: &str) -> (Self, Vec<Delivered>) {
+    pub(crate) fn three_hours(name: &str) -> (Self, Vec<Delivered>) {
         let m = Self::new(name);
         let d0 = m.hour(0, None, false);
         let d1 = m.hour(1, Some(&d0), false);

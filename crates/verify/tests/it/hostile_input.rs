@@ -7,11 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use ed25519_dalek::Signer as _;
 use proptest::prelude::*;
-use sha2::Digest as _;
 use veritrail_core::Hash32;
 use veritrail_verify::cloudtrail::{check_digest, check_link, check_log};
 use veritrail_verify::input::parse_proof;
@@ -98,26 +94,11 @@ proptest! {
 /// A signed checkpoint note and its verifier key, as `veritrail ledger checkpoint` writes them
 /// (C2SP signed note, Ed25519), built here from the format.
 fn signed_note() -> (String, String) {
-    let name = "veritrail/audit";
-    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let public = key.verifying_key().to_bytes();
-    let mut h = sha2::Sha256::new();
-    h.update(name.as_bytes());
-    h.update(b"\n");
-    h.update([0x01]);
-    h.update(public);
-    let key_hash: Vec<u8> = h.finalize()[..4].to_vec();
     let body = format!(
-        "{name}\n124\n{}\nstrand KmA3ZZca7vAIiJAK9S5Iwl\n",
+        "veritrail/audit\n124\n{}\nstrand KmA3ZZca7vAIiJAK9S5Iwl\n",
         Hash32::sha256(b"root").to_base64()
     );
-    let mut sig = key_hash.clone();
-    sig.extend_from_slice(&key.sign(body.as_bytes()).to_bytes());
-    let note = format!("{body}\n\u{2014} {name} {}\n", BASE64.encode(sig));
-    let hex: String = key_hash.iter().map(|b| format!("{b:02x}")).collect();
-    let mut vk = vec![0x01];
-    vk.extend_from_slice(&public);
-    (note, format!("{name}+{hex}+{}", BASE64.encode(vk)))
+    crate::bundle::sign("veritrail/audit", 7, &body)
 }
 
 #[test]

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod block_rules;
+mod bundle;
 mod cloudtrail;
 mod hostile_input;
 #[path = "../../../core/tests/it/mutate.rs"]
