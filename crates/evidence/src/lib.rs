@@ -4,3 +4,14 @@
 //!
 //! Architecture Invariant: what this crate writes is checked by `veritrail-verify` alone; the
 //! bundle verifier lives there, not here.
+//!
+//! - [`posture`]: posture checks over the AWS architecture (collected by read-only SDK calls,
+//!   judged by pure functions) and the JSON `veritrail check --json` prints.
+//! - [`frameworks`], [`report`], [`ocsf`]: the requirements of PCI DSS, SOC 2, ISO 27001 and
+//!   HIPAA the checks and rules support, reports as JSON, Markdown and HTML, and OCSF
+//!   Compliance Findings.
+
+pub mod frameworks;
+pub mod ocsf;
+pub mod posture;
+pub mod report;
