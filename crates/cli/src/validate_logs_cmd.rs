@@ -340,15 +340,74 @@ fn delivery_json(
     (part, event)
 }
 
+/// The `--json` report of a validation (what `validate-logs --json` prints), and whether it
+/// is valid.
+fn json_report(
+    trail_arn: &str,
+    report: &veritrail_verify::validate_logs::Report,
+    delivery: LatestDigestDelivery,
+    request: &Request,
+) -> (Value, bool) {
+    let object = |b: &str, k: &str| format!("s3://{b}/{k}");
+    let mut events: Vec<Value> = report
+        .events
+        .iter()
+        .map(|e| match e {
+            Event::DigestValid { bucket, key } => json!({"kind": "digest", "object": object(bucket, key), "valid": true}),
+            Event::DigestInvalid { bucket, key, reason } => json!({"kind": "digest", "object": object(bucket, key), "valid": false, "reason": reason}),
+            Event::LogValid { bucket, key } => json!({"kind": "log", "object": object(bucket, key), "valid": true}),
+            Event::LogInvalid { bucket, key, reason } => json!({"kind": "log", "object": object(bucket, key), "valid": false, "reason": reason}),
+            Event::Gap { from, to } => json!({"kind": "gap", "from": from, "to": to}),
+            Event::ChainBroken { key, reason } => json!({"kind": "chain", "object": object(&request.bucket, key), "valid": false, "reason": reason}),
+            Event::LogListedTwice { bucket, key, digest } => json!({"kind": "duplicate-log", "object": object(bucket, key), "valid": false, "reason": format!("also listed by {}", object(bucket, digest))}),
+            Event::NoLogs { from, to } => json!({"kind": "no-delivery", "from": from, "to": to}),
+        })
+        .collect();
+    let (delivery, missing) = match delivery {
+        Some(d) => delivery_json(d, report, request),
+        None => (Value::Null, None),
+    };
+    let valid = report.exit_code() == 0 && missing.is_none();
+    events.extend(missing);
+    let windows = |kind: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| json!({"from": e["from"], "to": e["to"]}))
+            .collect()
+    };
+    let (gaps, quiet) = (windows("gap"), windows("no-delivery"));
+    let report = json!({
+        "trailArn": trail_arn,
+        "bucket": request.bucket,
+        "prefix": request.prefix,
+        "region": request.region,
+        "start": format_time(request.start),
+        "end": format_time(request.end),
+        "found": report.found.map(|(s, e)| json!({"start": format_time(s), "end": format_time(e)})),
+        "digests": {"valid": report.digests_valid, "invalid": report.digests_invalid},
+        "logs": {"valid": report.logs_valid, "invalid": report.logs_invalid},
+        "chainBreaks": report.chain_breaks,
+        "logsListedTwice": report.logs_listed_twice,
+        "gaps": gaps,
+        "noDelivery": quiet,
+        "latestDigestDelivery": delivery,
+        "valid": valid,
+        "summary": summary(report, request.start, request.end),
+        "events": events,
+    });
+    (report, valid)
+}
+
 fn fail(message: &str) -> ExitCode {
     eprintln!("{message}");
     ExitCode::from(255)
 }
 
-pub fn run(args: ValidateLogs) -> ExitCode {
-    // arn:<partition>:cloudtrail:<region>:<12 digits>:trail/<name>
-    let parts: Vec<&str> = args.trail_arn.splitn(6, ':').collect();
-    let valid_arn = parts.len() == 6
+/// (region, account) of a trail ARN, `arn:<partition>:cloudtrail:<region>:<12 digits>:trail/<name>`.
+fn parse_trail_arn(arn: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let valid = parts.len() == 6
         && parts[0] == "arn"
         && parts[2] == "cloudtrail"
         && !parts[3].is_empty()
@@ -356,15 +415,45 @@ pub fn run(args: ValidateLogs) -> ExitCode {
         && parts[4].bytes().all(|b| b.is_ascii_digit())
         && parts[5].starts_with("trail/")
         && parts[5].len() > 6;
-    if !valid_arn {
+    valid.then(|| (parts[3].to_owned(), parts[4].to_owned()))
+}
+
+/// Validates the trail's logs from S3 between `start` and `end` (the trail's bucket, prefix,
+/// account and home region) and returns the `--json` report: what `veritrail check` judges.
+pub fn s3_json_report(trail_arn: &str, start: UtcMillis, end: UtcMillis) -> Result<Value, String> {
+    let (region, account) = parse_trail_arn(trail_arn)
+        .ok_or_else(|| format!("Invalid trail ARN provided: {trail_arn}"))?;
+    let args = ValidateLogs {
+        trail_arn: trail_arn.to_owned(),
+        start_time: format_time(start),
+        end_time: Some(format_time(end)),
+        s3_bucket: None,
+        s3_prefix: None,
+        account_id: None,
+        verbose: false,
+        json: true,
+        region: None,
+        local_dir: None,
+    };
+    let mut request = Request {
+        trail_arn: trail_arn.to_owned(),
+        bucket: String::new(),
+        prefix: None,
+        account_id: account,
+        region: region.clone(),
+        home_region: region,
+        start,
+        end,
+    };
+    let (report, delivery) = validate_s3(&args, &mut request)?;
+    Ok(json_report(trail_arn, &report, delivery, &request).0)
+}
+
+pub fn run(args: ValidateLogs) -> ExitCode {
+    let Some((region, trail_account)) = parse_trail_arn(&args.trail_arn) else {
         return fail(&format!("Invalid trail ARN provided: {}", args.trail_arn));
-    }
-    let (region, account) = (
-        parts[3].to_owned(),
-        args.account_id
-            .clone()
-            .unwrap_or_else(|| parts[4].to_owned()),
-    );
+    };
+    let account = args.account_id.clone().unwrap_or(trail_account);
     let Some(start) = parse_time(&args.start_time) else {
         return fail(&format!("Unable to parse --start-time {}", args.start_time));
     };
@@ -407,57 +496,8 @@ pub fn run(args: ValidateLogs) -> ExitCode {
     };
     let bucket = request.bucket.clone();
     if args.json {
-        let object = |b: &str, k: &str| format!("s3://{b}/{k}");
-        let mut events: Vec<Value> = report
-            .events
-            .iter()
-            .map(|e| match e {
-                Event::DigestValid { bucket, key } => json!({"kind": "digest", "object": object(bucket, key), "valid": true}),
-                Event::DigestInvalid { bucket, key, reason } => json!({"kind": "digest", "object": object(bucket, key), "valid": false, "reason": reason}),
-                Event::LogValid { bucket, key } => json!({"kind": "log", "object": object(bucket, key), "valid": true}),
-                Event::LogInvalid { bucket, key, reason } => json!({"kind": "log", "object": object(bucket, key), "valid": false, "reason": reason}),
-                Event::Gap { from, to } => json!({"kind": "gap", "from": from, "to": to}),
-                Event::ChainBroken { key, reason } => json!({"kind": "chain", "object": object(&bucket, key), "valid": false, "reason": reason}),
-                Event::LogListedTwice { bucket, key, digest } => json!({"kind": "duplicate-log", "object": object(bucket, key), "valid": false, "reason": format!("also listed by {}", object(bucket, digest))}),
-                Event::NoLogs { from, to } => json!({"kind": "no-delivery", "from": from, "to": to}),
-            })
-            .collect();
-        let (delivery, missing) = match delivery {
-            Some(d) => delivery_json(d, &report, &request),
-            None => (Value::Null, None),
-        };
-        let valid = report.exit_code() == 0 && missing.is_none();
-        events.extend(missing);
-        let windows = |kind: &str| -> Vec<Value> {
-            events
-                .iter()
-                .filter(|e| e["kind"] == kind)
-                .map(|e| json!({"from": e["from"], "to": e["to"]}))
-                .collect()
-        };
-        let (gaps, quiet) = (windows("gap"), windows("no-delivery"));
-        println!(
-            "{}",
-            json!({
-                "trailArn": args.trail_arn,
-                "bucket": bucket,
-                "prefix": request.prefix,
-                "region": request.region,
-                "start": format_time(start),
-                "end": format_time(end),
-                "found": report.found.map(|(s, e)| json!({"start": format_time(s), "end": format_time(e)})),
-                "digests": {"valid": report.digests_valid, "invalid": report.digests_invalid},
-                "logs": {"valid": report.logs_valid, "invalid": report.logs_invalid},
-                "chainBreaks": report.chain_breaks,
-                "logsListedTwice": report.logs_listed_twice,
-                "gaps": gaps,
-                "noDelivery": quiet,
-                "latestDigestDelivery": delivery,
-                "valid": valid,
-                "summary": summary(&report, start, end),
-                "events": events,
-            })
-        );
+        let (report, valid) = json_report(&args.trail_arn, &report, delivery, &request);
+        println!("{report}");
         return ExitCode::from(u8::from(!valid));
     }
     print!(
