@@ -49,7 +49,7 @@ fn every_requirement_lists_its_checks_rules_and_records() {
         audit_records: Some(120),
         alerts_by_rule: [("audit-trail-protection/trail-logging-stopped".to_owned(), 2)].into(),
     };
-    let report = build(&checks_json(false), &frameworks::ALL, &rules, &counts);
+    let report = build(&checks_json(false), frameworks::ALL, &rules, &counts);
     assert_eq!(report["frameworks"].as_array().unwrap().len(), 4);
     for f in report["frameworks"].as_array().unwrap() {
         assert_eq!(f["status"], "PASS", "{}", f["id"]);
@@ -82,7 +82,7 @@ fn a_failed_check_fails_the_requirements_it_supports_in_every_format() {
     let rules = expected_rules().unwrap();
     let report = build(
         &checks_json(true),
-        &frameworks::ALL,
+        frameworks::ALL,
         &rules,
         &RecordCounts::default(),
     );
