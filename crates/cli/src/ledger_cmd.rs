@@ -212,7 +212,7 @@ impl LedgerArg {
 
 /// The files of ledger `name`: the directories given, else from the environment, else the
 /// defaults.
-fn ledger_files(name: &str, data_dir: Option<&Path>, key_dir: Option<&Path>) -> LedgerFiles {
+pub fn ledger_files(name: &str, data_dir: Option<&Path>, key_dir: Option<&Path>) -> LedgerFiles {
     let data_dir = data_dir
         .map(Path::to_owned)
         .or_else(|| std::env::var_os("VERITRAIL_DATA_DIR").map(PathBuf::from))

@@ -6,12 +6,14 @@
 mod alerts_cmd;
 mod analytics_cmd;
 mod aws_store;
+mod check_cmd;
 mod demo;
 mod evidence_cmd;
 mod ingest_cmd;
 mod input;
 mod ledger_cmd;
 mod logging;
+mod report_cmd;
 mod rules_cmd;
 mod serve_cmd;
 mod validate_logs_cmd;
@@ -68,6 +70,15 @@ enum Command {
     /// rule packs as EventBridge rules to a queue that the built-in processor consumes, alerts
     /// to an SNS topic (--no-defaults: the bare emulator). Stops cleanly on SIGINT or SIGTERM.
     Serve(serve_cmd::ServeCmd),
+    /// Posture checks: is the trail multi-region, logging and validated, the log bucket locked
+    /// (COMPLIANCE), encrypted with a rotating key and private, every pack rule deployed with a
+    /// working target and a subscribed alert topic, the logs and the ledger intact? Each check
+    /// names the requirements it supports and the API responses it judged. Exit 0 all PASS, 1
+    /// a FAIL or ERROR, 2 usage error.
+    Check(check_cmd::CheckArgs),
+    /// A framework report (PCI DSS v4.0.1, SOC 2, ISO/IEC 27001:2022, HIPAA) from the posture
+    /// checks, the pack rules and the ledger's records: Markdown, HTML, JSON or OCSF findings.
+    Report(report_cmd::ReportArgs),
     /// Verify the sample QLDB proofs built into this binary (real vehicle-registration output).
     Demo {
         /// Print the result as one JSON object per check.
@@ -117,6 +128,8 @@ fn main() -> ExitCode {
         Command::Alerts(cmd) => alerts_cmd::run(cmd),
         Command::Analytics(cmd) => analytics_cmd::run(cmd),
         Command::Evidence(cmd) => evidence_cmd::run(cmd),
+        Command::Check(args) => check_cmd::run(args),
+        Command::Report(args) => report_cmd::run(args),
         Command::Demo { json } => demo::run(json),
         Command::ValidateLogs(_) | Command::Serve(_) => Outcome::BadInput,
     };

@@ -6,11 +6,14 @@
 //!   `aws qldb get-digest --name audit` reads it) and its checkpoint-signing key in the key
 //!   directory; a checkpoint is signed at start and then at most once a minute while records
 //!   come in;
-//! - an Object Lock bucket (COMPLIANCE default retention) with CloudTrail's bucket policy, and
-//!   a validated multi-region trail logging into it;
+//! - an Object Lock bucket (COMPLIANCE default retention) with CloudTrail's bucket policy,
+//!   SSE-KMS with a rotating key of its own (`alias/veritrail-trail`) and every public access
+//!   block setting on, and a validated multi-region trail logging into it (management events
+//!   read and write, and data events for writes to the bucket's objects);
 //! - SQS queue `veritrail-audit` (with dead-letter queue `veritrail-audit-dlq` after 5
 //!   receives), every rule of the shipped packs as an EventBridge rule on the default bus
-//!   targeting it, and SNS topic `veritrail-alerts` for alerts;
+//!   targeting it, and SNS topic `veritrail-alerts` for alerts, with queue
+//!   `veritrail-alerts-inbox` subscribed so alerts wait there to be read;
 //! - in this process, the audit processor on two threads: the queue (rules, alerts to the
 //!   topic) and the trail's log files in the bucket (every record, no deliveries: an alert a
 //!   log file raises first is delivered when its event comes through the queue), both into
@@ -53,6 +56,10 @@ pub const TRAIL: &str = "veritrail";
 pub const QUEUE: &str = "veritrail-audit";
 pub const DEAD_LETTER_QUEUE: &str = "veritrail-audit-dlq";
 pub const TOPIC: &str = "veritrail-alerts";
+/// The queue subscribed to the alert topic, where alerts wait to be read.
+pub const ALERT_INBOX: &str = "veritrail-alerts-inbox";
+/// The alias of the trail bucket's SSE-KMS key.
+pub const KEY_ALIAS: &str = "alias/veritrail-trail";
 const REGION: &str = "us-east-1";
 /// Object Lock's default retention on the trail bucket.
 const RETENTION_DAYS: i32 = 365;
@@ -77,6 +84,7 @@ pub fn run(cmd: ServeCmd) -> ExitCode {
 struct SetUp {
     queue_url: String,
     topic_arn: String,
+    inbox: String,
     rules: usize,
 }
 
@@ -237,6 +245,9 @@ async fn set_up(conf: &aws_config::SdkConfig, rules: &RuleSet) -> Result<SetUp, 
             .map_err(|e| format!("PutBucketPolicy {bucket}: {}", Ctx(e)))?;
     }
 
+    protect_bucket(conf, &bucket).await?;
+    let inbox = subscribe_inbox(conf, &topic_arn).await?;
+
     let ct = aws_sdk_cloudtrail::Client::new(conf);
     // Asked first: even a refused CreateTrail is an event the packs alert on.
     if ct.get_trail().name(TRAIL).send().await.is_err() {
@@ -265,6 +276,45 @@ async fn set_up(conf: &aws_config::SdkConfig, rules: &RuleSet) -> Result<SetUp, 
             .map_err(|e| format!("StartLogging {TRAIL}: {}", Ctx(e)))?;
     }
 
+    // Management events read and write, and writes to the trail bucket's objects (reads would
+    // record the processor's own polling, hour after hour).
+    let selectors = ct
+        .get_event_selectors()
+        .trail_name(TRAIL)
+        .send()
+        .await
+        .map_err(|e| format!("GetEventSelectors {TRAIL}: {}", Ctx(e)))?;
+    let data_value = format!("arn:aws:s3:::{bucket}/");
+    let has_data = selectors.event_selectors().iter().any(|s| {
+        s.data_resources()
+            .iter()
+            .any(|d| d.values().contains(&data_value))
+    });
+    if !has_data {
+        use aws_sdk_cloudtrail::types::{DataResource, EventSelector, ReadWriteType};
+        let management = EventSelector::builder()
+            .read_write_type(ReadWriteType::All)
+            .include_management_events(true)
+            .build();
+        let data = EventSelector::builder()
+            .read_write_type(ReadWriteType::WriteOnly)
+            .include_management_events(false)
+            .data_resources(
+                DataResource::builder()
+                    .r#type("AWS::S3::Object")
+                    .values(&data_value)
+                    .build(),
+            )
+            .build();
+        ct.put_event_selectors()
+            .trail_name(TRAIL)
+            .event_selectors(management)
+            .event_selectors(data)
+            .send()
+            .await
+            .map_err(|e| format!("PutEventSelectors {TRAIL}: {}", Ctx(e)))?;
+    }
+
     let qldb = aws_sdk_qldb::Client::new(conf);
     match qldb
         .create_ledger()
@@ -282,8 +332,163 @@ async fn set_up(conf: &aws_config::SdkConfig, rules: &RuleSet) -> Result<SetUp, 
     Ok(SetUp {
         queue_url,
         topic_arn,
+        inbox,
         rules: count,
     })
+}
+
+/// The trail bucket's protection beyond Object Lock: SSE-KMS with a rotating key of its own
+/// (alias [`KEY_ALIAS`]) and every public access block setting on. Idempotent.
+async fn protect_bucket(conf: &aws_config::SdkConfig, bucket: &str) -> Result<(), String> {
+    use aws_sdk_cloudtrail::error::DisplayErrorContext as Ctx;
+    let kms = aws_sdk_kms::Client::new(conf);
+    let key_id = match kms.describe_key().key_id(KEY_ALIAS).send().await {
+        Ok(d) => d
+            .key_metadata()
+            .map(|m| m.key_id().to_owned())
+            .ok_or_else(|| format!("DescribeKey {KEY_ALIAS}: no KeyMetadata"))?,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_not_found_exception()) =>
+        {
+            let key_id = kms
+                .create_key()
+                .description("veritrail: the trail bucket's SSE-KMS key")
+                .send()
+                .await
+                .map_err(|e| format!("CreateKey: {}", Ctx(e)))?
+                .key_metadata()
+                .map(|m| m.key_id().to_owned())
+                .ok_or("CreateKey: no KeyMetadata")?;
+            kms.create_alias()
+                .alias_name(KEY_ALIAS)
+                .target_key_id(&key_id)
+                .send()
+                .await
+                .map_err(|e| format!("CreateAlias {KEY_ALIAS}: {}", Ctx(e)))?;
+            key_id
+        }
+        Err(e) => return Err(format!("DescribeKey {KEY_ALIAS}: {}", Ctx(e))),
+    };
+    let rotating = kms
+        .get_key_rotation_status()
+        .key_id(&key_id)
+        .send()
+        .await
+        .map_err(|e| format!("GetKeyRotationStatus {key_id}: {}", Ctx(e)))?
+        .key_rotation_enabled;
+    if !rotating {
+        kms.enable_key_rotation()
+            .key_id(&key_id)
+            .send()
+            .await
+            .map_err(|e| format!("EnableKeyRotation {key_id}: {}", Ctx(e)))?;
+    }
+
+    let s3 = aws_sdk_s3::Client::new(conf);
+    use aws_sdk_s3::types::{
+        PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+        ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    };
+    let encrypted = s3
+        .get_bucket_encryption()
+        .bucket(bucket)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.server_side_encryption_configuration)
+        .is_some_and(|c| {
+            c.rules().iter().any(|r| {
+                r.apply_server_side_encryption_by_default()
+                    .is_some_and(|d| d.kms_master_key_id() == Some(key_id.as_str()))
+            })
+        });
+    if !encrypted {
+        let by_default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::AwsKms)
+            .kms_master_key_id(&key_id)
+            .build()
+            .map_err(|e| format!("encryption of {bucket}: {e}"))?;
+        let rules = ServerSideEncryptionConfiguration::builder()
+            .rules(
+                ServerSideEncryptionRule::builder()
+                    .apply_server_side_encryption_by_default(by_default)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| format!("encryption of {bucket}: {e}"))?;
+        s3.put_bucket_encryption()
+            .bucket(bucket)
+            .server_side_encryption_configuration(rules)
+            .send()
+            .await
+            .map_err(|e| format!("PutBucketEncryption {bucket}: {}", Ctx(e)))?;
+    }
+    let blocked = s3
+        .get_public_access_block()
+        .bucket(bucket)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.public_access_block_configuration)
+        .is_some_and(|c| {
+            c.block_public_acls == Some(true)
+                && c.ignore_public_acls == Some(true)
+                && c.block_public_policy == Some(true)
+                && c.restrict_public_buckets == Some(true)
+        });
+    if !blocked {
+        s3.put_public_access_block()
+            .bucket(bucket)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| format!("PutPublicAccessBlock {bucket}: {}", Ctx(e)))?;
+    }
+    Ok(())
+}
+
+/// Queue [`ALERT_INBOX`] subscribed to the alert topic, so every alert published is kept
+/// until someone reads it (`aws sqs receive-message`). Idempotent; returns the queue's URL.
+async fn subscribe_inbox(conf: &aws_config::SdkConfig, topic_arn: &str) -> Result<String, String> {
+    use aws_sdk_cloudtrail::error::DisplayErrorContext as Ctx;
+    let sqs = aws_sdk_sqs::Client::new(conf);
+    let url = sqs
+        .create_queue()
+        .queue_name(ALERT_INBOX)
+        .send()
+        .await
+        .map_err(|e| format!("CreateQueue {ALERT_INBOX}: {}", Ctx(e)))?
+        .queue_url
+        .unwrap_or_default();
+    let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{ALERT_INBOX}");
+    let sns = aws_sdk_sns::Client::new(conf);
+    let subscribed = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(topic_arn)
+        .send()
+        .await
+        .map_err(|e| format!("ListSubscriptionsByTopic {TOPIC}: {}", Ctx(e)))?
+        .subscriptions()
+        .iter()
+        .any(|s| s.endpoint() == Some(arn.as_str()));
+    if !subscribed {
+        sns.subscribe()
+            .topic_arn(topic_arn)
+            .protocol("sqs")
+            .endpoint(&arn)
+            .send()
+            .await
+            .map_err(|e| format!("Subscribe {ALERT_INBOX} to {TOPIC}: {}", Ctx(e)))?;
+    }
+    Ok(url)
 }
 
 /// An EventBridge rule name (at most 64 of `[.\-_A-Za-z0-9]`) for a pack's rule.
@@ -480,13 +685,14 @@ fn start(url: &str, emulator: &Arc<Emulator>) -> Result<Defaults, String> {
     // Not println!: whoever started us may have stopped reading stdout after the first line.
     let _ = writeln!(
         std::io::stdout(),
-        "audit trail: ledger {LEDGER} ({}; checkpoints signed with {}), trail {TRAIL} (multi-region, log file validation) into Object Lock bucket {} (COMPLIANCE, {RETENTION_DAYS} days), {} rules of the shipped packs on the default bus to queue {} (dead-letter queue {DEAD_LETTER_QUEUE}), alerts to {}; processor state in {}",
+        "audit trail: ledger {LEDGER} ({}; checkpoints signed with {}), trail {TRAIL} (multi-region, log file validation) into Object Lock bucket {} (COMPLIANCE, {RETENTION_DAYS} days; SSE-KMS with rotating key {KEY_ALIAS}; public access blocked), {} rules of the shipped packs on the default bus to queue {} (dead-letter queue {DEAD_LETTER_QUEUE}), alerts to {} (kept in {}); processor state in {}",
         files.journal().display(),
         files.private_key().display(),
         bucket(),
         set.rules,
         set.queue_url,
         set.topic_arn,
+        set.inbox,
         state.display()
     );
     Ok(Defaults {

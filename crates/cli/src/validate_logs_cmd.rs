@@ -390,6 +390,18 @@ pub fn json_report_for(
     Ok((json_report(&args, v), keys))
 }
 
+/// Validates the trail's logs from S3 between `start` and `end` (the trail's bucket, prefix,
+/// account and home region) and returns the `--json` report: what `veritrail check` judges.
+pub fn s3_json_report(trail_arn: &str, start: UtcMillis, end: UtcMillis) -> Result<Value, String> {
+    let trail = TrailLogs {
+        trail_arn: trail_arn.to_owned(),
+        s3_bucket: None,
+        s3_prefix: None,
+        local_dir: None,
+    };
+    json_report_for(&trail, start, end).map(|(report, _keys)| report)
+}
+
 fn validate_args(args: &ValidateLogs) -> Result<Validated, String> {
     // arn:<partition>:cloudtrail:<region>:<12 digits>:trail/<name>
     let parts: Vec<&str> = args.trail_arn.splitn(6, ':').collect();

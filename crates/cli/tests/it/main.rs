@@ -8,6 +8,7 @@ mod bundle;
 mod crash;
 mod ingest;
 mod ledger;
+mod posture;
 mod rules;
 mod serve;
 mod sources;
