@@ -44,14 +44,22 @@ fn settings(
 }
 
 /// Installs the stderr logger; `default` is the level when `VERITRAIL_LOG` is not set.
-/// veritrail's own events are logged at that level; other crates' (the AWS SDK's) only from
-/// `warn` up, so that `info` stays readable.
+/// veritrail's own events are logged at that level; other crates' (the AWS SDK's) only at
+/// `error`, or at the level asked when it is `debug` or `trace`.
 pub fn init(default: LevelFilter) -> Result<(), String> {
     let level = std::env::var("VERITRAIL_LOG").ok();
     let format = std::env::var("VERITRAIL_LOG_FORMAT").ok();
     let (level, json) = settings(level.as_deref(), format.as_deref(), default)?;
+    // The SDK warns about things a user did not ask about (a missing ~/.aws/config), and
+    // `validate-logs` must print what awscli prints: other crates speak only at `error`,
+    // unless debugging was asked for.
+    let others = if level >= LevelFilter::DEBUG {
+        level
+    } else {
+        level.min(LevelFilter::ERROR)
+    };
     let targets = Targets::new()
-        .with_default(level.min(LevelFilter::WARN))
+        .with_default(others)
         .with_target("veritrail", level);
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
