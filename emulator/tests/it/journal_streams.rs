@@ -258,22 +258,19 @@ fn a_journal_stream_carries_every_block_resumes_after_impairment_and_restart_and
     );
 
     // Cancelled: CANCELED, no COMPLETED record; a second cancel is refused.
-    let r = request(
-        &u,
-        "DELETE",
-        &format!("/ledgers/bank/journal-kinesis-streams/{id}"),
-        &[],
-        "",
-    );
+    let cancel = || {
+        request(
+            &u,
+            "DELETE",
+            &format!("/ledgers/bank/journal-kinesis-streams/{id}"),
+            &[],
+            "",
+        )
+    };
+    let r = cancel();
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(describe(&u, &id)["Status"], "CANCELED");
-    let r = request(
-        &u,
-        "DELETE",
-        &format!("/ledgers/bank/journal-kinesis-streams/{id}"),
-        &[],
-        "",
-    );
+    let r = cancel();
     assert_eq!(
         (r.status, r.error_type()),
         (412, "ResourcePreconditionNotMetException")

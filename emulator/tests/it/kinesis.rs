@@ -60,16 +60,22 @@ fn iterator(url: &str, stream: &str, shard: &str, kind: &str, extra: Value) -> S
         .to_owned()
 }
 
-#[test]
-fn streams_are_made_described_listed_and_deleted_as_kinesis_does() {
-    let mut i = Instance::new("kinesis-streams");
+/// An emulator at [`T0`] of its own, with stream `stream` of `shards` shards.
+fn with_stream(test: &str, stream: &str, shards: u32) -> (Instance, String) {
+    let mut i = Instance::new(test);
     i.start(T0, false);
     let u = i.url().to_owned();
     ok(
         &u,
         "CreateStream",
-        json!({"StreamName": "orders", "ShardCount": 3}),
+        json!({"StreamName": stream, "ShardCount": shards}),
     );
+    (i, u)
+}
+
+#[test]
+fn streams_are_made_described_listed_and_deleted_as_kinesis_does() {
+    let (_i, u) = with_stream("kinesis-streams", "orders", 3);
     ok(
         &u,
         "CreateStream",
@@ -194,14 +200,7 @@ fn streams_are_made_described_listed_and_deleted_as_kinesis_does() {
 
 #[test]
 fn records_are_put_and_read_back_with_every_iterator_type_and_iterators_expire() {
-    let mut i = Instance::new("kinesis-records");
-    i.start(T0, false);
-    let u = i.url().to_owned();
-    ok(
-        &u,
-        "CreateStream",
-        json!({"StreamName": "s", "ShardCount": 2}),
-    );
+    let (i, u) = with_stream("kinesis-records", "s", 2);
     // One partition key always lands on one shard; sequence numbers grow.
     let mut seqs = Vec::new();
     let mut shard = String::new();
@@ -345,14 +344,7 @@ fn records_are_put_and_read_back_with_every_iterator_type_and_iterators_expire()
 
 #[test]
 fn records_outlive_a_kill_and_leave_with_their_retention() {
-    let mut i = Instance::new("kinesis-retention");
-    i.start(T0, false);
-    let u = i.url().to_owned();
-    ok(
-        &u,
-        "CreateStream",
-        json!({"StreamName": "keep", "ShardCount": 1}),
-    );
+    let (mut i, u) = with_stream("kinesis-retention", "keep", 1);
     ok(
         &u,
         "IncreaseStreamRetentionPeriod",
