@@ -10,6 +10,7 @@ mod demo;
 mod ingest_cmd;
 mod input;
 mod ledger_cmd;
+mod replicate_cmd;
 mod rules_cmd;
 mod serve_cmd;
 mod validate_logs_cmd;
@@ -52,6 +53,11 @@ enum Command {
     /// The alerts recorded in a ledger, and their review (ack, resolve) as ledger revisions.
     #[command(subcommand)]
     Alerts(alerts_cmd::AlertsCommand),
+    /// Keep a verified replica of a ledger: from a QLDB journal stream in Kinesis
+    /// (--from-stream ARN) or a journal export in S3 (--from-export s3://bucket/prefix), every
+    /// block hash and chain link verified before the replica is written (exit 1 when a block
+    /// does not verify, with the reason).
+    Replicate(replicate_cmd::ReplicateArgs),
     /// The analytics side: audit records as Parquet by year/month/day, for Athena, Trino and
     /// DuckDB.
     #[command(subcommand)]
@@ -102,6 +108,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Alerts(cmd) => alerts_cmd::run(cmd),
         Command::Analytics(cmd) => analytics_cmd::run(cmd),
+        Command::Replicate(args) => replicate_cmd::run(args),
         Command::Demo { json } => demo::run(json),
         Command::ValidateLogs(_) | Command::Serve(_) => Outcome::BadInput,
     };

@@ -7,6 +7,7 @@ mod aws_env;
 mod crash;
 mod ingest;
 mod ledger;
+mod replicate;
 mod rules;
 mod serve;
 mod sources;
