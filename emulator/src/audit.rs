@@ -122,6 +122,15 @@ fn parameters(req: &AwsRequest) -> (Value, Vec<ResourceEntry>) {
             }
             (lower_first(&body), vec![])
         }
+        (Operation::Kinesis(_), _) => {
+            // Record data is never recorded, as on AWS.
+            let mut body = req.json().clone();
+            if let Some(o) = body.as_object_mut() {
+                o.remove("Data");
+                o.remove("Records");
+            }
+            (lower_first(&body), vec![])
+        }
         (Operation::Iam(_) | Operation::Sts(_), _) => {
             let form = crate::wire::query::form_input(&req.query, &req.body).unwrap_or(Value::Null);
             let mut form = lower_first(&form);

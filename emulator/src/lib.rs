@@ -17,7 +17,7 @@
 //! CloudTrail with signed log delivery, EventBridge (whose default bus receives the CloudTrail
 //! record of every call), SQS (JSON and query protocols, long polls that hold no thread:
 //! [`Emulator::serve_or_wait`]), SNS (delivery to queues and HTTP endpoints), and STS, Secrets
-//! Manager, IAM and KMS (real AES-256-GCM; S3 SSE-KMS uses it);
+//! Manager, IAM and KMS (real AES-256-GCM; S3 SSE-KMS uses it), and Kinesis Data Streams;
 //! `emulator/COVERAGE.md` lists every operation. State is
 //! per instance (no globals), so tests run many emulators in parallel, each on its own port with
 //! its own directory.
@@ -66,6 +66,7 @@ use crate::services::cloudtrail::CloudTrail;
 use crate::services::cloudtrail::records::MAX_PENDING;
 use crate::services::events::Events;
 use crate::services::iam::Iam;
+use crate::services::kinesis::Kinesis;
 use crate::services::kms::Kms;
 use crate::services::qldb::Qldb;
 use crate::services::qldb_session::QldbSessions;
@@ -148,6 +149,7 @@ pub struct Emulator {
     sns: Sns,
     iam: Iam,
     kms: Kms,
+    kinesis: Kinesis,
     /// Added before each answer, in microseconds (0: none); see [`Emulator::set_latency`].
     latency_us: AtomicU64,
     /// The key that tags the clock's saved time.
@@ -209,6 +211,7 @@ impl Emulator {
         let sns = Sns::open(Arc::clone(&store))?;
         let iam = Iam::open(&store)?;
         let kms = Kms::open(&store, &keys)?;
+        let kinesis = Kinesis::open(Arc::clone(&store))?;
         store.set_current_format()?;
         Ok(Self {
             sessions: QldbSessions::new(config.session_idle_timeout),
@@ -223,6 +226,7 @@ impl Emulator {
             sns,
             iam,
             kms,
+            kinesis,
             latency_us: AtomicU64::new(0),
             saved_clock,
             next_due: AtomicI64::new(i64::MIN),
@@ -263,6 +267,14 @@ impl Emulator {
         self.saved_clock
             .save(&w, now.0.saturating_add(lease as i64))?;
         self.sqs.sweep(&w, now)?;
+        self.kinesis.sweep(&w, now)?;
+        self.qldb
+            .pump_streams(&w, now, &self.kinesis)
+            .and_then(|()| self.qldb.complete_exports(&w, &self.env, &self.s3))
+            .map_err(|e| EmulatorError::State {
+                service: "QLDB journal streams and exports",
+                message: format!("{e:?}"),
+            })?;
         let deleted_keys = self.kms.sweep(&w, now)?;
         w.commit()?;
         if !deleted_keys.is_empty() {
@@ -472,7 +484,12 @@ impl Emulator {
                 Ok(json::ok(protocol, &v))
             }
             Operation::Qldb(op) => {
-                let v = self.qldb.handle(req, *op, &self.env, w)?;
+                let v = if *op == ops::QldbOp::ExportJournalToS3 {
+                    self.qldb
+                        .handle_export(req, &self.env, w, &self.s3, &self.iam)?
+                } else {
+                    self.qldb.handle(req, *op, &self.env, w)?
+                };
                 if v.is_null() {
                     return Ok((StatusCode::OK, [("content-type", "application/json")], "")
                         .into_response());
@@ -493,6 +510,10 @@ impl Emulator {
             Operation::Iam(op) => self.iam.handle(req, *op, &self.env, w),
             Operation::Kms(op) => {
                 let v = self.kms.handle(req, *op, &self.env, w)?;
+                Ok(json::ok(protocol, &v))
+            }
+            Operation::Kinesis(op) => {
+                let v = self.kinesis.handle(req, *op, &self.env, w)?;
                 Ok(json::ok(protocol, &v))
             }
             Operation::NotServed { service, operation } => {
@@ -632,7 +653,9 @@ impl Emulator {
             }),
             Operation::Qldb(op) => matches!(
                 op,
-                crate::ops::QldbOp::CreateLedger | crate::ops::QldbOp::DeleteLedger
+                crate::ops::QldbOp::CreateLedger
+                    | crate::ops::QldbOp::DeleteLedger
+                    | crate::ops::QldbOp::ExportJournalToS3
             ),
             // A new key's material is written to the key store and synced.
             Operation::Kms(crate::ops::KmsOp::CreateKey) => true,

@@ -67,15 +67,14 @@ operations! {
     /// QLDB's control plane (`qldb` 2019-01-02, rest-json).
     QldbOp {
         served: [
-            CreateLedger, DeleteLedger, DescribeLedger, GetBlock, GetDigest, GetRevision,
-            ListLedgers, ListTagsForResource, TagResource, UntagResource, UpdateLedger,
+            CancelJournalKinesisStream, CreateLedger, DeleteLedger, DescribeJournalKinesisStream,
+            DescribeJournalS3Export, DescribeLedger, ExportJournalToS3, GetBlock, GetDigest,
+            GetRevision, ListJournalKinesisStreamsForLedger, ListJournalS3Exports,
+            ListJournalS3ExportsForLedger, ListLedgers, ListTagsForResource,
+            StreamJournalToKinesis, TagResource, UntagResource, UpdateLedger,
             UpdateLedgerPermissionsMode,
         ],
-        not_served: [
-            CancelJournalKinesisStream, DescribeJournalKinesisStream, DescribeJournalS3Export,
-            ExportJournalToS3, ListJournalKinesisStreamsForLedger, ListJournalS3Exports,
-            ListJournalS3ExportsForLedger, StreamJournalToKinesis,
-        ],
+        not_served: [],
     }
 }
 
@@ -330,6 +329,25 @@ operations! {
     }
 }
 
+operations! {
+    /// Kinesis Data Streams (2013-12-02, awsJson1_1, target prefix `Kinesis_20131202`).
+    KinesisOp {
+        served: [
+            CreateStream, DecreaseStreamRetentionPeriod, DeleteStream, DescribeStream,
+            DescribeStreamSummary, GetRecords, GetShardIterator, IncreaseStreamRetentionPeriod,
+            ListShards, ListStreams, PutRecord, PutRecords,
+        ],
+        not_served: [
+            AddTagsToStream, DeleteResourcePolicy, DeregisterStreamConsumer, DescribeLimits,
+            DescribeStreamConsumer, DisableEnhancedMonitoring, EnableEnhancedMonitoring,
+            GetResourcePolicy, ListStreamConsumers, ListTagsForResource, ListTagsForStream,
+            MergeShards, PutResourcePolicy, RegisterStreamConsumer, RemoveTagsFromStream,
+            SplitShard, StartStreamEncryption, StopStreamEncryption, SubscribeToShard,
+            TagResource, UntagResource, UpdateShardCount, UpdateStreamMode,
+        ],
+    }
+}
+
 /// Where an S3 operation is addressed: the service, a bucket, or an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S3Level {
@@ -562,6 +580,7 @@ pub enum Operation {
     SecretsManager(SecretsManagerOp),
     Iam(IamOp),
     Kms(KmsOp),
+    Kinesis(KinesisOp),
     /// An operation of a service the emulator does not serve, or an unknown one: its service's
     /// signing name (or target prefix) and the operation name the request gave.
     NotServed {
@@ -585,6 +604,7 @@ impl Operation {
             Self::SecretsManager(o) => o.name(),
             Self::Iam(o) => o.name(),
             Self::Kms(o) => o.name(),
+            Self::Kinesis(o) => o.name(),
             Self::NotServed { operation, .. } => operation,
         }
     }
@@ -602,6 +622,7 @@ impl Operation {
             Self::SecretsManager(_) => "secretsmanager",
             Self::Iam(_) => "iam",
             Self::Kms(_) => "kms",
+            Self::Kinesis(_) => "kinesis",
             Self::NotServed { service, .. } => service,
         }
     }
@@ -620,6 +641,7 @@ impl Operation {
             Self::SecretsManager(o) => o.served(),
             Self::Iam(o) => o.served(),
             Self::Kms(o) => o.served(),
+            Self::Kinesis(o) => o.served(),
             Self::NotServed { .. } => false,
         }
     }
@@ -659,6 +681,13 @@ impl Operation {
                     | SqsOp::ChangeMessageVisibilityBatch
             ),
             Self::Sns(op) => matches!(op, SnsOp::Publish | SnsOp::PublishBatch),
+            Self::Kinesis(op) => matches!(
+                op,
+                KinesisOp::PutRecord
+                    | KinesisOp::PutRecords
+                    | KinesisOp::GetRecords
+                    | KinesisOp::GetShardIterator
+            ),
             Self::S3(op) => {
                 *op == S3Op::DeleteObjects
                     || S3_BINDINGS
@@ -711,7 +740,7 @@ pub fn coverage_markdown() -> String {
          rewrites it; a test keeps it true).\n\
          Each list is the service's whole API as its AWS model names it; an operation that is \
          not served is answered with the protocol's own error naming it.\n\
-         Services with no row here (Kinesis, DynamoDB, Route 53, …) are not \
+         Services with no row here (DynamoDB, Route 53, …) are not \
          served: their requests get their protocol's error shape (JSON or query XML) naming \
          the operation.\n",
     );
@@ -780,6 +809,12 @@ pub fn coverage_markdown() -> String {
         "kms",
         &names(KmsOp::SERVED, KmsOp::name),
         &names(KmsOp::NOT_SERVED, KmsOp::name),
+    );
+    section(
+        &mut out,
+        "kinesis",
+        &names(KinesisOp::SERVED, KinesisOp::name),
+        &names(KinesisOp::NOT_SERVED, KinesisOp::name),
     );
     out
 }

@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::ops::{
-    CloudTrailOp, EventsOp, IamOp, KmsOp, Operation, Protocol, QLDB_BINDINGS, QldbOp,
+    CloudTrailOp, EventsOp, IamOp, KinesisOp, KmsOp, Operation, Protocol, QLDB_BINDINGS, QldbOp,
     QldbSessionOp, S3_BINDINGS, S3Level, S3Op, SecretsManagerOp, SnsOp, SqsOp, StsOp,
 };
 use crate::wire::sigv4::CredentialScope;
@@ -102,6 +102,10 @@ pub fn classify(method: &Method, uri: &Uri, headers: &HeaderMap) -> Classified {
             "TrentService" => (
                 Protocol::AwsJson11,
                 KmsOp::from_name(name).map(Operation::Kms),
+            ),
+            "Kinesis_20131202" => (
+                Protocol::AwsJson11,
+                KinesisOp::from_name(name).map(Operation::Kinesis),
             ),
             "secretsmanager" => (
                 Protocol::AwsJson11,
@@ -523,6 +527,18 @@ mod tests {
         assert_eq!(
             (p, o),
             (Protocol::AwsJson11, Some(Operation::Kms(KmsOp::Encrypt)))
+        );
+        let (p, o, _) = op(
+            "POST",
+            "/",
+            &[("x-amz-target", "Kinesis_20131202.GetRecords")],
+        );
+        assert_eq!(
+            (p, o),
+            (
+                Protocol::AwsJson11,
+                Some(Operation::Kinesis(KinesisOp::GetRecords))
+            )
         );
         let (_, o, _) = op(
             "POST",

@@ -17,7 +17,7 @@ use veritrail_ledger::db::{Database, DatabaseOptions, DbError};
 use veritrail_ledger::export::{ExportFormat, ExportRequest};
 use veritrail_ledger::files::LedgerFiles;
 use veritrail_ledger::journal::proof_ion_text;
-use veritrail_ledger::verification::{VerifyError, import_ledger, verify_ledger};
+use veritrail_ledger::verification::{ImportReport, VerifyError, import_ledger, verify_ledger};
 use veritrail_ledger::{AppendRequest, Ledger, LedgerError, LedgerOptions, StorageError};
 
 use crate::Outcome;
@@ -139,8 +139,10 @@ pub enum LedgerCommand {
     Import {
         #[command(flatten)]
         target: Target,
-        /// The export's directory (where the completed manifest is).
-        #[arg(long, value_name = "DIR")]
+        /// The export's directory (where the completed manifest is), or s3://bucket/prefix
+        /// (read through the AWS SDK: credentials, region and AWS_ENDPOINT_URL as for the AWS
+        /// CLI).
+        #[arg(long, value_name = "DIR|S3_URL")]
         from: PathBuf,
         /// A saved `aws qldb get-digest` output the imported journal must reproduce.
         #[arg(long, value_name = "FILE")]
@@ -688,9 +690,26 @@ fn verify_failed(json_out: bool, e: &VerifyError) -> Outcome {
 }
 
 fn import(t: &Target, from: &Path, digest_file: Option<&Path>) -> Outcome {
-    match import_ledger(&t.files(), from, digest_file, LedgerOptions::default()) {
+    let files = t.files();
+    let result = match from.to_str().filter(|f| f.starts_with("s3://")) {
+        Some(url) => {
+            match crate::replicate_cmd::with_s3_export(url, &files.data_dir, None, |dir| {
+                import_ledger(&files, dir, digest_file, LedgerOptions::default())
+            }) {
+                Ok(r) => r,
+                Err(e) => return bad_input(t.json, e),
+            }
+        }
+        None => import_ledger(&files, from, digest_file, LedgerOptions::default()),
+    };
+    imported(t.json, result)
+}
+
+/// Reports an import (or a replica made): what was verified and written, or what was wrong.
+pub(crate) fn imported(json_out: bool, result: Result<ImportReport, VerifyError>) -> Outcome {
+    match result {
         Ok(r) => report(
-            t.json,
+            json_out,
             Outcome::Verified,
             &format!(
                 "imported {} blocks of strand {} into ledger {}; every block hash and chain link verified{}",
@@ -703,7 +722,7 @@ fn import(t: &Target, from: &Path, digest_file: Option<&Path>) -> Outcome {
             ),
             json!({"blocks": r.blocks, "strandId": r.strand_id}),
         ),
-        Err(e) => verify_failed(t.json, &e),
+        Err(e) => verify_failed(json_out, &e),
     }
 }
 

@@ -14,6 +14,7 @@ mod input;
 mod ledger_cmd;
 mod logging;
 mod report_cmd;
+mod replicate_cmd;
 mod rules_cmd;
 mod serve_cmd;
 mod validate_logs_cmd;
@@ -60,6 +61,11 @@ enum Command {
     /// bundle`), and the auditor's questions answered with revision proofs.
     #[command(subcommand)]
     Evidence(evidence_cmd::EvidenceCommand),
+    /// Keep a verified replica of a ledger: from a QLDB journal stream in Kinesis
+    /// (--from-stream ARN) or a journal export in S3 (--from-export s3://bucket/prefix), every
+    /// block hash and chain link verified before the replica is written (exit 1 when a block
+    /// does not verify, with the reason).
+    Replicate(replicate_cmd::ReplicateArgs),
     /// The analytics side: audit records as Parquet by year/month/day, for Athena, Trino and
     /// DuckDB.
     #[command(subcommand)]
@@ -130,6 +136,7 @@ fn main() -> ExitCode {
         Command::Evidence(cmd) => evidence_cmd::run(cmd),
         Command::Check(args) => check_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
+        Command::Replicate(args) => replicate_cmd::run(args),
         Command::Demo { json } => demo::run(json),
         Command::ValidateLogs(_) | Command::Serve(_) => Outcome::BadInput,
     };

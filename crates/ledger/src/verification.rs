@@ -304,6 +304,18 @@ fn sequence_no(block: &Element) -> i64 {
         .unwrap_or(-1)
 }
 
+/// An import never writes over a ledger.
+fn refuse_existing(files: &LedgerFiles) -> Result<(), VerifyError> {
+    let journal = files.journal();
+    if journal.exists() {
+        return Err(VerifyError::Input(format!(
+            "{} already exists",
+            journal.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Creates the ledger `files` names from a journal export (veritrail's or Amazon QLDB's,
 /// ION_TEXT or ION_BINARY) under `from`. Every block hash and chain link is verified first by
 /// QLDB's rules, and with `digest` (a saved `aws qldb get-digest` output) the journal's digest
@@ -315,13 +327,7 @@ pub fn import_ledger(
     digest: Option<&Path>,
     options: LedgerOptions,
 ) -> Result<ImportReport, VerifyError> {
-    let journal = files.journal();
-    if journal.exists() {
-        return Err(VerifyError::Input(format!(
-            "{} already exists",
-            journal.display()
-        )));
-    }
+    refuse_existing(files)?;
     let digest =
         match digest {
             None => None,
@@ -329,7 +335,21 @@ pub fn import_ledger(
                 VerifyError::Input(format!("the saved digest {}: {e}", p.display()))
             })?),
         };
-    let mut blocks = read_export(from).map_err(|e| VerifyError::Input(e.to_string()))?;
+    let blocks = read_export(from).map_err(|e| VerifyError::Input(e.to_string()))?;
+    import_blocks(files, blocks, digest, options)
+}
+
+/// [`import_ledger`] for blocks read elsewhere (a Kinesis journal stream rebuilt into blocks,
+/// an export fetched from S3): sorted by sequence number, they must start at block 0, and every
+/// block hash and chain link (and the digest, if given) must verify before anything is written.
+pub fn import_blocks(
+    files: &LedgerFiles,
+    mut blocks: Vec<Element>,
+    digest: Option<veritrail_verify::Digest>,
+    options: LedgerOptions,
+) -> Result<ImportReport, VerifyError> {
+    refuse_existing(files)?;
+    let journal = files.journal();
     blocks.sort_by_key(sequence_no);
     if let Some(first) = blocks.first().map(sequence_no) {
         if first != 0 {

@@ -6,6 +6,7 @@
 pub mod cloudtrail;
 pub mod events;
 pub mod iam;
+pub mod kinesis;
 pub mod kms;
 pub mod qldb;
 pub mod qldb_session;

@@ -499,7 +499,7 @@ async fn unserved_services_answer_in_their_own_protocols_shape() {
     // error type in the header and `__type`.
     for (target, service, op) in [
         ("AWSEvents.ListArchives", "events", "ListArchives"),
-        ("Kinesis_20131202.ListStreams", "kinesis", "ListStreams"),
+        ("Kinesis_20131202.SplitShard", "kinesis", "SplitShard"),
         (
             "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.ListChannels",
             "cloudtrail",

@@ -200,7 +200,10 @@ fn list_pagination_digest_block_revision_and_unknown_operations() {
             .contains("GET /nothing/here")
     );
     let export = request(&u, "POST", "/ledgers/a1/journal-s3-exports", &[], "{}");
-    assert_eq!(export.error_type(), "UnknownOperationException");
+    assert_eq!(
+        (export.status, export.error_type()),
+        (400, "InvalidParameterException")
+    );
 }
 
 #[test]

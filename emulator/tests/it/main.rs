@@ -8,6 +8,8 @@ mod delivery;
 mod events;
 mod hostile;
 mod iam_kms;
+mod journal_streams;
+mod kinesis;
 mod listing;
 #[path = "../../../crates/core/tests/it/mutate.rs"]
 mod mutate;

@@ -9,6 +9,7 @@ mod crash;
 mod ingest;
 mod ledger;
 mod posture;
+mod replicate;
 mod rules;
 mod serve;
 mod sources;

@@ -313,6 +313,13 @@ impl Iam {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether `arn` names a role that exists (the narrow API QLDB's exports check their
+    /// `RoleArn` with).
+    pub fn role_exists(&self, arn: &str) -> bool {
+        let name = arn.rsplit('/').next().unwrap_or("");
+        self.state().roles.get(name).is_some_and(|r| r.arn() == arn)
+    }
+
     /// Handles one IAM request (`write` is set for every operation that can change something).
     pub fn handle(
         &self,

@@ -18,6 +18,18 @@ pub enum QldbError {
         message: String,
     },
     LimitExceeded(String),
+    /// A journal export (by id) that does not exist.
+    ExportNotFound(String),
+    /// `ResourcePreconditionNotMetException`: QLDB cannot do what was asked (an export's
+    /// bucket or role).
+    Precondition(String),
+    /// A journal stream (by id) that does not exist.
+    StreamNotFound(String),
+    /// A journal stream that is no longer ACTIVE (or IMPAIRED).
+    StreamNotActive {
+        id: String,
+        status: String,
+    },
     Internal(String),
 }
 
@@ -75,6 +87,32 @@ impl From<QldbError> for ErrorBody {
                 message,
             )
             .with("ParameterName", parameter),
+            QldbError::ExportNotFound(id) => ErrorBody::new(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFoundException",
+                format!("The export with id {id} does not exist"),
+            )
+            .with("ResourceType", "EXPORT")
+            .with("ResourceName", id),
+            QldbError::Precondition(m) => ErrorBody::new(
+                StatusCode::PRECONDITION_FAILED,
+                "ResourcePreconditionNotMetException",
+                m,
+            ),
+            QldbError::StreamNotFound(id) => ErrorBody::new(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFoundException",
+                format!("The stream with id {id} does not exist"),
+            )
+            .with("ResourceType", "STREAM")
+            .with("ResourceName", id),
+            QldbError::StreamNotActive { id, status } => ErrorBody::new(
+                StatusCode::PRECONDITION_FAILED,
+                "ResourcePreconditionNotMetException",
+                format!("The stream {id} is {status}: only an ACTIVE stream can be cancelled"),
+            )
+            .with("ResourceType", "STREAM")
+            .with("ResourceName", id),
             QldbError::LimitExceeded(m) => {
                 ErrorBody::new(StatusCode::BAD_REQUEST, "LimitExceededException", m)
             }

@@ -7,6 +7,8 @@
 //! a ledger through [`Qldb::database`].
 
 pub mod error;
+pub mod exports;
+pub mod streams;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -93,6 +95,10 @@ pub struct Qldb {
     transaction_timeout: Duration,
     clock: Arc<dyn Clock>,
     ledgers: Mutex<BTreeMap<String, LedgerEntry>>,
+    /// Journal streams to Kinesis, by stream id.
+    journal_streams: Mutex<BTreeMap<String, streams::JournalStream>>,
+    /// Journal exports to S3, by export id.
+    journal_exports: Mutex<BTreeMap<String, exports::JournalExport>>,
 }
 
 fn arn(region: &str, name: &str) -> String {
@@ -126,10 +132,26 @@ impl Qldb {
             transaction_timeout,
             clock,
             ledgers: Mutex::new(BTreeMap::new()),
+            journal_streams: Mutex::new(BTreeMap::new()),
+            journal_exports: Mutex::new(BTreeMap::new()),
         };
         {
             let w = store.write()?;
             w.conn().execute_batch(SCHEMA)?;
+            w.conn().execute_batch(&streams::STREAMS.schema())?;
+            let loaded = streams::STREAMS.load(
+                w.conn(),
+                |s: &streams::JournalStream| s.id.clone(),
+                streams::JournalStream::check,
+            )?;
+            *qldb.streams() = loaded.into_iter().map(|s| (s.id.clone(), s)).collect();
+            w.conn().execute_batch(&exports::EXPORTS.schema())?;
+            let loaded = exports::EXPORTS.load(
+                w.conn(),
+                |e: &exports::JournalExport| e.id.clone(),
+                exports::JournalExport::check,
+            )?;
+            *qldb.exports() = loaded.into_iter().map(|e| (e.id.clone(), e)).collect();
             qldb.migrate_json_settings(&w)
                 .map_err(EmulatorError::state("QLDB"))?;
             w.commit()?;
@@ -181,6 +203,18 @@ impl Qldb {
 
     fn ledgers(&self) -> MutexGuard<'_, BTreeMap<String, LedgerEntry>> {
         self.ledgers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn streams(&self) -> MutexGuard<'_, BTreeMap<String, streams::JournalStream>> {
+        self.journal_streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn exports(&self) -> MutexGuard<'_, BTreeMap<String, exports::JournalExport>> {
+        self.journal_exports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn journal(&self, name: &str) -> PathBuf {
@@ -261,6 +295,25 @@ impl Qldb {
         Ok(())
     }
 
+    /// ExportJournalToS3, which writes into S3 (refused without the bucket, or when IAM does
+    /// not know the role).
+    pub fn handle_export(
+        &self,
+        req: &AwsRequest,
+        env: &Env,
+        write: Option<&Write<'_>>,
+        s3: &crate::services::s3::S3,
+        iam: &crate::services::iam::Iam,
+    ) -> Result<Value, QldbError> {
+        let name = match &req.resource {
+            Resource::Ledger { name, .. } => name.as_str(),
+            _ => "",
+        };
+        let w =
+            write.ok_or_else(|| QldbError::Internal("a change outside a store write".into()))?;
+        self.export_journal_to_s3(name, req.json(), env, w, s3, iam)
+    }
+
     /// Handles one control-plane operation.
     pub fn handle(
         &self,
@@ -270,10 +323,10 @@ impl Qldb {
         write: Option<&Write<'_>>,
     ) -> Result<Value, QldbError> {
         let body = req.json();
-        let (name, arn_param) = match &req.resource {
-            Resource::Ledger { name, .. } => (name.as_str(), ""),
-            Resource::Arn(a) => ("", a.as_str()),
-            _ => ("", ""),
+        let (name, arn_param, child) = match &req.resource {
+            Resource::Ledger { name, child } => (name.as_str(), "", child.as_deref().unwrap_or("")),
+            Resource::Arn(a) => ("", a.as_str(), ""),
+            _ => ("", "", ""),
         };
         let w =
             || write.ok_or_else(|| QldbError::Internal("a change outside a store write".into()));
@@ -292,6 +345,19 @@ impl Qldb {
             QldbOp::TagResource => self.tag_resource(arn_param, body, w()?),
             QldbOp::UntagResource => self.untag_resource(arn_param, req, w()?),
             QldbOp::ListTagsForResource => self.list_tags_for_resource(arn_param),
+            QldbOp::StreamJournalToKinesis => self.stream_journal_to_kinesis(name, body, env, w()?),
+            QldbOp::DescribeJournalKinesisStream => {
+                self.describe_journal_kinesis_stream(name, child)
+            }
+            QldbOp::ListJournalKinesisStreamsForLedger => {
+                self.list_journal_kinesis_streams_for_ledger(name)
+            }
+            QldbOp::CancelJournalKinesisStream => {
+                self.cancel_journal_kinesis_stream(name, child, w()?)
+            }
+            QldbOp::DescribeJournalS3Export => self.describe_journal_s3_export(name, child),
+            QldbOp::ListJournalS3Exports => self.list_journal_s3_exports(None),
+            QldbOp::ListJournalS3ExportsForLedger => self.list_journal_s3_exports(Some(name)),
             other => Err(QldbError::invalid(
                 "operation",
                 format!("veritrail does not emulate the qldb operation {other}"),
