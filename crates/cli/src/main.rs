@@ -10,6 +10,7 @@ mod demo;
 mod ingest_cmd;
 mod input;
 mod ledger_cmd;
+mod provision_cmd;
 mod rules_cmd;
 mod serve_cmd;
 mod validate_logs_cmd;
@@ -62,6 +63,13 @@ enum Command {
     /// rule packs as EventBridge rules to a queue that the built-in processor consumes, alerts
     /// to an SNS topic (--no-defaults: the bare emulator). Stops cleanly on SIGINT or SIGTERM.
     Serve(serve_cmd::ServeCmd),
+    /// The architecture as desired state (evidence bucket with Object Lock and SSE-KMS, KMS
+    /// key, validated multi-region trail, the packs' EventBridge rules to a queue with a
+    /// dead-letter queue, alert topic, the processor's least-privilege role): plan, apply,
+    /// destroy, against AWS or the emulator. Exit 0 done (plan: nothing to change), 1 changes
+    /// pending or failed, 2 unusable configuration.
+    #[command(subcommand)]
+    Provision(provision_cmd::ProvisionCommand),
     /// Verify the sample QLDB proofs built into this binary (real vehicle-registration output).
     Demo {
         /// Print the result as one JSON object per check.
@@ -93,6 +101,7 @@ fn main() -> ExitCode {
     let cli = match cli.command {
         Command::ValidateLogs(args) => return validate_logs_cmd::run(args),
         Command::Serve(args) => return serve_cmd::run(args),
+        Command::Provision(cmd) => return provision_cmd::run(cmd),
         _ => cli,
     };
     let outcome = match cli.command {
@@ -103,7 +112,7 @@ fn main() -> ExitCode {
         Command::Alerts(cmd) => alerts_cmd::run(cmd),
         Command::Analytics(cmd) => analytics_cmd::run(cmd),
         Command::Demo { json } => demo::run(json),
-        Command::ValidateLogs(_) | Command::Serve(_) => Outcome::BadInput,
+        Command::ValidateLogs(_) | Command::Serve(_) | Command::Provision(_) => Outcome::BadInput,
     };
     outcome.into()
 }
