@@ -2,10 +2,12 @@
 //!
 //! - `tidy`: the crate graph matches `ARCHITECTURE.md`; every Rust file opens with `//!`.
 //! - `test`: tidy, the Python and Node.js QLDB drivers for the scenarios (in `target/`), rustfmt check, clippy with warnings denied, every test (nextest when installed).
+//! - `live`: the smoke test of the whole system (`live.rs`): provision, activity, delivery, ingest, validate-logs, destroy, against an emulator or a sandbox account.
 //! - `coverage`: rewrites `emulator/COVERAGE.md` from the emulator's operation enums.
 //!
 //! xtask keeps its dependencies to `serde_json` so it builds in seconds.
 
+mod live;
 mod tidy;
 
 use std::process::{Command, ExitCode};
@@ -15,6 +17,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   test     tidy, rustfmt check, clippy (warnings denied), all tests (nextest when present)
   tidy     the dependency graph matches ARCHITECTURE.md; every Rust file opens with `//!`
+  live     [--endpoint URL | --spawn] the whole system against an emulator, or with VERITRAIL_LIVE=1
+           and credentials against AWS: provision, activity, delivery, ingest, validate-logs, destroy
   coverage rewrite emulator/COVERAGE.md from the operation enums in emulator/src/ops.rs
   bench    [ledger|partiql|emulator|validate-logs|rules|ingest] [-- ARGS]  benchmarks as JSON lines
            (ledger: --blocks N --documents N --sizes 1,100,1000; partiql: --accounts N --seconds S;
@@ -27,6 +31,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
         Some("coverage") => coverage(),
+        Some("live") => live::run(&args[1..]),
         Some("tidy") => match tidy::check() {
             Ok(()) => {
                 eprintln!("xtask: tidy: ok");
@@ -319,6 +324,12 @@ fn test() -> ExitCode {
         if !step(name, cmd) {
             return ExitCode::FAILURE;
         }
+    }
+    // The whole system once, against an emulator of its own.
+    eprintln!("xtask: live (emulator): cargo xtask live --spawn");
+    if live::run_code(&["--spawn".to_owned()]) != 0 {
+        eprintln!("xtask: live (emulator) failed");
+        return ExitCode::FAILURE;
     }
     eprintln!("xtask: all checks passed");
     ExitCode::SUCCESS

@@ -13,8 +13,9 @@ mod ingest_cmd;
 mod input;
 mod ledger_cmd;
 mod logging;
-mod report_cmd;
+mod provision_cmd;
 mod replicate_cmd;
+mod report_cmd;
 mod rules_cmd;
 mod serve_cmd;
 mod validate_logs_cmd;
@@ -85,6 +86,13 @@ enum Command {
     /// A framework report (PCI DSS v4.0.1, SOC 2, ISO/IEC 27001:2022, HIPAA) from the posture
     /// checks, the pack rules and the ledger's records: Markdown, HTML, JSON or OCSF findings.
     Report(report_cmd::ReportArgs),
+    /// The architecture as desired state (evidence bucket with Object Lock and SSE-KMS, KMS
+    /// key, validated multi-region trail, the packs' EventBridge rules to a queue with a
+    /// dead-letter queue, alert topic, the processor's least-privilege role): plan, apply,
+    /// destroy, against AWS or the emulator. Exit 0 done (plan: nothing to change), 1 changes
+    /// pending or failed, 2 unusable configuration.
+    #[command(subcommand)]
+    Provision(provision_cmd::ProvisionCommand),
     /// Verify the sample QLDB proofs built into this binary (real vehicle-registration output).
     Demo {
         /// Print the result as one JSON object per check.
@@ -124,6 +132,7 @@ fn main() -> ExitCode {
     let cli = match cli.command {
         Command::ValidateLogs(args) => return validate_logs_cmd::run(args),
         Command::Serve(args) => return serve_cmd::run(args),
+        Command::Provision(cmd) => return provision_cmd::run(cmd),
         _ => cli,
     };
     let outcome = match cli.command {
@@ -138,7 +147,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report_cmd::run(args),
         Command::Replicate(args) => replicate_cmd::run(args),
         Command::Demo { json } => demo::run(json),
-        Command::ValidateLogs(_) | Command::Serve(_) => Outcome::BadInput,
+        Command::ValidateLogs(_) | Command::Serve(_) | Command::Provision(_) => Outcome::BadInput,
     };
     outcome.into()
 }

@@ -1,5 +1,5 @@
 //! Bucket operations: CreateBucket, DeleteBucket, HeadBucket, GetBucketLocation, versioning,
-//! Object Lock configuration, policy, lifecycle, encryption and public access block. Bodies are
+//! Object Lock configuration, policy, lifecycle, encryption, public access block and tags. Bodies are
 //! read as typed XML (or, for policies, JSON) and refused with S3's errors when they do not
 //! validate; configurations are kept as validated XML.
 
@@ -125,6 +125,7 @@ pub fn create_bucket(ctx: &Ctx<'_>, name: &str) -> Result<Response, S3Error> {
             lifecycle: None,
             encryption: None,
             public_access_block: None,
+            tags: None,
         },
         objects: Default::default(),
     };
@@ -694,6 +695,89 @@ pub fn put_public_access_block(ctx: &Ctx<'_>, name: &str) -> Result<Response, S3
 pub fn delete_public_access_block(ctx: &Ctx<'_>, name: &str) -> Result<Response, S3Error> {
     update_settings(ctx, name, |b| {
         b.settings.public_access_block = None;
+        Ok(())
+    })?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+#[derive(Deserialize)]
+struct Tagging {
+    #[serde(rename = "TagSet")]
+    tag_set: TagSet,
+}
+
+#[derive(Deserialize)]
+struct TagSet {
+    #[serde(rename = "Tag", default)]
+    tags: Vec<Tag>,
+}
+
+#[derive(Deserialize)]
+struct Tag {
+    #[serde(rename = "Key")]
+    key: String,
+    #[serde(rename = "Value")]
+    value: String,
+}
+
+pub fn get_bucket_tagging(ctx: &Ctx<'_>, name: &str) -> Result<Response, S3Error> {
+    with_bucket(ctx, name, |b| match &b.settings.tags {
+        Some(t) => Ok(xml_ok(format!(
+            "<Tagging {NS}><TagSet>{t}</TagSet></Tagging>"
+        ))),
+        None => Err(S3Error::NoSuchTagSet(name.to_owned())),
+    })
+}
+
+/// PutBucketTagging with S3's rules: at most 50 tags, keys of 1 to 128 characters, values of
+/// at most 256, no key twice, no key starting `aws:`.
+pub fn put_bucket_tagging(ctx: &Ctx<'_>, name: &str) -> Result<Response, S3Error> {
+    let t: Tagging = parse(&ctx.body)?;
+    if t.tag_set.tags.len() > 50 {
+        return Err(S3Error::InvalidTag(
+            "Object tags cannot be greater than 50".into(),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut text = String::new();
+    for tag in &t.tag_set.tags {
+        let key_len = tag.key.chars().count();
+        if key_len == 0 || key_len > 128 {
+            return Err(S3Error::InvalidTag(
+                "The TagKey you have provided is invalid".into(),
+            ));
+        }
+        if tag.value.chars().count() > 256 {
+            return Err(S3Error::InvalidTag(
+                "The TagValue you have provided is invalid".into(),
+            ));
+        }
+        if tag.key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(S3Error::InvalidTag(
+                "System tags cannot be added/updated by requester".into(),
+            ));
+        }
+        if !seen.insert(tag.key.as_str()) {
+            return Err(S3Error::InvalidTag(
+                "Cannot provide multiple Tags with the same key".into(),
+            ));
+        }
+        text.push_str(&format!(
+            "<Tag>{}{}</Tag>",
+            element("Key", &tag.key),
+            element("Value", &tag.value)
+        ));
+    }
+    update_settings(ctx, name, |b| {
+        b.settings.tags = Some(text);
+        Ok(())
+    })?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub fn delete_bucket_tagging(ctx: &Ctx<'_>, name: &str) -> Result<Response, S3Error> {
+    update_settings(ctx, name, |b| {
+        b.settings.tags = None;
         Ok(())
     })?;
     Ok(empty(StatusCode::NO_CONTENT))

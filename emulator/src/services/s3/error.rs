@@ -42,6 +42,8 @@ pub enum S3Error {
     NoSuchBucketPolicy(String),
     MalformedPolicy(String),
     NoSuchLifecycleConfiguration(String),
+    NoSuchTagSet(String),
+    InvalidTag(String),
     NoSuchPublicAccessBlockConfiguration(String),
     ServerSideEncryptionConfigurationNotFound(String),
     /// A stored body whose hash no longer matches what was stored: reported, never served.
@@ -184,6 +186,13 @@ impl From<S3Error> for ErrorBody {
                 "The lifecycle configuration does not exist",
             )
             .with("BucketName", b),
+            NoSuchTagSet(b) => ErrorBody::new(
+                StatusCode::NOT_FOUND,
+                "NoSuchTagSet",
+                "The TagSet does not exist",
+            )
+            .with("BucketName", b),
+            InvalidTag(m) => ErrorBody::new(bad, "InvalidTag", m),
             NoSuchPublicAccessBlockConfiguration(b) => ErrorBody::new(
                 StatusCode::NOT_FOUND,
                 "NoSuchPublicAccessBlockConfiguration",

@@ -267,6 +267,9 @@ pub struct Settings {
     /// Public access block configuration, as validated XML.
     #[serde(rename = "publicAccessBlock")]
     pub public_access_block: Option<String>,
+    /// The bucket's tag set, as validated XML (`<Tag>` elements).
+    #[serde(default)]
+    pub tags: Option<String>,
 }
 
 /// A bucket: its settings and its keys' versions, oldest first.

@@ -328,6 +328,7 @@ pub fn migrate_v0(w: &Write<'_>, integrity: &Integrity) -> Result<(), StoreError
             lifecycle: None,
             encryption: config("encryption"),
             public_access_block: config("publicAccessBlock"),
+            tags: None,
         };
         save_settings(w, integrity, &name, &settings)?;
     }
