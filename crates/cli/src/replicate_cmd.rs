@@ -308,7 +308,7 @@ pub fn assemble(records: &[Element]) -> Result<Vec<Element>, String> {
                 )?),
                 None => list.push(Element::from(
                     Element::struct_builder()
-                        .with_field("hash", Element::blob(hash.to_vec()))
+                        .with_field("hash", Element::blob(hash))
                         .build(),
                 )),
             }

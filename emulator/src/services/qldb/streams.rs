@@ -451,10 +451,13 @@ impl Qldb {
     }
 }
 
+/// One record to put: (partition key, data).
+type Keyed = (String, Vec<u8>);
+
 /// The records of one block grouped by partition key (in the order each key first appears),
 /// each group one KPL-aggregated record, split before [`AGGREGATE_LIMIT`].
-fn aggregated(group: Vec<(String, Vec<u8>)>) -> Vec<Outgoing> {
-    let mut by_key: Vec<(String, Vec<(String, Vec<u8>)>)> = Vec::new();
+fn aggregated(group: Vec<Keyed>) -> Vec<Outgoing> {
+    let mut by_key: Vec<(String, Vec<Keyed>)> = Vec::new();
     for (key, data) in group {
         match by_key.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.push((key, data)),
@@ -463,7 +466,7 @@ fn aggregated(group: Vec<(String, Vec<u8>)>) -> Vec<Outgoing> {
     }
     let mut out = Vec::new();
     for (key, records) in by_key {
-        let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut batch: Vec<Keyed> = Vec::new();
         let mut size = 0;
         for r in records {
             if size + r.1.len() > AGGREGATE_LIMIT && !batch.is_empty() {
