@@ -12,9 +12,10 @@ use veritrail_core::qldb::CommitDigest;
 
 pub use veritrail_emulator::spawn;
 
-/// What every client shares: the emulator's endpoint, a fixed region and key, and plain HTTP to
+/// What every client shares (tests build the clients of their dev-dependencies on it): the
+/// emulator's endpoint, a fixed region and key, and plain HTTP to
 /// loopback (no TLS stack needed).
-fn sdk_config(url: &str) -> aws_types::SdkConfig {
+pub fn sdk_config(url: &str) -> aws_types::SdkConfig {
     aws_types::SdkConfig::builder()
         .behavior_version(aws_sdk_qldb::config::BehaviorVersion::latest())
         .region(aws_types::region::Region::new("us-east-1"))

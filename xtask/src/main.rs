@@ -160,12 +160,15 @@ fn bench(args: &[String]) -> ExitCode {
 }
 
 /// The official QLDB drivers the scenarios run, pinned to versions from before QLDB's removal,
-/// and DuckDB, which reads the Parquet export back.
+/// DuckDB, which reads the Parquet export back, and the Kinesis Producer Library's published
+/// de-aggregator (with the protobuf it runs on), which reads QLDB's journal stream.
 const PYTHON_DRIVERS: &[&str] = &[
     "boto3==1.40.60",
     "botocore==1.40.60",
     "pyqldb==3.2.3",
     "duckdb==1.4.4",
+    "aws-kinesis-agg==1.2.3",
+    "protobuf==7.36.2",
 ];
 
 /// The AWS CLI the scenarios run. It pins its own botocore (1.38.x), which clashes with the
@@ -178,7 +181,7 @@ fn python_drivers() -> Result<std::path::PathBuf, String> {
     let venv = python_venv(
         "drivers-venv",
         PYTHON_DRIVERS,
-        "import boto3, pyqldb, duckdb; assert boto3.__version__ == '1.40.60' and duckdb.__version__ == '1.4.4'",
+        "import boto3, pyqldb, duckdb, aws_kinesis_agg.deaggregator; assert boto3.__version__ == '1.40.60' and duckdb.__version__ == '1.4.4'",
     )?;
     Ok(venv.join("bin/python"))
 }

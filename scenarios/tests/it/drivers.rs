@@ -3,12 +3,12 @@
 //! pyqldb 3.2.3 with boto3/botocore 1.40.60 into `target/drivers-venv`, and
 //! amazon-qldb-driver-nodejs 3.1.0 with @aws-sdk/client-qldb(-session) 3.629.0 into
 //! `target/drivers-node`. The same boto3 runs SQS and SNS flows (`drivers/boto3_sqs_sns.py`) and EventBridge's
-//! (`drivers/boto3_events.py`).
+//! (`drivers/boto3_events.py`), and Kinesis's (`drivers/boto3_kinesis.py`).
 
 use std::path::PathBuf;
 use std::process::Command;
 
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("VERITRAIL_PYTHON") {
         return PathBuf::from(p);
     }
@@ -58,6 +58,14 @@ async fn boto3_runs_sqs_and_sns_flows_unmodified() {
         .await
         .unwrap();
     run_python("boto3_sqs_sns.py", &emulator.url, "boto3 sqs/sns flows").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_runs_kinesis_flows_unmodified() {
+    let emulator = veritrail_emulator::spawn_with(|c| c.clock_control = true)
+        .await
+        .unwrap();
+    run_python("boto3_kinesis.py", &emulator.url, "boto3 kinesis flows").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

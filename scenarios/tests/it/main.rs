@@ -1,5 +1,5 @@
 //! The seed recipes replayed end to end through the real AWS SDK for Rust clients
-//! (`aws-sdk-qldb`, `aws-sdk-qldbsession`, `aws-sdk-s3`, `aws-sdk-sqs`, `aws-sdk-sns`, `aws-sdk-cloudtrail`, `aws-sdk-eventbridge`, `aws-sdk-sts`, `aws-sdk-iam`, `aws-sdk-kms`, `aws-sdk-secretsmanager`), the
+//! (`aws-sdk-qldb`, `aws-sdk-qldbsession`, `aws-sdk-s3`, `aws-sdk-sqs`, `aws-sdk-sns`, `aws-sdk-cloudtrail`, `aws-sdk-eventbridge`, `aws-sdk-sts`, `aws-sdk-iam`, `aws-sdk-kms`, `aws-sdk-secretsmanager`, `aws-sdk-kinesis`), the
 //! official QLDB drivers, boto3 and the AWS CLI against an emulator started on port 0.
 #![allow(clippy::unwrap_used)]
 
@@ -8,6 +8,8 @@ mod bank;
 mod drivers;
 mod eventbridge;
 mod iam_kms;
+mod journal_out;
+mod kinesis;
 mod s3;
 mod sqs_sns;
 mod transfers;

@@ -454,39 +454,32 @@ impl Qldb {
 /// One record to put: (partition key, data).
 type Keyed = (String, Vec<u8>);
 
-/// The records of one block grouped by partition key (in the order each key first appears),
-/// each group one KPL-aggregated record, split before [`AGGREGATE_LIMIT`].
+/// The records of one block packed, in order, into KPL-aggregated records (each with its
+/// partition key table, as the Kinesis Producer Library packs records of many keys), split
+/// before [`AGGREGATE_LIMIT`]; each Kinesis record takes its first user record's partition
+/// key, as the KPL does. Order per document holds: a block's records keep their order.
 fn aggregated(group: Vec<Keyed>) -> Vec<Outgoing> {
-    let mut by_key: Vec<(String, Vec<Keyed>)> = Vec::new();
-    for (key, data) in group {
-        match by_key.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push((key, data)),
-            None => by_key.push((key.clone(), vec![(key, data)])),
-        }
-    }
     let mut out = Vec::new();
-    for (key, records) in by_key {
-        let mut batch: Vec<Keyed> = Vec::new();
-        let mut size = 0;
-        for r in records {
-            if size + r.1.len() > AGGREGATE_LIMIT && !batch.is_empty() {
-                out.push(Outgoing {
-                    partition_key: key.clone(),
-                    data: aggregate::aggregate(&batch),
-                });
-                batch.clear();
-                size = 0;
-            }
-            size += r.1.len() + r.0.len();
-            batch.push(r);
-        }
-        if !batch.is_empty() {
+    let mut batch: Vec<Keyed> = Vec::new();
+    let mut size = 0;
+    let flush = |batch: &mut Vec<Keyed>, out: &mut Vec<Outgoing>| {
+        if let Some((key, _)) = batch.first() {
             out.push(Outgoing {
                 partition_key: key.clone(),
-                data: aggregate::aggregate(&batch),
+                data: aggregate::aggregate(batch),
             });
         }
+        batch.clear();
+    };
+    for r in group {
+        if size + r.1.len() + r.0.len() > AGGREGATE_LIMIT && !batch.is_empty() {
+            flush(&mut batch, &mut out);
+            size = 0;
+        }
+        size += r.1.len() + r.0.len();
+        batch.push(r);
     }
+    flush(&mut batch, &mut out);
     out
 }
 
