@@ -92,27 +92,7 @@ pub async fn destroy(c: &Clients, n: &Names) -> Result<Destroyed, ProvisionError
         Err(e) => return Err(aws(format!("DeleteTrail {}", n.trail), e)),
     }
     // Every rule of the prefix (the packs' names begin with it).
-    let mut names = Vec::new();
-    let mut token = None;
-    loop {
-        let page = c
-            .events
-            .list_rules()
-            .name_prefix(format!("{}-", n.prefix))
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| aws("ListRules", e))?;
-        names.extend(
-            page.rules()
-                .iter()
-                .filter_map(|r| r.name().map(str::to_owned)),
-        );
-        token = page.next_token;
-        if token.is_none() {
-            break;
-        }
-    }
+    let names = engine::prefix_rule_names(c, n).await?;
     for name in names {
         delete_rule(c, &name).await?;
         d.removed.push(format!("events rule {name}"));

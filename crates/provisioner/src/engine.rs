@@ -767,6 +767,26 @@ async fn plan_rules(c: &Clients, n: &Names, p: &mut Plan) -> Result<(), Provisio
         }
     }
     // Rules of this prefix no pack names any more (a pack taken out of the config).
+    for name in prefix_rule_names(c, n).await? {
+        if !wanted.contains(name.as_str()) {
+            p.push(
+                &format!("events rule {name}"),
+                "exists",
+                Some(name.clone()),
+                None,
+                Some(Action::DeleteRule(name)),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The names of every EventBridge rule of the prefix (the packs' rule names begin with it).
+pub(crate) async fn prefix_rule_names(
+    c: &Clients,
+    n: &Names,
+) -> Result<Vec<String>, ProvisionError> {
+    let mut names = Vec::new();
     let mut token = None;
     loop {
         let page = c
@@ -777,24 +797,16 @@ async fn plan_rules(c: &Clients, n: &Names, p: &mut Plan) -> Result<(), Provisio
             .send()
             .await
             .map_err(|e| aws("ListRules", e))?;
-        for rule in page.rules() {
-            let Some(name) = rule.name() else { continue };
-            if !wanted.contains(name) {
-                p.push(
-                    &format!("events rule {name}"),
-                    "exists",
-                    Some(name.to_owned()),
-                    None,
-                    Some(Action::DeleteRule(name.to_owned())),
-                );
-            }
-        }
+        names.extend(
+            page.rules()
+                .iter()
+                .filter_map(|r| r.name().map(str::to_owned)),
+        );
         token = page.next_token;
         if token.is_none() {
-            break;
+            return Ok(names);
         }
     }
-    Ok(())
 }
 
 async fn plan_role(
