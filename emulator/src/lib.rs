@@ -34,6 +34,7 @@ pub mod env;
 pub mod error;
 pub mod keys;
 pub mod ops;
+pub mod pages;
 pub mod policy;
 pub mod route;
 pub mod saved_clock;
@@ -43,8 +44,8 @@ pub mod store;
 pub mod wire;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -156,6 +157,8 @@ pub struct Emulator {
     saved_clock: SavedClock,
     /// When CloudTrail files next fall due (milliseconds; `i64::MIN`: check at once).
     next_due: AtomicI64,
+    /// What serves `/dashboard` (see [`pages`]); unset, those paths are S3's like any other.
+    pages: OnceLock<Arc<dyn pages::Pages>>,
 }
 
 /// `emulator_clock.now` is a time the clock has not reached yet: a restart starts from it.
@@ -230,7 +233,19 @@ impl Emulator {
             latency_us: AtomicU64::new(0),
             saved_clock,
             next_due: AtomicI64::new(i64::MIN),
+            pages: OnceLock::new(),
         })
+    }
+
+    /// Serves the pages under [`pages::PREFIX`] with `pages` from now on; once only (a second
+    /// call returns `false` and changes nothing).
+    pub fn set_pages(&self, pages: Arc<dyn pages::Pages>) -> bool {
+        self.pages.set(pages).is_ok()
+    }
+
+    /// What serves the pages, if anything does.
+    pub(crate) fn pages(&self) -> Option<Arc<dyn pages::Pages>> {
+        self.pages.get().cloned()
     }
 
     /// The emulator's clock, to advance or speed up (`/_veritrail/clock` does the same over HTTP

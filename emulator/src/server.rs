@@ -83,6 +83,24 @@ async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Re
                 .render(crate::ops::Protocol::RestJson, "")
         });
     }
+    if let Some(pages) = emulator
+        .pages()
+        .filter(|_| crate::pages::wants_page(&parts.method, &parts.uri, &parts.headers))
+    {
+        let (path, query) = (
+            parts.uri.path().to_owned(),
+            parts.uri.query().map(str::to_owned),
+        );
+        let head = parts.method == axum::http::Method::HEAD;
+        let page = tokio::task::spawn_blocking(move || pages.get(&path, query.as_deref()))
+            .await
+            .unwrap_or_else(|e| crate::pages::Page::text(500, format!("the page failed: {e}")));
+        let mut response = page.into_response();
+        if head {
+            *response.body_mut() = Body::empty();
+        }
+        return response;
+    }
     let classified = route::classify(&parts.method, &parts.uri, &parts.headers);
     let (protocol, limit) = (classified.protocol, classified.body_limit);
     let too_large = || ErrorBody::too_large(protocol, limit).render(protocol, "");

@@ -48,6 +48,20 @@ pub struct PostureArgs {
 }
 
 impl PostureArgs {
+    /// The checks of `trail` (default: the first multi-region one) and `ledger`'s integrity,
+    /// by the default policy, as of now.
+    pub fn of_ledger(trail: Option<String>, ledger: &crate::ledger_cmd::LedgerArg) -> Self {
+        Self {
+            trail,
+            ledger: Some(ledger.name().to_owned()),
+            data_dir: ledger.data_dir().map(Into::into),
+            key_dir: ledger.key_dir().map(Into::into),
+            public_key: None,
+            policy: None,
+            at: None,
+        }
+    }
+
     pub fn ledger(&self) -> Option<&str> {
         self.ledger.as_deref()
     }

@@ -18,6 +18,7 @@ use veritrail_verify::bundle::{BundleReport, verify_bundle};
 use veritrail_verify::validate_logs::{format_time, parse_time};
 
 use crate::Outcome;
+use crate::check_cmd::{PostureArgs, run_checks};
 use crate::input::{self, Limit};
 use crate::ledger_cmd::{LedgerArg, bad_input, require_ledger};
 use crate::validate_logs_cmd::{TrailLogs, json_report_for};
@@ -65,6 +66,11 @@ pub struct BundleArgs {
     /// Posture results to include (`veritrail check --json` output).
     #[arg(long, value_name = "FILE")]
     posture: Option<PathBuf>,
+    /// Run the posture checks now, as `veritrail check` runs them (standard credential chain,
+    /// `AWS_ENDPOINT_URL`; the trail of --trail-arn, else the first multi-region one; this
+    /// ledger's integrity), and include their results.
+    #[arg(long, conflicts_with = "posture")]
+    check: bool,
     /// Query answers to include (`veritrail evidence query … --out FILE`), proved again under
     /// the bundle's digest; repeatable.
     #[arg(long = "query", value_name = "FILE")]
@@ -223,11 +229,19 @@ fn make_bundle(a: &BundleArgs) -> Result<Json, String> {
         }
         (None, None) => None,
     };
-    let posture = a
-        .posture
-        .as_deref()
-        .map(|p| read(p, "--posture", input::REPORT))
-        .transpose()?;
+    let posture = match (&a.posture, a.check) {
+        (Some(p), _) => Some(read(p, "--posture", input::REPORT)?),
+        (None, true) => {
+            eprintln!("running the posture checks");
+            let args = PostureArgs::of_ledger(a.trail_arn.clone(), &a.ledger);
+            Some(
+                run_checks(&args)
+                    .map_err(|e| format!("--check: {e}"))?
+                    .to_string(),
+            )
+        }
+        (None, false) => None,
+    };
     let mut queries = Vec::new();
     for p in &a.queries {
         let name = p

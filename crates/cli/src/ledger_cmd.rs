@@ -203,6 +203,18 @@ pub struct LedgerArg {
 }
 
 impl LedgerArg {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
+    }
+
+    pub fn key_dir(&self) -> Option<&Path> {
+        self.key_dir.as_deref()
+    }
+
     pub fn files(&self) -> LedgerFiles {
         ledger_files(
             &self.name,

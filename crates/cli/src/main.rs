@@ -7,6 +7,7 @@ mod alerts_cmd;
 mod analytics_cmd;
 mod aws_store;
 mod check_cmd;
+mod dashboard;
 mod demo;
 mod evidence_cmd;
 mod ingest_cmd;

@@ -55,18 +55,20 @@ fn record_counts(args: &PostureArgs) -> Result<RecordCounts, String> {
     let ledger = Ledger::open_read_only(&files.journal(), LedgerOptions::default())
         .map_err(|e| format!("ledger {name}: {e}"))?;
     let db = Database::new(ledger, DatabaseOptions::default());
+    counts_of(&db).map_err(|e| format!("ledger {name}: {e}"))
+}
+
+/// Audit records and alerts by `pack/rule` in an open ledger.
+pub fn counts_of(db: &Database) -> Result<RecordCounts, veritrail_ledger::db::DbError> {
     let tables: Vec<String> = db
-        .execute("SELECT name FROM information_schema.user_tables", &[])
-        .map_err(|e| format!("ledger {name}: {e}"))?
+        .execute("SELECT name FROM information_schema.user_tables", &[])?
         .iter()
         .filter_map(|e| veritrail_core::json_ion::ion_to_json(e).ok())
         .filter_map(|v| v["name"].as_str().map(str::to_owned))
         .collect();
     let mut counts = RecordCounts::default();
     if tables.iter().any(|t| t == "AuditRecords") {
-        let n = db
-            .execute("SELECT COUNT(*) FROM AuditRecords", &[])
-            .map_err(|e| format!("ledger {name}: {e}"))?;
+        let n = db.execute("SELECT COUNT(*) FROM AuditRecords", &[])?;
         counts.audit_records = n
             .first()
             .and_then(|e| veritrail_core::json_ion::ion_to_json(e).ok())
@@ -76,10 +78,7 @@ fn record_counts(args: &PostureArgs) -> Result<RecordCounts, String> {
     }
     if tables.iter().any(|t| t == "Alerts") {
         let mut by_rule = BTreeMap::new();
-        for e in db
-            .execute("SELECT packId, ruleId FROM Alerts", &[])
-            .map_err(|e| format!("ledger {name}: {e}"))?
-        {
+        for e in db.execute("SELECT packId, ruleId FROM Alerts", &[])? {
             let Ok(v) = veritrail_core::json_ion::ion_to_json(&e) else {
                 continue;
             };

@@ -60,7 +60,7 @@ pub const TOPIC: &str = "veritrail-alerts";
 pub const ALERT_INBOX: &str = "veritrail-alerts-inbox";
 /// The alias of the trail bucket's SSE-KMS key.
 pub const KEY_ALIAS: &str = "alias/veritrail-trail";
-const REGION: &str = "us-east-1";
+pub(crate) const REGION: &str = "us-east-1";
 /// Object Lock's default retention on the trail bucket.
 const RETENTION_DAYS: i32 = 365;
 /// Receives before SQS moves a message the processor rejects to the dead-letter queue.
@@ -617,6 +617,16 @@ fn start(url: &str, emulator: &Arc<Emulator>) -> Result<Defaults, String> {
         Some(&emulator.config.key_dir()),
     );
     sign_checkpoint(&db, &files)?;
+    let dashboard = crate::dashboard::Dashboard::new(crate::dashboard::DashboardOptions {
+        db: db.clone(),
+        files: files.clone(),
+        ledger_dir: data_dir.join("ledgers"),
+        key_dir: emulator.config.key_dir(),
+        data_dir: data_dir.clone(),
+        clock: Arc::clone(&db.ledger().options().clock),
+        url: url.to_owned(),
+    })?;
+    emulator.set_pages(Arc::new(dashboard));
     let state: PathBuf = data_dir.join("processor").join(LEDGER);
     let clock: Arc<dyn Clock> = Arc::clone(&db.ledger().options().clock);
     let stop = Arc::new(AtomicBool::new(false));
@@ -685,7 +695,7 @@ fn start(url: &str, emulator: &Arc<Emulator>) -> Result<Defaults, String> {
     // Not println!: whoever started us may have stopped reading stdout after the first line.
     let _ = writeln!(
         std::io::stdout(),
-        "audit trail: ledger {LEDGER} ({}; checkpoints signed with {}), trail {TRAIL} (multi-region, log file validation) into Object Lock bucket {} (COMPLIANCE, {RETENTION_DAYS} days; SSE-KMS with rotating key {KEY_ALIAS}; public access blocked), {} rules of the shipped packs on the default bus to queue {} (dead-letter queue {DEAD_LETTER_QUEUE}), alerts to {} (kept in {}); processor state in {}",
+        "audit trail: ledger {LEDGER} ({}; checkpoints signed with {}), trail {TRAIL} (multi-region, log file validation) into Object Lock bucket {} (COMPLIANCE, {RETENTION_DAYS} days; SSE-KMS with rotating key {KEY_ALIAS}; public access blocked), {} rules of the shipped packs on the default bus to queue {} (dead-letter queue {DEAD_LETTER_QUEUE}), alerts to {} (kept in {}); processor state in {}; dashboard at {url}/dashboard",
         files.journal().display(),
         files.private_key().display(),
         bucket(),

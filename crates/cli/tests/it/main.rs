@@ -6,6 +6,7 @@ mod audit_trail;
 mod aws_env;
 mod bundle;
 mod crash;
+mod dashboard;
 mod ingest;
 mod ledger;
 mod posture;

@@ -18,7 +18,7 @@ const BUCKET: &str = "veritrail-trail-000000000000";
 const TRAIL: &str = "veritrail";
 
 /// `veritrail serve ARGS` over `data` (the defaults unless ARGS say otherwise), clock control on.
-fn start(data: &Path, extra: &[&str]) -> (Child, String, String, Aws) {
+pub fn start(data: &Path, extra: &[&str]) -> (Child, String, String, Aws) {
     let args = [&["--allow-clock-control"][..], extra].concat();
     let (child, mut out, addr) = crate::serve_with(&args, s(data));
     if extra.is_empty() {
@@ -31,14 +31,14 @@ fn start(data: &Path, extra: &[&str]) -> (Child, String, String, Aws) {
     (child, addr, url, aws)
 }
 
-fn stop(mut child: Child) {
+pub fn stop(mut child: Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
-fn clock(addr: &str) -> String {
+pub fn clock(addr: &str) -> String {
     let a = http(addr, "GET", "/_veritrail/clock", &[], "").unwrap();
     assert_eq!(a.status, 200, "{}", a.body);
     serde_json::from_str::<Value>(&a.body).unwrap()["now"]
@@ -47,7 +47,7 @@ fn clock(addr: &str) -> String {
         .to_owned()
 }
 
-fn advance(addr: &str, seconds: u64) {
+pub fn advance(addr: &str, seconds: u64) {
     let a = http(
         addr,
         "POST",
@@ -60,7 +60,7 @@ fn advance(addr: &str, seconds: u64) {
 }
 
 /// `veritrail ARGS` against the emulator at `url`: (exit code, stdout, stderr).
-fn run(url: &str, home: &Path, args: &[&str]) -> (i32, String, String) {
+pub fn run(url: &str, home: &Path, args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_veritrail"));
     cmd.args(args);
     crate::aws_env::aws_env(&mut cmd, url, home);

@@ -12,7 +12,7 @@ use crate::aws_env::{aws, aws_env};
 use crate::{S3_AUTH, http, s, s3, scratch, serve, text};
 
 /// Sends SIGTERM to `child` and waits (at most a minute) for it to exit; its exit code.
-fn terminate(child: &mut Child) -> Option<i32> {
+pub fn terminate(child: &mut Child) -> Option<i32> {
     let pid = child.id().to_string();
     let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(sent.success(), "kill -TERM {pid}");
@@ -132,7 +132,7 @@ fn encoded(key: &str) -> String {
         .collect()
 }
 
-fn run_aws(url: &str, home: &Path, args: &[&str]) -> (i32, String, String) {
+pub fn run_aws(url: &str, home: &Path, args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::new(aws());
     cmd.args(args);
     aws_env(&mut cmd, url, home);
