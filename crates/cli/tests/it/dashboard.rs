@@ -3,7 +3,8 @@
 //! and signed checkpoint, the trail logging with its last validation, the alerts with a review,
 //! posture per framework, and the records-per-hour chart; then the trail stopped, and the same
 //! page, refreshed, shows logging off and the frameworks failing. Also the evidence bundle
-//! with the posture checks run in it (`--check`), verified offline.
+//! with the posture checks run in it (`--check`) and the trail's logs validated from S3
+//! (`--trail-arn`), verified offline.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -299,6 +300,8 @@ fn the_dashboard_shows_what_the_cli_knows_in_a_browser() {
             "--out",
             s(&bundle),
             "--check",
+            "--trail-arn",
+            "arn:aws:cloudtrail:us-east-1:000000000000:trail/veritrail",
             "--ledger",
             "audit",
             "--data-dir",
@@ -319,6 +322,8 @@ fn the_dashboard_shows_what_the_cli_knows_in_a_browser() {
     let verified: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(verified["posture"]["PASS"], 17, "{verified}");
     assert_eq!(verified["posture"]["FAIL"], 0, "{verified}");
+    // The trail's logs of the period validated from the emulator's S3 by `--trail-arn`.
+    assert_eq!(verified["logsValid"], true, "{verified}");
 
     // The trail stopped: the refreshed page shows it, and the frameworks fail.
     let (code, _, err) = crate::serve::run_aws(
