@@ -58,9 +58,16 @@ fn call(
     (status, value)
 }
 
-fn kinesis(rt: &tokio::runtime::Runtime, emu: &Emulator, op: &str, body: Value) -> Value {
-    let target = format!("Kinesis_20131202.{op}");
-    let a = auth("kinesis");
+/// One call to a service of the JSON protocol (`x-amz-target: <prefix>.<op>`), which must succeed.
+fn json_call(
+    rt: &tokio::runtime::Runtime,
+    emu: &Emulator,
+    (service, prefix): (&str, &str),
+    op: &str,
+    body: Value,
+) -> Value {
+    let target = format!("{prefix}.{op}");
+    let a = auth(service);
     let (status, v) = call(
         rt,
         emu,
@@ -75,6 +82,14 @@ fn kinesis(rt: &tokio::runtime::Runtime, emu: &Emulator, op: &str, body: Value) 
     );
     assert_eq!(status, 200, "{op}: {v}");
     v
+}
+
+fn kinesis(rt: &tokio::runtime::Runtime, emu: &Emulator, op: &str, body: Value) -> Value {
+    json_call(rt, emu, ("kinesis", "Kinesis_20131202"), op, body)
+}
+
+fn kms(rt: &tokio::runtime::Runtime, emu: &Emulator, op: &str, body: Value) -> Value {
+    json_call(rt, emu, ("kms", "TrentService"), op, body)
 }
 
 fn qldb(
@@ -114,6 +129,76 @@ fn shard_records(
     out
 }
 
+/// An emulator on a socket whose clock stands at [`T0`] until moved, and a scratch directory
+/// with a home for the AWS SDK and a data directory for the replicas.
+struct Setup {
+    rt: tokio::runtime::Runtime,
+    running: veritrail_emulator::Running,
+    emu: Arc<Emulator>,
+    url: String,
+    dir: std::path::PathBuf,
+    home: std::path::PathBuf,
+    data: std::path::PathBuf,
+}
+
+fn setup(name: &str) -> Setup {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let running = rt
+        .block_on(veritrail_emulator::spawn_with(|c| {
+            c.clock = Arc::new(ManualClock::new(UtcMillis(T0), 0));
+        }))
+        .unwrap();
+    let dir = scratch(name);
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    Setup {
+        emu: Arc::clone(&running.emulator),
+        url: running.url.clone(),
+        data: dir.join("data"),
+        rt,
+        running,
+        dir,
+        home,
+    }
+}
+
+/// A new stream `to` holding the records of `shards` of stream `from`, with `was` replaced by
+/// `now` in each (a change in transit).
+fn copy_changed(
+    rt: &tokio::runtime::Runtime,
+    emu: &Emulator,
+    (from, shards): (&str, &[&str]),
+    to: &str,
+    (was, now): (&str, &str),
+) {
+    kinesis(
+        rt,
+        emu,
+        "CreateStream",
+        json!({"StreamName": to, "ShardCount": 1}),
+    );
+    for shard in shards {
+        for (key, bytes) in shard_records(rt, emu, from, shard) {
+            let e = Element::read_one(&bytes).unwrap();
+            let changed = Element::read_one(e.to_string().replace(was, now).as_bytes())
+                .unwrap()
+                .encode_as(v1_0::Binary)
+                .unwrap();
+            kinesis(
+                rt,
+                emu,
+                "PutRecord",
+                json!({"StreamName": to, "PartitionKey": key,
+                       "Data": base64::engine::general_purpose::STANDARD.encode(changed)}),
+            );
+        }
+    }
+}
+
 fn replicate(url: &str, home: &Path, args: &[&str]) -> std::process::Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_veritrail"));
     cmd.args(args);
@@ -129,22 +214,15 @@ fn digest_of(data: &Path, name: &str) -> Value {
 
 #[test]
 fn replicas_from_a_journal_stream_and_from_an_s3_export_verify_and_a_changed_block_is_refused() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let running = rt
-        .block_on(veritrail_emulator::spawn_with(|c| {
-            c.clock = Arc::new(ManualClock::new(UtcMillis(T0), 0));
-        }))
-        .unwrap();
-    let emu = Arc::clone(&running.emulator);
-    let u = running.url.clone();
-    let dir = scratch("replicate");
-    let home = dir.join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let data = dir.join("data");
+    let Setup {
+        rt,
+        running: _running,
+        emu,
+        url: u,
+        dir,
+        home,
+        data,
+    } = setup("replicate");
 
     qldb(
         &rt,
@@ -238,27 +316,13 @@ fn replicas_from_a_journal_stream_and_from_an_s3_export_verify_and_a_changed_blo
     );
 
     // A block changed in transit: the same records with one revision's data altered.
-    kinesis(
+    copy_changed(
         &rt,
         &emu,
-        "CreateStream",
-        json!({"StreamName": "tampered", "ShardCount": 1}),
+        ("journal", &["shardId-000000000000"]),
+        "tampered",
+        ("\"Carol\"", "\"Mallory\""),
     );
-    for (key, bytes) in shard_records(&rt, &emu, "journal", "shardId-000000000000") {
-        let e = Element::read_one(&bytes).unwrap();
-        let changed =
-            Element::read_one(e.to_string().replace("\"Carol\"", "\"Mallory\"").as_bytes())
-                .unwrap()
-                .encode_as(v1_0::Binary)
-                .unwrap();
-        kinesis(
-            &rt,
-            &emu,
-            "PutRecord",
-            json!({"StreamName": "tampered", "PartitionKey": key,
-                   "Data": base64::engine::general_purpose::STANDARD.encode(changed)}),
-        );
-    }
     let out = replicate(
         &u,
         &home,
@@ -509,25 +573,6 @@ fn replicas_from_a_journal_stream_and_from_an_s3_export_verify_and_a_changed_blo
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn kms(rt: &tokio::runtime::Runtime, emu: &Emulator, op: &str, body: Value) -> Value {
-    let target = format!("TrentService.{op}");
-    let a = auth("kms");
-    let (status, v) = call(
-        rt,
-        emu,
-        Method::POST,
-        "/",
-        &[
-            ("x-amz-target", target.as_str()),
-            ("content-type", "application/x-amz-json-1.1"),
-            ("authorization", a.as_str()),
-        ],
-        &body.to_string(),
-    );
-    assert_eq!(status, 200, "{op}: {v}");
-    v
-}
-
 /// ExportJournalToS3 of ledger `source` up to now into `s3://exports/<prefix>`, SSE-KMS under
 /// `key`: the status and the answer.
 fn export_to(
@@ -583,22 +628,15 @@ fn read_until(
 fn a_replica_is_resumed_and_followed_from_the_stream_and_refuses_forks_and_changes() {
     use std::io::BufRead as _;
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let running = rt
-        .block_on(veritrail_emulator::spawn_with(|c| {
-            c.clock = Arc::new(ManualClock::new(UtcMillis(T0), 0));
-        }))
-        .unwrap();
-    let emu = Arc::clone(&running.emulator);
-    let u = running.url.clone();
-    let dir = scratch("replicate-follow");
-    let home = dir.join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let data = dir.join("data");
+    let Setup {
+        rt,
+        running: _running,
+        emu,
+        url: u,
+        dir,
+        home,
+        data,
+    } = setup("replicate-follow");
     let digest_matches = |name: &str| {
         let source = qldb(&rt, &emu, Method::POST, "/ledgers/source/digest", json!({}));
         let replica = digest_of(&data, name);
@@ -695,32 +733,13 @@ fn a_replica_is_resumed_and_followed_from_the_stream_and_refuses_forks_and_chang
     // A block changed in transit after the replica's tip: refused, the replica unchanged.
     let before = digest_of(&data, "replica");
     write(1);
-    kinesis(
+    copy_changed(
         &rt,
         &emu,
-        "CreateStream",
-        json!({"StreamName": "tampered", "ShardCount": 1}),
+        ("journal", &["shardId-000000000000", "shardId-000000000001"]),
+        "tampered",
+        (&format!("\"Owner {}\"", written.get()), "\"Mallory\""),
     );
-    for shard in ["shardId-000000000000", "shardId-000000000001"] {
-        for (key, bytes) in shard_records(&rt, &emu, "journal", shard) {
-            let e = Element::read_one(&bytes).unwrap();
-            let changed = Element::read_one(
-                e.to_string()
-                    .replace(&format!("\"Owner {}\"", written.get()), "\"Mallory\"")
-                    .as_bytes(),
-            )
-            .unwrap()
-            .encode_as(v1_0::Binary)
-            .unwrap();
-            kinesis(
-                &rt,
-                &emu,
-                "PutRecord",
-                json!({"StreamName": "tampered", "PartitionKey": key,
-                       "Data": base64::engine::general_purpose::STANDARD.encode(changed)}),
-            );
-        }
-    }
     let out = run(&[
         "--from-stream",
         "arn:aws:kinesis:us-east-1:000000000000:stream/tampered",
