@@ -266,6 +266,7 @@ fn from_stream(args: &ReplicateArgs, arn: &str, files: &LedgerFiles) -> Outcome 
     let mut ledgers = BTreeSet::new();
     let mut record_no = 0usize;
     let mut following = false;
+    let mut stuck: Option<String> = None;
     loop {
         let payloads = match runtime.block_on(reader.poll()) {
             Ok(p) => p,
@@ -283,11 +284,23 @@ fn from_stream(args: &ReplicateArgs, arn: &str, files: &LedgerFiles) -> Outcome 
             }
             record_no += 1;
         }
-        let (blocks, rest) = match assemble(&waiting, &mut ledgers, args.follow) {
-            Ok(b) => b,
+        let (blocks, missing) = match assemble(&waiting, &mut ledgers, args.follow) {
+            Ok(a) => {
+                waiting = a.rest;
+                (a.blocks, a.missing)
+            }
             Err(e) => return unreadable(args.json, &e),
         };
-        waiting = rest;
+        // Records of one block written to several shards may straddle one read, never two.
+        stuck = match (missing, stuck) {
+            (Some(m), Some(before)) if m == before => {
+                return unreadable(
+                    args.json,
+                    &format!("{m}, and it did not come in two reads of every shard"),
+                );
+            }
+            (m, _) => m,
+        };
         if !files.journal().exists() {
             if !blocks.is_empty() {
                 let count = blocks.len() as u64;
@@ -426,8 +439,6 @@ pub fn with_s3_export<T>(
     result
 }
 
-/// Reads every record of the Kinesis stream `arn` (every shard from its trim horizon to its
-/// tip), de-aggregates them and puts the journal's blocks back together.
 fn get<'a>(e: &'a Element, name: &str) -> Option<&'a Element> {
     e.as_struct()?.get(name)
 }
@@ -443,13 +454,14 @@ fn seq_of(e: &Element) -> Option<i64> {
 ///
 /// A revision that is missing is named, unless `wait` (a stream being followed, where the
 /// records of a block spread over shards may not all have arrived yet): then the blocks from
-/// the first incomplete one (or the first gap) on are left for later, and their records are
-/// returned beside the blocks.
+/// the first incomplete one (or the first gap) on are left for later, their records are
+/// returned beside the blocks, and what is missing is named when a later block is already
+/// there (the caller decides how long to wait for it).
 pub fn assemble(
     records: &[Element],
     ledgers: &mut BTreeSet<String>,
     wait: bool,
-) -> Result<(Vec<Element>, Vec<Element>), String> {
+) -> Result<Assembled, String> {
     let mut summaries: BTreeMap<i64, Element> = BTreeMap::new();
     let mut revisions: BTreeMap<(i64, Vec<u8>), Element> = BTreeMap::new();
     let mut kept: Vec<(i64, &Element)> = Vec::new();
@@ -495,11 +507,19 @@ pub fn assemble(
     }
     let mut blocks = Vec::with_capacity(summaries.len());
     let mut waiting_from = None;
+    let mut missing = None;
     let mut previous: Option<i64> = None;
+    let last = summaries.keys().next_back().copied();
     'blocks: for (seq, summary) in summaries {
-        if wait && previous.is_some_and(|p| p + 1 != seq) {
-            waiting_from = Some(seq);
-            break;
+        if wait {
+            if let Some(p) = previous.filter(|p| p + 1 != seq) {
+                waiting_from = Some(seq);
+                missing = Some(format!(
+                    "block {}: its BLOCK_SUMMARY is not in the stream, but block {seq}'s is",
+                    p + 1
+                ));
+                break;
+            }
         }
         previous = Some(seq);
         let st = summary
@@ -519,6 +539,12 @@ pub fn assemble(
                     Some(revision) => list.push(revision.clone()),
                     None if wait => {
                         waiting_from = Some(seq);
+                        if last.is_some_and(|l| l > seq) {
+                            missing = Some(format!(
+                                "block {seq}: the revision of document {doc} is not in the stream, but block {}'s summary is",
+                                last.unwrap_or(seq)
+                            ));
+                        }
                         break 'blocks;
                     }
                     None => {
@@ -555,7 +581,21 @@ pub fn assemble(
     } else {
         Vec::new()
     };
-    Ok((blocks, rest))
+    Ok(Assembled {
+        blocks,
+        rest,
+        missing,
+    })
+}
+
+/// What [`assemble`] put together.
+pub struct Assembled {
+    /// The blocks, in order.
+    pub blocks: Vec<Element>,
+    /// The records of blocks not complete yet (when waiting).
+    pub rest: Vec<Element>,
+    /// What a waiting block lacks while a later block is already there.
+    pub missing: Option<String>,
 }
 
 /// A Kinesis stream read shard by shard, each from its trim horizon, remembering where each
