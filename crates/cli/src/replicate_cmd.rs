@@ -63,7 +63,7 @@ pub struct ReplicateArgs {
     #[arg(long, requires = "from_stream", conflicts_with = "from_export")]
     follow: bool,
     /// Milliseconds between two reads of the stream with --follow.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     poll_ms: u64,
     /// With --follow: stop once the replica's last block is this sequence number or later.
     #[arg(long, value_name = "SEQ", requires = "follow")]

@@ -568,6 +568,19 @@ fn replicas_from_a_journal_stream_and_from_an_s3_export_verify_and_a_changed_blo
         json!({}),
     );
     assert_eq!(described["ExportDescription"]["Status"], "CANCELLED");
+    kms(&rt, &emu, "EnableKey", json!({"KeyId": key_arn}));
+    kms(
+        &rt,
+        &emu,
+        "ScheduleKeyDeletion",
+        json!({"KeyId": key_arn, "PendingWindowInDays": 7}),
+    );
+    let (status, refused) = export_to(&rt, &emu, "refused/", &key_arn);
+    assert_eq!(status, 412, "{refused}");
+    assert!(
+        refused.to_string().contains("pending deletion"),
+        "{refused}"
+    );
     assert_eq!(
         described["ExportDescription"]["S3ExportConfiguration"]["EncryptionConfiguration"]["KmsKeyArn"],
         key_arn.as_str()
