@@ -169,15 +169,15 @@ impl Progress {
     /// The summary (exit 0): what the replica holds now, and its digest.
     fn summary(&self, files: &LedgerFiles) -> Outcome {
         let Some(r) = &self.last else {
+            // Stopped while following a stream that has carried no block yet.
             return report(
                 self.json,
                 Outcome::Verified,
                 &format!(
-                    "created replica {} with {} blocks; every block hash and chain link verified",
-                    files.name,
-                    self.created.unwrap_or(0)
+                    "no journal block arrived; replica {} was not created",
+                    files.name
                 ),
-                json!({"ledger": files.name, "created": true, "blocks": self.created, "appended": 0}),
+                json!({"ledger": files.name, "created": false, "appended": 0}),
             );
         };
         let created = self

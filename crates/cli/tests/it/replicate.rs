@@ -833,16 +833,16 @@ fn a_replica_is_resumed_and_followed_from_the_stream_and_refuses_forks_and_chang
     assert_eq!(digest_of(&data, "replica"), before);
 
     // Following: blocks written while it runs are appended, and it stops at --until-tip-seq.
-    let follow = |extra: &[&str]| {
+    let follow_into = |to: &str, stream: &str, extra: &[&str]| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_veritrail"));
         cmd.args([
             "replicate",
             "--to",
-            "replica",
+            to,
             "--data-dir",
             s(&data),
             "--from-stream",
-            stream_arn,
+            stream,
             "--follow",
             "--poll-ms",
             "20",
@@ -854,6 +854,7 @@ fn a_replica_is_resumed_and_followed_from_the_stream_and_refuses_forks_and_chang
         aws_env(&mut cmd, &u, &home);
         cmd.spawn().unwrap()
     };
+    let follow = |extra: &[&str]| follow_into("replica", stream_arn, extra);
     // Blocks 0 (the ledger), 1 (the table), 2 to 7 (six inserts) so far; four more come.
     let mut child = follow(&["--until-tip-seq", "11"]);
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
@@ -892,6 +893,41 @@ fn a_replica_is_resumed_and_followed_from_the_stream_and_refuses_forks_and_chang
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["tip"], 11, "{summary}");
     assert_eq!(summary["appended"], 0, "{summary}");
+
+    // Stopped while following a stream that has carried nothing yet: no replica is made.
+    kinesis(
+        &rt,
+        &emu,
+        "CreateStream",
+        json!({"StreamName": "quiet", "ShardCount": 1}),
+    );
+    let mut child = follow_into(
+        "not-yet",
+        "arn:aws:kinesis:us-east-1:000000000000:stream/quiet",
+        &[],
+    );
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    assert!(
+        read_until(&mut lines, "following")
+            .last()
+            .unwrap()
+            .ends_with("from block 0")
+    );
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} {}",
+        out.status,
+        text(&out.stdout)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["created"], false, "{summary}");
+    assert!(!data.join("not-yet.ledger").exists());
     drop((db, elsewhere));
     let _ = std::fs::remove_dir_all(&dir);
 }
