@@ -640,6 +640,23 @@ fn read_until(
     panic!("the replica's output ended before `{wanted}`: {seen:?}");
 }
 
+/// Sends SIGTERM to a `--follow --json` run; it must end with exit 0 and its summary.
+fn terminated(child: std::process::Child) -> Value {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} {}",
+        out.status,
+        text(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn a_replica_is_resumed_and_followed_from_the_stream_and_refuses_forks_and_changes() {
     use std::io::BufRead as _;
@@ -878,19 +895,7 @@ fn a_replica_is_resumed_and_followed_from_the_stream_and_refuses_forks_and_chang
     let mut child = follow(&[]);
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
     read_until(&mut lines, "following");
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?} {}",
-        out.status,
-        text(&out.stdout)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = terminated(child);
     assert_eq!(summary["tip"], 11, "{summary}");
     assert_eq!(summary["appended"], 0, "{summary}");
 
@@ -913,19 +918,7 @@ fn a_replica_is_resumed_and_followed_from_the_stream_and_refuses_forks_and_chang
             .unwrap()
             .ends_with("from block 0")
     );
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?} {}",
-        out.status,
-        text(&out.stdout)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = terminated(child);
     assert_eq!(summary["created"], false, "{summary}");
     assert!(!data.join("not-yet.ledger").exists());
     drop((db, elsewhere));
