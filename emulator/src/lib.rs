@@ -285,7 +285,10 @@ impl Emulator {
         self.kinesis.sweep(&w, now)?;
         self.qldb
             .pump_streams(&w, now, &self.kinesis)
-            .and_then(|()| self.qldb.complete_exports(&w, &self.env, &self.s3))
+            .and_then(|()| {
+                self.qldb
+                    .complete_exports(&w, &self.env, &self.s3, &self.kms)
+            })
             .map_err(|e| EmulatorError::State {
                 service: "QLDB journal streams and exports",
                 message: format!("{e:?}"),
@@ -501,7 +504,7 @@ impl Emulator {
             Operation::Qldb(op) => {
                 let v = if *op == ops::QldbOp::ExportJournalToS3 {
                     self.qldb
-                        .handle_export(req, &self.env, w, &self.s3, &self.iam)?
+                        .handle_export(req, &self.env, w, &self.s3, &self.iam, &self.kms)?
                 } else {
                     self.qldb.handle(req, *op, &self.env, w)?
                 };

@@ -688,7 +688,7 @@ fn export(
 
 /// Prints what a verification or an import found wrong: exit 1 for a broken journal, 2 for
 /// input that cannot be used.
-fn verify_failed(json_out: bool, e: &VerifyError) -> Outcome {
+pub(crate) fn verify_failed(json_out: bool, e: &VerifyError) -> Outcome {
     match e {
         VerifyError::Broken(b) => report(
             json_out,

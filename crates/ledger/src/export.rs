@@ -9,6 +9,7 @@
 //! Import only reads and stores: the caller verifies the blocks first (with `veritrail-verify`,
 //! which shares no code with this crate) and passes only a journal that verified.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use veritrail_core::Hash32;
@@ -322,6 +323,111 @@ fn text_field<'a>(st: &'a veritrail_core::ion_rs::Struct, name: &str) -> Option<
     st.get(name).and_then(Element::as_text)
 }
 
+/// Blocks written per storage commit by an import.
+const IMPORT_CHUNK: usize = 1000;
+
+/// Catalog state carried from one imported block to the next.
+struct Importing {
+    frontier: Frontier,
+    seen_tables: HashSet<String>,
+}
+
+impl Importing {
+    /// The storage batch of block `seq`, a block that verified.
+    fn batch(&mut self, seq: u64, block: &Element) -> Result<CommitBatch, LedgerError> {
+        let bad = |what: &str| LedgerError::InvalidRange(format!("imported block {seq}: {what}"));
+        let mut tables: Vec<TableRow> = Vec::new();
+        let st = block.as_struct().ok_or_else(|| bad("not a struct"))?;
+        let block_hash = st
+            .get("blockHash")
+            .and_then(Element::as_blob)
+            .and_then(|b| Hash32::from_slice(b).ok())
+            .ok_or_else(|| bad("no blockHash"))?;
+        let docs = st
+            .get("transactionInfo")
+            .and_then(Element::as_struct)
+            .and_then(|t| t.get("documents"))
+            .and_then(Element::as_struct);
+        let mut revisions = Vec::new();
+        let mut revision_tables = Vec::new();
+        let mut hashes = Vec::new();
+        let list = st.get("revisions").and_then(Element::as_sequence);
+        for (i, rev) in list.into_iter().flat_map(|l| l.iter()).enumerate() {
+            let rst = rev
+                .as_struct()
+                .ok_or_else(|| bad("a revision is not a struct"))?;
+            let hash = rst
+                .get("hash")
+                .and_then(Element::as_blob)
+                .and_then(|b| Hash32::from_slice(b).ok())
+                .ok_or_else(|| bad("a revision has no hash"))?;
+            hashes.push(hash);
+            let meta = rst.get("metadata").and_then(Element::as_struct);
+            let (kind, document_id, version, body) = match meta {
+                None => (RevisionKind::HashOnly, "0".repeat(22), 0, Vec::new()),
+                Some(m) => (
+                    RevisionKind::Full,
+                    text_field(m, "id")
+                        .ok_or_else(|| bad("a revision has no metadata.id"))?
+                        .to_owned(),
+                    m.get("version")
+                        .and_then(Element::as_i64)
+                        .and_then(|v| u64::try_from(v).ok())
+                        .unwrap_or(0),
+                    rev.encode_as(v1_0::Binary)
+                        .map_err(|e| io_err("encode", e))?,
+                ),
+            };
+            let table = docs
+                .and_then(|d| d.get(document_id.as_str()))
+                .and_then(Element::as_struct)
+                .map(|d| {
+                    (
+                        text_field(d, "tableId").unwrap_or(""),
+                        text_field(d, "tableName").unwrap_or(""),
+                    )
+                });
+            let table_id = table.map_or(String::new(), |(id, _)| id.to_owned());
+            if let Some((id, tname)) = table {
+                if !id.is_empty() && self.seen_tables.insert(id.to_owned()) {
+                    tables.push(TableRow {
+                        table_id: id.to_owned(),
+                        name: tname.to_owned(),
+                        status: TableStatus::Active,
+                        indexes: vec![],
+                        last_write_seq: seq,
+                    });
+                }
+            }
+            revision_tables.push(table_id);
+            revisions.push(StoredRevision {
+                seq,
+                index: u32::try_from(i).map_err(|_| bad("too many revisions"))?,
+                document_id,
+                version,
+                kind,
+                body,
+            });
+        }
+        let header = Element::from(st.clone_builder().remove_field("revisions").build());
+        let nodes = self.frontier.push(block_hash);
+        Ok(CommitBatch {
+            block: StoredBlock {
+                seq,
+                header: header
+                    .encode_as(v1_0::Binary)
+                    .map_err(|e| io_err("encode", e))?,
+                revision_hashes: hashes,
+            },
+            revisions,
+            nodes,
+            revision_tables,
+            tables,
+            index_updates: vec![],
+        })
+    }
+}
+
 impl Ledger {
     /// Creates a ledger holding an imported journal, block for block, hashes as they are.
     /// The blocks must already have been verified (each block, every chain link, from block 0).
@@ -334,9 +440,6 @@ impl Ledger {
         if !crate::journal::is_valid_ledger_name(name) {
             return Err(LedgerError::InvalidName(name.to_owned()));
         }
-        let bad = |seq: usize, what: &str| {
-            LedgerError::InvalidRange(format!("imported block {seq}: {what}"))
-        };
         let first = blocks
             .first()
             .ok_or_else(|| LedgerError::InvalidRange("the export holds no blocks".into()))?;
@@ -345,7 +448,9 @@ impl Ledger {
             .and_then(|s| s.get("blockAddress"))
             .and_then(Element::as_struct)
             .and_then(|a| text_field(a, "strandId"))
-            .ok_or_else(|| bad(0, "no blockAddress.strandId"))?
+            .ok_or_else(|| {
+                LedgerError::InvalidRange("imported block 0: no blockAddress.strandId".into())
+            })?
             .to_owned();
         let created = block_time(first).unwrap_or(UtcMillis(0));
         let mut storage = SqliteStorage::create(
@@ -358,106 +463,68 @@ impl Ledger {
             ],
             options.durability,
         )?;
-        let mut frontier = Frontier::default();
-        let mut seen_tables = std::collections::HashSet::new();
-        let mut tables: Vec<TableRow> = Vec::new();
-        let mut batches = Vec::new();
-        for (seq, block) in blocks.iter().enumerate() {
-            let st = block.as_struct().ok_or_else(|| bad(seq, "not a struct"))?;
-            let block_hash = st
-                .get("blockHash")
-                .and_then(Element::as_blob)
-                .and_then(|b| Hash32::from_slice(b).ok())
-                .ok_or_else(|| bad(seq, "no blockHash"))?;
-            let docs = st
-                .get("transactionInfo")
-                .and_then(Element::as_struct)
-                .and_then(|t| t.get("documents"))
-                .and_then(Element::as_struct);
-            let mut revisions = Vec::new();
-            let mut revision_tables = Vec::new();
-            let mut hashes = Vec::new();
-            let list = st.get("revisions").and_then(Element::as_sequence);
-            for (i, rev) in list.into_iter().flat_map(|l| l.iter()).enumerate() {
-                let rst = rev
-                    .as_struct()
-                    .ok_or_else(|| bad(seq, "a revision is not a struct"))?;
-                let hash = rst
-                    .get("hash")
-                    .and_then(Element::as_blob)
-                    .and_then(|b| Hash32::from_slice(b).ok())
-                    .ok_or_else(|| bad(seq, "a revision has no hash"))?;
-                hashes.push(hash);
-                let meta = rst.get("metadata").and_then(Element::as_struct);
-                let (kind, document_id, version, body) = match meta {
-                    None => (RevisionKind::HashOnly, "0".repeat(22), 0, Vec::new()),
-                    Some(m) => (
-                        RevisionKind::Full,
-                        text_field(m, "id")
-                            .ok_or_else(|| bad(seq, "a revision has no metadata.id"))?
-                            .to_owned(),
-                        m.get("version")
-                            .and_then(Element::as_i64)
-                            .and_then(|v| u64::try_from(v).ok())
-                            .unwrap_or(0),
-                        rev.encode_as(v1_0::Binary)
-                            .map_err(|e| io_err("encode", e))?,
-                    ),
-                };
-                let table = docs
-                    .and_then(|d| d.get(document_id.as_str()))
-                    .and_then(Element::as_struct)
-                    .map(|d| {
-                        (
-                            text_field(d, "tableId").unwrap_or(""),
-                            text_field(d, "tableName").unwrap_or(""),
-                        )
-                    });
-                let table_id = table.map_or(String::new(), |(id, _)| id.to_owned());
-                if let Some((id, tname)) = table {
-                    if !id.is_empty() && seen_tables.insert(id.to_owned()) {
-                        tables.push(TableRow {
-                            table_id: id.to_owned(),
-                            name: tname.to_owned(),
-                            status: TableStatus::Active,
-                            indexes: vec![],
-                            last_write_seq: seq as u64,
-                        });
-                    }
-                }
-                revision_tables.push(table_id);
-                revisions.push(StoredRevision {
-                    seq: seq as u64,
-                    index: u32::try_from(i).map_err(|_| bad(seq, "too many revisions"))?,
-                    document_id,
-                    version,
-                    kind,
-                    body,
-                });
-            }
-            let header = Element::from(st.clone_builder().remove_field("revisions").build());
-            let nodes = frontier.push(block_hash);
-            batches.push(CommitBatch {
-                block: StoredBlock {
-                    seq: seq as u64,
-                    header: header
-                        .encode_as(v1_0::Binary)
-                        .map_err(|e| io_err("encode", e))?,
-                    revision_hashes: hashes,
-                },
-                revisions,
-                nodes,
-                revision_tables,
-                tables: std::mem::take(&mut tables),
-                index_updates: vec![],
-            });
-            if batches.len() >= 1000 {
-                storage.commit(&batches)?;
-                batches.clear();
-            }
+        let mut importing = Importing {
+            frontier: Frontier::default(),
+            seen_tables: HashSet::new(),
+        };
+        for (n, chunk) in blocks.chunks(IMPORT_CHUNK).enumerate() {
+            let first = (n * IMPORT_CHUNK) as u64;
+            let batches = chunk
+                .iter()
+                .zip(first..)
+                .map(|(block, seq)| importing.batch(seq, block))
+                .collect::<Result<Vec<_>, _>>()?;
+            storage.commit(&batches)?;
         }
-        storage.commit(&batches)?;
         drop(storage);
         Ledger::open(path, options)
+    }
+
+    /// Appends blocks to a replica (a ledger made by [`Ledger::import`] that holds nothing but
+    /// imported blocks) as the blocks after its tip, hashes as they are; the count of imported
+    /// blocks moves in the same storage commit. The blocks must already have been verified as
+    /// the continuation of this ledger (sequence, strand, chain link from its last block).
+    pub fn append_imported(&mut self, blocks: &[Element]) -> Result<(), LedgerError> {
+        let size = self.block_count();
+        let imported = self.imported_blocks()?;
+        if imported != size {
+            return Err(LedgerError::InvalidRange(format!(
+                "{} holds {} blocks written here after the {imported} imported ones: it is no longer a replica, and nothing can be appended to it",
+                self.name(),
+                size.saturating_sub(imported)
+            )));
+        }
+        let mut importing = Importing {
+            frontier: self.frontier.clone(),
+            seen_tables: self
+                .storage
+                .tables()?
+                .into_iter()
+                .map(|t| t.table_id)
+                .collect(),
+        };
+        for (n, chunk) in blocks.chunks(IMPORT_CHUNK).enumerate() {
+            let first = size + (n * IMPORT_CHUNK) as u64;
+            let batches = chunk
+                .iter()
+                .zip(first..)
+                .map(|(block, seq)| importing.batch(seq, block))
+                .collect::<Result<Vec<_>, _>>()?;
+            let count = first + chunk.len() as u64;
+            self.storage
+                .commit_with_meta(&batches, &[("imported_blocks", count.to_string())])?;
+            self.frontier = importing.frontier.clone();
+            if let Some(last) = chunk.last() {
+                self.last_block_hash = last
+                    .as_struct()
+                    .and_then(|s| s.get("blockHash"))
+                    .and_then(Element::as_blob)
+                    .and_then(|b| Hash32::from_slice(b).ok());
+                if let Some(t) = block_time(last) {
+                    self.last_timestamp = t;
+                }
+            }
+        }
+        Ok(())
     }
 }

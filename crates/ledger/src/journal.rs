@@ -441,12 +441,12 @@ struct Tip {
 /// A QLDB-compatible ledger.
 #[derive(Debug)]
 pub struct Ledger<S: Storage = SqliteStorage> {
-    storage: S,
+    pub(crate) storage: S,
     name: String,
     strand_id: String,
-    frontier: Frontier,
-    last_block_hash: Option<Hash32>,
-    last_timestamp: UtcMillis,
+    pub(crate) frontier: Frontier,
+    pub(crate) last_block_hash: Option<Hash32>,
+    pub(crate) last_timestamp: UtcMillis,
     options: LedgerOptions,
 }
 

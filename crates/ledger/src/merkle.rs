@@ -155,6 +155,12 @@ impl Frontier {
         completed
     }
 
+    /// The complete subtrees still waiting for a sibling, from the largest (leftmost) down:
+    /// one per set bit of the leaf count.
+    pub fn peaks(&self) -> Vec<Hash32> {
+        self.pending.iter().rev().flatten().copied().collect()
+    }
+
     /// Root over all leaves (the journal digest); `None` when empty.
     pub fn root(&self) -> Option<Hash32> {
         // Pending nodes from the lowest level are the rightmost: fold them leftwards.

@@ -757,6 +757,17 @@ impl Storage for SqliteStorage {
     }
 
     fn commit(&mut self, batches: &[CommitBatch]) -> Result<(), StorageError> {
+        self.commit_with_meta(batches, &[])
+    }
+}
+
+impl SqliteStorage {
+    /// [`Storage::commit`], with metadata set (inserted or replaced) in the same transaction.
+    pub fn commit_with_meta(
+        &mut self,
+        batches: &[CommitBatch],
+        meta: &[(&str, String)],
+    ) -> Result<(), StorageError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -845,6 +856,10 @@ impl Storage for SqliteStorage {
                     ins.execute(params![u.table_id, field, key, u.document_id])?;
                 }
             }
+        }
+        for (k, v) in meta {
+            tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+                .execute(params![k, v])?;
         }
         tx.commit()?;
         if let Some(c) = &mut self.checkpointer {

@@ -425,3 +425,118 @@ pub fn import_blocks(
         created_key,
     })
 }
+
+/// A replica brought up to date by [`update_replica`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaUpdate {
+    pub name: String,
+    pub strand_id: String,
+    /// Blocks the replica held before.
+    pub blocks_before: u64,
+    /// The sequence numbers appended, in order (empty when the replica was current).
+    pub appended: Vec<u64>,
+    /// The digest the verifier rebuilt over the whole replica, at its new tip.
+    pub digest: Hash32,
+}
+
+impl ReplicaUpdate {
+    /// The replica's last block's sequence number.
+    pub fn tip(&self) -> u64 {
+        (self.blocks_before + self.appended.len() as u64).saturating_sub(1)
+    }
+}
+
+/// Brings the replica `files` names (a ledger made by [`import_blocks`] or [`import_ledger`])
+/// up to date with `blocks` from its source (a journal stream, a newer export). Blocks the
+/// replica already holds must hash as its own do (block 0 differing: another ledger; a later
+/// one: a fork), checked by `veritrail-verify`; the blocks after its tip must continue it with
+/// no gap, each block hash and chain link verified from the replica's last block on, before
+/// any is written.
+pub fn update_replica(
+    files: &LedgerFiles,
+    mut blocks: Vec<Element>,
+    options: LedgerOptions,
+) -> Result<ReplicaUpdate, VerifyError> {
+    let journal = files.journal();
+    if !journal.exists() {
+        return Err(VerifyError::Input(format!(
+            "{} does not exist: there is no replica to bring up to date",
+            journal.display()
+        )));
+    }
+    let nothing = "nothing was written";
+    let mut ledger = Ledger::open(&journal, options)?;
+    let size = ledger.block_count();
+    let imported = ledger.imported_blocks()?;
+    if imported != size || size == 0 {
+        return Err(VerifyError::Input(format!(
+            "{} is not a replica: {} of its {size} blocks were written here, not imported; {nothing}",
+            files.name,
+            size.saturating_sub(imported)
+        )));
+    }
+    blocks.sort_by_key(sequence_no);
+    let split = blocks.partition_point(|b| u64::try_from(sequence_no(b)).is_ok_and(|s| s < size));
+    let new = blocks.split_off(split);
+    for block in &blocks {
+        let seq = sequence_no(block);
+        let checked = veritrail_verify::check_block(block)
+            .map_err(|e| Broken::Block(format!("the source's block {seq}: {e}; {nothing}")))?;
+        let Ok(seq) = u64::try_from(seq) else {
+            return Err(Broken::Block(format!(
+                "the source holds a block without a sequence number; {nothing}"
+            ))
+            .into());
+        };
+        let held = ledger.stored_block_hash(seq)?;
+        if !checked.block_hash.ct_eq(&held) {
+            let why = if seq == 0 {
+                "the source is another ledger than the one this replica copies".to_owned()
+            } else {
+                format!("the source's journal forked from the replica's at or before block {seq}")
+            };
+            return Err(Broken::Block(format!(
+                "block {seq}: the source's block hashes to {} but the replica's is {held}: {why}; {nothing}",
+                checked.block_hash
+            ))
+            .into());
+        }
+    }
+    let previous = ledger.stored_block_hash(size - 1)?;
+    let mut verifier = JournalVerifier::qldb_continuing(
+        size,
+        ledger.strand_id(),
+        previous,
+        &ledger.frontier.peaks(),
+    )
+    .ok_or_else(|| {
+        Broken::StoredHash(format!(
+            "the replica's stored subtree hashes do not fit its {size} blocks"
+        ))
+    })?;
+    if let Some(first) = new.first().map(sequence_no) {
+        if first != size as i64 {
+            return Err(VerifyError::Input(format!(
+                "the source's next block is {first} but the replica ends at block {}: blocks {size} to {} are not in the source; {nothing}",
+                size - 1,
+                first - 1
+            )));
+        }
+    }
+    for block in &new {
+        verifier
+            .push(block)
+            .map_err(|e| Broken::Block(format!("{e}; {nothing}")))?;
+    }
+    let digest = verifier
+        .root()
+        .ok_or_else(|| Broken::StoredHash("the replica has no digest".into()))?;
+    ledger.append_imported(&new)?;
+    Ok(ReplicaUpdate {
+        name: ledger.name().to_owned(),
+        strand_id: ledger.strand_id().to_owned(),
+        blocks_before: size,
+        appended: new.iter().map(|b| sequence_no(b) as u64).collect(),
+        digest,
+    })
+}

@@ -109,6 +109,35 @@ impl JournalVerifier {
         Self::default()
     }
 
+    /// For the blocks after the first `size` blocks of a journal already held (a replica being
+    /// brought up to date), by QLDB's rules: the next block must be block `size` of `strand`
+    /// and link to `previous`, the hash of block `size - 1`. `peaks` are the journal's complete
+    /// subtrees from the largest down, one per set bit of `size`, so that [`Self::root`] is the
+    /// digest of the whole journal; `None` when their number does not fit `size`.
+    pub fn qldb_continuing(
+        size: u64,
+        strand: &str,
+        previous: Hash32,
+        peaks: &[Hash32],
+    ) -> Option<Self> {
+        if size == 0 || peaks.len() != size.count_ones() as usize {
+            return None;
+        }
+        let levels = 64 - size.leading_zeros() as usize;
+        let mut pending = vec![None; levels];
+        let set_bits = (0..levels).rev().filter(|level| size >> level & 1 == 1);
+        for (level, peak) in set_bits.zip(peaks) {
+            pending[level] = Some(*peak);
+        }
+        Some(Self {
+            strict_from: None,
+            size,
+            strand: Some(strand.to_owned()),
+            previous: Some(previous),
+            pending,
+        })
+    }
+
     /// Blocks accepted so far.
     pub fn size(&self) -> u64 {
         self.size

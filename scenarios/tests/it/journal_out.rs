@@ -2,7 +2,9 @@
 //! 1.40.45) makes the Kinesis stream and the role and starts QLDB's journal stream; pyqldb
 //! inserts and updates documents and boto3 with `aws-kinesis-agg` reads and de-aggregates the
 //! stream (`drivers/journal_stream.py`); the AWS CLI exports the journal to S3 and describes the
-//! export until it completes; and a revision read from the export verifies against a digest
+//! export until it completes (and again under a KMS key: `head-object` shows SSE-KMS with the
+//! key, and a disabled key makes the objects unreadable and a new export refused); and a
+//! revision read from the export verifies against a digest
 //! from `aws qldb get-digest` with the proof from `aws qldb get-revision` (by
 //! `veritrail-verify`), while the same revision changed by one byte does not.
 
@@ -107,8 +109,49 @@ async fn the_second_seed_recipe_streams_the_journal_to_kinesis_and_exports_it_to
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         assert_eq!(status, "COMPLETED");
+        // The same export under a KMS key: every object is SSE-KMS with that key, as
+        // `head-object` shows; with the key disabled the objects cannot be read and a new
+        // export is refused.
+        let key_arn = json(&ok(u, home, &["kms", "create-key", "--description", "journal exports"]))["KeyMetadata"]["Arn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut encrypted = export("journal-exports", ROLE);
+        encrypted[11] = format!(
+            "Bucket=journal-exports,Prefix=vehicles-kms/,EncryptionConfiguration={{ObjectEncryptionType=SSE_KMS,KmsKeyArn={key_arn}}}"
+        );
+        let kms_export = json(&ok(u, home, &strs(&encrypted)))["ExportId"].as_str().unwrap().to_owned();
+        for _ in 0..100 {
+            let d = json(&ok(u, home, &["qldb", "describe-journal-s3-export", "--name", "vehicles", "--export-id", &kms_export]));
+            if d["ExportDescription"]["Status"] == "COMPLETED" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let listing = json(&ok(u, home, &["s3api", "list-objects-v2", "--bucket", "journal-exports", "--prefix", "vehicles-kms/"]));
+        let kms_keys: Vec<String> = listing["Contents"].as_array().unwrap().iter().map(|o| o["Key"].as_str().unwrap().to_owned()).collect();
+        assert!(kms_keys.iter().any(|k| k.ends_with(".completed.manifest")), "{kms_keys:?}");
+        assert!(kms_keys.iter().any(|k| k.ends_with(".ion")), "{kms_keys:?}");
+        for key in &kms_keys {
+            let head = json(&ok(u, home, &["s3api", "head-object", "--bucket", "journal-exports", "--key", key]));
+            assert_eq!(head["ServerSideEncryption"], "aws:kms", "{key}: {head}");
+            assert_eq!(head["SSEKMSKeyId"], key_arn.as_str(), "{key}: {head}");
+        }
+        let plain = json(&ok(u, home, &["s3api", "head-object", "--bucket", "journal-exports", "--key", &format!("vehicles/{export_id}.started.manifest")]));
+        assert_eq!(plain["ServerSideEncryption"], "AES256", "{plain}");
+        ok(u, home, &["kms", "disable-key", "--key-id", &key_arn]);
+        let out = home.join("object");
+        let unreadable = failed(u, home, &["s3api", "get-object", "--bucket", "journal-exports", "--key", &kms_keys[0], out.to_str().unwrap()]);
+        assert!(unreadable.contains("KMS.DisabledException"), "{unreadable}");
+        let refused = failed(u, home, &strs(&encrypted));
+        assert!(refused.contains("ResourcePreconditionNotMetException") && refused.contains("disabled"), "{refused}");
+        ok(u, home, &["kms", "enable-key", "--key-id", &key_arn]);
+
         let listed = json(&ok(u, home, &["qldb", "list-journal-s3-exports-for-ledger", "--name", "vehicles"]));
-        assert_eq!(listed["JournalS3Exports"][0]["ExportId"], export_id.as_str());
+        assert!(
+            listed["JournalS3Exports"].as_array().unwrap().iter().any(|e| e["ExportId"] == export_id.as_str()),
+            "{listed}"
+        );
         let get = |key: &str| ok(u, home, &["s3", "cp", &format!("s3://journal-exports/{key}"), "-"]);
         let listing = ok(u, home, &["s3api", "list-objects-v2", "--bucket", "journal-exports", "--prefix", "vehicles/"]);
         let manifest_key = json(&listing)["Contents"]

@@ -9,6 +9,7 @@ mod export;
 mod hostile;
 mod partiql_props;
 mod proofs;
+mod replica;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -115,6 +115,7 @@ fn put(
         gzip(uncompressed),
         metadata,
         "application/json",
+        crate::services::s3::Encryption::S3Managed,
     ) {
         Ok(()) => Ok(Ok(())),
         Err(S3Error::Store(e)) => Err(e),

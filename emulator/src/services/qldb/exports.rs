@@ -7,6 +7,14 @@
 //! next delivery tick writes the completed manifest and the export is `COMPLETED`, so a client
 //! polling DescribeJournalS3Export sees the same transition as on QLDB. A bucket that does not
 //! exist, or a role IAM does not know, is refused before anything is written.
+//!
+//! Encryption: `SSE_KMS` writes every object (manifests and data) through S3's SSE-KMS path,
+//! as a PutObject with `x-amz-server-side-encryption: aws:kms` and the key would; `SSE_S3` and
+//! `NO_ENCRYPTION` give S3's own keys (`AES256`, S3's default since 2023). A KMS key that does
+//! not exist, is disabled or is pending deletion is refused at the request
+//! (`ResourcePreconditionNotMetException`, as the bucket and role are); a key that becomes
+//! unusable before the export completes leaves it `CANCELLED`, QLDB's one status for an export
+//! that did not finish (DescribeJournalS3Export has no FAILED).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,7 +27,8 @@ use veritrail_ledger::export::{ExportFormat, ExportRequest};
 use super::{Qldb, QldbError};
 use crate::env::Env;
 use crate::services::iam::Iam;
-use crate::services::s3::S3;
+use crate::services::kms::Kms;
+use crate::services::s3::{Encryption, S3};
 use crate::services::saved::JsonTable;
 use crate::store::Write;
 use crate::wire::json::{epoch_member, epoch_seconds, str_member};
@@ -84,6 +93,17 @@ fn precondition(message: String) -> QldbError {
     QldbError::Precondition(message)
 }
 
+/// How the objects of an export with `EncryptionConfiguration` `config` are written.
+fn encryption<'a>(config: &'a Value, kms: &'a Kms) -> Encryption<'a> {
+    match (
+        config.get("ObjectEncryptionType").and_then(Value::as_str),
+        str_member(config, "KmsKeyArn"),
+    ) {
+        (Some("SSE_KMS"), Some(key)) => Encryption::Kms { kms, key },
+        _ => Encryption::S3Managed,
+    }
+}
+
 impl Qldb {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn export_journal_to_s3(
@@ -94,6 +114,7 @@ impl Qldb {
         w: &Write<'_>,
         s3: &S3,
         iam: &Iam,
+        kms: &Kms,
     ) -> Result<Value, QldbError> {
         let (db, region) = {
             let ledgers = self.ledgers();
@@ -141,16 +162,16 @@ impl Qldb {
                 "The prefix is longer than 128 characters",
             ));
         }
-        let encryption = config
+        let encryption_config = config
             .get("EncryptionConfiguration")
             .cloned()
             .unwrap_or_else(|| json!({"ObjectEncryptionType": "NO_ENCRYPTION"}));
-        match encryption
+        match encryption_config
             .get("ObjectEncryptionType")
             .and_then(Value::as_str)
         {
             Some("NO_ENCRYPTION" | "SSE_S3") => {}
-            Some("SSE_KMS") if str_member(&encryption, "KmsKeyArn").is_some() => {}
+            Some("SSE_KMS") if str_member(&encryption_config, "KmsKeyArn").is_some() => {}
             Some("SSE_KMS") => {
                 return Err(QldbError::invalid(
                     "S3ExportConfiguration.EncryptionConfiguration.KmsKeyArn",
@@ -184,6 +205,15 @@ impl Qldb {
             return Err(precondition(format!(
                 "The S3 bucket {bucket} does not exist, or QLDB cannot write to it with role {role}"
             )));
+        }
+        if let Encryption::Kms { key, .. } = encryption(&encryption_config, kms) {
+            kms.key_arn(&region, key, now).map_err(|e| {
+                precondition(format!(
+                    "QLDB cannot encrypt the export with the KMS key {key}: {} ({})",
+                    e.message(),
+                    e.code()
+                ))
+            })?;
         }
         // The ledger writes the export into a directory of its own, which is then delivered.
         let scratch = self.dir.join(format!(".export-{}", env.new_id()));
@@ -219,6 +249,7 @@ impl Qldb {
                         read(key)?,
                         BTreeMap::new(),
                         content_type,
+                        encryption(&encryption_config, kms),
                     )
                     .map_err(|e| precondition(format!("writing {key} into {bucket}: {e:?}")))?;
                 }
@@ -232,7 +263,7 @@ impl Qldb {
                     end: end.0,
                     bucket: bucket.to_owned(),
                     prefix: prefix.to_owned(),
-                    encryption,
+                    encryption: encryption_config.clone(),
                     role_arn: role.to_owned(),
                     format: format.name().to_owned(),
                     completed_body: read(&summary.completed_manifest)?,
@@ -281,7 +312,13 @@ impl Qldb {
 
     /// Completes the exports in progress: their completed manifests go into S3 (in the
     /// emulator's delivery tick).
-    pub fn complete_exports(&self, w: &Write<'_>, env: &Env, s3: &S3) -> Result<(), QldbError> {
+    pub fn complete_exports(
+        &self,
+        w: &Write<'_>,
+        env: &Env,
+        s3: &S3,
+        kms: &Kms,
+    ) -> Result<(), QldbError> {
         let pending: Vec<JournalExport> = self
             .exports()
             .values()
@@ -299,6 +336,7 @@ impl Qldb {
                 e.completed_body.clone(),
                 BTreeMap::new(),
                 content_type(format),
+                encryption(&e.encryption, kms),
             );
             e.status = if written.is_ok() {
                 "COMPLETED".into()

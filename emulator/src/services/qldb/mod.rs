@@ -295,8 +295,8 @@ impl Qldb {
         Ok(())
     }
 
-    /// ExportJournalToS3, which writes into S3 (refused without the bucket, or when IAM does
-    /// not know the role).
+    /// ExportJournalToS3, which writes into S3 (refused without the bucket, when IAM does not
+    /// know the role, or when KMS cannot use the key it asks to encrypt with).
     pub fn handle_export(
         &self,
         req: &AwsRequest,
@@ -304,6 +304,7 @@ impl Qldb {
         write: Option<&Write<'_>>,
         s3: &crate::services::s3::S3,
         iam: &crate::services::iam::Iam,
+        kms: &crate::services::kms::Kms,
     ) -> Result<Value, QldbError> {
         let name = match &req.resource {
             Resource::Ledger { name, .. } => name.as_str(),
@@ -311,7 +312,7 @@ impl Qldb {
         };
         let w =
             write.ok_or_else(|| QldbError::Internal("a change outside a store write".into()))?;
-        self.export_journal_to_s3(name, req.json(), env, w, s3, iam)
+        self.export_journal_to_s3(name, req.json(), env, w, s3, iam, kms)
     }
 
     /// Handles one control-plane operation.

@@ -96,6 +96,18 @@ impl BodyCache {
     }
 }
 
+/// How an object a service delivers ([`S3::deliver_object`]) is encrypted.
+#[derive(Debug, Clone, Copy)]
+pub enum Encryption<'a> {
+    /// With S3's own keys (`x-amz-server-side-encryption: AES256`).
+    S3Managed,
+    /// Under a fresh data key of the KMS key `key` names (`aws:kms`), through KMS's narrow API.
+    Kms {
+        kms: &'a crate::services::kms::Kms,
+        key: &'a str,
+    },
+}
+
 /// The S3 service of one emulator.
 #[derive(Debug)]
 pub struct S3 {
@@ -408,8 +420,10 @@ impl S3 {
             .ok_or_else(|| S3Error::NoSuchBucket(name.to_owned()))
     }
 
-    /// Writes an object as a service does (CloudTrail delivering a log or digest file): a new
-    /// version, with the bucket's default retention, inside the caller's store write.
+    /// Writes an object as a service does (CloudTrail delivering a log or digest file, QLDB an
+    /// export): a new version, with the bucket's default retention, inside the caller's store
+    /// write, encrypted as `encryption` says (under a KMS key exactly as a PutObject with
+    /// `x-amz-server-side-encryption: aws:kms` and that key would be).
     #[allow(clippy::too_many_arguments)]
     pub fn deliver_object(
         &self,
@@ -421,6 +435,7 @@ impl S3 {
         body: Vec<u8>,
         metadata: BTreeMap<String, String>,
         content_type: &str,
+        encryption: Encryption<'_>,
     ) -> Result<(), S3Error> {
         let now = at;
         let mut state = self.state();
@@ -433,21 +448,38 @@ impl S3 {
             .default_retention
             .map(|d| d.retention_from(now))
             .transpose()?;
+        let plaintext = Bytes::from(body);
+        let (sse_kms, stored) = match encryption {
+            Encryption::S3Managed => (None, plaintext.clone()),
+            Encryption::Kms { kms, key: key_ref } => {
+                let (sse, sealed) = sse::seal(
+                    kms,
+                    env,
+                    &b.settings.region,
+                    key_ref,
+                    bucket,
+                    key,
+                    &plaintext,
+                )?;
+                (Some(sse), sealed)
+            }
+        };
+        // The ETag is of the plaintext; the SHA-256 of what is stored (as PutObject does).
         let version = Version {
             id: VersionId::null(),
             delete_marker: false,
-            size: body.len() as u64,
-            etag: object::etag(&body),
-            sha256: persist::sha256_hex(&body),
+            size: plaintext.len() as u64,
+            etag: object::etag(&plaintext),
+            sha256: persist::sha256_hex(&stored),
             content_type: Some(content_type.to_owned()),
             metadata,
             modified: now,
             retention,
             legal_hold: false,
             checksum: None,
-            sse_kms: None,
+            sse_kms,
         };
-        self.store_version(w, &mut state, env, bucket, key, version, Bytes::from(body))?;
+        self.store_version(w, &mut state, env, bucket, key, version, stored)?;
         Ok(())
     }
 
