@@ -203,6 +203,12 @@ pub(crate) struct Paths {
 
 #[derive(Debug, Clone, Default)]
 struct PathNode {
+    /// Bit `n` is set when some event key `n` bytes long (under 128) can step from here: a
+    /// child's key, or a dotted chain of keys down to a deeper node. Other keys are passed over
+    /// without reading their bytes, which are usually out of cache.
+    lengths: u128,
+    /// Some key that can step from here is 128 bytes or longer.
+    long: bool,
     children: Vec<Child>,
     /// Open-addressing index of `children` by `hash` (entries are index + 1; 0 is empty), a
     /// power of two at least twice as long as `children`.
@@ -212,6 +218,22 @@ struct PathNode {
 }
 
 impl PathNode {
+    /// Whether a key `len` bytes long could step from here.
+    fn may_step(&self, len: usize) -> bool {
+        match 1u128.checked_shl(len as u32) {
+            Some(bit) if len < 128 => self.lengths & bit != 0,
+            _ => self.long,
+        }
+    }
+
+    fn note_length(&mut self, len: usize) {
+        if len < 128 {
+            self.lengths |= 1 << len;
+        } else {
+            self.long = true;
+        }
+    }
+
     fn slot(&self, h: u64) -> usize {
         let bits = self.table.len().trailing_zeros();
         (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
@@ -286,7 +308,10 @@ impl Paths {
     /// The node of a dot-joined path, added if new; `field` is recorded on it.
     pub(crate) fn insert(&mut self, path: &str, field: u32) -> u32 {
         let mut node = 0u32;
+        // The node before each segment, and the segment's length.
+        let mut chain: Vec<(u32, usize)> = Vec::new();
         for segment in path.split('.') {
+            chain.push((node, segment.len()));
             node = match self.child(node, segment) {
                 Some(n) => n,
                 None => {
@@ -305,6 +330,14 @@ impl Paths {
                     n
                 }
             };
+        }
+        // Segments `i..=j` joined by dots are a key that can step from the node before `i`.
+        for (i, &(from, _)) in chain.iter().enumerate() {
+            let mut len = 0;
+            for (j, &(_, segment)) in chain.iter().enumerate().skip(i) {
+                len += segment + usize::from(j > i);
+                self.nodes[from as usize].note_length(len);
+            }
         }
         self.nodes[node as usize].field = Some(field);
         self.fields = self.fields.max(field as usize + 1);
@@ -342,6 +375,11 @@ impl Paths {
 
     fn field_of(&self, node: u32) -> Option<u32> {
         self.nodes[node as usize].field
+    }
+
+    /// Whether a key `len` bytes long could step from `node` (without reading the key).
+    fn may_step(&self, node: u32, len: usize) -> bool {
+        self.nodes[node as usize].may_step(len)
     }
 
     fn has_children(&self, node: u32) -> bool {
@@ -454,9 +492,25 @@ pub(crate) fn flatten_value<'a>(
         match value {
             Value::Object(map) => {
                 if b.paths.has_children(node) {
+                    // The keys' bytes and string values are usually out of cache (events stream
+                    // through): first a pass that only loads them, so their misses overlap
+                    // instead of coming one after another in the walk below.
+                    let mut touched = 0u8;
+                    for (k, v) in map {
+                        if b.paths.may_step(node, k.len()) {
+                            touched ^= k.as_bytes().first().copied().unwrap_or(0);
+                            if let Value::String(s) = v {
+                                touched ^= s.as_bytes().first().copied().unwrap_or(0);
+                            }
+                        }
+                    }
+                    std::hint::black_box(touched);
                     // Forward, in memory order; scalars become leaves at once (leaf order within
                     // a field does not change what matches).
                     for (k, v) in map {
+                        if !b.paths.may_step(node, k.len()) {
+                            continue;
+                        }
                         if let Some(child) = b.paths.step(node, k) {
                             if is_composite(v) {
                                 work.push(Work::Visit(child, v, depth + 1));
@@ -712,5 +766,35 @@ mod tests {
         assert_eq!(paths.step(0, "detail.userIdentity.type"), Some(node));
         assert_eq!(paths.step(0, "detail.userIdentity.arn"), None);
         assert_eq!(paths.step(0, "detail."), None);
+    }
+
+    #[test]
+    fn key_lengths_admit_every_key_that_steps() {
+        let mut paths = Paths::new();
+        paths.insert("detail.userIdentity.type", 0);
+        paths.insert("source", 1);
+        let long = "k".repeat(130);
+        paths.insert(&format!("detail.{long}"), 2);
+        let detail = paths.step(0, "detail").unwrap();
+        for (node, key) in [
+            (0, "detail"),
+            (0, "source"),
+            (0, "detail.userIdentity"),
+            (0, "detail.userIdentity.type"),
+            (detail, "userIdentity"),
+            (detail, "userIdentity.type"),
+            (detail, long.as_str()),
+        ] {
+            assert!(paths.step(node, key).is_some(), "{key}");
+            assert!(paths.may_step(node, key.len()), "{key}");
+        }
+        // Lengths no key from there has: passed over unread.
+        assert!(!paths.may_step(0, "region".len() + 1));
+        assert!(!paths.may_step(detail, "eventName".len()));
+        // Any long key may step where a long chain starts (it is then read and looked up).
+        assert!(paths.may_step(0, 200) && paths.may_step(detail, 200));
+        let mut short = Paths::new();
+        short.insert("source", 0);
+        assert!(!short.may_step(0, 200) && !short.may_step(0, 127));
     }
 }
