@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::index::{for_each_word, value_hash};
+use crate::index::{bytes_eq, for_each_word, value_hash};
 use crate::json::{Lexer, SyntaxError, Token, line_and_column};
 use crate::number::{self, NumberKey};
 
@@ -128,6 +128,10 @@ pub(crate) struct Flat<'a> {
 /// memberships, arrays and element stack, and the machine walk's stacks.
 #[derive(Debug, Default)]
 pub(crate) struct Buffers {
+    /// Allocations of [`Flat::leaves`] and of the value walk's work stack (kept empty; see
+    /// [`reuse`]).
+    leaves: Vec<Leaf<'static>>,
+    work: Vec<Work<'static>>,
     starts: Vec<u32>,
     memberships: Vec<(u32, u32)>,
     arrays: Vec<u32>,
@@ -145,7 +149,7 @@ impl<'a> Flat<'a> {
         let mut arrays = std::mem::take(&mut buffers.arrays);
         arrays.clear();
         Self {
-            leaves: Vec::with_capacity(16),
+            leaves: reuse(std::mem::take(&mut buffers.leaves)),
             starts: std::mem::take(&mut buffers.starts),
             memberships,
             arrays,
@@ -155,6 +159,7 @@ impl<'a> Flat<'a> {
 
     /// Gives the allocations back for the next event.
     pub(crate) fn recycle(self, buffers: &mut Buffers) {
+        buffers.leaves = reuse(self.leaves);
         buffers.starts = self.starts;
         buffers.memberships = self.memberships;
         buffers.arrays = self.arrays;
@@ -191,6 +196,13 @@ impl<'a> Flat<'a> {
         self.simple = self.arrays.is_empty() && !repeated;
         self
     }
+}
+
+/// A vector's allocation, emptied, for elements of another lifetime: the standard library's
+/// in-place collect keeps the allocation when the elements' layouts agree, as they do here, so
+/// the per-thread buffers can hold vectors whose elements borrow from one event at a time.
+fn reuse<T, U>(v: Vec<T>) -> Vec<U> {
+    v.into_iter().filter_map(|_| None).collect()
 }
 
 /// The field-path trie of a machine: which keys lead to a field some rule reads.
@@ -264,7 +276,7 @@ impl PathNode {
                 return None;
             }
             let c = &self.children[entry as usize - 1];
-            if c.hash == h && c.key.as_bytes() == key {
+            if c.hash == h && bytes_eq(c.key.as_bytes(), key) {
                 return Some(c.node);
             }
             at = (at + 1) & mask;
@@ -451,6 +463,7 @@ fn is_composite(v: &Value) -> bool {
 }
 
 /// Work for the value walk, kept on an explicit stack (no recursion on the event's nesting).
+#[derive(Debug)]
 enum Work<'a> {
     Visit(u32, &'a Value, usize),
     /// Enter element `.1` of array `.0` (an element that is an object or an array).
@@ -475,7 +488,8 @@ pub(crate) fn flatten_value<'a>(
         stack: Vec::new(),
         max_depth: limits.max_depth,
     };
-    let mut work = vec![Work::Visit(0, event, 0)];
+    let mut work: Vec<Work<'a>> = reuse(std::mem::take(&mut buffers.work));
+    work.push(Work::Visit(0, event, 0));
     while let Some(item) = work.pop() {
         let (node, value, depth) = match item {
             Work::EnterElement(array, index) => {
@@ -538,6 +552,7 @@ pub(crate) fn flatten_value<'a>(
             scalar => b.scalar(node, scalar),
         }
     }
+    buffers.work = reuse(work);
     Ok(b.flat.finish(paths.fields))
 }
 

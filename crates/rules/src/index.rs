@@ -93,6 +93,22 @@ pub(crate) fn for_each_word(bytes: &[u8], mut f: impl FnMut(u64)) {
     }
 }
 
+/// Whether two byte strings are equal, compared a word at a time in line (for the short keys and
+/// values here, a call to `memcmp` costs more than the comparison).
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or_default());
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (p, q) in (&mut x).zip(&mut y) {
+        if word(p) != word(q) {
+            return false;
+        }
+    }
+    x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
+}
+
 /// The hash of a value's bytes that [`EqTable`] is keyed by (computed once per leaf).
 pub(crate) fn value_hash(bytes: &[u8]) -> u64 {
     let mut h = FastHasher(bytes.len() as u64);
@@ -577,7 +593,7 @@ impl EqTable {
             }
             if slot.hash == hash
                 && slot.key_len as usize == value.len()
-                && self.bytes[slot.key_start as usize..][..value.len()] == *value
+                && bytes_eq(&self.bytes[slot.key_start as usize..][..value.len()], value)
             {
                 if slot.targets_len == 1 {
                     out.push(slot.targets_start);
@@ -685,6 +701,32 @@ mod tests {
                 .len()
                 .is_power_of_two()
         );
+    }
+
+    #[test]
+    fn bytes_eq_is_equality() {
+        let texts = [
+            "",
+            "a",
+            "ab",
+            "eventName",
+            "eventNamf",
+            "AWS API Call via CloudTrail",
+        ];
+        for a in texts {
+            for b in texts {
+                assert_eq!(bytes_eq(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
+            }
+        }
+        for len in 0..20 {
+            let a: Vec<u8> = (0..len as u8).collect();
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 1;
+                assert!(!bytes_eq(&a, &b), "len {len}, byte {at}");
+            }
+            assert!(bytes_eq(&a, &a.clone()));
+        }
     }
 
     #[test]
