@@ -662,7 +662,7 @@ impl<'a> TextWalker<'_, 'a> {
                     match self.next()? {
                         Token::EndObject => self.close(),
                         Token::FieldName(k) => {
-                            let child = if relevant {
+                            let child = if relevant && self.b.paths.may_step(node, k.len()) {
                                 self.b.paths.step(node, &k)
                             } else {
                                 None
