@@ -20,7 +20,7 @@ use crate::event::Scalar;
 use crate::ip::{self, Ip};
 use crate::number::NumberKey;
 use crate::pattern::{AnythingBut, Matcher};
-use crate::text::{Unit, Wildcard, units_match};
+use crate::text::{Unit, Wildcard, unit_prefix, units_match};
 
 /// A target state of the machine.
 pub(crate) type StateId = u32;
@@ -216,19 +216,23 @@ impl UnitTrie {
         if self.is_empty() {
             return;
         }
-        let mut stack = vec![(0usize, 0usize)];
-        while let Some((node, pos)) = stack.pop() {
+        // Depth first; the next branch is kept apart from the stack, so the usual single path
+        // (one case matches at each step) allocates nothing.
+        let mut stack = Vec::new();
+        let mut next = Some((0usize, 0usize));
+        while let Some((node, pos)) = next.take().or_else(|| stack.pop()) {
             let (children, targets) = &self.nodes[node];
             if !whole || pos == value.len() {
                 out.extend_from_slice(targets);
             }
             let rest = &value[pos..];
             for (u, child) in children {
-                if rest.starts_with(&u.lower) {
-                    stack.push((*child as usize, pos + u.lower.len()));
-                }
-                if u.upper != u.lower && rest.starts_with(&u.upper) {
-                    stack.push((*child as usize, pos + u.upper.len()));
+                for len in unit_prefix(u, rest).into_iter().flatten() {
+                    let branch = (*child as usize, pos + len);
+                    match next {
+                        None => next = Some(branch),
+                        Some(_) => stack.push(branch),
+                    }
                 }
             }
         }
