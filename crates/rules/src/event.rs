@@ -1,7 +1,10 @@
 //! Events flattened for matching: the leaves at the paths some rule reads, with their arrays.
 //!
 //! Only paths that some rule names are visited; everything else is skipped (for JSON text, still
-//! checked for syntax). Each leaf records the arrays it sits in (array id and element index),
+//! checked for syntax). A key whose length no path allows at its place is passed over without
+//! reading its bytes; in a parsed object the remaining keys and string values are first loaded
+//! in one pass, so that their cache misses overlap (events streaming through a matcher are
+//! rarely in cache, and the walk is otherwise a chain of misses). Each leaf records the arrays it sits in (array id and element index),
 //! counting only elements that are objects or arrays, as event-ruler does: fields matched by one
 //! sub-rule must come from the same element of every array they share.
 

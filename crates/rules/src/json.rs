@@ -11,7 +11,9 @@
 //! - columns count UTF-16 units from the line start, `\r\n` is one line break;
 //! - trailing content after the root value is not examined.
 //!
-//! Events are read with the same lexer ([`Lexer::skip_value`] walks past what no rule reads).
+//! Events are read with the same lexer ([`Lexer::skip_value`] walks past what no rule reads: in
+//! one pass over the bytes when it is plain JSON, token by token otherwise, so an error is still
+//! worded as Jackson words it).
 //! No recursion: nesting is tracked on an explicit stack whose depth the caller can bound.
 
 use std::borrow::Cow;
