@@ -13,13 +13,17 @@
 //!   when the event is already in cache (as right after it was parsed or built), reported beside
 //!   `machine`, never instead of it;
 //! - `machine_text`: all rules in one machine, events as JSON text (parsing included);
+//! - `parse_machine`: events as JSON text parsed into values by `serde_json`, then matched as
+//!   values (what a caller holding text pays without `machine_text`);
 //! - `naive` (the baseline): every rule tried in turn, each compiled on its own.
 //!
-//! Both methods must find the same matches; the run stops with an error if they do not.
+//! All methods must find the same matches; the run stops with an error if they do not.
 //! Rates are per core: events divided by this thread's CPU time (Linux `schedstat`), so other
 //! work on a shared machine does not lower them.
 //! Options: `--seconds S` (minimum CPU time per measurement, default 1), `--skip-naive`,
-//! `--only LABEL` (one rule set: `shipped-packs`, `100`, `1000` or `10000`, e.g. to profile it).
+//! `--only LABEL` (one rule set: `shipped-packs`, `100`, `1000` or `10000`, e.g. to profile it),
+//! `--method NAME` (with `--skip-naive`: only `machine`, `machine_warm`, `machine_text` or
+//! `parse_machine`, to profile one of them).
 
 use std::path::PathBuf;
 use veritrail_core::time::Stopwatch;
@@ -184,6 +188,15 @@ fn text_rate(m: &Machine<usize>, texts: &[String], seconds: f64) -> f64 {
     rate(seconds, texts, |t| m.matches_json(t).map_or(0, |r| r.len()))
 }
 
+fn parse_rate(m: &Machine<usize>, texts: &[String], seconds: f64) -> f64 {
+    rate(seconds, texts, |t| {
+        serde_json::from_str::<Value>(t)
+            .ok()
+            .and_then(|e| m.matches_value(&e).ok())
+            .map_or(0, |r| r.len())
+    })
+}
+
 fn run(
     label: &str,
     patterns: &[Pattern],
@@ -191,24 +204,41 @@ fn run(
     texts: &[String],
     seconds: f64,
     skip_naive: bool,
+    method: Option<&String>,
 ) {
     let (m, secs) = wall_seconds(|| machine(patterns));
     emit("build_ms", secs * 1e3, "ms", label, "machine");
     if skip_naive {
-        for (method, rate) in [
-            ("machine", machine_rate(&m, events, seconds)),
-            ("machine_warm", warm_rate(&m, events, seconds)),
-            ("machine_text", text_rate(&m, texts, seconds)),
-        ] {
-            emit("events_per_second", rate, "events/s", label, method);
+        let wanted = |name: &str| method.is_none_or(|m| m == name);
+        if wanted("machine") {
+            let rate = machine_rate(&m, events, seconds);
+            emit("events_per_second", rate, "events/s", label, "machine");
+        }
+        if wanted("machine_warm") {
+            let rate = warm_rate(&m, events, seconds);
+            emit("events_per_second", rate, "events/s", label, "machine_warm");
+        }
+        if wanted("machine_text") {
+            let rate = text_rate(&m, texts, seconds);
+            emit("events_per_second", rate, "events/s", label, "machine_text");
+        }
+        if wanted("parse_machine") {
+            let rate = parse_rate(&m, texts, seconds);
+            emit(
+                "events_per_second",
+                rate,
+                "events/s",
+                label,
+                "parse_machine",
+            );
         }
         return;
     }
     let naive = RuleByRule::new(patterns);
 
-    // Same answers from both methods, on every event.
+    // Same answers from every method, on every event.
     let mut total = 0usize;
-    for e in events {
+    for (e, t) in events.iter().zip(texts) {
         let got: Vec<usize> = m
             .matches_value(e)
             .expect("event")
@@ -220,6 +250,13 @@ fn run(
             naive.matches_value(e).expect("event"),
             "machine and baseline disagree"
         );
+        let from_text: Vec<usize> = m
+            .matches_json(t)
+            .expect("event text")
+            .into_iter()
+            .copied()
+            .collect();
+        assert_eq!(got, from_text, "values and text disagree");
         total += got.len();
     }
     emit("matches", total as f64, "matches", label, "machine");
@@ -245,6 +282,13 @@ fn run(
         "events/s",
         label,
         "machine_text",
+    );
+    emit(
+        "events_per_second",
+        parse_rate(&m, texts, seconds),
+        "events/s",
+        label,
+        "parse_machine",
     );
 
     // The baseline can be slow: a pass is 64 events.
@@ -293,6 +337,10 @@ fn main() {
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1));
+    let method = args
+        .iter()
+        .position(|a| a == "--method")
+        .and_then(|i| args.get(i + 1));
     let wanted = |label: &str| only.is_none_or(|o| o == label);
     if wanted("shipped-packs") {
         run(
@@ -302,6 +350,7 @@ fn main() {
             &texts,
             seconds,
             skip_naive,
+            method,
         );
     }
     let mut rates = Vec::new();
@@ -311,8 +360,12 @@ fn main() {
             continue;
         }
         let patterns = generated(n, &events);
-        run(&label, &patterns, &events, &texts, seconds, skip_naive);
-        rates.push((n, machine_rate(&machine(&patterns), &events, seconds)));
+        run(
+            &label, &patterns, &events, &texts, seconds, skip_naive, method,
+        );
+        if method.is_none_or(|m| m == "machine") {
+            rates.push((n, machine_rate(&machine(&patterns), &events, seconds)));
+        }
     }
     if let (Some((100, small)), Some((10_000, large))) = (rates.first(), rates.last()) {
         emit(

@@ -1,7 +1,10 @@
 //! Events flattened for matching: the leaves at the paths some rule reads, with their arrays.
 //!
 //! Only paths that some rule names are visited; everything else is skipped (for JSON text, still
-//! checked for syntax). Each leaf records the arrays it sits in (array id and element index),
+//! checked for syntax). A key whose length no path allows at its place is passed over without
+//! reading its bytes; in a parsed object the remaining keys and string values are first loaded
+//! in one pass, so that their cache misses overlap (events streaming through a matcher are
+//! rarely in cache, and the walk is otherwise a chain of misses). Each leaf records the arrays it sits in (array id and element index),
 //! counting only elements that are objects or arrays, as event-ruler does: fields matched by one
 //! sub-rule must come from the same element of every array they share.
 
@@ -10,7 +13,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::index::{for_each_word, value_hash};
+use crate::index::{bytes_eq, for_each_word, value_hash};
 use crate::json::{Lexer, SyntaxError, Token, line_and_column};
 use crate::number::{self, NumberKey};
 
@@ -128,6 +131,10 @@ pub(crate) struct Flat<'a> {
 /// memberships, arrays and element stack, and the machine walk's stacks.
 #[derive(Debug, Default)]
 pub(crate) struct Buffers {
+    /// Allocations of [`Flat::leaves`] and of the value walk's work stack (kept empty; see
+    /// [`reuse`]).
+    leaves: Vec<Leaf<'static>>,
+    work: Vec<Work<'static>>,
     starts: Vec<u32>,
     memberships: Vec<(u32, u32)>,
     arrays: Vec<u32>,
@@ -145,7 +152,7 @@ impl<'a> Flat<'a> {
         let mut arrays = std::mem::take(&mut buffers.arrays);
         arrays.clear();
         Self {
-            leaves: Vec::with_capacity(16),
+            leaves: reuse(std::mem::take(&mut buffers.leaves)),
             starts: std::mem::take(&mut buffers.starts),
             memberships,
             arrays,
@@ -155,6 +162,7 @@ impl<'a> Flat<'a> {
 
     /// Gives the allocations back for the next event.
     pub(crate) fn recycle(self, buffers: &mut Buffers) {
+        buffers.leaves = reuse(self.leaves);
         buffers.starts = self.starts;
         buffers.memberships = self.memberships;
         buffers.arrays = self.arrays;
@@ -193,6 +201,13 @@ impl<'a> Flat<'a> {
     }
 }
 
+/// A vector's allocation, emptied, for elements of another lifetime: the standard library's
+/// in-place collect keeps the allocation when the elements' layouts agree, as they do here, so
+/// the per-thread buffers can hold vectors whose elements borrow from one event at a time.
+fn reuse<T, U>(v: Vec<T>) -> Vec<U> {
+    v.into_iter().filter_map(|_| None).collect()
+}
+
 /// The field-path trie of a machine: which keys lead to a field some rule reads.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Paths {
@@ -203,6 +218,12 @@ pub(crate) struct Paths {
 
 #[derive(Debug, Clone, Default)]
 struct PathNode {
+    /// Bit `n` is set when some event key `n` bytes long (under 128) can step from here: a
+    /// child's key, or a dotted chain of keys down to a deeper node. Other keys are passed over
+    /// without reading their bytes, which are usually out of cache.
+    lengths: u128,
+    /// Some key that can step from here is 128 bytes or longer.
+    long: bool,
     children: Vec<Child>,
     /// Open-addressing index of `children` by `hash` (entries are index + 1; 0 is empty), a
     /// power of two at least twice as long as `children`.
@@ -212,6 +233,22 @@ struct PathNode {
 }
 
 impl PathNode {
+    /// Whether a key `len` bytes long could step from here.
+    fn may_step(&self, len: usize) -> bool {
+        match 1u128.checked_shl(len as u32) {
+            Some(bit) if len < 128 => self.lengths & bit != 0,
+            _ => self.long,
+        }
+    }
+
+    fn note_length(&mut self, len: usize) {
+        if len < 128 {
+            self.lengths |= 1 << len;
+        } else {
+            self.long = true;
+        }
+    }
+
     fn slot(&self, h: u64) -> usize {
         let bits = self.table.len().trailing_zeros();
         (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
@@ -242,7 +279,7 @@ impl PathNode {
                 return None;
             }
             let c = &self.children[entry as usize - 1];
-            if c.hash == h && c.key.as_bytes() == key {
+            if c.hash == h && bytes_eq(c.key.as_bytes(), key) {
                 return Some(c.node);
             }
             at = (at + 1) & mask;
@@ -286,7 +323,10 @@ impl Paths {
     /// The node of a dot-joined path, added if new; `field` is recorded on it.
     pub(crate) fn insert(&mut self, path: &str, field: u32) -> u32 {
         let mut node = 0u32;
+        // The node before each segment, and the segment's length.
+        let mut chain: Vec<(u32, usize)> = Vec::new();
         for segment in path.split('.') {
+            chain.push((node, segment.len()));
             node = match self.child(node, segment) {
                 Some(n) => n,
                 None => {
@@ -305,6 +345,14 @@ impl Paths {
                     n
                 }
             };
+        }
+        // Segments `i..=j` joined by dots are a key that can step from the node before `i`.
+        for (i, &(from, _)) in chain.iter().enumerate() {
+            let mut len = 0;
+            for (j, &(_, segment)) in chain.iter().enumerate().skip(i) {
+                len += segment + usize::from(j > i);
+                self.nodes[from as usize].note_length(len);
+            }
         }
         self.nodes[node as usize].field = Some(field);
         self.fields = self.fields.max(field as usize + 1);
@@ -342,6 +390,11 @@ impl Paths {
 
     fn field_of(&self, node: u32) -> Option<u32> {
         self.nodes[node as usize].field
+    }
+
+    /// Whether a key `len` bytes long could step from `node` (without reading the key).
+    fn may_step(&self, node: u32, len: usize) -> bool {
+        self.nodes[node as usize].may_step(len)
     }
 
     fn has_children(&self, node: u32) -> bool {
@@ -413,6 +466,7 @@ fn is_composite(v: &Value) -> bool {
 }
 
 /// Work for the value walk, kept on an explicit stack (no recursion on the event's nesting).
+#[derive(Debug)]
 enum Work<'a> {
     Visit(u32, &'a Value, usize),
     /// Enter element `.1` of array `.0` (an element that is an object or an array).
@@ -437,7 +491,8 @@ pub(crate) fn flatten_value<'a>(
         stack: Vec::new(),
         max_depth: limits.max_depth,
     };
-    let mut work = vec![Work::Visit(0, event, 0)];
+    let mut work: Vec<Work<'a>> = reuse(std::mem::take(&mut buffers.work));
+    work.push(Work::Visit(0, event, 0));
     while let Some(item) = work.pop() {
         let (node, value, depth) = match item {
             Work::EnterElement(array, index) => {
@@ -454,9 +509,25 @@ pub(crate) fn flatten_value<'a>(
         match value {
             Value::Object(map) => {
                 if b.paths.has_children(node) {
+                    // The keys' bytes and string values are usually out of cache (events stream
+                    // through): first a pass that only loads them, so their misses overlap
+                    // instead of coming one after another in the walk below.
+                    let mut touched = 0u8;
+                    for (k, v) in map {
+                        if b.paths.may_step(node, k.len()) {
+                            touched ^= k.as_bytes().first().copied().unwrap_or(0);
+                            if let Value::String(s) = v {
+                                touched ^= s.as_bytes().first().copied().unwrap_or(0);
+                            }
+                        }
+                    }
+                    std::hint::black_box(touched);
                     // Forward, in memory order; scalars become leaves at once (leaf order within
                     // a field does not change what matches).
                     for (k, v) in map {
+                        if !b.paths.may_step(node, k.len()) {
+                            continue;
+                        }
                         if let Some(child) = b.paths.step(node, k) {
                             if is_composite(v) {
                                 work.push(Work::Visit(child, v, depth + 1));
@@ -484,6 +555,7 @@ pub(crate) fn flatten_value<'a>(
             scalar => b.scalar(node, scalar),
         }
     }
+    buffers.work = reuse(work);
     Ok(b.flat.finish(paths.fields))
 }
 
@@ -593,7 +665,7 @@ impl<'a> TextWalker<'_, 'a> {
                     match self.next()? {
                         Token::EndObject => self.close(),
                         Token::FieldName(k) => {
-                            let child = if relevant {
+                            let child = if relevant && self.b.paths.may_step(node, k.len()) {
                                 self.b.paths.step(node, &k)
                             } else {
                                 None
@@ -712,5 +784,35 @@ mod tests {
         assert_eq!(paths.step(0, "detail.userIdentity.type"), Some(node));
         assert_eq!(paths.step(0, "detail.userIdentity.arn"), None);
         assert_eq!(paths.step(0, "detail."), None);
+    }
+
+    #[test]
+    fn key_lengths_admit_every_key_that_steps() {
+        let mut paths = Paths::new();
+        paths.insert("detail.userIdentity.type", 0);
+        paths.insert("source", 1);
+        let long = "k".repeat(130);
+        paths.insert(&format!("detail.{long}"), 2);
+        let detail = paths.step(0, "detail").unwrap();
+        for (node, key) in [
+            (0, "detail"),
+            (0, "source"),
+            (0, "detail.userIdentity"),
+            (0, "detail.userIdentity.type"),
+            (detail, "userIdentity"),
+            (detail, "userIdentity.type"),
+            (detail, long.as_str()),
+        ] {
+            assert!(paths.step(node, key).is_some(), "{key}");
+            assert!(paths.may_step(node, key.len()), "{key}");
+        }
+        // Lengths no key from there has: passed over unread.
+        assert!(!paths.may_step(0, "region".len() + 1));
+        assert!(!paths.may_step(detail, "eventName".len()));
+        // Any long key may step where a long chain starts (it is then read and looked up).
+        assert!(paths.may_step(0, 200) && paths.may_step(detail, 200));
+        let mut short = Paths::new();
+        short.insert("source", 0);
+        assert!(!short.may_step(0, 200) && !short.may_step(0, 127));
     }
 }

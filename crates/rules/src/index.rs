@@ -20,7 +20,7 @@ use crate::event::Scalar;
 use crate::ip::{self, Ip};
 use crate::number::NumberKey;
 use crate::pattern::{AnythingBut, Matcher};
-use crate::text::{Unit, Wildcard, units_match};
+use crate::text::{Unit, Wildcard, unit_prefix, units_match};
 
 /// A target state of the machine.
 pub(crate) type StateId = u32;
@@ -91,6 +91,22 @@ pub(crate) fn for_each_word(bytes: &[u8], mut f: impl FnMut(u64)) {
         }
         f(w);
     }
+}
+
+/// Whether two byte strings are equal, compared a word at a time in line (for the short keys and
+/// values here, a call to `memcmp` costs more than the comparison).
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or_default());
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (p, q) in (&mut x).zip(&mut y) {
+        if word(p) != word(q) {
+            return false;
+        }
+    }
+    x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
 }
 
 /// The hash of a value's bytes that [`EqTable`] is keyed by (computed once per leaf).
@@ -200,19 +216,23 @@ impl UnitTrie {
         if self.is_empty() {
             return;
         }
-        let mut stack = vec![(0usize, 0usize)];
-        while let Some((node, pos)) = stack.pop() {
+        // Depth first; the next branch is kept apart from the stack, so the usual single path
+        // (one case matches at each step) allocates nothing.
+        let mut stack = Vec::new();
+        let mut next = Some((0usize, 0usize));
+        while let Some((node, pos)) = next.take().or_else(|| stack.pop()) {
             let (children, targets) = &self.nodes[node];
             if !whole || pos == value.len() {
                 out.extend_from_slice(targets);
             }
             let rest = &value[pos..];
             for (u, child) in children {
-                if rest.starts_with(&u.lower) {
-                    stack.push((*child as usize, pos + u.lower.len()));
-                }
-                if u.upper != u.lower && rest.starts_with(&u.upper) {
-                    stack.push((*child as usize, pos + u.upper.len()));
+                for len in unit_prefix(u, rest).into_iter().flatten() {
+                    let branch = (*child as usize, pos + len);
+                    match next {
+                        None => next = Some(branch),
+                        Some(_) => stack.push(branch),
+                    }
                 }
             }
         }
@@ -577,7 +597,7 @@ impl EqTable {
             }
             if slot.hash == hash
                 && slot.key_len as usize == value.len()
-                && self.bytes[slot.key_start as usize..][..value.len()] == *value
+                && bytes_eq(&self.bytes[slot.key_start as usize..][..value.len()], value)
             {
                 if slot.targets_len == 1 {
                     out.push(slot.targets_start);
@@ -685,6 +705,32 @@ mod tests {
                 .len()
                 .is_power_of_two()
         );
+    }
+
+    #[test]
+    fn bytes_eq_is_equality() {
+        let texts = [
+            "",
+            "a",
+            "ab",
+            "eventName",
+            "eventNamf",
+            "AWS API Call via CloudTrail",
+        ];
+        for a in texts {
+            for b in texts {
+                assert_eq!(bytes_eq(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
+            }
+        }
+        for len in 0..20 {
+            let a: Vec<u8> = (0..len as u8).collect();
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 1;
+                assert!(!bytes_eq(&a, &b), "len {len}, byte {at}");
+            }
+            assert!(bytes_eq(&a, &a.clone()));
+        }
     }
 
     #[test]

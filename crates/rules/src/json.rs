@@ -11,7 +11,9 @@
 //! - columns count UTF-16 units from the line start, `\r\n` is one line break;
 //! - trailing content after the root value is not examined.
 //!
-//! Events are read with the same lexer ([`Lexer::skip_value`] walks past what no rule reads).
+//! Events are read with the same lexer ([`Lexer::skip_value`] walks past what no rule reads: in
+//! one pass over the bytes when it is plain JSON, token by token otherwise, so an error is still
+//! worded as Jackson words it).
 //! No recursion: nesting is tracked on an explicit stack whose depth the caller can bound.
 
 use std::borrow::Cow;
@@ -420,8 +422,8 @@ impl<'a> Lexer<'a> {
         start: usize,
         want: bool,
     ) -> Result<Option<Cow<'a, str>>, SyntaxError> {
-        let mut pos = start;
         let bytes = self.bytes;
+        let mut pos = plain_run_end(bytes, start);
         // Fast path: no escapes.
         while let Some(&b) = bytes.get(pos) {
             match b {
@@ -577,6 +579,14 @@ impl<'a> Lexer<'a> {
     pub(crate) fn skip_value(&mut self, first: &Token<'a>) -> Result<(), SyntaxError> {
         match first {
             Token::StartObject | Token::StartArray => {
+                if self.pending.is_none()
+                    && let Some(end) = self.skip_plain_container(*first == Token::StartObject)
+                {
+                    self.pos = end;
+                    self.loc = end;
+                    self.stack.pop();
+                    return Ok(());
+                }
                 let depth = self.stack.len();
                 while self.stack.len() >= depth {
                     if self.next_token()?.is_none() {
@@ -589,6 +599,175 @@ impl<'a> Lexer<'a> {
             _ => Ok(()),
         }
     }
+}
+
+impl Lexer<'_> {
+    /// The end of the object or array just opened (`object`: which one), when everything up to
+    /// its close marker is plain JSON: the common shapes of strings, escapes, numbers and
+    /// literals, nesting well inside the limit. `None` for anything else (an error, or something
+    /// merely unusual): the caller then skips token by token, which finds the same end or reports
+    /// the error as Jackson words it. Nothing is decoded and no token is made, so skipping a
+    /// subtree no rule names costs a pass over its bytes.
+    fn skip_plain_container(&self, object: bool) -> Option<usize> {
+        let b = self.bytes;
+        let ws = |mut pos: usize| {
+            while matches!(b.get(pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                pos += 1;
+            }
+            pos
+        };
+        // Open containers, innermost in bit `depth - 1` (1: object); at most 64 here.
+        let mut objects = u64::from(object);
+        let mut depth = 1usize;
+        let mut pos = self.pos;
+        let mut may_close = true;
+        loop {
+            // A value (after its field name in an object), or a close marker after an opening.
+            pos = ws(pos);
+            let in_object = objects >> (depth - 1) & 1 == 1;
+            let mut c = *b.get(pos)?;
+            let close = if in_object { b'}' } else { b']' };
+            if may_close && c == close {
+                pos += 1;
+                depth -= 1;
+                if depth == 0 {
+                    return Some(pos);
+                }
+            } else {
+                if in_object {
+                    if c != b'"' {
+                        return None;
+                    }
+                    pos = ws(plain_string_end(b, pos + 1)?);
+                    if b.get(pos) != Some(&b':') {
+                        return None;
+                    }
+                    pos = ws(pos + 1);
+                    c = *b.get(pos)?;
+                }
+                match c {
+                    b'{' | b'[' => {
+                        if depth >= 64 || self.stack.len() + depth >= self.max_depth {
+                            return None;
+                        }
+                        objects = objects & !(1 << depth) | u64::from(c == b'{') << depth;
+                        depth += 1;
+                        pos += 1;
+                        may_close = true;
+                        continue;
+                    }
+                    b'"' => pos = plain_string_end(b, pos + 1)?,
+                    b'-' | b'0'..=b'9' => pos = plain_number_end(b, pos)?,
+                    b't' if b.get(pos..pos + 4) == Some(b"true") => pos += 4,
+                    b'f' if b.get(pos..pos + 5) == Some(b"false") => pos += 5,
+                    b'n' if b.get(pos..pos + 4) == Some(b"null") => pos += 4,
+                    _ => return None,
+                }
+            }
+            // After a value: a comma, or close markers.
+            loop {
+                pos = ws(pos);
+                let c = *b.get(pos)?;
+                if c == b',' {
+                    pos += 1;
+                    may_close = false;
+                    break;
+                }
+                let close = if objects >> (depth - 1) & 1 == 1 {
+                    b'}'
+                } else {
+                    b']'
+                };
+                if c != close {
+                    return None;
+                }
+                pos += 1;
+                depth -= 1;
+                if depth == 0 {
+                    return Some(pos);
+                }
+            }
+        }
+    }
+}
+
+/// Where the run of bytes from `pos` that need no attention in a string ends: at the first `"`,
+/// `\\` or control character (or the end), found eight bytes at a time.
+fn plain_run_end(b: &[u8], mut pos: usize) -> usize {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(pos..pos + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        // Zero bytes of `w ^ "…"` are quotes (the has-zero-byte test: its lowest flag is exact);
+        // bytes under 0x20 are flagged by subtracting 0x20 from each.
+        let quote = w ^ (LOW * u64::from(b'"'));
+        let backslash = w ^ (LOW * u64::from(b'\\'));
+        let flags = (quote.wrapping_sub(LOW) & !quote
+            | backslash.wrapping_sub(LOW) & !backslash
+            | w.wrapping_sub(LOW * 0x20) & !w)
+            & HIGH;
+        if flags != 0 {
+            return pos + (flags.trailing_zeros() / 8) as usize;
+        }
+        pos += 8;
+    }
+    pos
+}
+
+/// The end (after the closing quote) of a string whose body starts at `pos`, when it has only
+/// plain bytes and the short escapes (`\\uXXXX` included); `None` otherwise.
+fn plain_string_end(b: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        pos = plain_run_end(b, pos);
+        match *b.get(pos)? {
+            b'"' => return Some(pos + 1),
+            b'\\' => match *b.get(pos + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => pos += 2,
+                b'u' if b.get(pos + 2..pos + 6)?.iter().all(u8::is_ascii_hexdigit) => pos += 6,
+                _ => return None,
+            },
+            0..=0x1f => return None,
+            _ => pos += 1,
+        }
+    }
+}
+
+/// The end of a number starting at `pos` written as JSON's grammar has it; `None` otherwise.
+fn plain_number_end(b: &[u8], mut pos: usize) -> Option<usize> {
+    let digits = |mut pos: usize| {
+        let start = pos;
+        while b.get(pos).is_some_and(u8::is_ascii_digit) {
+            pos += 1;
+        }
+        (pos, pos - start)
+    };
+    if b.get(pos) == Some(&b'-') {
+        pos += 1;
+    }
+    let (end, n) = digits(pos);
+    if n == 0 || (n > 1 && b[pos] == b'0') {
+        return None;
+    }
+    pos = end;
+    if b.get(pos) == Some(&b'.') {
+        let (end, n) = digits(pos + 1);
+        if n == 0 {
+            return None;
+        }
+        pos = end;
+    }
+    if matches!(b.get(pos), Some(b'e' | b'E')) {
+        pos += 1;
+        if matches!(b.get(pos), Some(b'+' | b'-')) {
+            pos += 1;
+        }
+        let (end, n) = digits(pos);
+        if n == 0 {
+            return None;
+        }
+        pos = end;
+    }
+    Some(pos)
 }
 
 /// Jackson's description of a character in messages: `'x' (code 120)`.
@@ -688,6 +867,94 @@ mod tests {
             out.push((t, lexer.location()));
         }
         Ok(out)
+    }
+
+    /// Skips the container opened by `text`'s first token token by token (the way the fast skip
+    /// falls back to): its end, or the error.
+    fn slow_skip(text: &str, max_depth: usize) -> Result<usize, SyntaxError> {
+        let mut lexer = Lexer::new(text, max_depth);
+        lexer.next_token()?;
+        while !lexer.stack.is_empty() {
+            if lexer.next_token()?.is_none() {
+                break;
+            }
+        }
+        Ok(lexer.pos)
+    }
+
+    #[test]
+    fn plain_skip_ends_where_tokens_end_or_leaves_it_to_them() {
+        let samples = [
+            r#"{}"#,
+            r#"[]"#,
+            r#"{"a":1,"b":[true,false,null,{"c":"d"}],"e":{}}"#,
+            r#"[ 1 , -2.5e+10 , 0 , -0.0 , 3E7 , "x\"\\\/\b\f\n\r\t\u00e9y" ]"#,
+            "{\n\t\"k\" :\r\n [ ] }",
+            r#"{"é":"ünïcode ✓","long":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"bbbbbbbbbbbbbbbb"}"#,
+            r#"[[[[[[[[]]]]]]]]"#,
+            r#"{"a":1} trailing"#,
+            // Errors and unusual shapes: the token walk decides.
+            r#"[01]"#,
+            r#"[1.]"#,
+            r#"[-]"#,
+            r#"[1e]"#,
+            r#"[tru]"#,
+            r#"[truex]"#,
+            r#"[NaN]"#,
+            r#"["\u12G4"]"#,
+            r#"["\x"]"#,
+            "[\"a\u{1}b\"]",
+            r#"[1,]"#,
+            r#"{,}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":1]"#,
+            r#"[1}"#,
+            r#"[1 2]"#,
+            r#"{"a":"#,
+            r#"["abc"#,
+            r#"[1"#,
+            r#"{"a":[1,{"b":2}}"#,
+            r#"[+1]"#,
+            r#"[.5]"#,
+            r#"{'a':1}"#,
+        ];
+        for text in samples {
+            for max_depth in [3, 100] {
+                let mut lexer = Lexer::new(text, max_depth);
+                let first = lexer.next_token().unwrap().unwrap();
+                let fast = lexer.skip_plain_container(first == Token::StartObject);
+                let slow = slow_skip(text, max_depth);
+                if let Some(end) = fast {
+                    assert_eq!(slow, Ok(end), "{text} (depth {max_depth})");
+                }
+                if slow.is_err() {
+                    assert_eq!(fast, None, "{text} (depth {max_depth})");
+                }
+            }
+        }
+        // Plain JSON is skipped fast.
+        let mut lexer = Lexer::new(samples[2], 100);
+        lexer.next_token().unwrap();
+        assert_eq!(lexer.skip_plain_container(true), Some(samples[2].len()));
+    }
+
+    #[test]
+    fn plain_runs_stop_at_the_first_quote_backslash_or_control() {
+        for len in 0..20 {
+            for stop in [b'"', b'\\', 0x1f, 0] {
+                let mut text = vec![b'a'; len];
+                text.extend_from_slice(&[stop, b'"']);
+                text.extend_from_slice(b"zzzzzzzzzz");
+                assert_eq!(plain_run_end(&text, 0), len, "len {len} stop {stop}");
+            }
+            // Bytes just above the special ones are plain.
+            let mut text: Vec<u8> = (0..len).map(|i| [b'#', b']', 0x20, 0xff][i % 4]).collect();
+            text.extend_from_slice(b"\"zzzzzzzz");
+            assert_eq!(plain_run_end(&text, 0), len);
+            // Short of a word, the caller's byte loop reads the rest.
+            assert_eq!(plain_run_end(&text[..len], 0), len - len % 8);
+        }
     }
 
     #[test]

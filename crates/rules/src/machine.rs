@@ -37,13 +37,24 @@ struct Transition {
     absent: Vec<StateId>,
 }
 
+/// A state while the machine is built.
 #[derive(Debug, Clone, Default)]
-struct State {
+struct Draft {
     transitions: Vec<Transition>,
     /// Rules (by index) whose sub-rule ends here.
     terminals: Vec<u32>,
     /// Path nodes that fields ahead of this state sit under (sorted): the arrays that matter.
     ahead: Vec<u32>,
+}
+
+/// A state of the built machine: ranges of the machine's arrays, 16 bytes, so that following a
+/// chain of states costs as few cache misses as can be (a large machine is rarely in cache).
+#[derive(Debug, Clone, Copy, Default)]
+struct State {
+    /// Its transitions, in [`Machine::transitions`].
+    transitions: (u32, u32),
+    /// Rules (by index) whose sub-rule ends here, in [`Machine::terminals`].
+    terminals: (u32, u32),
 }
 
 /// Collects rules, then builds the [`Machine`].
@@ -90,6 +101,11 @@ impl<T> MachineBuilder<T> {
 pub struct Machine<T> {
     names: Vec<T>,
     states: Vec<State>,
+    transitions: Vec<Transition>,
+    terminals: Vec<u32>,
+    /// Each state's path nodes that fields ahead of it sit under (sorted): the arrays that
+    /// matter (read only for events with arrays).
+    ahead: Vec<Box<[u32]>>,
     strings: EqTable,
     paths: Paths,
     limits: EventLimits,
@@ -102,7 +118,7 @@ impl<T> Machine<T> {
         let mut paths = Paths::new();
         let mut field_ids: FastMap<String, u32> = FastMap::default();
         let mut field_nodes = Vec::new();
-        let mut states = vec![State::default()];
+        let mut states = vec![Draft::default()];
         // Children of a state, keyed by (field, canonical alternatives).
         let mut children: FastMap<(StateId, u32, String), StateId> = FastMap::default();
         let mut names = Vec::with_capacity(rules.len());
@@ -124,7 +140,7 @@ impl<T> Machine<T> {
                         Some(&n) => n,
                         None => {
                             let n = states.len() as StateId;
-                            states.push(State::default());
+                            states.push(Draft::default());
                             let from = &mut states[state as usize];
                             let i = match from.transitions.iter().position(|t| t.field == field) {
                                 Some(i) => i,
@@ -203,13 +219,41 @@ impl<T> Machine<T> {
                 }
             }
         }
-        Self {
+        let mut compact = Self {
             names,
-            states,
+            states: Vec::with_capacity(states.len()),
+            transitions: Vec::new(),
+            terminals: Vec::new(),
+            ahead: Vec::with_capacity(states.len()),
             strings: EqTable::build(&strings),
             paths,
             limits,
+        };
+        for d in states {
+            let range = |at: usize, len: usize| (at as u32, len as u32);
+            compact.states.push(State {
+                transitions: range(compact.transitions.len(), d.transitions.len()),
+                terminals: range(compact.terminals.len(), d.terminals.len()),
+            });
+            compact.transitions.extend(d.transitions);
+            compact.terminals.extend(d.terminals);
+            compact.ahead.push(d.ahead.into_boxed_slice());
         }
+        compact
+    }
+
+    fn transitions_of(&self, state: State) -> &[Transition] {
+        let (at, len) = state.transitions;
+        self.transitions
+            .get(at as usize..(at + len) as usize)
+            .unwrap_or_default()
+    }
+
+    fn terminals_of(&self, state: State) -> &[u32] {
+        let (at, len) = state.terminals;
+        self.terminals
+            .get(at as usize..(at + len) as usize)
+            .unwrap_or_default()
     }
 
     /// Number of rules.
@@ -277,9 +321,9 @@ impl<T> Machine<T> {
             stack.clear();
             stack.push(0);
             while let Some(s) = stack.pop() {
-                let state = &self.states[s as usize];
-                found.extend_from_slice(&state.terminals);
-                for t in &state.transitions {
+                let state = self.states[s as usize];
+                found.extend_from_slice(self.terminals_of(state));
+                for t in self.transitions_of(state) {
                     let leaves = flat.field(t.field);
                     match leaves.first() {
                         None => stack.extend_from_slice(&t.absent),
@@ -300,9 +344,9 @@ impl<T> Machine<T> {
                 if !seen.insert((s, context.clone())) {
                     continue;
                 }
-                let state = &self.states[s as usize];
-                found.extend_from_slice(&state.terminals);
-                for t in &state.transitions {
+                let state = self.states[s as usize];
+                found.extend_from_slice(self.terminals_of(state));
+                for t in self.transitions_of(state) {
                     let leaves = flat.field(t.field);
                     if !t.absent.is_empty()
                         && !leaves
@@ -346,7 +390,7 @@ impl<T> Machine<T> {
 
     /// The part of a context that can still matter at state `n`.
     fn project(&self, n: StateId, context: &[(u32, u32)], flat: &Flat<'_>) -> Vec<(u32, u32)> {
-        let ahead = &self.states[n as usize].ahead;
+        let ahead = &self.ahead[n as usize];
         context
             .iter()
             .copied()

@@ -158,24 +158,36 @@ pub(crate) fn reversed_units(units: &[Unit]) -> Vec<Unit> {
 pub(crate) fn units_match(units: &[Unit], value: &[u8], whole: bool) -> bool {
     // Depth-first over the (at most two) alternatives of each unit; a unit's alternatives are
     // distinct strings, so the search space is small in practice and bounded by value length.
-    let mut stack = vec![(0usize, 0usize)];
-    while let Some((i, pos)) = stack.pop() {
-        if i == units.len() {
+    // The next branch is kept apart from the stack: the usual single path allocates nothing.
+    let mut stack = Vec::new();
+    let mut next = Some((0usize, 0usize));
+    while let Some((i, pos)) = next.take().or_else(|| stack.pop()) {
+        let Some(u) = units.get(i) else {
             if !whole || pos == value.len() {
                 return true;
             }
             continue;
-        }
-        let u = &units[i];
-        let rest = &value[pos..];
-        if rest.starts_with(&u.lower) {
-            stack.push((i + 1, pos + u.lower.len()));
-        }
-        if u.upper != u.lower && rest.starts_with(&u.upper) {
-            stack.push((i + 1, pos + u.upper.len()));
+        };
+        for len in unit_prefix(u, &value[pos..]).into_iter().flatten() {
+            match next {
+                None => next = Some((i + 1, pos + len)),
+                Some(_) => stack.push((i + 1, pos + len)),
+            }
         }
     }
     false
+}
+
+/// How many bytes of `rest` each of a unit's cases matches at its start (the upper case only
+/// when it differs): one-byte cases, nearly all of them, are compared as bytes.
+pub(crate) fn unit_prefix(u: &Unit, rest: &[u8]) -> [Option<usize>; 2] {
+    let matches = |case: &[u8]| match (case, rest.first()) {
+        ([one], Some(first)) => one == first,
+        _ => rest.starts_with(case),
+    };
+    let lower = matches(&u.lower).then_some(u.lower.len());
+    let upper = (u.upper != u.lower && matches(&u.upper)).then_some(u.upper.len());
+    [lower, upper]
 }
 
 #[cfg(test)]
