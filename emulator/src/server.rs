@@ -351,7 +351,8 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> std::io::Result<
 /// The options of `veritrail serve` (and of the `veritrail-emulator` binary).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on. Loopback only: requests are not authenticated (any credentials
+    /// are accepted), so an address other machines can reach is refused.
     #[arg(long, default_value = "127.0.0.1:4566")]
     pub addr: SocketAddr,
     /// Where ledgers, buckets, trails and records are kept [default: the user's data
@@ -371,6 +372,17 @@ pub struct ServeArgs {
     /// clock expires Object Lock retention, so it is off by default).
     #[arg(long)]
     pub allow_clock_control: bool,
+}
+
+/// Refuses an address other machines can reach: the emulator accepts any credentials, so
+/// serving beyond loopback would let anyone on the network act as anyone.
+pub fn loopback_only(addr: SocketAddr) -> Result<(), String> {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to listen on {addr}: requests are not authenticated (any credentials are accepted), so only a loopback address (127.0.0.1, ::1) is served"
+    ))
 }
 
 /// SIGINT or SIGTERM. The handlers are installed when this is called, not when it is first
@@ -422,6 +434,10 @@ where
         .data_dir
         .clone()
         .unwrap_or_else(crate::default_data_dir);
+    if let Err(e) = loopback_only(args.addr) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -503,4 +519,23 @@ where
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_only;
+
+    #[test]
+    fn only_loopback_addresses_are_served() {
+        for ok in ["127.0.0.1:4566", "127.0.0.2:0", "[::1]:4566"] {
+            assert!(loopback_only(ok.parse().unwrap()).is_ok(), "{ok}");
+        }
+        for refused in ["0.0.0.0:4566", "[::]:4566", "192.0.2.7:80", "10.0.0.1:4566"] {
+            let e = loopback_only(refused.parse().unwrap()).unwrap_err();
+            assert!(
+                e.contains("refusing to listen on") && e.contains("not authenticated"),
+                "{e}"
+            );
+        }
+    }
 }

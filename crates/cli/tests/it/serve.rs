@@ -208,3 +208,27 @@ fn the_aws_cli_lists_keys_with_control_characters() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn an_address_beyond_loopback_is_refused_while_requests_are_not_authenticated() {
+    let dir = scratch("serve-not-loopback");
+    for addr in ["0.0.0.0:0", "[::]:0"] {
+        let out = crate::veritrail(&[
+            "serve",
+            "--no-defaults",
+            "--addr",
+            addr,
+            "--data-dir",
+            s(&dir),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{addr}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "refusing to listen on {}",
+                addr.replace(":0", ":0")
+            )) && err.contains("not authenticated"),
+            "{err}"
+        );
+    }
+}
