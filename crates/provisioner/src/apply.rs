@@ -315,6 +315,42 @@ async fn run(
                 .await
                 .map_err(|e| aws(format!("SetQueueAttributes {}", n.queue), e))?;
         }
+        Action::CreateAlertsInbox => {
+            use aws_sdk_sqs::types::QueueAttributeName as Q;
+            let o = c
+                .sqs
+                .create_queue()
+                .queue_name(&n.alerts_inbox)
+                .attributes(Q::Policy, policy::alerts_inbox(n).to_string())
+                // SQS's longest: alerts wait two weeks to be read.
+                .attributes(Q::MessageRetentionPeriod, "1209600")
+                .tags(OWNER_TAG, &n.prefix)
+                .send()
+                .await
+                .map_err(|e| aws(format!("CreateQueue {}", n.alerts_inbox), e))?;
+            f.alerts_inbox_url = o.queue_url;
+        }
+        Action::AlertsInboxPolicy => {
+            let url = match &f.alerts_inbox_url {
+                Some(u) => u.clone(),
+                None => engine::queue_url(c, &n.alerts_inbox)
+                    .await?
+                    .ok_or_else(|| ProvisionError::Conflict {
+                        resource: format!("sqs queue {}", n.alerts_inbox),
+                        reason: "the queue is not there".into(),
+                    })?,
+            };
+            c.sqs
+                .set_queue_attributes()
+                .queue_url(url)
+                .attributes(
+                    aws_sdk_sqs::types::QueueAttributeName::Policy,
+                    policy::alerts_inbox(n).to_string(),
+                )
+                .send()
+                .await
+                .map_err(|e| aws(format!("SetQueueAttributes {}", n.alerts_inbox), e))?;
+        }
         Action::CreateTopic => {
             c.sns
                 .create_topic()
@@ -487,10 +523,21 @@ async fn run(
                         .build(),
                 );
             }
+            let evidence = EventSelector::builder()
+                .read_write_type(ReadWriteType::WriteOnly)
+                .include_management_events(false)
+                .data_resources(
+                    DataResource::builder()
+                        .r#type("AWS::S3::Object")
+                        .values(engine::evidence_objects(n))
+                        .build(),
+                )
+                .build();
             c.cloudtrail
                 .put_event_selectors()
                 .trail_name(&n.trail)
                 .event_selectors(sel.build())
+                .event_selectors(evidence)
                 .send()
                 .await
                 .map_err(|e| aws(format!("PutEventSelectors {}", n.trail), e))?;
