@@ -297,15 +297,7 @@ async fn run(
         }
         Action::QueueAttributes => {
             use aws_sdk_sqs::types::QueueAttributeName as Q;
-            let url = match &f.queue_url {
-                Some(u) => u.clone(),
-                None => engine::queue_url(c, &n.queue).await?.ok_or_else(|| {
-                    ProvisionError::Conflict {
-                        resource: format!("sqs queue {}", n.queue),
-                        reason: "the queue is not there".into(),
-                    }
-                })?,
-            };
+            let url = known_queue_url(c, &f.queue_url, &n.queue).await?;
             c.sqs
                 .set_queue_attributes()
                 .queue_url(url)
@@ -331,15 +323,7 @@ async fn run(
             f.alerts_inbox_url = o.queue_url;
         }
         Action::AlertsInboxPolicy => {
-            let url = match &f.alerts_inbox_url {
-                Some(u) => u.clone(),
-                None => engine::queue_url(c, &n.alerts_inbox)
-                    .await?
-                    .ok_or_else(|| ProvisionError::Conflict {
-                        resource: format!("sqs queue {}", n.alerts_inbox),
-                        reason: "the queue is not there".into(),
-                    })?,
-            };
+            let url = known_queue_url(c, &f.alerts_inbox_url, &n.alerts_inbox).await?;
             c.sqs
                 .set_queue_attributes()
                 .queue_url(url)
@@ -552,6 +536,23 @@ async fn run(
         }
     }
     Ok(())
+}
+
+/// A queue's URL: the one the plan or an earlier action found, else asked for again.
+async fn known_queue_url(
+    c: &Clients,
+    known: &Option<String>,
+    name: &str,
+) -> Result<String, ProvisionError> {
+    if let Some(u) = known {
+        return Ok(u.clone());
+    }
+    engine::queue_url(c, name)
+        .await?
+        .ok_or_else(|| ProvisionError::Conflict {
+            resource: format!("sqs queue {name}"),
+            reason: "the queue is not there".into(),
+        })
 }
 
 fn pack_rule(

@@ -599,13 +599,7 @@ async fn plan_queues(
             Some(redrive.to_string()),
             Some(Action::QueueAttributes),
         );
-        p.push(
-            &r,
-            "policy",
-            None,
-            Some(policy.to_string()),
-            Some(Action::QueueAttributes),
-        );
+        json_setting(p, &r, "policy", None, &policy, Action::QueueAttributes);
         return plan_alerts_inbox(c, n, p, f).await;
     };
     p.push(&r, "exists", Some(url.clone()), Some(n.queue.clone()), None);
@@ -629,17 +623,35 @@ async fn plan_queues(
         (!same_redrive).then_some(Action::QueueAttributes),
     );
     let current_policy = attrs.get(&Q::Policy).cloned();
-    let same = current_policy
-        .as_deref()
-        .is_some_and(|t| same_json(t, &policy));
-    p.push(
+    json_setting(
+        p,
         &r,
         "policy",
         current_policy,
-        Some(policy.to_string()),
-        (!same).then_some(Action::QueueAttributes),
+        &policy,
+        Action::QueueAttributes,
     );
     plan_alerts_inbox(c, n, p, f).await
+}
+
+/// A setting holding a JSON document (a queue's policy): unchanged when the current text is
+/// the same document, else `action`.
+fn json_setting(
+    p: &mut Plan,
+    r: &str,
+    setting: &str,
+    current: Option<String>,
+    desired: &Value,
+    action: Action,
+) {
+    let same = current.as_deref().is_some_and(|t| same_json(t, desired));
+    p.push(
+        r,
+        setting,
+        current,
+        Some(desired.to_string()),
+        (!same).then_some(action),
+    );
 }
 
 /// A queue's attributes, all of them.
@@ -679,13 +691,7 @@ async fn plan_alerts_inbox(
             Some(n.alerts_inbox.clone()),
             Some(Action::CreateAlertsInbox),
         );
-        p.push(
-            &r,
-            "policy",
-            None,
-            Some(policy.to_string()),
-            Some(Action::AlertsInboxPolicy),
-        );
+        json_setting(p, &r, "policy", None, &policy, Action::AlertsInboxPolicy);
         return Ok(());
     };
     p.push(
@@ -699,14 +705,7 @@ async fn plan_alerts_inbox(
     let current = attrs
         .get(&aws_sdk_sqs::types::QueueAttributeName::Policy)
         .cloned();
-    let same = current.as_deref().is_some_and(|t| same_json(t, &policy));
-    p.push(
-        &r,
-        "policy",
-        current,
-        Some(policy.to_string()),
-        (!same).then_some(Action::AlertsInboxPolicy),
-    );
+    json_setting(p, &r, "policy", current, &policy, Action::AlertsInboxPolicy);
     Ok(())
 }
 
