@@ -60,6 +60,7 @@ const STEPS: &[(&str, Step)] = &[
     ("generate activity", generate_activity),
     ("wait for CloudTrail delivery", wait_for_delivery),
     ("ingest the delivered logs", ingest),
+    ("the alert reached the alerts inbox", alert_in_inbox),
     ("validate-logs", validate_logs),
     ("posture checks", posture),
     ("evidence bundle", evidence_bundle),
@@ -294,6 +295,13 @@ impl Live {
         self.work.join("live.bundle").to_string_lossy().into_owned()
     }
 
+    fn topic_arn(&self) -> String {
+        format!(
+            "arn:aws:sns:{}:{}:{}-alerts",
+            self.region, self.account, self.prefix
+        )
+    }
+
     fn veritrail(&self, args: &[&str]) -> Result<(i32, String), String> {
         let mut cmd = self.command(&self.veritrail);
         cmd.args(args);
@@ -450,6 +458,8 @@ fn ingest(l: &mut Live) -> Result<String, String> {
         &data,
         "--from-s3",
         &format!("s3://{}/", l.bucket),
+        "--alert-topic",
+        &l.topic_arn(),
         "--json",
     ])?;
     if code != 0 {
@@ -471,6 +481,47 @@ fn ingest(l: &mut Live) -> Result<String, String> {
         .chars()
         .take(300)
         .collect())
+}
+
+/// The processor published its alerts to the prefix's topic; the StopLogging one waits in the
+/// alerts inbox the provisioner subscribed to it.
+fn alert_in_inbox(l: &mut Live) -> Result<String, String> {
+    let inbox = format!("{}-alerts-inbox", l.prefix);
+    let url = json(&l.aws(&["sqs", "get-queue-url", "--queue-name", &inbox])?)?;
+    let url = url["QueueUrl"].as_str().ok_or("no QueueUrl")?.to_owned();
+    let mut alerts = Vec::new();
+    // Up to ten messages a call; a few calls are enough for the run's handful of alerts.
+    for _ in 0..5 {
+        let got = l.aws(&[
+            "sqs",
+            "receive-message",
+            "--queue-url",
+            &url,
+            "--max-number-of-messages",
+            "10",
+            "--wait-time-seconds",
+            "1",
+        ])?;
+        // The AWS CLI prints nothing when no message came.
+        if got.trim().is_empty() {
+            break;
+        }
+        let got = json(&got)?;
+        let Some(messages) = got["Messages"].as_array().filter(|m| !m.is_empty()) else {
+            break;
+        };
+        for m in messages {
+            let note = json(m["Body"].as_str().unwrap_or_default())?;
+            alerts.push(note["Message"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    if !alerts.iter().any(|a| a.contains("StopLogging")) {
+        return Err(format!(
+            "{} alerts in {inbox}, none on StopLogging: {alerts:?}",
+            alerts.len()
+        ));
+    }
+    Ok(format!("{} alerts, StopLogging among them", alerts.len()))
 }
 
 fn validate_logs(l: &mut Live) -> Result<String, String> {
