@@ -6,7 +6,7 @@
 //! EventBridge rule that alerts when someone stops or deletes the trail; makes some activity,
 //! lets an hour pass (the emulator's clock), validates the logs, reads the alert from the queue,
 //! and cleans up as the recipe does: everything goes except the bucket, which S3 keeps while its
-//! objects are under COMPLIANCE retention.
+//! objects are under COMPLIANCE retention, and the key they are encrypted under.
 //!
 //! The recipe's steps that use services outside veritrail's scope (Lambda, Athena, CloudWatch
 //! alarms, metric filters and dashboards, Firehose, AWS Config) are typed too, and fail with an
@@ -332,10 +332,10 @@ async fn the_first_seed_recipe_sets_up_the_audit_trail_with_the_aws_cli_and_clea
             "s3api", "delete-object", "--bucket", &bucket, "--key", "reviews/q1.json", "--version-id", &version,
         ]);
         assert!(locked.contains("(AccessDenied)"), "{locked}");
-        let deletion = json(&ok(u, home, &[
-            "kms", "schedule-key-deletion", "--key-id", &key_id, "--pending-window-in-days", "7",
-        ]));
-        assert_eq!(deletion["KeyState"], "PendingDeletion");
+        // The key stays too: the retained objects are encrypted under it, and a key scheduled
+        // for deletion would make them unreadable.
+        let key = json(&ok(u, home, &["kms", "describe-key", "--key-id", &key_id]));
+        assert_eq!(key["KeyMetadata"]["KeyState"], "Enabled");
     })
     .await;
 }
