@@ -6,8 +6,7 @@
 //! workspace crate). Every resource it makes is named by a unique prefix `vtlive-<hex>`; it
 //! never touches anything else. The steps run in order and stop at the first failure, and
 //! `destroy` always runs at the end (objects under retention are left and reported with their
-//! retain-until date). Steps still to come (posture checks, an evidence bundle and its
-//! verification) are added to `STEPS` as functions of the same shape.
+//! retain-until date).
 //!
 //! Exit codes: 0 every step passed, 1 a step failed, 2 usage, 3 no target (neither an endpoint
 //! nor `VERITRAIL_LIVE=1` with credentials).
@@ -47,19 +46,25 @@ pub struct Live {
     bucket: String,
     trail_arn: String,
     start_time: String,
+    /// When the posture checks judged (the emulator's clock, or AWS's time): the evidence
+    /// bundle's period ends there.
+    checked_at: String,
 }
 
 type Step = fn(&mut Live) -> Result<String, String>;
 
-/// The steps, in order. The posture checks (`veritrail check`) and an evidence bundle with its
-/// verification go between `validate-logs` and the end when they exist.
+/// The steps, in order; `destroy` follows them whatever happened.
 const STEPS: &[(&str, Step)] = &[
     ("provision apply", provision_apply),
     ("apply again changes nothing", provision_idempotent),
     ("generate activity", generate_activity),
     ("wait for CloudTrail delivery", wait_for_delivery),
     ("ingest the delivered logs", ingest),
+    ("the alert reached the alerts inbox", alert_in_inbox),
     ("validate-logs", validate_logs),
+    ("posture checks", posture),
+    ("evidence bundle", evidence_bundle),
+    ("verify the bundle", verify_bundle),
 ];
 
 pub fn run(args: &[String]) -> ExitCode {
@@ -169,6 +174,7 @@ pub fn run_code(args: &[String]) -> u8 {
         bucket: String::new(),
         trail_arn: String::new(),
         start_time: String::new(),
+        checked_at: String::new(),
     };
     eprintln!(
         "xtask live: prefix {} against {}",
@@ -280,6 +286,22 @@ impl Live {
         cmd
     }
 
+    /// Where the run's ledger lives.
+    fn data_dir(&self) -> String {
+        self.work.join("data").to_string_lossy().into_owned()
+    }
+
+    fn bundle_file(&self) -> String {
+        self.work.join("live.bundle").to_string_lossy().into_owned()
+    }
+
+    fn topic_arn(&self) -> String {
+        format!(
+            "arn:aws:sns:{}:{}:{}-alerts",
+            self.region, self.account, self.prefix
+        )
+    }
+
     fn veritrail(&self, args: &[&str]) -> Result<(i32, String), String> {
         let mut cmd = self.command(&self.veritrail);
         cmd.args(args);
@@ -320,13 +342,7 @@ fn provision_apply(l: &mut Live) -> Result<String, String> {
     let me = json(&l.aws(&["sts", "get-caller-identity"])?)?;
     l.account = me["Account"].as_str().unwrap_or_default().to_owned();
     l.start_time = match &l.target {
-        Target::Emulator(url) => {
-            let clock = json(&http(url, "GET", "/_veritrail/clock", "")?)?;
-            clock["now"]
-                .as_str()
-                .ok_or("the clock has no `now`")?
-                .to_owned()
-        }
+        Target::Emulator(url) => emulator_now(url)?,
         // CloudTrail stamps events with AWS's time; validate-logs starts an hour back.
         Target::Aws => {
             let out = l.aws(&["cloudtrail", "list-public-keys"])?;
@@ -429,8 +445,7 @@ fn wait_for_delivery(l: &mut Live) -> Result<String, String> {
 }
 
 fn ingest(l: &mut Live) -> Result<String, String> {
-    let data = l.work.join("data");
-    let data = data.to_string_lossy().into_owned();
+    let data = l.data_dir();
     let (code, out) = l.veritrail(&["ledger", "create", "live", "--data-dir", &data])?;
     if code != 0 {
         return Err(format!("ledger create exit {code}: {out}"));
@@ -443,10 +458,17 @@ fn ingest(l: &mut Live) -> Result<String, String> {
         &data,
         "--from-s3",
         &format!("s3://{}/", l.bucket),
+        "--alert-topic",
+        &l.topic_arn(),
         "--json",
     ])?;
     if code != 0 {
         return Err(format!("ingest exit {code}: {out}"));
+    }
+    // What the ledger holds now, signed: the posture checks want a fresh checkpoint.
+    let (code, signed) = l.veritrail(&["ledger", "checkpoint", "live", "--data-dir", &data])?;
+    if code != 0 {
+        return Err(format!("ledger checkpoint exit {code}: {signed}"));
     }
     let (code, verify) = l.veritrail(&["ledger", "verify", "live", "--data-dir", &data])?;
     if code != 0 {
@@ -459,6 +481,47 @@ fn ingest(l: &mut Live) -> Result<String, String> {
         .chars()
         .take(300)
         .collect())
+}
+
+/// The processor published its alerts to the prefix's topic; the StopLogging one waits in the
+/// alerts inbox the provisioner subscribed to it.
+fn alert_in_inbox(l: &mut Live) -> Result<String, String> {
+    let inbox = format!("{}-alerts-inbox", l.prefix);
+    let url = json(&l.aws(&["sqs", "get-queue-url", "--queue-name", &inbox])?)?;
+    let url = url["QueueUrl"].as_str().ok_or("no QueueUrl")?.to_owned();
+    let mut alerts = Vec::new();
+    // Up to ten messages a call; a few calls are enough for the run's handful of alerts.
+    for _ in 0..5 {
+        let got = l.aws(&[
+            "sqs",
+            "receive-message",
+            "--queue-url",
+            &url,
+            "--max-number-of-messages",
+            "10",
+            "--wait-time-seconds",
+            "1",
+        ])?;
+        // The AWS CLI prints nothing when no message came.
+        if got.trim().is_empty() {
+            break;
+        }
+        let got = json(&got)?;
+        let Some(messages) = got["Messages"].as_array().filter(|m| !m.is_empty()) else {
+            break;
+        };
+        for m in messages {
+            let note = json(m["Body"].as_str().unwrap_or_default())?;
+            alerts.push(note["Message"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    if !alerts.iter().any(|a| a.contains("StopLogging")) {
+        return Err(format!(
+            "{} alerts in {inbox}, none on StopLogging: {alerts:?}",
+            alerts.len()
+        ));
+    }
+    Ok(format!("{} alerts, StopLogging among them", alerts.len()))
 }
 
 fn validate_logs(l: &mut Live) -> Result<String, String> {
@@ -478,6 +541,129 @@ fn validate_logs(l: &mut Live) -> Result<String, String> {
         .find(|s| !s.is_empty())
         .unwrap_or_default()
         .to_owned())
+}
+
+/// `veritrail check` on the run's trail (its bucket is the evidence bucket), its alert topic and
+/// the ledger the logs went into, as of the emulator's clock (on AWS, now). Every check must
+/// PASS: the provisioned architecture is meant to satisfy all of them. The results are kept
+/// for the bundle.
+fn posture(l: &mut Live) -> Result<String, String> {
+    let policy = l.work.join("policy.json");
+    let topic = format!("{}-alerts", l.prefix);
+    std::fs::write(
+        &policy,
+        serde_json::json!({"alertTopic": topic}).to_string(),
+    )
+    .map_err(|e| format!("{}: {e}", policy.display()))?;
+    let (trail, data) = (format!("{}-trail", l.prefix), l.data_dir());
+    let policy = policy.to_string_lossy().into_owned();
+    let mut args = vec![
+        "check",
+        "--json",
+        "--trail",
+        &trail,
+        "--ledger",
+        "live",
+        "--data-dir",
+        &data,
+        "--policy",
+        &policy,
+    ];
+    let at = match &l.target {
+        Target::Emulator(url) => emulator_now(url)?,
+        Target::Aws => String::new(),
+    };
+    if !at.is_empty() {
+        args.extend(["--at", &at]);
+    }
+    let (code, out) = l.veritrail(&args)?;
+    // The JSON is stdout's one line; a failing run appends stderr after it.
+    let first = out.lines().next().unwrap_or_default();
+    let run = json(first).map_err(|e| format!("exit {code}: {e}"))?;
+    let file = l.work.join("posture.json");
+    std::fs::write(&file, first).map_err(|e| format!("{}: {e}", file.display()))?;
+    l.checked_at = run["generatedAt"]
+        .as_str()
+        .ok_or("the results have no generatedAt")?
+        .to_owned();
+    let checks = run["checks"].as_array().cloned().unwrap_or_default();
+    let not_passing: Vec<String> = checks
+        .iter()
+        .filter(|c| c["status"] != "PASS")
+        .map(|c| {
+            format!(
+                "{} {}: {}",
+                c["id"].as_str().unwrap_or("?"),
+                c["status"].as_str().unwrap_or("?"),
+                c["reason"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    if code != 0 || checks.is_empty() || !not_passing.is_empty() {
+        return Err(format!(
+            "exit {code}; {} of {} checks do not pass: {}",
+            not_passing.len(),
+            checks.len(),
+            not_passing.join("; ")
+        ));
+    }
+    Ok(format!("all {} checks PASS", checks.len()))
+}
+
+/// A signed evidence bundle of the run's period (from before `provision apply` to the posture
+/// checks), with the trail's validate-logs report and the posture results inside.
+fn evidence_bundle(l: &mut Live) -> Result<String, String> {
+    let (data, out) = (l.data_dir(), l.bundle_file());
+    let posture = l.work.join("posture.json").to_string_lossy().into_owned();
+    let (code, text) = l.veritrail(&[
+        "evidence",
+        "bundle",
+        "--ledger",
+        "live",
+        "--data-dir",
+        &data,
+        "--from",
+        &l.start_time,
+        "--to",
+        &l.checked_at,
+        "--out",
+        &out,
+        "--trail-arn",
+        &l.trail_arn,
+        "--posture",
+        &posture,
+        "--json",
+    ])?;
+    if code != 0 {
+        return Err(format!("exit {code}: {text}"));
+    }
+    let v = json(text.lines().next().unwrap_or_default())?;
+    Ok(format!(
+        "{} to {}: {} records, digest at tip {}",
+        l.start_time, l.checked_at, v["records"], v["tip"]
+    ))
+}
+
+/// `veritrail verify bundle` with the ledger's public key: valid, logs valid, posture inside.
+fn verify_bundle(l: &mut Live) -> Result<String, String> {
+    let key = std::path::Path::new(&l.data_dir())
+        .join("keys")
+        .join("live.pub")
+        .to_string_lossy()
+        .into_owned();
+    let (code, text) = l.veritrail(&[
+        "verify",
+        "bundle",
+        &l.bundle_file(),
+        "--key",
+        &key,
+        "--json",
+    ])?;
+    let v = json(text.lines().next().unwrap_or_default())?;
+    if code != 0 || v["valid"] != true || v["logsValid"] != true {
+        return Err(format!("exit {code}: {text}"));
+    }
+    Ok(format!("valid; posture {}", v["posture"]))
 }
 
 fn destroy(l: &mut Live) -> Result<String, String> {
@@ -503,6 +689,15 @@ fn destroy(l: &mut Live) -> Result<String, String> {
         d["removed"].as_array().map_or(0, Vec::len),
         d["retained"].as_array().map_or(0, Vec::len)
     ))
+}
+
+/// The emulator's clock (`/_veritrail/clock`), as UTC text.
+fn emulator_now(url: &str) -> Result<String, String> {
+    let clock = json(&http(url, "GET", "/_veritrail/clock", "")?)?;
+    clock["now"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "the clock has no `now`".to_owned())
 }
 
 /// One HTTP/1.1 request to the emulator (plain HTTP on loopback); the response body.

@@ -60,6 +60,26 @@ fn main() -> ExitCode {
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(tidy::workspace_root());
+    // `cargo run` gave this process xtask's package variables. Build scripts that watch one
+    // (ring's watch CARGO_PKG_NAME and CARGO_MANIFEST_DIR) would otherwise run again, and
+    // everything above them be rebuilt, each time cargo is run from here after a shell.
+    for (name, _) in std::env::vars_os() {
+        if let Some(name) = name.to_str() {
+            if name.starts_with("CARGO_PKG_")
+                || matches!(
+                    name,
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_MANIFEST_LINKS"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_BIN_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                )
+            {
+                cmd.env_remove(name);
+            }
+        }
+    }
     cmd
 }
 

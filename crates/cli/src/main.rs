@@ -89,9 +89,9 @@ enum Command {
     Report(report_cmd::ReportArgs),
     /// The architecture as desired state (evidence bucket with Object Lock and SSE-KMS, KMS
     /// key, validated multi-region trail, the packs' EventBridge rules to a queue with a
-    /// dead-letter queue, alert topic, the processor's least-privilege role): plan, apply,
-    /// destroy, against AWS or the emulator. Exit 0 done (plan: nothing to change), 1 changes
-    /// pending or failed, 2 unusable configuration.
+    /// dead-letter queue, alert topic with an inbox queue, the processor's least-privilege
+    /// role): plan, apply, destroy, against AWS or the emulator. Exit 0 done (plan: nothing to
+    /// change), 1 changes pending or failed, 2 unusable configuration.
     #[command(subcommand)]
     Provision(provision_cmd::ProvisionCommand),
     /// Verify the sample QLDB proofs built into this binary (real vehicle-registration output).

@@ -297,15 +297,7 @@ async fn run(
         }
         Action::QueueAttributes => {
             use aws_sdk_sqs::types::QueueAttributeName as Q;
-            let url = match &f.queue_url {
-                Some(u) => u.clone(),
-                None => engine::queue_url(c, &n.queue).await?.ok_or_else(|| {
-                    ProvisionError::Conflict {
-                        resource: format!("sqs queue {}", n.queue),
-                        reason: "the queue is not there".into(),
-                    }
-                })?,
-            };
+            let url = known_queue_url(c, &f.queue_url, &n.queue).await?;
             c.sqs
                 .set_queue_attributes()
                 .queue_url(url)
@@ -314,6 +306,34 @@ async fn run(
                 .send()
                 .await
                 .map_err(|e| aws(format!("SetQueueAttributes {}", n.queue), e))?;
+        }
+        Action::CreateAlertsInbox => {
+            use aws_sdk_sqs::types::QueueAttributeName as Q;
+            let o = c
+                .sqs
+                .create_queue()
+                .queue_name(&n.alerts_inbox)
+                .attributes(Q::Policy, policy::alerts_inbox(n).to_string())
+                // SQS's longest: alerts wait two weeks to be read.
+                .attributes(Q::MessageRetentionPeriod, "1209600")
+                .tags(OWNER_TAG, &n.prefix)
+                .send()
+                .await
+                .map_err(|e| aws(format!("CreateQueue {}", n.alerts_inbox), e))?;
+            f.alerts_inbox_url = o.queue_url;
+        }
+        Action::AlertsInboxPolicy => {
+            let url = known_queue_url(c, &f.alerts_inbox_url, &n.alerts_inbox).await?;
+            c.sqs
+                .set_queue_attributes()
+                .queue_url(url)
+                .attributes(
+                    aws_sdk_sqs::types::QueueAttributeName::Policy,
+                    policy::alerts_inbox(n).to_string(),
+                )
+                .send()
+                .await
+                .map_err(|e| aws(format!("SetQueueAttributes {}", n.alerts_inbox), e))?;
         }
         Action::CreateTopic => {
             c.sns
@@ -487,10 +507,21 @@ async fn run(
                         .build(),
                 );
             }
+            let evidence = EventSelector::builder()
+                .read_write_type(ReadWriteType::WriteOnly)
+                .include_management_events(false)
+                .data_resources(
+                    DataResource::builder()
+                        .r#type("AWS::S3::Object")
+                        .values(engine::evidence_objects(n))
+                        .build(),
+                )
+                .build();
             c.cloudtrail
                 .put_event_selectors()
                 .trail_name(&n.trail)
                 .event_selectors(sel.build())
+                .event_selectors(evidence)
                 .send()
                 .await
                 .map_err(|e| aws(format!("PutEventSelectors {}", n.trail), e))?;
@@ -505,6 +536,23 @@ async fn run(
         }
     }
     Ok(())
+}
+
+/// A queue's URL: the one the plan or an earlier action found, else asked for again.
+async fn known_queue_url(
+    c: &Clients,
+    known: &Option<String>,
+    name: &str,
+) -> Result<String, ProvisionError> {
+    if let Some(u) = known {
+        return Ok(u.clone());
+    }
+    engine::queue_url(c, name)
+        .await?
+        .ok_or_else(|| ProvisionError::Conflict {
+            resource: format!("sqs queue {name}"),
+            reason: "the queue is not there".into(),
+        })
 }
 
 fn pack_rule(

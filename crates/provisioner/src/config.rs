@@ -363,6 +363,7 @@ impl Config {
             queue: format!("{p}-audit"),
             dead_letter_queue: format!("{p}-audit-dlq"),
             topic: format!("{p}-alerts"),
+            alerts_inbox: format!("{p}-alerts-inbox"),
             role: format!("{p}-processor"),
             role_policy: format!("{p}-processor-least-privilege"),
             packs,
@@ -394,6 +395,8 @@ pub struct Names {
     pub queue: String,
     pub dead_letter_queue: String,
     pub topic: String,
+    /// The queue subscribed to the alert topic, where every alert waits to be read.
+    pub alerts_inbox: String,
     pub role: String,
     pub role_policy: String,
     pub packs: Vec<veritrail_rules::packs::RulePack>,
@@ -417,6 +420,16 @@ impl Names {
     }
     pub fn dead_letter_queue_arn(&self) -> String {
         self.arn("sqs", &self.dead_letter_queue)
+    }
+    pub fn alerts_inbox_arn(&self) -> String {
+        self.arn("sqs", &self.alerts_inbox)
+    }
+    /// The alerts inbox's subscription to the topic.
+    pub fn alerts_inbox_subscription(&self) -> crate::config::Subscription {
+        Subscription {
+            protocol: "sqs".into(),
+            endpoint: self.alerts_inbox_arn(),
+        }
     }
     pub fn topic_arn(&self) -> String {
         self.arn("sns", &self.topic)

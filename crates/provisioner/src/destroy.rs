@@ -142,7 +142,7 @@ pub async fn destroy(c: &Clients, n: &Names) -> Result<Destroyed, ProvisionError
         Err(e) => return Err(aws(format!("GetTopicAttributes {arn}"), e)),
     }
     // The queues, the main one first.
-    for name in [&n.queue, &n.dead_letter_queue] {
+    for name in [&n.queue, &n.dead_letter_queue, &n.alerts_inbox] {
         let r = format!("sqs queue {name}");
         match engine::queue_url(c, name).await? {
             Some(url) => {

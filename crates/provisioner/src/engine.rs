@@ -99,6 +99,7 @@ pub(crate) struct Found {
     /// The queues' URLs, once they exist.
     pub queue_url: Option<String>,
     pub dead_letter_queue_url: Option<String>,
+    pub alerts_inbox_url: Option<String>,
 }
 
 /// Reads everything the plan covers and lists the differences, in apply order.
@@ -598,30 +599,14 @@ async fn plan_queues(
             Some(redrive.to_string()),
             Some(Action::QueueAttributes),
         );
-        p.push(
-            &r,
-            "policy",
-            None,
-            Some(policy.to_string()),
-            Some(Action::QueueAttributes),
-        );
-        return Ok(());
+        json_setting(p, &r, "policy", None, &policy, Action::QueueAttributes);
+        return plan_alerts_inbox(c, n, p, f).await;
     };
     p.push(&r, "exists", Some(url.clone()), Some(n.queue.clone()), None);
-    let attrs = c
-        .sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-        .send()
-        .await
-        .map_err(|e| aws(format!("GetQueueAttributes {}", n.queue), e))?;
-    let get = |k: aws_sdk_sqs::types::QueueAttributeName| {
-        attrs.attributes().and_then(|a| a.get(&k)).cloned()
-    };
+    let attrs = queue_attributes(c, &n.queue, url).await?;
     use aws_sdk_sqs::types::QueueAttributeName as Q;
     // A redrive policy's count may come back as a string or a number.
-    let current_redrive = get(Q::RedrivePolicy);
+    let current_redrive = attrs.get(&Q::RedrivePolicy).cloned();
     let same_redrive = current_redrive.as_deref().is_some_and(|t| {
         serde_json::from_str::<Value>(t).is_ok_and(|v| {
             v["deadLetterTargetArn"] == redrive["deadLetterTargetArn"]
@@ -637,17 +622,90 @@ async fn plan_queues(
         Some(redrive.to_string()),
         (!same_redrive).then_some(Action::QueueAttributes),
     );
-    let current_policy = get(Q::Policy);
-    let same = current_policy
-        .as_deref()
-        .is_some_and(|t| same_json(t, &policy));
-    p.push(
+    let current_policy = attrs.get(&Q::Policy).cloned();
+    json_setting(
+        p,
         &r,
         "policy",
         current_policy,
-        Some(policy.to_string()),
-        (!same).then_some(Action::QueueAttributes),
+        &policy,
+        Action::QueueAttributes,
     );
+    plan_alerts_inbox(c, n, p, f).await
+}
+
+/// A setting holding a JSON document (a queue's policy): unchanged when the current text is
+/// the same document, else `action`.
+fn json_setting(
+    p: &mut Plan,
+    r: &str,
+    setting: &str,
+    current: Option<String>,
+    desired: &Value,
+    action: Action,
+) {
+    let same = current.as_deref().is_some_and(|t| same_json(t, desired));
+    p.push(
+        r,
+        setting,
+        current,
+        Some(desired.to_string()),
+        (!same).then_some(action),
+    );
+}
+
+/// A queue's attributes, all of them.
+async fn queue_attributes(
+    c: &Clients,
+    name: &str,
+    url: &str,
+) -> Result<std::collections::HashMap<aws_sdk_sqs::types::QueueAttributeName, String>, ProvisionError>
+{
+    let o = c
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .map_err(|e| aws(format!("GetQueueAttributes {name}"), e))?;
+    Ok(o.attributes.unwrap_or_default())
+}
+
+/// The alerts inbox: a queue subscribed to the alert topic, so every alert is kept somewhere
+/// until it is read even before anyone has confirmed an email subscription.
+async fn plan_alerts_inbox(
+    c: &Clients,
+    n: &Names,
+    p: &mut Plan,
+    f: &mut Found,
+) -> Result<(), ProvisionError> {
+    let r = format!("sqs queue {}", n.alerts_inbox);
+    let policy = policy::alerts_inbox(n);
+    f.alerts_inbox_url = queue_url(c, &n.alerts_inbox).await?;
+    let Some(url) = &f.alerts_inbox_url else {
+        p.push(
+            &r,
+            "exists",
+            None,
+            Some(n.alerts_inbox.clone()),
+            Some(Action::CreateAlertsInbox),
+        );
+        json_setting(p, &r, "policy", None, &policy, Action::AlertsInboxPolicy);
+        return Ok(());
+    };
+    p.push(
+        &r,
+        "exists",
+        Some(url.clone()),
+        Some(n.alerts_inbox.clone()),
+        None,
+    );
+    let attrs = queue_attributes(c, &n.alerts_inbox, url).await?;
+    let current = attrs
+        .get(&aws_sdk_sqs::types::QueueAttributeName::Policy)
+        .cloned();
+    json_setting(p, &r, "policy", current, &policy, Action::AlertsInboxPolicy);
     Ok(())
 }
 
@@ -690,7 +748,8 @@ async fn plan_topic(
     } else {
         p.push(&r, "exists", None, Some(arn), Some(Action::CreateTopic));
     }
-    for s in &config.alerts.subscriptions {
+    let inbox = n.alerts_inbox_subscription();
+    for s in std::iter::once(&inbox).chain(&config.alerts.subscriptions) {
         let setting = format!("subscription {}:{}", s.protocol, s.endpoint);
         let have = current.contains(s);
         p.push(
@@ -893,17 +952,38 @@ async fn plan_role(
     Ok(())
 }
 
-pub(crate) fn data_events_desc(config: &Config) -> String {
+/// One data resource of the trail's selectors, as the plan shows it: `TYPE values` (values
+/// sorted), ` (writes)` for a write-only selector.
+fn data_resource_desc(kind: &str, values: &[String], writes_only: bool) -> String {
+    let mut v = values.to_vec();
+    v.sort();
+    format!(
+        "{kind} {}{}",
+        v.join(","),
+        if writes_only { " (writes)" } else { "" }
+    )
+}
+
+/// The prefix of the evidence bucket's objects, for its data events.
+pub(crate) fn evidence_objects(n: &Names) -> String {
+    format!("{}/", n.bucket_arn())
+}
+
+/// The trail's selectors as the plan shows them: management events, the evidence bucket's
+/// object writes (who wrote or deleted evidence; reads would record the processor's own
+/// polling of the bucket), and the configured data events.
+pub(crate) fn data_events_desc(config: &Config, n: &Names) -> String {
     let mut parts: Vec<String> = config
         .trail
         .data_events
         .iter()
-        .map(|d| {
-            let mut v = d.values.clone();
-            v.sort();
-            format!("{} {}", d.kind, v.join(","))
-        })
+        .map(|d| data_resource_desc(&d.kind, &d.values, false))
         .collect();
+    parts.push(data_resource_desc(
+        "AWS::S3::Object",
+        &[evidence_objects(n)],
+        true,
+    ));
     parts.sort();
     format!("management events; data events: [{}]", parts.join("; "))
 }
@@ -945,7 +1025,7 @@ async fn plan_trail(
             &r,
             "event-selectors",
             None,
-            Some(data_events_desc(config)),
+            Some(data_events_desc(config, n)),
             Some(Action::EventSelectors),
         );
         p.push(
@@ -1004,10 +1084,14 @@ async fn plan_trail(
     let mut management = false;
     for s in sel.event_selectors() {
         management |= s.include_management_events() == Some(true);
+        let writes_only =
+            s.read_write_type() == Some(&aws_sdk_cloudtrail::types::ReadWriteType::WriteOnly);
         for d in s.data_resources() {
-            let mut v: Vec<String> = d.values().to_vec();
-            v.sort();
-            parts.push(format!("{} {}", d.r#type().unwrap_or(""), v.join(",")));
+            parts.push(data_resource_desc(
+                d.r#type().unwrap_or(""),
+                d.values(),
+                writes_only,
+            ));
         }
     }
     parts.sort();
@@ -1029,7 +1113,7 @@ async fn plan_trail(
         &r,
         "event-selectors",
         Some(current),
-        data_events_desc(config),
+        data_events_desc(config, n),
         Action::EventSelectors,
     );
     let logging = c

@@ -61,6 +61,8 @@ pub(crate) enum Action {
     CreateDeadLetterQueue,
     CreateQueue,
     QueueAttributes,
+    CreateAlertsInbox,
+    AlertsInboxPolicy,
     CreateTopic,
     Subscribe(Subscription),
     PutRule { pack: usize, rule: usize },

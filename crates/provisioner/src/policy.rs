@@ -1,7 +1,8 @@
 //! The policy documents the plan sets: the evidence bucket's (CloudTrail's documented policy,
 //! for this trail only), the queue's (EventBridge sends, from this prefix's rules only), the
-//! key's (the account administers, CloudTrail encrypts this trail's files), and the processor
-//! role's trust and least-privilege policies.
+//! alerts inbox's (SNS sends, from this prefix's topic only), the key's (the account
+//! administers, CloudTrail encrypts this trail's files), and the processor role's trust and
+//! least-privilege policies.
 
 use serde_json::{Value, json};
 
@@ -37,6 +38,19 @@ pub fn queue(n: &Names) -> Value {
              "Principal": {"Service": "events.amazonaws.com"},
              "Action": "sqs:SendMessage", "Resource": n.queue_arn(),
              "Condition": {"ArnLike": {"aws:SourceArn": n.rule_arn_pattern()}}}
+        ]
+    })
+}
+
+/// The alerts inbox's policy: SNS may send from this prefix's alert topic only.
+pub fn alerts_inbox(n: &Names) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "AlertTopicSends", "Effect": "Allow",
+             "Principal": {"Service": "sns.amazonaws.com"},
+             "Action": "sqs:SendMessage", "Resource": n.alerts_inbox_arn(),
+             "Condition": {"ArnEquals": {"aws:SourceArn": n.topic_arn()}}}
         ]
     })
 }

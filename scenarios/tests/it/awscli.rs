@@ -21,7 +21,7 @@ fn aws() -> PathBuf {
 /// An `aws` command with a clean environment: no profile, no config file, fixed keys, every
 /// service's endpoint at the emulator (`--endpoint-url` reaches only the command's own client;
 /// `validate-logs` also calls S3, which `AWS_ENDPOINT_URL` points there).
-fn command(url: &str, home: &Path, args: &[&str]) -> Command {
+pub fn command(url: &str, home: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(aws());
     cmd.arg("--endpoint-url")
         .arg(url)

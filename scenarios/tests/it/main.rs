@@ -11,6 +11,7 @@ mod iam_kms;
 mod journal_out;
 mod kinesis;
 mod s3;
+mod seed_recipe;
 mod sqs_sns;
 mod transfers;
 

@@ -117,6 +117,45 @@ async fn plan_apply_is_idempotent_and_destroy_keeps_what_is_retained() {
         .await
         .unwrap();
     assert_eq!(status.is_logging(), Some(true));
+    // Management events, and the evidence bucket's object writes as data events.
+    let selectors = c
+        .cloudtrail
+        .get_event_selectors()
+        .trail_name(&n.trail)
+        .send()
+        .await
+        .unwrap();
+    let evidence = format!("arn:aws:s3:::{b}/");
+    assert!(
+        selectors.event_selectors().iter().any(|s| {
+            s.read_write_type().map(|r| r.as_str()) == Some("WriteOnly")
+                && s.data_resources().iter().any(|d| {
+                    d.r#type() == Some("AWS::S3::Object") && d.values() == [evidence.clone()]
+                })
+        }),
+        "{selectors:?}"
+    );
+    // The alerts inbox is subscribed to the topic beside the configured subscription.
+    let subs = c
+        .sns
+        .list_subscriptions_by_topic()
+        .topic_arn(n.topic_arn())
+        .send()
+        .await
+        .unwrap();
+    let mut endpoints: Vec<&str> = subs
+        .subscriptions()
+        .iter()
+        .filter_map(|s| s.endpoint())
+        .collect();
+    endpoints.sort_unstable();
+    assert_eq!(
+        endpoints,
+        [
+            "arn:aws:sqs:us-east-1:000000000000:it1-alerts-inbox",
+            "arn:aws:sqs:us-east-1:000000000000:it1-audit-dlq"
+        ]
+    );
 
     // The processor's role can read and consume, and nothing it holds deletes evidence.
     let doc = c
@@ -328,7 +367,8 @@ async fn an_apply_cut_short_anywhere_is_completed_without_duplicates() {
     apply(c, &config, &n, |_| {}).await.unwrap();
     let after = plan(c, &config, &n).await.unwrap();
     assert!(!after.has_changes(), "{}", after.render());
-    // One key, one queue of each name, one trail.
+    // One key, one queue of each name (the audit queue, its dead-letter queue, the alerts
+    // inbox), one trail.
     let keys = c.kms.list_keys().send().await.unwrap();
     let mut ours = 0;
     for k in keys.keys() {
@@ -353,7 +393,7 @@ async fn an_apply_cut_short_anywhere_is_completed_without_duplicates() {
         .send()
         .await
         .unwrap();
-    assert_eq!(queues.queue_urls().len(), 2);
+    assert_eq!(queues.queue_urls().len(), 3);
     let trails = c.cloudtrail.describe_trails().send().await.unwrap();
     assert_eq!(
         trails
