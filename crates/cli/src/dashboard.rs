@@ -1,7 +1,8 @@
 //! `/dashboard` of `veritrail serve`: one self-contained HTML page (no script, no request
 //! anywhere else; a content security policy says so) showing the ledger's tip and newest signed
 //! checkpoint, each trail's status and last validation, the alerts and their review, posture
-//! per framework, and audit records per hour as a chart.
+//! per framework, and audit records per hour as a chart (counted from the blocks committed
+//! since the last look, so a page costs what is new, not the whole ledger).
 //!
 //! It reads what the CLI reads: the ledger through the same `Database` the processor writes
 //! to; trails through the AWS SDK against the emulator; posture by running this binary's own
@@ -27,6 +28,7 @@ use veritrail_ledger::db::Database;
 use veritrail_ledger::files::LedgerFiles;
 use veritrail_processor::alerts;
 use veritrail_processor::aws::Aws;
+use veritrail_processor::pipeline::RECORDS_TABLE;
 use veritrail_verify::validate_logs::format_time;
 
 /// How long (on the emulator's clock) posture and validation results are shown before they are
@@ -52,6 +54,20 @@ pub struct Dashboard {
     url: String,
     exe: PathBuf,
     checked: Mutex<Option<Arc<Checked>>>,
+    hours: Mutex<Hours>,
+}
+
+/// Audit records by hour of `eventTime`, counted block by block: each look reads only the
+/// blocks committed since the last one (and holds the ledger's lock one block at a time, so
+/// the processor is never kept waiting for a whole scan).
+#[derive(Debug, Default)]
+struct Hours {
+    /// Blocks counted so far (the next block to read).
+    blocks: u64,
+    /// Records by the hour they happened in (milliseconds since the epoch, whole hours).
+    by_hour: BTreeMap<i64, u64>,
+    /// Records without a readable `eventTime`.
+    untimed: u64,
 }
 
 impl std::fmt::Debug for Dashboard {
@@ -107,6 +123,7 @@ impl Dashboard {
             url: o.url,
             exe,
             checked: Mutex::new(None),
+            hours: Mutex::new(Hours::default()),
         })
     }
 
@@ -402,45 +419,74 @@ impl Dashboard {
         Ok(s)
     }
 
+    /// Counts the audit records of the blocks committed since the last look.
+    fn count_new_blocks(&self, hours: &mut Hours) -> Result<(), String> {
+        let total = self.db.ledger().block_count();
+        while hours.blocks < total {
+            let seq = hours.blocks;
+            let block = self
+                .db
+                .ledger()
+                .block_element(seq)
+                .map_err(|e| e.to_string())?;
+            let block = ion_to_json(&block).map_err(|e| format!("block {seq}: {e}"))?;
+            let documents = &block["transactionInfo"]["documents"];
+            for r in block["revisions"].as_array().into_iter().flatten() {
+                let id = r["metadata"]["id"].as_str().unwrap_or_default();
+                // New audit records only: they are never updated, and deletions carry no data.
+                if documents[id]["tableName"] != RECORDS_TABLE
+                    || r["metadata"]["version"] != 0
+                    || !r["data"].is_object()
+                {
+                    continue;
+                }
+                match r["data"]["eventTime"]
+                    .as_str()
+                    .and_then(EventTime::parse)
+                    .map(|t| t.epoch_millis())
+                {
+                    Some(t) => {
+                        *hours
+                            .by_hour
+                            .entry(t.div_euclid(3_600_000) * 3_600_000)
+                            .or_default() += 1;
+                    }
+                    None => hours.untimed += 1,
+                }
+            }
+            hours.blocks += 1;
+        }
+        Ok(())
+    }
+
     /// Audit records per hour of `eventTime` over the `hours` up to now, as an SVG bar chart
     /// (and the numbers as a table, for whoever reads without the picture).
     fn chart_part(&self, now: UtcMillis, hours: i64) -> Result<String, String> {
         let hour = 3_600_000;
         let end = (now.0.div_euclid(hour) + 1) * hour;
         let start = end - hours * hour;
-        let mut bins = vec![0u64; usize::try_from(hours).unwrap_or(0)];
-        let rows = match self
-            .db
-            .execute("SELECT r.eventTime FROM AuditRecords AS r", &[])
-        {
-            Ok(rows) => rows,
-            Err(veritrail_ledger::db::DbError::NoSuchTable { .. }) => Vec::new(),
-            Err(e) => return Err(e.to_string()),
-        };
-        let mut outside = 0u64;
-        for r in &rows {
-            let t = ion_to_json(r)
-                .ok()
-                .and_then(|v| v["eventTime"].as_str().and_then(EventTime::parse))
-                .map(|t| t.epoch_millis());
-            match t.filter(|t| (start..end).contains(t)) {
-                Some(t) => {
-                    if let Some(b) = usize::try_from((t - start) / hour)
-                        .ok()
-                        .and_then(|i| bins.get_mut(i))
-                    {
-                        *b += 1;
-                    }
-                }
-                None => outside += 1,
-            }
-        }
+        let mut counted = self
+            .hours
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.count_new_blocks(&mut counted)?;
+        let bins: Vec<u64> = (0..hours)
+            .map(|i| {
+                counted
+                    .by_hour
+                    .get(&(start + i * hour))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let in_span: u64 = bins.iter().sum();
+        let outside = counted.by_hour.values().sum::<u64>() - in_span + counted.untimed;
+        drop(counted);
         let max = bins.iter().copied().max().unwrap_or(0).max(1);
         let (width, height, bar) = (720.0_f64, 160.0_f64, 720.0 / bins.len().max(1) as f64);
         let mut s = format!(
-            "<section id=\"activity\"><h2>Audit records per hour</h2>\n<p>{} records in the {hours} hours to {} ({outside} outside them); other spans: <a href=\"?hours=24\">24 hours</a>, <a href=\"?hours=168\">7 days</a>.</p>\n\
+            "<section id=\"activity\"><h2>Audit records per hour</h2>\n<p>{in_span} records in the {hours} hours to {} ({outside} outside them); other spans: <a href=\"?hours=24\">24 hours</a>, <a href=\"?hours=168\">7 days</a>.</p>\n\
              <svg id=\"records-chart\" role=\"img\" aria-label=\"audit records per hour\" width=\"{width}\" height=\"{}\" viewBox=\"0 0 {width} {}\">\n",
-            bins.iter().sum::<u64>(),
             format_time(UtcMillis(end)),
             height + 20.0,
             height + 20.0
@@ -667,6 +713,90 @@ impl Pages for Dashboard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use veritrail_core::json_ion::json_to_ion;
+    use veritrail_ledger::db::DatabaseOptions;
+    use veritrail_ledger::{AppendRequest, Ledger, LedgerOptions};
+
+    fn append(db: &Database, table: &str, key: &str, docs: &[serde_json::Value]) {
+        db.append(
+            &AppendRequest {
+                table: table.into(),
+                key_field: key.into(),
+                batch_size: 2,
+            },
+            docs.iter().map(json_to_ion).collect(),
+            |_| {},
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn records_are_counted_by_the_hour_they_happened_once_each() {
+        let dir =
+            std::env::temp_dir().join(format!("veritrail-dashboard-hours-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ledger =
+            Ledger::create(&dir.join("audit.ledger"), "audit", LedgerOptions::default()).unwrap();
+        let db = Database::new(ledger, DatabaseOptions::default());
+        let record = |id: &str, time: &str| serde_json::json!({"eventID": id, "eventTime": time});
+        append(
+            &db,
+            RECORDS_TABLE,
+            "eventID",
+            &[
+                record("a", "2026-01-01T10:15:00Z"),
+                record("b", "2026-01-01T10:45:00Z"),
+                record("c", "2026-01-01T11:05:00Z"),
+                record("d", "not a time"),
+            ],
+        );
+        // Another table's documents with an eventTime are not audit records.
+        append(
+            &db,
+            "Alerts",
+            "alertId",
+            &[serde_json::json!({"alertId": "x", "eventTime": "2026-01-01T10:20:00Z"})],
+        );
+        let clock: Arc<dyn Clock> = Arc::clone(&db.ledger().options().clock);
+        let dashboard = Dashboard::new(DashboardOptions {
+            db: db.clone(),
+            files: LedgerFiles::new("audit", &dir, Some(&dir)),
+            ledger_dir: dir.clone(),
+            key_dir: dir.clone(),
+            data_dir: dir.clone(),
+            clock,
+            url: "http://127.0.0.1:9".into(),
+        })
+        .unwrap();
+        let ten = EventTime::parse("2026-01-01T10:00:00Z")
+            .unwrap()
+            .epoch_millis();
+        let eleven = ten + 3_600_000;
+        let mut hours = Hours::default();
+        dashboard.count_new_blocks(&mut hours).unwrap();
+        assert_eq!(hours.by_hour, BTreeMap::from([(ten, 2), (eleven, 1)]));
+        assert_eq!(hours.untimed, 1);
+        assert_eq!(hours.blocks, db.ledger().block_count());
+
+        // A new record and an update of an old one: only the new record counts, and nothing
+        // already counted is counted again.
+        append(
+            &db,
+            RECORDS_TABLE,
+            "eventID",
+            &[record("e", "2026-01-01T11:30:00Z")],
+        );
+        db.execute(
+            "UPDATE AuditRecords AS r SET r.note = 'seen' WHERE r.eventID = 'a'",
+            &[],
+        )
+        .unwrap();
+        dashboard.count_new_blocks(&mut hours).unwrap();
+        assert_eq!(hours.by_hour, BTreeMap::from([(ten, 2), (eleven, 2)]));
+        assert_eq!(hours.blocks, db.ledger().block_count());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn ages_and_query_parameters() {
