@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+pub use veritrail_core::iam::wildcard_match;
 
 /// Who asks: an AWS service principal (`cloudtrail.amazonaws.com`) or an account/user ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,42 +26,6 @@ pub struct Request<'a> {
     pub resource: &'a str,
     /// Condition keys (`aws:SourceArn`, `s3:x-amz-acl` …) and their values.
     pub context: BTreeMap<&'a str, String>,
-}
-
-/// IAM's wildcard match: `*` any run of characters, `?` one character; case-sensitive unless
-/// `fold_case` (actions are case-insensitive).
-pub fn wildcard_match(pattern: &str, text: &str, fold_case: bool) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = if fold_case {
-        (
-            pattern.to_lowercase().chars().collect(),
-            text.to_lowercase().chars().collect(),
-        )
-    } else {
-        (pattern.chars().collect(), text.chars().collect())
-    };
-    // Iterative matching with one backtrack point (linear in practice, no recursion).
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 /// A string or a list of strings.

@@ -7,11 +7,13 @@
 //! - [`time`] and [`id`]: injected clocks and id sources; QLDB's timestamp and id shapes.
 //! - [`json_ion`]: the lossless mapping between JSON values and Ion values.
 //! - [`ion_input`]: reading one Ion value from outside within size and nesting-depth limits.
+//! - [`iam`]: IAM's wildcard match of actions and resources.
 //!
 //! Architecture Invariant: this crate does no I/O and never panics on untrusted input;
 //! every parse of outside data returns a `Result`.
 
 pub mod hash;
+pub mod iam;
 pub mod id;
 pub mod ion_hash;
 pub mod ion_input;

@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 
 use serde_json::Value;
+use veritrail_core::iam::wildcard_match;
 use veritrail_core::time::UtcMillis;
 
 use super::{Call, CheckResult, Policy, PostureError, Requirement, Snapshot, Status};
@@ -700,32 +701,6 @@ const DELETING: &[&str] = &[
     "s3:PutBucketObjectLockConfiguration",
 ];
 
-/// IAM's wildcard match (`*`, `?`), case-insensitive as IAM actions are.
-fn wildcard(pattern: &str, s: &str) -> bool {
-    let (p, s): (Vec<char>, Vec<char>) = (
-        pattern.to_ascii_lowercase().chars().collect(),
-        s.to_ascii_lowercase().chars().collect(),
-    );
-    let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = si;
-            pi += 1;
-        } else if let Some(st) = star {
-            pi = st + 1;
-            mark += 1;
-            si = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
 fn strings(v: &Value) -> Vec<&str> {
     match v {
         Value::String(s) => vec![s.as_str()],
@@ -757,13 +732,21 @@ pub fn public_deletes(policy: &Value) -> Vec<String> {
             DELETING
                 .iter()
                 .copied()
-                .filter(|a| strings(&s["Action"]).iter().any(|p| wildcard(p, a)))
+                .filter(|a| {
+                    strings(&s["Action"])
+                        .iter()
+                        .any(|p| wildcard_match(p, a, true))
+                })
                 .collect()
         } else {
             DELETING
                 .iter()
                 .copied()
-                .filter(|a| !strings(&s["NotAction"]).iter().any(|p| wildcard(p, a)))
+                .filter(|a| {
+                    !strings(&s["NotAction"])
+                        .iter()
+                        .any(|p| wildcard_match(p, a, true))
+                })
                 .collect()
         };
         if let Some(a) = allowed.first() {
