@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-pub use veritrail_core::iam::wildcard_match;
+pub use veritrail_core::wildcard::wildcard_match;
 
 /// Who asks: an AWS service principal (`cloudtrail.amazonaws.com`) or an account/user ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,13 +7,12 @@
 //! - [`time`] and [`id`]: injected clocks and id sources; QLDB's timestamp and id shapes.
 //! - [`json_ion`]: the lossless mapping between JSON values and Ion values.
 //! - [`ion_input`]: reading one Ion value from outside within size and nesting-depth limits.
-//! - [`iam`]: IAM's wildcard match of actions and resources.
+//! - [`wildcard`]: IAM's wildcard match and PartiQL's `LIKE`, one matcher.
 //!
 //! Architecture Invariant: this crate does no I/O and never panics on untrusted input;
 //! every parse of outside data returns a `Result`.
 
 pub mod hash;
-pub mod iam;
 pub mod id;
 pub mod ion_hash;
 pub mod ion_input;
@@ -21,6 +20,7 @@ pub mod json_ion;
 pub mod qldb;
 pub mod record;
 pub mod time;
+pub mod wildcard;
 
 pub use hash::{Hash32, dot, fold_proof, merkle_root};
 pub use ion_hash::{IonHasher, Sha256Hasher, ion_hash, ion_hash_with};

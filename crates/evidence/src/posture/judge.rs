@@ -5,8 +5,8 @@
 use std::cell::RefCell;
 
 use serde_json::Value;
-use veritrail_core::iam::wildcard_match;
 use veritrail_core::time::UtcMillis;
+use veritrail_core::wildcard::wildcard_match;
 
 use super::{Call, CheckResult, Policy, PostureError, Requirement, Snapshot, Status};
 

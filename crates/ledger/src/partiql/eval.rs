@@ -174,28 +174,8 @@ pub fn equal(a: &Element, b: &Element) -> bool {
 fn like(text: &str, pattern: &str) -> bool {
     let t: Vec<char> = text.chars().collect();
     let p: Vec<char> = pattern.chars().collect();
-    // Classic wildcard match: % is any run, _ any one character.
-    let (mut ti, mut pi, mut star, mut mark) = (0usize, 0usize, None::<usize>, 0usize);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '_' || p[pi] == t[ti]) {
-            ti += 1;
-            pi += 1;
-        } else if pi < p.len() && p[pi] == '%' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '%' {
-        pi += 1;
-    }
-    pi == p.len()
+    // % is any run, _ any one character.
+    veritrail_core::wildcard::glob(&p, &t, '%', '_')
 }
 
 fn arith(op: BinOp, a: &Element, b: &Element) -> Option<Element> {
