@@ -363,19 +363,7 @@ async fn destroy_key(
     d: &mut Destroyed,
 ) -> Result<(), ProvisionError> {
     let r = format!("kms key {}", n.key_alias);
-    let mut target = None;
-    let mut pages = c.kms.list_aliases().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws("ListAliases", e))?;
-        if let Some(a) = page
-            .aliases()
-            .iter()
-            .find(|a| a.alias_name() == Some(n.key_alias.as_str()))
-        {
-            target = a.target_key_id().map(str::to_owned);
-        }
-    }
-    let Some(id) = target else {
+    let Some(id) = crate::engine::find_alias_target(c, n).await? else {
         d.absent.push(r);
         return Ok(());
     };

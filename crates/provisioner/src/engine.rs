@@ -138,7 +138,8 @@ pub fn key_description(n: &Names) -> String {
     )
 }
 
-async fn find_alias_target(c: &Clients, n: &Names) -> Result<Option<String>, ProvisionError> {
+/// The key the plan's alias names, if the alias exists.
+pub(crate) async fn find_alias_target(c: &Clients, n: &Names) -> Result<Option<String>, ProvisionError> {
     let mut pages = c.kms.list_aliases().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws("ListAliases", e))?;
