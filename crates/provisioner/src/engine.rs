@@ -139,7 +139,10 @@ pub fn key_description(n: &Names) -> String {
 }
 
 /// The key the plan's alias names, if the alias exists.
-pub(crate) async fn find_alias_target(c: &Clients, n: &Names) -> Result<Option<String>, ProvisionError> {
+pub(crate) async fn find_alias_target(
+    c: &Clients,
+    n: &Names,
+) -> Result<Option<String>, ProvisionError> {
     let mut pages = c.kms.list_aliases().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws("ListAliases", e))?;
