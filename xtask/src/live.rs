@@ -71,6 +71,25 @@ pub fn run(args: &[String]) -> ExitCode {
     ExitCode::from(run_code(args))
 }
 
+/// What to say when there is nothing to run against: no emulator given, and not both
+/// `VERITRAIL_LIVE=1` and credentials (the run then exits 3).
+fn missing_target(emulator: bool, live_aws: bool, has_credentials: bool) -> Option<String> {
+    if emulator || (live_aws && has_credentials) {
+        return None;
+    }
+    Some(format!(
+        "xtask live needs a target:\n  \
+         --endpoint URL   an emulator started with `veritrail serve --no-defaults --allow-clock-control`\n  \
+         --spawn          start one here\n  \
+         VERITRAIL_LIVE=1 with credentials for a sandbox account (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, …)\n                   and AWS_REGION, to run against AWS itself{}",
+        if live_aws {
+            "\n(VERITRAIL_LIVE=1 is set, but no credentials were found in the environment)"
+        } else {
+            ""
+        }
+    ))
+}
+
 /// The run, as its exit code.
 pub fn run_code(args: &[String]) -> u8 {
     let mut endpoint = None;
@@ -111,18 +130,8 @@ pub fn run_code(args: &[String]) -> u8 {
         || std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some()
         || std::env::var_os("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some()
         || std::env::var_os("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some();
-    if endpoint.is_none() && !spawn && !(live_aws && has_credentials) {
-        eprintln!(
-            "xtask live needs a target:\n  \
-             --endpoint URL   an emulator started with `veritrail serve --no-defaults --allow-clock-control`\n  \
-             --spawn          start one here\n  \
-             VERITRAIL_LIVE=1 with credentials for a sandbox account (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, …)\n                   and AWS_REGION, to run against AWS itself{}",
-            if live_aws {
-                "\n(VERITRAIL_LIVE=1 is set, but no credentials were found in the environment)"
-            } else {
-                ""
-            }
-        );
+    if let Some(message) = missing_target(endpoint.is_some() || spawn, live_aws, has_credentials) {
+        eprintln!("{message}");
         return 3;
     }
     let root = crate::tidy::workspace_root();
@@ -724,4 +733,30 @@ fn http(url: &str, method: &str, path: &str, body: &str) -> Result<String, Strin
         ));
     }
     Ok(rest.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_target;
+
+    #[test]
+    fn without_a_target_it_says_what_it_needs() {
+        let none = missing_target(false, false, false).unwrap();
+        assert!(
+            none.contains("--endpoint URL") && none.contains("VERITRAIL_LIVE=1"),
+            "{none}"
+        );
+        assert!(!none.contains("no credentials were found"), "{none}");
+        let no_credentials = missing_target(false, true, false).unwrap();
+        assert!(
+            no_credentials.contains("no credentials were found"),
+            "{no_credentials}"
+        );
+        assert!(
+            missing_target(false, false, true).is_some(),
+            "credentials alone are not a yes"
+        );
+        assert!(missing_target(true, false, false).is_none());
+        assert!(missing_target(false, true, true).is_none());
+    }
 }
