@@ -178,3 +178,21 @@ pub fn veritrail_ok(args: &[&str]) -> String {
     );
     text(&out.stdout)
 }
+
+/// An emulator on a manual clock stopped at `t0` (milliseconds), with the runtime it runs on.
+pub fn emulator_at(t0: i64) -> (tokio::runtime::Runtime, veritrail_emulator::Running) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let running = rt
+        .block_on(veritrail_emulator::spawn_with(|c| {
+            c.clock = std::sync::Arc::new(veritrail_core::time::ManualClock::new(
+                veritrail_core::time::UtcMillis(t0),
+                0,
+            ));
+        }))
+        .unwrap();
+    (rt, running)
+}

@@ -15,7 +15,6 @@ use base64::Engine as _;
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use veritrail_core::ion_rs::{Element, v1_0};
-use veritrail_core::time::{ManualClock, UtcMillis};
 use veritrail_emulator::Emulator;
 use veritrail_emulator::services::kinesis::aggregate::deaggregate;
 
@@ -142,16 +141,7 @@ struct Setup {
 }
 
 fn setup(name: &str) -> Setup {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let running = rt
-        .block_on(veritrail_emulator::spawn_with(|c| {
-            c.clock = Arc::new(ManualClock::new(UtcMillis(T0), 0));
-        }))
-        .unwrap();
+    let (rt, running) = crate::emulator_at(T0);
     let dir = scratch(name);
     let home = dir.join("home");
     std::fs::create_dir_all(&home).unwrap();

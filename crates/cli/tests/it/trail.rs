@@ -6,10 +6,8 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, Method};
-use veritrail_core::time::{ManualClock, UtcMillis};
 use veritrail_emulator::{Emulator, Running};
 
 use crate::aws_env::{aws, aws_env};
@@ -131,16 +129,7 @@ fn cloudtrail(emu: &Emulator, op: &str, body: &str) -> u16 {
 /// An emulator at 2024-01-01T00:00Z with an Object Lock bucket (COMPLIANCE, 365 days) and a
 /// logging trail with validation, after `hours` of activity (a call every ten minutes).
 fn trail(hours: i64, with_awscli: Option<&Path>) -> (tokio::runtime::Runtime, Running) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let running = rt
-        .block_on(veritrail_emulator::spawn_with(|c| {
-            c.clock = Arc::new(ManualClock::new(UtcMillis(T0), 0));
-        }))
-        .unwrap();
+    let (rt, running) = crate::emulator_at(T0);
     let emu = running.emulator.clone();
     let lock = "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>365</Days></DefaultRetention></Rule></ObjectLockConfiguration>";
     let trail = r#"{"Name":"audit","S3BucketName":"evidence","S3KeyPrefix":"trails","EnableLogFileValidation":true}"#;
