@@ -244,6 +244,26 @@ pub trait Storage: Send {
         field: &str,
         key: &[u8],
     ) -> Result<Vec<String>, StorageError>;
+    /// The latest revisions, not deleted, of the documents of a table whose indexed `field`
+    /// has this key, sorted by document id: [`Storage::index_lookup`] then
+    /// [`Storage::current`] of each, which a backend may answer in one query.
+    fn index_lookup_current(
+        &self,
+        table_id: &str,
+        field: &str,
+        key: &[u8],
+    ) -> Result<Vec<RevisionRef>, StorageError> {
+        let mut found = Vec::new();
+        for id in self.index_lookup(table_id, field, key)? {
+            if let Some(r) = self.current(&id)? {
+                if !r.deleted {
+                    found.push(r);
+                }
+            }
+        }
+        found.sort_by(|a, b| a.document_id.cmp(&b.document_id));
+        Ok(found)
+    }
 }
 
 /// Durability of commits.
@@ -261,6 +281,43 @@ pub enum Durability {
 pub struct SqliteStorage {
     conn: Connection,
     checkpointer: Option<Checkpointer>,
+    /// Revision directories of recently read blocks (blocks never change once committed).
+    directories: std::cell::RefCell<Directories>,
+}
+
+/// Where a block's row is and its revision directory, decoded.
+#[derive(Debug)]
+struct Directory {
+    rowid: i64,
+    entries: Vec<IndexEntry>,
+}
+
+/// The revision directories of the last [`DIRECTORY_CACHE`] blocks read one revision at a
+/// time. Reading a revision otherwise reads the block's whole directory, which for a block of
+/// 1,000 audit records lies across a dozen overflow pages.
+#[derive(Debug, Default)]
+struct Directories {
+    by_seq: std::collections::HashMap<u64, std::sync::Arc<Directory>>,
+    order: std::collections::VecDeque<u64>,
+}
+
+const DIRECTORY_CACHE: usize = 256;
+
+impl Directories {
+    fn get(&self, seq: u64) -> Option<std::sync::Arc<Directory>> {
+        self.by_seq.get(&seq).cloned()
+    }
+
+    fn put(&mut self, seq: u64, dir: std::sync::Arc<Directory>) {
+        if self.by_seq.insert(seq, dir).is_none() {
+            self.order.push_back(seq);
+            while self.order.len() > DIRECTORY_CACHE {
+                if let Some(old) = self.order.pop_front() {
+                    self.by_seq.remove(&old);
+                }
+            }
+        }
+    }
 }
 
 /// Copies committed WAL frames into the database file on its own thread and connection, so a
@@ -450,7 +507,22 @@ impl SqliteStorage {
         };
         conn.pragma_update(None, "synchronous", sync)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Self::configure_reads(conn)
+    }
+
+    /// Settings for reading, on writable and read-only connections alike.
+    fn configure_reads(conn: &Connection) -> Result<(), StorageError> {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // Keep each cached statement's plan: with STAT4 compiled in, SQLite otherwise
+        // recompiles a statement whenever a parameter compared with an indexed column is
+        // rebound, which made every point lookup pay a full SQL parse.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
+        // 64 MiB of page cache (the default is 2 MiB): revisions and their directories lie
+        // across overflow pages, read again by every lookup.
+        conn.pragma_update(None, "cache_size", -65_536i64)?;
         Ok(())
     }
 
@@ -482,6 +554,7 @@ impl SqliteStorage {
         Ok(Self {
             conn,
             checkpointer: Some(Checkpointer::start(path)?),
+            directories: Default::default(),
         })
     }
 
@@ -521,17 +594,22 @@ impl SqliteStorage {
             });
         }
         let checkpointer = if read_only {
-            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            Self::configure_reads(&conn)?;
             None
         } else {
             Self::configure(&conn, durability)?;
             Some(Checkpointer::start(path)?)
         };
-        Ok(Self { conn, checkpointer })
+        Ok(Self {
+            conn,
+            checkpointer,
+            directories: Default::default(),
+        })
     }
 
     /// Runs raw SQL: for tests that play an insider tampering with the file.
     pub fn danger_execute(&self, sql: &str) -> Result<(), StorageError> {
+        *self.directories.borrow_mut() = Directories::default();
         self.conn.execute_batch(sql).map_err(StorageError::from)
     }
 }
@@ -551,25 +629,34 @@ const REVISION_COLUMNS: &str = "document_id, version, table_id, seq, idx, delete
 
 impl Storage for SqliteStorage {
     fn revision_at(&self, seq: u64, index: u32) -> Result<Option<StoredRevision>, StorageError> {
-        let row: Option<(i64, Vec<u8>)> = self
-            .conn
-            .prepare_cached("SELECT rowid, revision_index FROM blocks WHERE seq = ?1")?
-            .query_row(params![to_i64(seq)?], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((rowid, dir)) = row else {
+        let cached = self.directories.borrow().get(seq);
+        let dir = match cached {
+            Some(dir) => dir,
+            None => {
+                let row: Option<(i64, Vec<u8>)> = self
+                    .conn
+                    .prepare_cached("SELECT rowid, revision_index FROM blocks WHERE seq = ?1")?
+                    .query_row(params![to_i64(seq)?], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let Some((rowid, raw)) = row else {
+                    return Ok(None);
+                };
+                let dir = std::sync::Arc::new(Directory {
+                    rowid,
+                    entries: decode_index(&raw, seq)?,
+                });
+                self.directories
+                    .borrow_mut()
+                    .put(seq, std::sync::Arc::clone(&dir));
+                dir
+            }
+        };
+        let Some(entry) = dir.entries.get(index as usize) else {
             return Ok(None);
         };
-        // Decode only this revision's directory entry.
-        let at = index as usize * INDEX_ENTRY;
-        let Some(raw) = dir.get(at..at + INDEX_ENTRY) else {
-            return Ok(None);
-        };
-        let Some(entry) = decode_index(raw, seq)?.pop() else {
-            return Ok(None);
-        };
-        let blob = self
-            .conn
-            .blob_open(rusqlite::MAIN_DB, "blocks", "revisions", rowid, true)?;
+        let blob =
+            self.conn
+                .blob_open(rusqlite::MAIN_DB, "blocks", "revisions", dir.rowid, true)?;
         let mut body = vec![0u8; entry.len as usize];
         blob.read_at_exact(&mut body, entry.offset as usize)
             .map_err(|e| {
@@ -646,6 +733,24 @@ impl Storage for SqliteStorage {
             "SELECT document_id FROM ql_index WHERE table_id = ?1 AND field = ?2 AND key = ?3",
         )?;
         let rows = stmt.query_map(params![table_id, field, key], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn index_lookup_current(
+        &self,
+        table_id: &str,
+        field: &str,
+        key: &[u8],
+    ) -> Result<Vec<RevisionRef>, StorageError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.document_id, r.version, r.table_id, r.seq, r.idx, r.deleted
+               FROM ql_index i JOIN ql_revisions r ON r.document_id = i.document_id
+              WHERE i.table_id = ?1 AND i.field = ?2 AND i.key = ?3 AND r.deleted = 0
+                AND r.version = (SELECT MAX(version) FROM ql_revisions m
+                                  WHERE m.document_id = i.document_id)
+              ORDER BY i.document_id",
+        )?;
+        let rows = stmt.query_map(params![table_id, field, key], revision_ref)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

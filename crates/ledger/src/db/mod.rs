@@ -197,6 +197,9 @@ pub struct Database {
 #[derive(Debug)]
 struct Shared {
     ledger: Mutex<Ledger>,
+    /// The committed catalog and the journal size it was read at: every change to it is a
+    /// new block, so it is read from storage again only after a commit.
+    catalog: Mutex<Option<(u64, Arc<Vec<TableRow>>)>>,
     options: DatabaseOptions,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
@@ -218,6 +221,7 @@ impl Database {
         Self {
             inner: Arc::new(Shared {
                 ledger: Mutex::new(ledger),
+                catalog: Mutex::new(None),
                 options,
                 clock,
                 ids,
@@ -228,6 +232,20 @@ impl Database {
     /// The ledger underneath (held while the guard lives).
     pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
         self.inner.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The committed catalog (`ledger` is this database's ledger, locked by the caller).
+    pub(crate) fn catalog(&self, ledger: &Ledger) -> Result<Arc<Vec<TableRow>>, DbError> {
+        let tip = ledger.block_count();
+        let mut cached = self.inner.catalog.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, tables)) = cached.as_ref() {
+            if *at == tip {
+                return Ok(Arc::clone(tables));
+            }
+        }
+        let tables = Arc::new(ledger.storage().tables()?);
+        *cached = Some((tip, Arc::clone(&tables)));
+        Ok(tables)
     }
 
     pub(crate) fn options(&self) -> &DatabaseOptions {
@@ -247,8 +265,10 @@ impl Database {
     /// Starts a transaction.
     pub fn begin(&self) -> Transaction {
         let id = self.new_id();
+        let begun_at = self.ledger().block_count();
         Transaction {
             db: self.clone(),
+            begun_at,
             digest: CommitDigest::new(&id),
             id,
             started: self.now(),
@@ -314,6 +334,9 @@ struct Match {
 #[derive(Debug)]
 pub struct Transaction {
     db: Database,
+    /// The journal's size when the transaction began: if it is the same at commit, nothing
+    /// it read can have changed.
+    begun_at: u64,
     id: String,
     digest: CommitDigest,
     started: UtcMillis,
@@ -462,9 +485,13 @@ impl Transaction {
 
     /// The catalog for DDL, recorded whole: DDL conflicts with any other DDL meanwhile.
     fn read_catalog(&mut self) -> Result<Vec<TableRow>, DbError> {
-        let committed = self.db.ledger().storage().tables()?;
+        let committed = {
+            let db = self.db.clone();
+            let ledger = db.ledger();
+            db.catalog(&ledger)?
+        };
         self.reads.insert(occ::catalog_read(&committed));
-        Ok(self.merged_tables(committed))
+        Ok(self.merged_tables(&committed))
     }
 
     fn bind(env: &Env, source: &Source, row: &Row) -> Env {
@@ -893,7 +920,9 @@ impl Transaction {
         }
         let db = self.db.clone();
         let mut ledger = db.ledger();
-        occ::validate(ledger.storage(), &self.reads)?;
+        if ledger.block_count() != self.begun_at {
+            occ::validate(ledger.storage(), &db.catalog(&ledger)?, &self.reads)?;
+        }
         if self.docs.is_empty() && self.tables.is_empty() {
             return Ok(CommitInfo {
                 transaction_id: self.id.clone(),
@@ -902,7 +931,7 @@ impl Transaction {
             });
         }
         let tables: HashMap<String, TableRow> = self
-            .merged_tables(ledger.storage().tables()?)
+            .merged_tables(&db.catalog(&ledger)?)
             .into_iter()
             .map(|t| (t.table_id.clone(), t))
             .collect();

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::storage::{Storage, TableRow, TableStatus};
+use crate::storage::{RevisionRef, Storage, TableRow, TableStatus};
 
 use super::DbError;
 
@@ -90,14 +90,14 @@ fn conflict(what: String) -> DbError {
     DbError::OccConflict(what)
 }
 
-/// Checks, under the commit's lock, that everything in `reads` is as it was read.
-pub(super) fn validate<S: Storage>(storage: &S, reads: &ReadSet) -> Result<(), DbError> {
-    let mut tables: Option<Vec<TableRow>> = None;
+/// Checks, under the commit's lock, that everything in `reads` is as it was read;
+/// `committed` is the catalog now.
+pub(super) fn validate<S: Storage>(
+    storage: &S,
+    committed: &[TableRow],
+    reads: &ReadSet,
+) -> Result<(), DbError> {
     for read in reads {
-        if tables.is_none() && !matches!(read, Read::Document { .. } | Read::Lookup { .. }) {
-            tables = Some(storage.tables()?);
-        }
-        let committed = tables.as_deref().unwrap_or_default();
         match read {
             Read::Document {
                 document_id,
@@ -168,14 +168,12 @@ pub(super) fn lookup<S: Storage>(
     field: &str,
     key: &[u8],
 ) -> Result<Vec<(String, u64)>, DbError> {
-    let mut found = Vec::new();
-    for id in storage.index_lookup(table_id, field, key)? {
-        if let Some(r) = storage.current(&id)? {
-            if !r.deleted {
-                found.push((id, r.version));
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
+    Ok(found(&storage.index_lookup_current(table_id, field, key)?))
+}
+
+/// What a lookup that returned `refs` records as found.
+pub(super) fn found(refs: &[RevisionRef]) -> Vec<(String, u64)> {
+    refs.iter()
+        .map(|r| (r.document_id.clone(), r.version))
+        .collect()
 }

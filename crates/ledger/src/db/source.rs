@@ -50,8 +50,8 @@ enum Access {
 
 impl Transaction {
     /// The catalog as this transaction sees it: committed tables with its own changes.
-    pub(super) fn merged_tables(&self, committed: Vec<TableRow>) -> Vec<TableRow> {
-        let mut tables = committed;
+    pub(super) fn merged_tables(&self, committed: &[TableRow]) -> Vec<TableRow> {
+        let mut tables = committed.to_vec();
         for t in &self.tables {
             match tables.iter_mut().find(|c| c.table_id == t.table_id) {
                 Some(c) => *c = t.clone(),
@@ -70,9 +70,9 @@ impl Transaction {
         position: usize,
         active_only: bool,
     ) -> Result<TableRef, DbError> {
-        let committed = ledger.storage().tables()?;
+        let committed = self.db.catalog(ledger)?;
         self.reads.insert(occ::name_read(&committed, name));
-        let tables = self.merged_tables(committed.clone());
+        let tables = self.merged_tables(&committed);
         let usable = |t: &&TableRow| !active_only || t.status == TableStatus::Active;
         let active_first = |pick: &dyn Fn(&TableRow) -> bool| {
             tables
@@ -89,7 +89,10 @@ impl Transaction {
                 name: name.to_owned(),
                 position,
             })?;
-        let committed = committed.into_iter().find(|c| c.table_id == row.table_id);
+        let committed = committed
+            .iter()
+            .find(|c| c.table_id == row.table_id)
+            .cloned();
         Ok(TableRef { row, committed })
     }
 
@@ -163,10 +166,10 @@ impl Transaction {
                     .collect())
             }
             SourceKind::UserTables => {
-                let committed = ledger.storage().tables()?;
+                let committed = self.db.catalog(&ledger)?;
                 self.reads.insert(occ::catalog_read(&committed));
                 Ok(self
-                    .merged_tables(committed)
+                    .merged_tables(&committed)
                     .iter()
                     .map(|t| Row {
                         value: super::user_table_row(t),
@@ -274,21 +277,20 @@ impl Transaction {
         let Some(key) = index_key(value) else {
             return Ok(Vec::new());
         };
-        let found = occ::lookup(ledger.storage(), table_id, field, &key)?;
-        let mut rows = Vec::with_capacity(found.len());
-        for (id, _) in &found {
-            if self.doc_index.contains_key(id) {
-                continue;
-            }
-            if let Some(r) = ledger.storage().current(id)? {
-                rows.push(self.committed_row(ledger, &r)?);
+        let refs = ledger
+            .storage()
+            .index_lookup_current(table_id, field, &key)?;
+        let mut rows = Vec::with_capacity(refs.len());
+        for r in &refs {
+            if !self.doc_index.contains_key(&r.document_id) {
+                rows.push(self.committed_row(ledger, r)?);
             }
         }
         self.reads.insert(Read::Lookup {
             table_id: table_id.clone(),
             field: field.to_owned(),
             key: key.clone(),
-            found,
+            found: occ::found(&refs),
         });
         rows.extend(self.own_rows(table_id, |data| {
             let v = data.as_struct().and_then(|s| s.get(field));
