@@ -27,7 +27,7 @@ use crate::error::LedgerError;
 use crate::merkle::{self, Frontier, NodeSource};
 use crate::storage::{
     CommitBatch, Durability, RevisionKind, SqliteStorage, Storage, StorageError, StoredBlock,
-    StoredRevision,
+    StoredRevision, SyncBarrier,
 };
 
 /// How a ledger gets its time and ids, and how durable its commits are.
@@ -448,6 +448,27 @@ pub struct Ledger<S: Storage = SqliteStorage> {
     pub(crate) last_block_hash: Option<Hash32>,
     pub(crate) last_timestamp: UtcMillis,
     options: LedgerOptions,
+    /// What makes blocks committed by [`Ledger::commit_deferred`] durable.
+    barrier: Option<Arc<dyn SyncBarrier>>,
+}
+
+/// Blocks written but perhaps not yet durable, and what makes them so.
+#[derive(Debug, Clone)]
+#[must_use = "a deferred commit is acknowledged only once `wait` returns"]
+pub struct Durable {
+    barrier: Option<Arc<dyn SyncBarrier>>,
+    blocks: u64,
+}
+
+impl Durable {
+    /// Returns once the blocks are durable (at once when they already are): one sync of the
+    /// storage covers every block written before it, whoever wrote it.
+    pub fn wait(&self) -> Result<(), LedgerError> {
+        match &self.barrier {
+            Some(b) => Ok(b.sync_through(self.blocks)?),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Ledger<SqliteStorage> {
@@ -526,6 +547,7 @@ impl<S: Storage> Ledger<S> {
             (Some(hash), ts)
         };
         Ok(Self {
+            barrier: storage.barrier(),
             storage,
             name,
             strand_id,
@@ -636,6 +658,45 @@ impl<S: Storage> Ledger<S> {
         Ok(committed)
     }
 
+    /// Group commit: commits a transaction as one block, written but perhaps not yet durable.
+    /// The caller releases whatever lock it holds on the ledger, then waits on the returned
+    /// [`Durable`] before acknowledging the commit; meanwhile other transactions commit, and
+    /// one sync makes all of them durable. Digests and proofs cover only durable blocks.
+    pub fn commit_deferred(
+        &mut self,
+        tx: NewTransaction,
+    ) -> Result<(Committed, Durable), LedgerError> {
+        let mut tip = self.tip();
+        let (batch, committed) = build_block(&self.options, &self.strand_id, &mut tip, tx)?;
+        self.storage.commit_unsynced(std::slice::from_ref(&batch))?;
+        self.set_tip(tip);
+        let durable = self.durability();
+        Ok((committed, durable))
+    }
+
+    /// What makes every block written so far durable (for a transaction that only read: it
+    /// may have seen blocks whose writers are still waiting for the disk).
+    pub fn durability(&self) -> Durable {
+        Durable {
+            barrier: self.barrier.clone(),
+            blocks: self.frontier.size(),
+        }
+    }
+
+    /// How many times the storage was synced for deferred commits (none when every commit
+    /// is durable as it returns).
+    pub fn syncs(&self) -> u64 {
+        self.barrier.as_ref().map_or(0, |b| b.syncs())
+    }
+
+    /// The number of blocks known to be durable: digests and proofs go no further.
+    pub fn durable_size(&self) -> u64 {
+        let written = self.frontier.size();
+        self.barrier
+            .as_ref()
+            .map_or(written, |b| b.durable().min(written))
+    }
+
     /// Pipelined commit of a stream of transactions, one block each: while one block is being
     /// written and synced, the next is hashed and built. `on_durable` is called for each
     /// transaction, in order, only once its block is durable. On an error the blocks already
@@ -721,7 +782,7 @@ impl<S: Storage> Ledger<S> {
     }
 
     fn check_tip(&self, tip: Option<u64>) -> Result<u64, LedgerError> {
-        let last = self.frontier.size().saturating_sub(1);
+        let last = self.durable_size().saturating_sub(1);
         match tip {
             None => Ok(last),
             Some(t) if t > last => Err(LedgerError::TipPastEnd { tip: t, last }),
@@ -730,7 +791,7 @@ impl<S: Storage> Ledger<S> {
     }
 
     fn check_block(&self, seq: u64) -> Result<(), LedgerError> {
-        let last = self.frontier.size().saturating_sub(1);
+        let last = self.durable_size().saturating_sub(1);
         if seq > last {
             return Err(LedgerError::SequencePastTip { seq, last });
         }

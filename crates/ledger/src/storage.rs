@@ -6,6 +6,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use veritrail_core::Hash32;
@@ -227,6 +229,18 @@ pub trait Storage: Send {
     -> Result<Option<StoredRevision>, StorageError>;
     /// Appends blocks with their revisions and nodes, all or none; returns once durable.
     fn commit(&mut self, batches: &[CommitBatch]) -> Result<(), StorageError>;
+    /// Appends like [`Storage::commit`], but may return before the blocks are durable: they
+    /// are once [`Storage::barrier`]'s `sync_through` has returned for them. This is group
+    /// commit: the caller writes under the ledger's lock and waits for the disk outside it,
+    /// so one sync makes the blocks of many transactions durable.
+    fn commit_unsynced(&mut self, batches: &[CommitBatch]) -> Result<(), StorageError> {
+        self.commit(batches)
+    }
+    /// What makes blocks written by [`Storage::commit_unsynced`] durable; `None` when every
+    /// commit is durable by the time it returns.
+    fn barrier(&self) -> Option<Arc<dyn SyncBarrier>> {
+        None
+    }
     /// The revision at position `index` of block `seq`.
     fn revision_at(&self, seq: u64, index: u32) -> Result<Option<StoredRevision>, StorageError>;
     /// Every table, dropped ones included.
@@ -266,6 +280,114 @@ pub trait Storage: Send {
     }
 }
 
+/// Makes blocks written without waiting for the disk durable.
+pub trait SyncBarrier: Send + Sync + fmt::Debug {
+    /// Returns once the first `blocks` blocks are durable.
+    fn sync_through(&self, blocks: u64) -> Result<(), StorageError>;
+    /// How many blocks are known to be durable.
+    fn durable(&self) -> u64;
+    /// How many syncs were made (fewer than commits when commits were grouped).
+    fn syncs(&self) -> u64;
+}
+
+/// Group commit for a ledger in WAL mode: commits write their WAL frames without syncing
+/// (`synchronous=NORMAL`), then wait here. The first waiter syncs the WAL file once for every
+/// frame written so far; the others find their blocks already durable, or wait for the
+/// next sync. A WAL frame is durable once the WAL file is synced (SQLite syncs the WAL
+/// again before each checkpoint copies it into the database, and syncs a reused WAL's header).
+#[derive(Debug)]
+struct WalSync {
+    path: PathBuf,
+    /// The WAL file, opened at the first sync; the lock also keeps syncs one at a time.
+    file: Mutex<Option<std::fs::File>>,
+    /// Blocks written to the WAL (a block count).
+    written: AtomicU64,
+    /// Blocks durable.
+    synced: AtomicU64,
+    /// Syncs made.
+    syncs: AtomicU64,
+    /// The error of a failed sync: once a sync fails, what was written cannot be known to be
+    /// on disk, so no later commit is acknowledged either.
+    failed: Mutex<Option<String>>,
+}
+
+impl WalSync {
+    fn new(database: &Path, blocks: u64) -> Self {
+        let mut wal = database.as_os_str().to_owned();
+        wal.push("-wal");
+        Self {
+            path: PathBuf::from(wal),
+            file: Mutex::new(None),
+            written: AtomicU64::new(blocks),
+            synced: AtomicU64::new(blocks),
+            syncs: AtomicU64::new(0),
+            failed: Mutex::new(None),
+        }
+    }
+
+    fn written(&self, blocks: u64) {
+        self.written.fetch_max(blocks, Ordering::AcqRel);
+    }
+
+    fn failure(&self) -> Option<StorageError> {
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        failed.as_ref().map(|e| {
+            StorageError::Backend(format!(
+                "an earlier sync of the journal failed ({e}); restart to recover what is on disk"
+            ))
+        })
+    }
+}
+
+impl SyncBarrier for WalSync {
+    fn sync_through(&self, blocks: u64) -> Result<(), StorageError> {
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
+        if self.synced.load(Ordering::Acquire) >= blocks {
+            return Ok(());
+        }
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        // Another waiter's sync may have covered these blocks meanwhile.
+        if self.synced.load(Ordering::Acquire) >= blocks {
+            return Ok(());
+        }
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
+        // Everything written before this load is in the WAL file: this sync covers it.
+        let target = self.written.load(Ordering::Acquire);
+        let result = match &*file {
+            Some(f) => f.sync_data(),
+            None => std::fs::File::open(&self.path).and_then(|f| {
+                let r = f.sync_data();
+                *file = Some(f);
+                r
+            }),
+        };
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(()) => {
+                self.synced.fetch_max(target, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(e) => {
+                let message = format!("cannot sync {}: {e}", self.path.display());
+                *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+                Err(StorageError::Backend(message))
+            }
+        }
+    }
+
+    fn durable(&self) -> u64 {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
+    }
+}
+
 /// Durability of commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -281,6 +403,8 @@ pub enum Durability {
 pub struct SqliteStorage {
     conn: Connection,
     checkpointer: Option<Checkpointer>,
+    /// Syncs of the WAL (group commit), for a writable ledger with [`Durability::Full`].
+    wal: Option<Arc<WalSync>>,
     /// Revision directories of recently read blocks (blocks never change once committed).
     directories: std::cell::RefCell<Directories>,
 }
@@ -497,15 +621,13 @@ fn hashes_from_blob(blob: &[u8], seq: u64) -> Result<Vec<Hash32>, StorageError> 
 const STATEMENT_CACHE: usize = 64;
 
 impl SqliteStorage {
-    fn configure(conn: &Connection, durability: Durability) -> Result<(), StorageError> {
+    fn configure(conn: &Connection) -> Result<(), StorageError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // Checkpoints run on the checkpoint thread, not inside commits.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let sync = match durability {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
-        };
-        conn.pragma_update(None, "synchronous", sync)?;
+        // With Durability::Full the WAL is synced after each commit by `WalSync`, which the
+        // ledger calls outside its lock; SQLite's own commit never waits for the disk.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         Self::configure_reads(conn)
     }
@@ -539,7 +661,7 @@ impl SqliteStorage {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )?;
-        Self::configure(&conn, durability)?;
+        Self::configure(&conn)?;
         let tx = conn.transaction()?;
         tx.execute_batch(SCHEMA)?;
         for (k, v) in meta {
@@ -554,6 +676,7 @@ impl SqliteStorage {
         Ok(Self {
             conn,
             checkpointer: Some(Checkpointer::start(path)?),
+            wal: (durability == Durability::Full).then(|| Arc::new(WalSync::new(path, 0))),
             directories: Default::default(),
         })
     }
@@ -597,14 +720,19 @@ impl SqliteStorage {
             Self::configure_reads(&conn)?;
             None
         } else {
-            Self::configure(&conn, durability)?;
+            Self::configure(&conn)?;
             Some(Checkpointer::start(path)?)
         };
-        Ok(Self {
+        let mut storage = Self {
             conn,
             checkpointer,
+            wal: None,
             directories: Default::default(),
-        })
+        };
+        if !read_only && durability == Durability::Full {
+            storage.wal = Some(Arc::new(WalSync::new(path, storage.block_count()?)));
+        }
+        Ok(storage)
     }
 
     /// Runs raw SQL: for tests that play an insider tampering with the file.
@@ -864,6 +992,16 @@ impl Storage for SqliteStorage {
     fn commit(&mut self, batches: &[CommitBatch]) -> Result<(), StorageError> {
         self.commit_with_meta(batches, &[])
     }
+
+    fn commit_unsynced(&mut self, batches: &[CommitBatch]) -> Result<(), StorageError> {
+        self.write_batches(batches, &[])
+    }
+
+    fn barrier(&self) -> Option<Arc<dyn SyncBarrier>> {
+        self.wal
+            .as_ref()
+            .map(|w| Arc::clone(w) as Arc<dyn SyncBarrier>)
+    }
 }
 
 impl SqliteStorage {
@@ -873,6 +1011,22 @@ impl SqliteStorage {
         batches: &[CommitBatch],
         meta: &[(&str, String)],
     ) -> Result<(), StorageError> {
+        self.write_batches(batches, meta)?;
+        match (&self.wal, batches.last()) {
+            (Some(wal), Some(last)) => wal.sync_through(last.block.seq + 1),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes blocks (and metadata) in one SQLite transaction, without waiting for the disk.
+    fn write_batches(
+        &mut self,
+        batches: &[CommitBatch],
+        meta: &[(&str, String)],
+    ) -> Result<(), StorageError> {
+        if let Some(e) = self.wal.as_ref().and_then(|w| w.failure()) {
+            return Err(e);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -967,6 +1121,9 @@ impl SqliteStorage {
                 .execute(params![k, v])?;
         }
         tx.commit()?;
+        if let (Some(wal), Some(last)) = (&self.wal, batches.last()) {
+            wal.written(last.block.seq + 1);
+        }
         if let Some(c) = &mut self.checkpointer {
             let bytes = batches
                 .iter()

@@ -924,6 +924,10 @@ impl Transaction {
             occ::validate(ledger.storage(), &db.catalog(&ledger)?, &self.reads)?;
         }
         if self.docs.is_empty() && self.tables.is_empty() {
+            // What it read is acknowledged only once it cannot be lost.
+            let durable = ledger.durability();
+            drop(ledger);
+            durable.wait()?;
             return Ok(CommitInfo {
                 transaction_id: self.id.clone(),
                 commit_digest: digest,
@@ -979,7 +983,11 @@ impl Transaction {
             tables: self.tables.clone(),
             index_updates,
         };
-        let committed = ledger.commit(tx)?;
+        // Written under the lock, made durable outside it: transactions committing meanwhile
+        // share one sync (group commit).
+        let (committed, durable) = ledger.commit_deferred(tx)?;
+        drop(ledger);
+        durable.wait()?;
         Ok(CommitInfo {
             transaction_id: self.id.clone(),
             commit_digest: digest,

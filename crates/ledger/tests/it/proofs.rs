@@ -226,6 +226,47 @@ fn group_commit_writes_all_blocks_or_none() {
 }
 
 #[test]
+fn deferred_commits_share_one_sync_and_digests_wait_for_it() {
+    let (mut ledger, path) = sample_ledger("deferred", 1);
+    let ids = veritrail_core::id::SeededIds::new(37);
+    let before = ledger.block_count();
+    let digest_before = ledger.digest().unwrap();
+    let syncs_before = ledger.syncs();
+    let pending: Vec<_> = (0..4)
+        .map(|i| {
+            ledger
+                .commit_deferred(crate::insert(&ids, 2, 500 + i))
+                .unwrap()
+        })
+        .collect();
+    // Written, but not yet durable: neither digests nor proofs reach the new blocks.
+    assert_eq!(ledger.block_count(), before + 4);
+    assert_eq!(ledger.durable_size(), before);
+    assert_eq!(ledger.digest().unwrap().tip, digest_before.tip);
+    assert!(matches!(
+        ledger.block(before, None),
+        Err(LedgerError::SequencePastTip { .. })
+    ));
+    // Waiting for the last makes all four durable with one sync; the others then wait for nothing.
+    pending[3].1.wait().unwrap();
+    assert_eq!(ledger.syncs(), syncs_before + 1);
+    for (_, durable) in &pending {
+        durable.wait().unwrap();
+    }
+    assert_eq!(ledger.syncs(), syncs_before + 1);
+    assert_eq!(ledger.durable_size(), before + 4);
+    let digest = parse_digest(&ledger.digest().unwrap().to_get_digest_json()).unwrap();
+    assert_eq!(ledger.digest().unwrap().tip, before + 3);
+    for (c, _) in &pending {
+        let block = ledger.block(c.sequence_no, None).unwrap();
+        verify_block(&block.value, Some(&block.proof), &digest).unwrap();
+    }
+    drop(ledger);
+    let reopened = Ledger::open(&path, Default::default()).unwrap();
+    assert_eq!(reopened.digest().unwrap().digest, digest.digest);
+}
+
+#[test]
 fn a_commit_stream_acknowledges_in_order_and_stops_at_the_first_bad_transaction() {
     let (mut ledger, path) = sample_ledger("stream", 1);
     let ids = veritrail_core::id::SeededIds::new(41);
