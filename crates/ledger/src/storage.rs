@@ -391,10 +391,10 @@ impl SyncBarrier for WalSync {
 /// Durability of commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// A commit returns once it is on disk (`synchronous=FULL`). The default.
+    /// A commit is acknowledged once its WAL frames are synced (by `WalSync`). The default.
     #[default]
     Full,
-    /// A commit may be lost on power failure but never corrupts the journal (`synchronous=NORMAL`).
+    /// A commit may be lost on power failure but never corrupts the journal (no sync at all).
     Normal,
 }
 
