@@ -278,6 +278,7 @@ impl Database {
             tables: Vec::new(),
             reindex: Vec::new(),
             reads: occ::ReadSet::new(),
+            looked_up: HashMap::new(),
             bytes: 0,
             closed: false,
         }
@@ -330,6 +331,9 @@ struct Match {
     base: Option<u64>,
 }
 
+/// An indexed lookup: table id, field, index key.
+type LookupKey = (String, String, Vec<u8>);
+
 /// An open transaction.
 #[derive(Debug)]
 pub struct Transaction {
@@ -346,6 +350,10 @@ pub struct Transaction {
     tables: Vec<TableRow>,
     reindex: Vec<String>,
     reads: occ::ReadSet,
+    /// Committed documents found by each indexed lookup (table id, field, key), with their
+    /// versions. Looking the same key up again reuses them: the lookup is validated at commit,
+    /// so if they changed meanwhile the transaction cannot commit anyway.
+    looked_up: HashMap<LookupKey, Vec<(String, u64, Element)>>,
     bytes: usize,
     closed: bool,
 }

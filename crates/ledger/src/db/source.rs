@@ -277,21 +277,36 @@ impl Transaction {
         let Some(key) = index_key(value) else {
             return Ok(Vec::new());
         };
-        let refs = ledger
-            .storage()
-            .index_lookup_current(table_id, field, &key)?;
-        let mut rows = Vec::with_capacity(refs.len());
-        for r in &refs {
-            if !self.doc_index.contains_key(&r.document_id) {
-                rows.push(self.committed_row(ledger, r)?);
+        let cache_key = (table_id.clone(), field.to_owned(), key.clone());
+        if !self.looked_up.contains_key(&cache_key) {
+            let refs = ledger
+                .storage()
+                .index_lookup_current(table_id, field, &key)?;
+            let mut found = Vec::with_capacity(refs.len());
+            for r in &refs {
+                found.push((r.document_id.clone(), r.version, committed_data(ledger, r)?));
             }
+            self.reads.insert(Read::Lookup {
+                table_id: table_id.clone(),
+                field: field.to_owned(),
+                key: key.clone(),
+                found: occ::found(&refs),
+            });
+            self.looked_up.insert(cache_key.clone(), found);
         }
-        self.reads.insert(Read::Lookup {
-            table_id: table_id.clone(),
-            field: field.to_owned(),
-            key: key.clone(),
-            found: occ::found(&refs),
-        });
+        let rows: Vec<Row> = self
+            .looked_up
+            .get(&cache_key)
+            .into_iter()
+            .flatten()
+            .filter(|(id, _, _)| !self.doc_index.contains_key(id))
+            .map(|(id, version, value)| Row {
+                value: value.clone(),
+                document_id: Some(id.clone()),
+                version: Some(*version),
+            })
+            .collect();
+        let mut rows = rows;
         rows.extend(self.own_rows(table_id, |data| {
             let v = data.as_struct().and_then(|s| s.get(field));
             v.and_then(index_key).as_deref() == Some(key.as_slice())
