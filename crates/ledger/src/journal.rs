@@ -194,6 +194,51 @@ fn encode(e: &Element) -> Result<Vec<u8>, LedgerError> {
     })
 }
 
+/// A transaction with the part of its block that does not depend on the journal's tip done
+/// ahead: its documents hashed and encoded (on all cores: this is most of a commit's work),
+/// its statements' digests. Prepared before the ledger's lock is taken, it leaves only the
+/// block's own hashes to compute under the lock.
+#[derive(Debug)]
+pub struct Prepared {
+    tx: NewTransaction,
+    /// Per write: the Ion hash of its data and the data as Ion binary.
+    writes: Vec<(Option<Hash32>, Vec<u8>)>,
+    statement_digests: Vec<Hash32>,
+}
+
+impl Prepared {
+    /// Checks the transaction and does its tip-independent work.
+    pub fn new(tx: NewTransaction) -> Result<Self, LedgerError> {
+        validate(&tx)?;
+        let writes = parallel_map(&tx.writes, |w| {
+            let data_hash = w.data.as_ref().map(|d| ion_hash(d));
+            let body = match &w.data {
+                Some(d) => encode(d)?,
+                None => Vec::new(),
+            };
+            Ok::<_, LedgerError>((data_hash, body))
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        let mut hashes = ValueHashes::default();
+        for (w, (h, _)) in tx.writes.iter().zip(&writes) {
+            if let (Some(d), Some(h)) = (&w.data, h) {
+                hashes.insert(d, *h);
+            }
+        }
+        let statement_digests = tx
+            .statements
+            .iter()
+            .map(|s| statement_digest_of(s, &hashes))
+            .collect();
+        Ok(Self {
+            tx,
+            writes,
+            statement_digests,
+        })
+    }
+}
+
 /// Builds and hashes the next block on top of `tip`, and advances `tip` past it.
 fn build_block(
     options: &LedgerOptions,
@@ -201,7 +246,21 @@ fn build_block(
     tip: &mut Tip,
     tx: NewTransaction,
 ) -> Result<(CommitBatch, Committed), LedgerError> {
-    validate(&tx)?;
+    build_prepared(options, strand_id, tip, Prepared::new(tx)?)
+}
+
+/// [`build_block`] of a transaction prepared ahead.
+fn build_prepared(
+    options: &LedgerOptions,
+    strand_id: &str,
+    tip: &mut Tip,
+    prepared: Prepared,
+) -> Result<(CommitBatch, Committed), LedgerError> {
+    let Prepared {
+        tx,
+        writes,
+        statement_digests,
+    } = prepared;
     let seq = tip.frontier.size();
     let tx_id = tx.id.clone().unwrap_or_else(|| options.ids.new_id());
     // Journal time never runs backwards, whatever the clock does.
@@ -209,26 +268,19 @@ fn build_block(
     let block_address = address(strand_id, seq);
     let tx_time = Element::from(now.to_ion());
 
-    // Hash and encode every revision on all cores: this is most of a commit's work.
     // txTime is the block's timestamp; only the data is stored per revision.
-    let prepared = parallel_map(&tx.writes, |w| {
-        let data_hash = w.data.as_ref().map(|d| ion_hash(d));
+    let pairs: Vec<(&Write, Option<Hash32>)> = tx
+        .writes
+        .iter()
+        .zip(writes.iter().map(|(h, _)| *h))
+        .collect();
+    let hashed = parallel_map(&pairs, |(w, data_hash)| {
         let metadata = metadata(&w.document_id, w.version, &tx_time, &tx_id);
-        let hash = revision_hash(&metadata, data_hash.as_ref());
-        let body = match &w.data {
-            Some(d) => encode(d)?,
-            None => Vec::new(),
-        };
-        Ok::<_, LedgerError>((data_hash, hash, body))
+        revision_hash(&metadata, data_hash.as_ref())
     });
-    let mut hashes = ValueHashes::default();
     let mut revision_hashes = Vec::with_capacity(tx.writes.len());
     let mut stored_revisions = Vec::with_capacity(tx.writes.len());
-    for (index, (w, result)) in tx.writes.iter().zip(prepared).enumerate() {
-        let (data_hash, hash, body) = result?;
-        if let (Some(d), Some(h)) = (&w.data, data_hash) {
-            hashes.insert(d, h);
-        }
+    for (index, ((w, (_, body)), hash)) in tx.writes.iter().zip(writes).zip(hashed).enumerate() {
         stored_revisions.push(StoredRevision {
             kind: RevisionKind::Data,
             seq,
@@ -241,7 +293,7 @@ fn build_block(
         revision_hashes.push(hash);
     }
 
-    let transaction_info = transaction_info(&tx, now, &hashes);
+    let transaction_info = transaction_info(&tx, now, &statement_digests);
     let info_hash = ion_hash(&transaction_info);
     let mut entries = Vec::with_capacity(2);
     if let Some(root) = merkle_root(&revision_hashes) {
@@ -662,12 +714,9 @@ impl<S: Storage> Ledger<S> {
     /// The caller releases whatever lock it holds on the ledger, then waits on the returned
     /// [`Durable`] before acknowledging the commit; meanwhile other transactions commit, and
     /// one sync makes all of them durable. Digests and proofs cover only durable blocks.
-    pub fn commit_deferred(
-        &mut self,
-        tx: NewTransaction,
-    ) -> Result<(Committed, Durable), LedgerError> {
+    pub fn commit_deferred(&mut self, tx: Prepared) -> Result<(Committed, Durable), LedgerError> {
         let mut tip = self.tip();
-        let (batch, committed) = build_block(&self.options, &self.strand_id, &mut tip, tx)?;
+        let (batch, committed) = build_prepared(&self.options, &self.strand_id, &mut tip, tx)?;
         self.storage.commit_unsynced(std::slice::from_ref(&batch))?;
         self.set_tip(tip);
         let durable = self.durability();
@@ -1064,8 +1113,8 @@ fn statement_digest_of(s: &Statement, hashes: &ValueHashes) -> Hash32 {
 }
 
 /// `transactionInfo`: statements with their digests, and which statements wrote each document.
-fn transaction_info(tx: &NewTransaction, now: UtcMillis, hashes: &ValueHashes) -> Element {
-    let statements = tx.statements.iter().map(|s| {
+fn transaction_info(tx: &NewTransaction, now: UtcMillis, digests: &[Hash32]) -> Element {
+    let statements = tx.statements.iter().zip(digests).map(|(s, digest)| {
         Element::from(
             Element::struct_builder()
                 .with_field("statement", Element::string(s.text.as_str()))
@@ -1073,7 +1122,7 @@ fn transaction_info(tx: &NewTransaction, now: UtcMillis, hashes: &ValueHashes) -
                     "startTime",
                     Element::from(s.start_time.unwrap_or(now).min(now).to_ion()),
                 )
-                .with_field("statementDigest", blob(&statement_digest_of(s, hashes)))
+                .with_field("statementDigest", blob(digest))
                 .build(),
         )
     });

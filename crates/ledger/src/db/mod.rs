@@ -28,7 +28,7 @@ use veritrail_core::qldb::CommitDigest;
 use veritrail_core::time::{Clock, UtcMillis};
 
 use crate::error::LedgerError;
-use crate::journal::{Ledger, NewTransaction, Statement as JournalStatement, Write};
+use crate::journal::{Ledger, NewTransaction, Prepared, Statement as JournalStatement, Write};
 pub use crate::limits::{
     MAX_ACTIVE_TABLES, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_PER_TRANSACTION, MAX_INDEXES_PER_TABLE,
     MAX_TOTAL_TABLES, MAX_TRANSACTION_BYTES,
@@ -915,35 +915,24 @@ impl Transaction {
 
     // ---- commit ----------------------------------------------------------------------------
 
-    /// Validates what this transaction read and commits its writes as one journal block.
-    /// `expected` is the client's commit digest, when it sent one.
-    pub fn commit(&mut self, expected: Option<&Hash32>) -> Result<CommitInfo, DbError> {
-        self.check_open()?;
-        self.closed = true;
-        let digest = self.digest.digest();
-        if let Some(e) = expected {
-            if !e.ct_eq(&digest) {
-                return Err(DbError::DigestMismatch);
-            }
-        }
-        let db = self.db.clone();
-        let mut ledger = db.ledger();
+    /// Checks, under the commit's lock (`ledger`), that nothing this transaction read has
+    /// changed: at once when no block was committed since it began.
+    fn validate_reads(&self, db: &Database, ledger: &Ledger) -> Result<(), DbError> {
         if ledger.block_count() != self.begun_at {
-            occ::validate(ledger.storage(), &db.catalog(&ledger)?, &self.reads)?;
+            occ::validate(ledger.storage(), &db.catalog(ledger)?, &self.reads)?;
         }
-        if self.docs.is_empty() && self.tables.is_empty() {
-            // What it read is acknowledged only once it cannot be lost.
-            let durable = ledger.durability();
-            drop(ledger);
-            durable.wait()?;
-            return Ok(CommitInfo {
-                transaction_id: self.id.clone(),
-                commit_digest: digest,
-                sequence_no: None,
-            });
-        }
+        Ok(())
+    }
+
+    /// The journal transaction of this transaction's writes under the committed catalog
+    /// `catalog`; `ledger` (locked) is read for the documents of an index being created.
+    fn new_transaction(
+        &mut self,
+        catalog: &[TableRow],
+        ledger: Option<&Ledger>,
+    ) -> Result<NewTransaction, DbError> {
         let tables: HashMap<String, TableRow> = self
-            .merged_tables(&db.catalog(&ledger)?)
+            .merged_tables(catalog)
             .into_iter()
             .map(|t| (t.table_id.clone(), t))
             .collect();
@@ -957,23 +946,25 @@ impl Transaction {
                 keys: index_keys(indexes_of(&d.table_id), d.data.as_ref()),
             })
             .collect();
-        for table_id in &self.reindex {
-            for r in ledger.storage().current_in_table(table_id)? {
-                if self.doc_index.contains_key(&r.document_id) {
-                    continue;
+        if let Some(ledger) = ledger {
+            for table_id in &self.reindex {
+                for r in ledger.storage().current_in_table(table_id)? {
+                    if self.doc_index.contains_key(&r.document_id) {
+                        continue;
+                    }
+                    let data = match ledger.storage().revision_at(r.seq, r.index)? {
+                        Some(stored) => crate::journal::revision_data(&stored)?,
+                        None => None,
+                    };
+                    index_updates.push(IndexUpdate {
+                        document_id: r.document_id.clone(),
+                        table_id: table_id.clone(),
+                        keys: index_keys(indexes_of(table_id), data.as_ref()),
+                    });
                 }
-                let data = match ledger.storage().revision_at(r.seq, r.index)? {
-                    Some(stored) => crate::journal::revision_data(&stored)?,
-                    None => None,
-                };
-                index_updates.push(IndexUpdate {
-                    document_id: r.document_id.clone(),
-                    table_id: table_id.clone(),
-                    keys: index_keys(indexes_of(table_id), data.as_ref()),
-                });
             }
         }
-        let tx = NewTransaction {
+        Ok(NewTransaction {
             id: Some(self.id.clone()),
             statements: std::mem::take(&mut self.statements),
             writes: self
@@ -990,10 +981,58 @@ impl Transaction {
                 .collect(),
             tables: self.tables.clone(),
             index_updates,
+        })
+    }
+
+    /// Validates what this transaction read and commits its writes as one journal block.
+    /// `expected` is the client's commit digest, when it sent one.
+    pub fn commit(&mut self, expected: Option<&Hash32>) -> Result<CommitInfo, DbError> {
+        self.check_open()?;
+        self.closed = true;
+        let digest = self.digest.digest();
+        if let Some(e) = expected {
+            if !e.ct_eq(&digest) {
+                return Err(DbError::DigestMismatch);
+            }
+        }
+        let db = self.db.clone();
+        if !self.writes() {
+            let ledger = db.ledger();
+            self.validate_reads(&db, &ledger)?;
+            // What it read is acknowledged only once it cannot be lost.
+            let durable = ledger.durability();
+            drop(ledger);
+            durable.wait()?;
+            return Ok(CommitInfo {
+                transaction_id: self.id.clone(),
+                commit_digest: digest,
+                sequence_no: None,
+            });
+        }
+        let (prepared, mut ledger) = if self.tables.is_empty() && self.reindex.is_empty() {
+            // Only documents: hashed and encoded before the lock is taken, with their index keys
+            // under the catalog as of now. If the catalog changes before the lock, a block was
+            // committed since this transaction began, so its reads are validated under the
+            // lock, and they include the definition (indexes too) of every table it writes.
+            let catalog = {
+                let ledger = db.ledger();
+                db.catalog(&ledger)?
+            };
+            let prepared = Prepared::new(self.new_transaction(&catalog, None)?)?;
+            let ledger = db.ledger();
+            self.validate_reads(&db, &ledger)?;
+            (prepared, ledger)
+        } else {
+            // DDL, or an index to build: everything on the catalog and table it commits on.
+            let ledger = db.ledger();
+            self.validate_reads(&db, &ledger)?;
+            let catalog = db.catalog(&ledger)?;
+            let prepared = Prepared::new(self.new_transaction(&catalog, Some(&ledger))?)?;
+            (prepared, ledger)
         };
         // Written under the lock, made durable outside it: transactions committing meanwhile
         // share one sync (group commit).
-        let (committed, durable) = ledger.commit_deferred(tx)?;
+        let (committed, durable) = ledger.commit_deferred(prepared)?;
         drop(ledger);
         durable.wait()?;
         Ok(CommitInfo {

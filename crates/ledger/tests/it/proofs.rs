@@ -2,6 +2,7 @@
 //! with `veritrail-verify`, through the same JSON the AWS CLI prints; tampering fails.
 
 use veritrail_core::Hash32;
+use veritrail_ledger::journal::Prepared;
 use veritrail_ledger::{Ledger, LedgerError};
 use veritrail_verify::{
     BlockError, RevisionError, parse_block, parse_digest, parse_revision, verify_block,
@@ -234,9 +235,8 @@ fn deferred_commits_share_one_sync_and_digests_wait_for_it() {
     let syncs_before = ledger.syncs();
     let pending: Vec<_> = (0..4)
         .map(|i| {
-            ledger
-                .commit_deferred(crate::insert(&ids, 2, 500 + i))
-                .unwrap()
+            let tx = Prepared::new(crate::insert(&ids, 2, 500 + i)).unwrap();
+            ledger.commit_deferred(tx).unwrap()
         })
         .collect();
     // Written, but not yet durable: neither digests nor proofs reach the new blocks.
