@@ -68,10 +68,36 @@ async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Re
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let (parts, body) = request.into_parts();
+    let authenticates = emulator.config.credentials.is_some();
     if parts.uri.path() == "/_veritrail/clock" {
         let Ok(body) = read_body(body, clock_control::MAX_BODY).await else {
             return clock_control::too_large();
         };
+        if authenticates {
+            let incoming = crate::auth::Incoming {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query().unwrap_or(""),
+                headers: &parts.headers,
+                body: &body,
+            };
+            // Moving the clock expires retention: only an admin may, when requests are
+            // authenticated.
+            let refusal = match emulator.prove(&incoming) {
+                Ok(Some(who)) if who.role == crate::auth::Role::Admin => None,
+                Ok(who) => Some(crate::auth::access_denied(
+                    crate::ops::Protocol::RestJson,
+                    format!(
+                        "User: {} is not authorized to move the clock (an admin is)",
+                        who.map_or_else(|| "anonymous".to_owned(), |w| w.principal.arn)
+                    ),
+                )),
+                Err(e) => Some(crate::auth::rejection(&e, crate::ops::Protocol::RestJson)),
+            };
+            if let Some(e) = refusal {
+                return e.render(crate::ops::Protocol::RestJson, "");
+            }
+        }
         // Moving the clock may sign a month of digests: it runs on the blocking pool.
         let method = parts.method.clone();
         return tokio::task::spawn_blocking(move || {
@@ -87,6 +113,15 @@ async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Re
         .pages()
         .filter(|_| crate::pages::wants_page(&parts.method, &parts.uri, &parts.headers))
     {
+        if authenticates && !emulator.config.dashboard_public {
+            // A page is an unsigned browser request: with authentication on, it is served only
+            // when the operator said so.
+            return crate::pages::Page::text(
+                403,
+                "The dashboard is not served: this server authenticates requests and was not started with --dashboard-public.",
+            )
+            .into_response();
+        }
         let (path, query) = (
             parts.uri.path().to_owned(),
             parts.uri.query().map(str::to_owned),
@@ -351,10 +386,20 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> std::io::Result<
 /// The options of `veritrail serve` (and of the `veritrail-emulator` binary).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Loopback only: requests are not authenticated (any credentials
-    /// are accepted), so an address other machines can reach is refused.
+    /// Address to listen on. Without --credentials, loopback only: requests are not
+    /// authenticated (any credentials are accepted), so an address other machines can reach
+    /// is refused.
     #[arg(long, default_value = "127.0.0.1:4566")]
     pub addr: SocketAddr,
+    /// Check the SigV4 signature of every request against the credentials in FILE (INI: one
+    /// [section] per credential with aws_access_key_id, aws_secret_access_key, principal and
+    /// role = auditor | writer | admin) [default: $VERITRAIL_CREDENTIALS when set].
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// With --credentials, serve the /dashboard pages without a signature (a browser cannot
+    /// sign); by default they are refused when requests are authenticated.
+    #[arg(long)]
+    pub dashboard_public: bool,
     /// Where ledgers, buckets, trails and records are kept [default: the user's data
     /// directory]/veritrail/emulator.
     #[arg(long, value_name = "DIR")]
@@ -372,6 +417,34 @@ pub struct ServeArgs {
     /// clock expires Object Lock retention, so it is off by default).
     #[arg(long)]
     pub allow_clock_control: bool,
+}
+
+/// The credentials file named by `--credentials`, else by `VERITRAIL_CREDENTIALS`.
+fn credentials_path(args: &ServeArgs) -> Option<PathBuf> {
+    args.credentials.clone().or_else(|| {
+        std::env::var_os("VERITRAIL_CREDENTIALS")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+/// Reads the credentials file, if one is named, into the authenticator of the server (with
+/// its own credential for the clients it runs itself).
+pub fn load_credentials(
+    args: &ServeArgs,
+) -> Result<Option<(PathBuf, crate::auth::Authenticator)>, String> {
+    let Some(path) = credentials_path(args) else {
+        if args.dashboard_public {
+            return Err(
+                "--dashboard-public needs --credentials: without them every page is served anyway"
+                    .into(),
+            );
+        }
+        return Ok(None);
+    };
+    let credentials = crate::auth::Credentials::load(&path).map_err(|e| e.to_string())?;
+    let authenticator = crate::auth::Authenticator::with_own_credential(credentials)?;
+    Ok(Some((path, authenticator)))
 }
 
 /// Refuses an address other machines can reach: the emulator accepts any credentials, so
@@ -434,10 +507,32 @@ where
         .data_dir
         .clone()
         .unwrap_or_else(crate::default_data_dir);
-    if let Err(e) = loopback_only(args.addr) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+    let authenticator = match load_credentials(&args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if authenticator.is_none() {
+        if let Err(e) = loopback_only(args.addr) {
+            eprintln!("error: {e} (give --credentials to authenticate requests)");
+            return ExitCode::from(2);
+        }
     }
+    let banner = match &authenticator {
+        Some((path, a)) => format!(
+            "requests are authenticated (SigV4) against {} credentials from {}; the dashboard is {}",
+            a.len() - 1,
+            path.display(),
+            if args.dashboard_public {
+                "public"
+            } else {
+                "refused"
+            }
+        ),
+        None => "requests are NOT authenticated (any credentials are accepted), so only loopback is served".to_owned(),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -449,6 +544,8 @@ where
         let mut config = Config::new(&data_dir);
         config.key_dir = args.key_dir.clone();
         config.clock_control = args.allow_clock_control;
+        config.credentials = authenticator.map(|(_, a)| Arc::new(a));
+        config.dashboard_public = args.dashboard_public;
         let emulator = match Emulator::open(config) {
             Ok(e) => e,
             Err(e) => {
@@ -476,7 +573,7 @@ where
             }
         };
         println!(
-            "veritrail emulator listening on {} (data in {}, keys in {})",
+            "veritrail emulator listening on {} (data in {}, keys in {}); {banner}",
             running.url,
             data_dir.display(),
             running.emulator.config.key_dir().display()
