@@ -185,6 +185,10 @@ pub fn rejection(e: &SignatureError, protocol: Protocol) -> ErrorBody {
                 .with("Expires", iso8601_seconds(*expires_at))
                 .with("ServerTime", iso8601_seconds(*now))
         }
+        SignatureError::ContentMismatch { .. } if !s3 => forbidden(
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided: the body is not the one whose SHA-256 was signed.".into(),
+        ),
         SignatureError::ContentMismatch { claimed, computed } => ErrorBody::new(
             StatusCode::BAD_REQUEST,
             "XAmzContentSHA256Mismatch",
