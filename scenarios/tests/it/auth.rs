@@ -1,0 +1,314 @@
+//! Authenticated serving with the real AWS SDK for Rust: an emulator with a credentials file
+//! (auditor, writer, admin), and clients with the right secret, a wrong one, an unknown key, a
+//! presigned URL before and after it expires, and a clock more than 15 minutes off (the
+//! emulator's clock is moved). The auditor reads and is refused every write, the QLDB session
+//! included.
+
+use std::io::{Read as _, Write as _};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
+use aws_sdk_s3::primitives::ByteStream;
+use veritrail_emulator::auth::{Authenticator, Credentials};
+use veritrail_emulator::{Running, spawn_with};
+use veritrail_scenarios::{DriverError, Session, sdk_config_as};
+
+pub const CREDENTIALS: &str = "\
+[alice]
+aws_access_key_id = AKIAALICEAUDITOR
+aws_secret_access_key = alice/Secret+Key0123456789
+principal = arn:aws:iam::123456789012:user/alice
+role = auditor
+
+[ingest]
+aws_access_key_id = AKIAINGESTWRITER
+aws_secret_access_key = ingest-secret
+principal = arn:aws:iam::123456789012:user/ingest
+role = writer
+
+[ops]
+aws_access_key_id = AKIAOPSADMIN
+aws_secret_access_key = ops-secret
+principal = arn:aws:iam::123456789012:user/ops
+role = admin
+";
+
+pub async fn authenticated() -> Running {
+    spawn_with(|c| {
+        c.credentials = Some(Arc::new(Authenticator::new(
+            Credentials::parse(CREDENTIALS, "test").unwrap(),
+        )));
+    })
+    .await
+    .unwrap()
+}
+
+fn s3(url: &str, key: &str, secret: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(&sdk_config_as(url, key, secret))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+fn sts(url: &str, key: &str, secret: &str) -> aws_sdk_sts::Client {
+    aws_sdk_sts::Client::new(&sdk_config_as(url, key, secret))
+}
+
+fn cloudtrail(url: &str, key: &str, secret: &str) -> aws_sdk_cloudtrail::Client {
+    aws_sdk_cloudtrail::Client::new(&sdk_config_as(url, key, secret))
+}
+
+/// A plain GET of `url` (a presigned URL): status and body.
+fn fetch(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = raw.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_proves_who_calls_and_roles_decide_what_they_may_do() {
+    let e = authenticated().await;
+    let url = e.url.as_str();
+    let ops = s3(url, "AKIAOPSADMIN", "ops-secret");
+    ops.create_bucket().bucket("evidence").send().await.unwrap();
+    let writer = s3(url, "AKIAINGESTWRITER", "ingest-secret");
+    writer
+        .put_object()
+        .bucket("evidence")
+        .key("a.txt")
+        .body(ByteStream::from_static(b"hello"))
+        .send()
+        .await
+        .unwrap();
+    // With a checksum in an aws-chunked trailer, as recent SDKs send it.
+    writer
+        .put_object()
+        .bucket("evidence")
+        .key("b.txt")
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+        .body(ByteStream::from(vec![b'x'; 100_000]))
+        .send()
+        .await
+        .unwrap();
+    let alice = s3(url, "AKIAALICEAUDITOR", "alice/Secret+Key0123456789");
+    let got = alice
+        .get_object()
+        .bucket("evidence")
+        .key("a.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        &got.body.collect().await.unwrap().into_bytes()[..],
+        b"hello"
+    );
+    let size = alice
+        .head_object()
+        .bucket("evidence")
+        .key("b.txt")
+        .send()
+        .await
+        .unwrap()
+        .content_length();
+    assert_eq!(size, Some(100_000));
+    // The auditor writes nothing, manages nothing; the writer manages nothing.
+    let refused = alice
+        .put_object()
+        .bucket("evidence")
+        .key("c.txt")
+        .body(ByteStream::from_static(b"no"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("AccessDenied"), "{refused:?}");
+    let refused = alice
+        .delete_bucket()
+        .bucket("evidence")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("AccessDenied"));
+    let refused = writer
+        .delete_object()
+        .bucket("evidence")
+        .key("a.txt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("AccessDenied"));
+    let listed = alice
+        .list_objects_v2()
+        .bucket("evidence")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents().len(), 2, "nothing refused happened");
+
+    // Who am I: the principal of the file.
+    let me = sts(url, "AKIAALICEAUDITOR", "alice/Secret+Key0123456789")
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.arn(), Some("arn:aws:iam::123456789012:user/alice"));
+    assert_eq!(me.account(), Some("123456789012"));
+
+    // A wrong secret and an unknown key, in each protocol.
+    let wrong = s3(url, "AKIAALICEAUDITOR", "not-her-secret");
+    let err = wrong.list_buckets().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("SignatureDoesNotMatch"), "{err:?}");
+    let err = s3(url, "AKIANOBODY", "x")
+        .list_buckets()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidAccessKeyId"));
+    let err = sts(url, "AKIAALICEAUDITOR", "not-her-secret")
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("SignatureDoesNotMatch"));
+    let err = sts(url, "AKIANOBODY", "x")
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidClientTokenId"));
+    let err = cloudtrail(url, "AKIAALICEAUDITOR", "not-her-secret")
+        .describe_trails()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("SignatureDoesNotMatch"));
+    let err = cloudtrail(url, "AKIANOBODY", "x")
+        .describe_trails()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidClientTokenId"));
+
+    // A presigned URL: good for a minute on the emulator's clock.
+    let presigned = alice
+        .get_object()
+        .bucket("evidence")
+        .key("a.txt")
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(60)).unwrap(),
+        )
+        .await
+        .unwrap();
+    let link = presigned.uri().to_owned();
+    let (status, body) = tokio::task::spawn_blocking({
+        let link = link.clone();
+        move || fetch(&link)
+    })
+    .await
+    .unwrap();
+    assert_eq!((status, body.as_str()), (200, "hello"));
+    let tampered = link.replace("a.txt", "b.txt");
+    let (status, body) = tokio::task::spawn_blocking(move || fetch(&tampered))
+        .await
+        .unwrap();
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("<Code>SignatureDoesNotMatch</Code>"),
+        "{body}"
+    );
+    e.emulator.clock().advance(61_000).unwrap();
+    let (status, body) = tokio::task::spawn_blocking(move || fetch(&link))
+        .await
+        .unwrap();
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("<Code>AccessDenied</Code><Message>Request has expired</Message>"),
+        "{body}"
+    );
+
+    // The client's clock more than 15 minutes from the server's.
+    e.emulator.clock().advance(16 * 60_000).unwrap();
+    let err = alice.list_buckets().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("RequestTimeTooSkewed"), "{err:?}");
+    let err = sts(url, "AKIAALICEAUDITOR", "alice/Secret+Key0123456789")
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("RequestTimeTooSkewed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditors_qldb_transactions_read_and_never_write() {
+    let e = authenticated().await;
+    let url = e.url.as_str();
+    let admin = sdk_config_as(url, "AKIAOPSADMIN", "ops-secret");
+    crate::active_ledger(&aws_sdk_qldb::Client::new(&admin), "books", false).await;
+    let writer =
+        aws_sdk_qldbsession::Client::new(&sdk_config_as(url, "AKIAINGESTWRITER", "ingest-secret"));
+    let session = Session::start(&writer, "books").await.unwrap();
+    session
+        .execute(|t| {
+            Box::pin(async move {
+                t.exec("CREATE TABLE entries", &[]).await?;
+                t.exec("INSERT INTO entries {'n': 1}", &[]).await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    let alice = aws_sdk_qldbsession::Client::new(&sdk_config_as(
+        url,
+        "AKIAALICEAUDITOR",
+        "alice/Secret+Key0123456789",
+    ));
+    let session = Session::start(&alice, "books").await.unwrap();
+    let rows = session
+        .execute(|t| Box::pin(async move { t.exec("SELECT * FROM entries", &[]).await }))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let refused = session
+        .execute(|t| Box::pin(async move { t.exec("INSERT INTO entries {'n': 2}", &[]).await }))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, DriverError::Other(m) if m.contains("AccessDenied")),
+        "{refused:?}"
+    );
+    let rows = session
+        .execute(|t| Box::pin(async move { t.exec("SELECT * FROM entries", &[]).await }))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "the refused insert was not committed");
+    // The auditor may not create or delete ledgers either.
+    let auditor_qldb = aws_sdk_qldb::Client::new(&sdk_config_as(
+        url,
+        "AKIAALICEAUDITOR",
+        "alice/Secret+Key0123456789",
+    ));
+    let err = auditor_qldb
+        .delete_ledger()
+        .name("books")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("AccessDeniedException"), "{err:?}");
+    let digest = auditor_qldb
+        .get_digest()
+        .name("books")
+        .send()
+        .await
+        .unwrap();
+    assert!(!digest.digest().as_ref().is_empty());
+}
