@@ -312,3 +312,139 @@ async fn an_auditors_qldb_transactions_read_and_never_write() {
         .unwrap();
     assert!(!digest.digest().as_ref().is_empty());
 }
+
+/// Runs `drivers/boto3_auth.py` against `url` (trusting `ca` for HTTPS); its presigned URL.
+pub async fn boto3_auth(url: &str, ca: Option<&std::path::Path>) -> String {
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("drivers/boto3_auth.py");
+    let mut cmd = std::process::Command::new(crate::drivers::python());
+    cmd.arg(script)
+        .arg(url)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE");
+    if let Some(ca) = ca {
+        cmd.arg(ca);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains("boto3 auth: ok"),
+        "boto3 failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("presigned: "))
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_and_the_aws_cli_sign_as_the_file_says() {
+    let e = authenticated().await;
+    let link = boto3_auth(&e.url, None).await;
+    let (status, body) = tokio::task::spawn_blocking({
+        let link = link.clone();
+        move || fetch(&link)
+    })
+    .await
+    .unwrap();
+    assert_eq!((status, body.as_str()), (200, "hello"));
+
+    let emulator = Arc::clone(&e.emulator);
+    crate::awscli::with_cli(&e.url, "auth-cli", move |u, home| {
+        let aws = |who: (&str, &str), args: &[&str]| {
+            let out = crate::awscli::command(u, home, args)
+                .env("AWS_ACCESS_KEY_ID", who.0)
+                .env("AWS_SECRET_ACCESS_KEY", who.1)
+                .env("AWS_MAX_ATTEMPTS", "1")
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr),
+            )
+        };
+        let alice = ("AKIAALICEAUDITOR", "alice/Secret+Key0123456789");
+        let ingest = ("AKIAINGESTWRITER", "ingest-secret");
+        let file = home.join("record.json");
+        std::fs::write(&file, b"{\"eventName\":\"ConsoleLogin\"}\n").unwrap();
+        let up = [
+            "s3",
+            "cp",
+            file.to_str().unwrap(),
+            "s3://evidence/cli/record.json",
+        ];
+        let (ok, out) = aws(ingest, &up);
+        assert!(ok, "{out}");
+        let down = home.join("down.json");
+        let (ok, out) = aws(
+            alice,
+            &[
+                "s3",
+                "cp",
+                "s3://evidence/cli/record.json",
+                down.to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{out}");
+        assert_eq!(std::fs::read(&down).unwrap(), std::fs::read(&file).unwrap());
+        let (ok, out) = aws(alice, &up);
+        assert!(!ok && out.contains("AccessDenied"), "{out}");
+        let (ok, out) = aws(
+            alice,
+            &[
+                "qldb",
+                "create-ledger",
+                "--name",
+                "x",
+                "--permissions-mode",
+                "STANDARD",
+            ],
+        );
+        assert!(!ok && out.contains("AccessDeniedException"), "{out}");
+        let (ok, out) = aws(alice, &["sts", "get-caller-identity"]);
+        assert!(
+            ok && out.contains("arn:aws:iam::123456789012:user/alice"),
+            "{out}"
+        );
+        let (ok, out) = aws(("AKIAALICEAUDITOR", "wrong"), &["s3", "ls"]);
+        assert!(!ok && out.contains("SignatureDoesNotMatch"), "{out}");
+        let (ok, out) = aws(("AKIANOBODY", "x"), &["sts", "get-caller-identity"]);
+        assert!(!ok && out.contains("InvalidClientTokenId"), "{out}");
+        // awscli 1.x presigns with Signature Version 2 unless told otherwise (refused here).
+        let (ok, out) = aws(
+            alice,
+            &["configure", "set", "default.s3.signature_version", "s3v4"],
+        );
+        assert!(ok, "{out}");
+        let (ok, presigned) = aws(
+            alice,
+            &[
+                "s3",
+                "presign",
+                "s3://evidence/cli/record.json",
+                "--expires-in",
+                "30",
+            ],
+        );
+        assert!(ok, "{presigned}");
+        let (status, body) = fetch(presigned.trim());
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("ConsoleLogin"));
+        // The clock passes both presigned URLs' expiry, then 15 minutes.
+        emulator.clock().advance(61_000).unwrap();
+        let (status, body) = fetch(presigned.trim());
+        assert_eq!(status, 403);
+        assert!(body.contains("Request has expired"), "{body}");
+        let (status, body) = fetch(&link);
+        assert_eq!(status, 403);
+        assert!(body.contains("Request has expired"), "{body}");
+        emulator.clock().advance(16 * 60_000).unwrap();
+        let (ok, out) = aws(alice, &["sts", "get-caller-identity"]);
+        assert!(!ok && out.contains("RequestTimeTooSkewed"), "{out}");
+    })
+    .await;
+}
