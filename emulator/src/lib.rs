@@ -42,6 +42,7 @@ pub mod saved_clock;
 pub mod server;
 pub mod services;
 pub mod store;
+pub mod tls;
 pub mod wire;
 
 use std::path::{Path, PathBuf};
@@ -56,7 +57,8 @@ use veritrail_core::time::{Clock, SteeredClock, UtcMillis};
 
 pub use error::EmulatorError;
 pub use server::{
-    Companion, Running, ServeArgs, run_serve, run_serve_with, serve, spawn, spawn_with,
+    Companion, Running, ServeArgs, run_serve, run_serve_with, serve, serve_tls, spawn, spawn_tls,
+    spawn_with,
 };
 
 use crate::env::Env;

@@ -65,8 +65,8 @@ async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Re
     }
     let source = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .get::<ConnectInfo<crate::tls::Peer>>()
+        .map(|c| c.0.0.ip());
     let (parts, body) = request.into_parts();
     let authenticates = emulator.config.credentials.is_some();
     if parts.uri.path() == "/_veritrail/clock" {
@@ -222,11 +222,14 @@ pub fn app(emulator: Arc<Emulator>) -> Router {
 /// in flight and commits the records still waiting.
 #[derive(Debug)]
 pub struct Running {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://…` when serving TLS).
     pub url: String,
     pub addr: SocketAddr,
+    /// Where the server's own clients reach it: [`Running::url`], or with TLS a plain-HTTP
+    /// listener on a loopback port of its own (requests there are authenticated the same).
+    pub internal_url: String,
     pub emulator: Arc<Emulator>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
     task: Option<tokio::task::JoinHandle<()>>,
     /// Keeps a temporary data directory alive (and removes it on drop), for `spawn()`.
     temp: Option<TempDir>,
@@ -236,7 +239,7 @@ impl Running {
     /// Stops accepting, lets requests in flight finish, and commits waiting records.
     pub async fn shutdown(mut self) -> Result<(), EmulatorError> {
         if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+            let _ = s.send(true);
         }
         // Long polls answer now rather than hold the shutdown for up to 20 s.
         self.emulator.wake_pollers(true);
@@ -253,7 +256,7 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+            let _ = s.send(true);
             self.emulator.wake_pollers(true);
         }
     }
@@ -271,9 +274,42 @@ impl Drop for TempDir {
 
 /// Serves `emulator` on `addr` until the returned handle is dropped or shut down.
 pub async fn serve(emulator: Arc<Emulator>, addr: SocketAddr) -> std::io::Result<Running> {
+    serve_tls(emulator, addr, None).await
+}
+
+/// Serves connections from `listener` with `router` until `stop` says so.
+fn serve_on<L>(
+    listener: L,
+    router: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    for<'a> crate::tls::Peer:
+        axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<crate::tls::Peer>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        })
+        .await;
+    })
+}
+
+/// [`serve`], over HTTPS when `tls` is given (then also over plain HTTP on a loopback port of
+/// its own, [`Running::internal_url`], for the server's own clients).
+pub async fn serve_tls(
+    emulator: Arc<Emulator>,
+    addr: SocketAddr,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let router = app(Arc::clone(&emulator));
     // CloudTrail delivers on the emulator's clock even when no requests come in.
     let ticking = Arc::downgrade(&emulator);
@@ -340,18 +376,40 @@ pub async fn serve(emulator: Arc<Emulator>, addr: SocketAddr) -> std::io::Result
             }
         }
     });
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = stopped.await;
-        })
-        .await;
-    });
+    let (url, internal_url, task) = match tls {
+        None => {
+            let task = serve_on(listener, router, stopped);
+            (format!("http://{addr}"), format!("http://{addr}"), task)
+        }
+        Some(config) => {
+            let loopback = if addr.ip().is_loopback() {
+                addr.ip()
+            } else if addr.is_ipv6() {
+                std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            } else {
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+            };
+            let internal = tokio::net::TcpListener::bind((loopback, 0)).await?;
+            let internal_addr = internal.local_addr()?;
+            let plain = serve_on(internal, router.clone(), stopped.clone());
+            let secure = serve_on(
+                crate::tls::TlsListener::new(listener, config)?,
+                router,
+                stopped,
+            );
+            let task = tokio::spawn(async move {
+                let _ = tokio::join!(plain, secure);
+            });
+            (
+                format!("https://{addr}"),
+                format!("http://{internal_addr}"),
+                task,
+            )
+        }
+    };
     Ok(Running {
-        url: format!("http://{addr}"),
+        url,
+        internal_url,
         addr,
         emulator,
         stop: Some(stop),
@@ -368,6 +426,14 @@ pub async fn spawn() -> std::io::Result<Running> {
 /// [`spawn`], with the configuration adjusted first (a fixed clock, clock control, shorter
 /// timeouts …).
 pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> std::io::Result<Running> {
+    spawn_tls(configure, None).await
+}
+
+/// [`spawn_with`], serving HTTPS with `tls` when given.
+pub async fn spawn_tls(
+    configure: impl FnOnce(&mut Config),
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> std::io::Result<Running> {
     let mut id = [0u8; 8];
     getrandom::fill(&mut id).map_err(|e| std::io::Error::other(e.to_string()))?;
     let dir = std::env::temp_dir().join(format!(
@@ -378,7 +444,12 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> std::io::Result<
     let mut config = Config::new(&dir);
     configure(&mut config);
     let emulator = Emulator::open(config).map_err(std::io::Error::other)?;
-    let mut running = serve(Arc::new(emulator), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let mut running = serve_tls(
+        Arc::new(emulator),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        tls,
+    )
+    .await?;
     running.temp = Some(TempDir(dir));
     Ok(running)
 }
@@ -400,6 +471,12 @@ pub struct ServeArgs {
     /// sign); by default they are refused when requests are authenticated.
     #[arg(long)]
     pub dashboard_public: bool,
+    /// Serve HTTPS with the certificate chain in PEM (leaf first); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, in PEM (PKCS #8, PKCS #1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Where ledgers, buckets, trails and records are kept [default: the user's data
     /// directory]/veritrail/emulator.
     #[arg(long, value_name = "DIR")]
@@ -520,6 +597,16 @@ where
             return ExitCode::from(2);
         }
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match crate::tls::server_config(cert, key) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     let banner = match &authenticator {
         Some((path, a)) => format!(
             "requests are authenticated (SigV4) against {} credentials from {}; the dashboard is {}",
@@ -565,7 +652,7 @@ where
             return ExitCode::from(2);
         }
         let stop_signal = signalled();
-        let running = match serve(Arc::new(emulator), args.addr).await {
+        let running = match serve_tls(Arc::new(emulator), args.addr, tls).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: cannot listen on {}: {e}", args.addr);
@@ -578,7 +665,13 @@ where
             data_dir.display(),
             running.emulator.config.key_dir().display()
         );
-        let (url, emulator) = (running.url.clone(), Arc::clone(&running.emulator));
+        if running.internal_url != running.url {
+            println!(
+                "the server's own clients use {} (loopback, plain HTTP, authenticated the same)",
+                running.internal_url
+            );
+        }
+        let (url, emulator) = (running.internal_url.clone(), Arc::clone(&running.emulator));
         let companion = match tokio::task::spawn_blocking(move || start(url, emulator)).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {

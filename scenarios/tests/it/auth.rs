@@ -448,3 +448,111 @@ async fn boto3_and_the_aws_cli_sign_as_the_file_says() {
     })
     .await;
 }
+
+/// A self-signed certificate for 127.0.0.1 and localhost, made with the openssl command:
+/// (certificate, key) in `dir`.
+fn test_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=veritrail test"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_test_certificate() {
+    let dir = std::env::temp_dir().join(format!("veritrail-tls-{}", std::process::id()));
+    let (cert, key) = test_certificate(&dir);
+    let tls = veritrail_emulator::tls::server_config(&cert, &key).unwrap();
+    let e = veritrail_emulator::spawn_tls(
+        |c| {
+            c.credentials = Some(Arc::new(Authenticator::new(
+                Credentials::parse(CREDENTIALS, "test").unwrap(),
+            )));
+        },
+        Some(tls),
+    )
+    .await
+    .unwrap();
+    assert!(e.url.starts_with("https://127.0.0.1:"), "{}", e.url);
+    // boto3 trusting the test certificate (verify=…), every check of the plain-HTTP run.
+    let link = boto3_auth(&e.url, Some(&cert)).await;
+    assert!(link.starts_with("https://"), "{link}");
+    // The AWS CLI with --ca-bundle; without it, the certificate is not trusted.
+    let (url, ca) = (e.url.clone(), cert.clone());
+    crate::awscli::with_cli(&e.url, "auth-tls", move |_, home| {
+        let aws = |args: &[&str]| {
+            crate::awscli::command(&url, home, args)
+                .env("AWS_ACCESS_KEY_ID", "AKIAALICEAUDITOR")
+                .env("AWS_SECRET_ACCESS_KEY", "alice/Secret+Key0123456789")
+                .env("AWS_MAX_ATTEMPTS", "1")
+                .output()
+                .unwrap()
+        };
+        let out = aws(&[
+            "--ca-bundle",
+            ca.to_str().unwrap(),
+            "s3",
+            "ls",
+            "s3://evidence/",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("a.txt"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = aws(&["s3", "ls", "s3://evidence/"]);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("SSL"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    })
+    .await;
+    // Plain HTTP to the HTTPS port is not served.
+    let plain = e.url.replace("https://", "http://") + "/";
+    let answered = tokio::task::spawn_blocking(move || {
+        std::panic::catch_unwind(|| fetch(&plain)).map(|(status, _)| status)
+    })
+    .await
+    .unwrap();
+    assert!(!matches!(answered, Ok(200)), "{answered:?}");
+    // The server's own clients use the loopback plain-HTTP listener, authenticated the same.
+    let internal = e.internal_url.as_str();
+    assert!(internal.starts_with("http://127.0.0.1:"));
+    let err = s3(internal, "AKIANOBODY", "x")
+        .list_buckets()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidAccessKeyId"));
+    let listed = s3(internal, "AKIAALICEAUDITOR", "alice/Secret+Key0123456789")
+        .list_buckets()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.buckets().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
