@@ -714,18 +714,9 @@ impl Operation {
                     | S3Op::AbortMultipartUpload
             ),
             Self::Events(op) => matches!(op, EventsOp::PutEvents | EventsOp::PutPartnerEvents),
-            // Receiving and deleting messages change the queue: a consumer writes.
-            Self::Sqs(op) => matches!(
-                op,
-                SqsOp::SendMessage
-                    | SqsOp::SendMessageBatch
-                    | SqsOp::ReceiveMessage
-                    | SqsOp::DeleteMessage
-                    | SqsOp::DeleteMessageBatch
-                    | SqsOp::ChangeMessageVisibility
-                    | SqsOp::ChangeMessageVisibilityBatch
-            ),
-            Self::Sns(op) => matches!(op, SnsOp::Publish | SnsOp::PublishBatch),
+            // The message calls (CloudTrail's data events of SQS and SNS): sending, and
+            // receiving and deleting, which change the queue (a consumer writes).
+            Self::Sqs(_) | Self::Sns(_) => self.data_event(),
             Self::Kinesis(op) => matches!(op, KinesisOp::PutRecord | KinesisOp::PutRecords),
             // Using a key (encrypting, decrypting, making data keys) changes no key, but it is
             // the data path of whoever writes encrypted data, not an auditor's reading.

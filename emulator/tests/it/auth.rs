@@ -227,6 +227,30 @@ fn request_for(
         ]
     };
     let name = op.name();
+    // The awsJson services: (signing name, target prefix, JSON version).
+    let target = match op {
+        Operation::QldbSession(_) => Some(("qldb", "QLDBSession", "1.0")),
+        Operation::CloudTrail(_) => Some(("cloudtrail", "CloudTrail_20131101", "1.1")),
+        Operation::Events(_) => Some(("events", "AWSEvents", "1.1")),
+        Operation::Sqs(_) => Some(("sqs", "AmazonSQS", "1.0")),
+        Operation::Kms(_) => Some(("kms", "TrentService", "1.1")),
+        Operation::Kinesis(_) => Some(("kinesis", "Kinesis_20131202", "1.1")),
+        Operation::SecretsManager(_) => Some(("secretsmanager", "secretsmanager", "1.1")),
+        _ => None,
+    };
+    if let Some((service, prefix, version)) = target {
+        return Some((
+            service,
+            "POST",
+            "/".into(),
+            String::new(),
+            json(
+                format!("{prefix}.{name}"),
+                &format!("application/x-amz-json-{version}"),
+            ),
+            b"{}".to_vec(),
+        ));
+    }
     Some(match op {
         Operation::S3(s3) => {
             let (method, level, sub, extra): (&str, S3Level, String, Vec<(&str, String)>) = match s3
@@ -281,71 +305,6 @@ fn request_for(
                 .replace("{}", "l");
             ("qldb", m, path, String::new(), vec![], b"{}".to_vec())
         }
-        Operation::QldbSession(_) => (
-            "qldb",
-            "POST",
-            "/".into(),
-            String::new(),
-            json(format!("QLDBSession.{name}"), "application/x-amz-json-1.0"),
-            b"{}".to_vec(),
-        ),
-        Operation::CloudTrail(_) => (
-            "cloudtrail",
-            "POST",
-            "/".into(),
-            String::new(),
-            json(
-                format!("CloudTrail_20131101.{name}"),
-                "application/x-amz-json-1.1",
-            ),
-            b"{}".to_vec(),
-        ),
-        Operation::Events(_) => (
-            "events",
-            "POST",
-            "/".into(),
-            String::new(),
-            json(format!("AWSEvents.{name}"), "application/x-amz-json-1.1"),
-            b"{}".to_vec(),
-        ),
-        Operation::Sqs(_) => (
-            "sqs",
-            "POST",
-            "/".into(),
-            String::new(),
-            json(format!("AmazonSQS.{name}"), "application/x-amz-json-1.0"),
-            b"{}".to_vec(),
-        ),
-        Operation::Kms(_) => (
-            "kms",
-            "POST",
-            "/".into(),
-            String::new(),
-            json(format!("TrentService.{name}"), "application/x-amz-json-1.1"),
-            b"{}".to_vec(),
-        ),
-        Operation::Kinesis(_) => (
-            "kinesis",
-            "POST",
-            "/".into(),
-            String::new(),
-            json(
-                format!("Kinesis_20131202.{name}"),
-                "application/x-amz-json-1.1",
-            ),
-            b"{}".to_vec(),
-        ),
-        Operation::SecretsManager(_) => (
-            "secretsmanager",
-            "POST",
-            "/".into(),
-            String::new(),
-            json(
-                format!("secretsmanager.{name}"),
-                "application/x-amz-json-1.1",
-            ),
-            b"{}".to_vec(),
-        ),
         Operation::Sns(_) | Operation::Sts(_) | Operation::Iam(_) => (
             match op {
                 Operation::Sns(_) => "sns",
@@ -389,6 +348,33 @@ fn call(a: &Auth, signer: &Signer, op: &Operation) -> Option<(u16, String, Strin
         &h,
         &body,
     )))
+}
+
+/// The CloudTrail records of `event_name` (LookupEvents, signed by `signer`).
+fn lookup(a: &Auth, signer: &Signer, event_name: &str) -> Vec<serde_json::Value> {
+    let body = format!(
+        r#"{{"LookupAttributes":[{{"AttributeKey":"EventName","AttributeValue":"{event_name}"}}]}}"#
+    );
+    let h = signer.sign(
+        "cloudtrail",
+        "POST",
+        "/",
+        "",
+        &[
+            ("x-amz-target", "CloudTrail_20131101.LookupEvents"),
+            ("content-type", "application/x-amz-json-1.1"),
+        ],
+        body.as_bytes(),
+    );
+    let (status, _, text) = reply(a.emulator.handle(&Method::POST, "/", &h, body.as_bytes()));
+    assert_eq!(status, 200, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str(e["CloudTrailEvent"].as_str().unwrap()).unwrap())
+        .collect()
 }
 
 fn denied(code: &str) -> bool {
@@ -452,27 +438,9 @@ fn refusals_are_recorded_with_the_principal_and_successes_name_it() {
         "{body}"
     );
     let lookup = |name: &str| {
-        let body = format!(
-            r#"{{"LookupAttributes":[{{"AttributeKey":"EventName","AttributeValue":"{name}"}}]}}"#
-        );
-        let h = auditor.sign(
-            "cloudtrail",
-            "POST",
-            "/",
-            "",
-            &[
-                ("x-amz-target", "CloudTrail_20131101.LookupEvents"),
-                ("content-type", "application/x-amz-json-1.1"),
-            ],
-            body.as_bytes(),
-        );
-        let (status, _, text) = reply(a.emulator.handle(&Method::POST, "/", &h, body.as_bytes()));
-        assert_eq!(status, 200, "{text}");
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let events = v["Events"].as_array().unwrap().clone();
-        assert_eq!(events.len(), 1, "{text}");
-        serde_json::from_str::<serde_json::Value>(events[0]["CloudTrailEvent"].as_str().unwrap())
-            .unwrap()
+        let mut found = lookup(&a, &auditor, name);
+        assert_eq!(found.len(), 1, "{found:?}");
+        found.remove(0)
     };
     let refused = lookup("CreateBucket");
     assert_eq!(refused["errorCode"], "AccessDenied");
@@ -577,41 +545,10 @@ fn unproven_requests_are_refused_in_each_protocol_and_not_recorded() {
         br#"{"Name":"u","S3BucketName":"b"}"#,
     ));
     assert_eq!((s, c.as_str()), (403, "SignatureDoesNotMatch"), "{body}");
-    // None of these was recorded: only the two ListTrails that were served are.
-    let body =
-        r#"{"LookupAttributes":[{"AttributeKey":"EventName","AttributeValue":"ListTrails"}]}"#;
-    let h = right.sign(
-        "cloudtrail",
-        "POST",
-        "/",
-        "",
-        &[
-            ("x-amz-target", "CloudTrail_20131101.LookupEvents"),
-            ("content-type", "application/x-amz-json-1.1"),
-        ],
-        body.as_bytes(),
-    );
-    let (_, _, text) = reply(a.emulator.handle(&Method::POST, "/", &h, body.as_bytes()));
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["Events"].as_array().unwrap().len(), 1, "{text}");
+    // None of these was recorded: only the one ListTrails that was served is.
+    assert_eq!(lookup(&a, &right, "ListTrails").len(), 1);
     for name in ["ListBuckets", "GetCallerIdentity", "CreateTrail"] {
-        let body = format!(
-            r#"{{"LookupAttributes":[{{"AttributeKey":"EventName","AttributeValue":"{name}"}}]}}"#
-        );
-        let h = right.sign(
-            "cloudtrail",
-            "POST",
-            "/",
-            "",
-            &[
-                ("x-amz-target", "CloudTrail_20131101.LookupEvents"),
-                ("content-type", "application/x-amz-json-1.1"),
-            ],
-            body.as_bytes(),
-        );
-        let (_, _, text) = reply(a.emulator.handle(&Method::POST, "/", &h, body.as_bytes()));
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["Events"].as_array().unwrap().len(), 0, "{name}: {text}");
+        assert_eq!(lookup(&a, &right, name).len(), 0, "{name}");
     }
 }
 

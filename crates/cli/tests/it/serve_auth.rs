@@ -92,38 +92,28 @@ fn serve_with_credentials_sets_up_as_itself_and_serves_only_who_proves_it() {
         "{refused}"
     );
     // The set-up calls are the server's own user's; the refusal is alice's.
-    let (ok, found) = alice(
-        &url,
-        &home,
-        &[
-            "cloudtrail",
-            "lookup-events",
-            "--lookup-attributes",
-            "AttributeKey=EventName,AttributeValue=CreateTrail",
-        ],
-    );
-    assert!(ok, "{found}");
-    let events: Value = serde_json::from_str(&found).unwrap();
-    let record: Value =
-        serde_json::from_str(events["Events"][0]["CloudTrailEvent"].as_str().unwrap()).unwrap();
+    let newest = |event_name: &str| -> Value {
+        let attribute = format!("AttributeKey=EventName,AttributeValue={event_name}");
+        let (ok, found) = alice(
+            &url,
+            &home,
+            &[
+                "cloudtrail",
+                "lookup-events",
+                "--lookup-attributes",
+                &attribute,
+            ],
+        );
+        assert!(ok, "{found}");
+        let events: Value = serde_json::from_str(&found).unwrap();
+        serde_json::from_str(events["Events"][0]["CloudTrailEvent"].as_str().unwrap()).unwrap()
+    };
+    let record = newest("CreateTrail");
     assert_eq!(
         record["userIdentity"]["userName"], "veritrail-serve",
         "{record}"
     );
-    let (ok, found) = alice(
-        &url,
-        &home,
-        &[
-            "cloudtrail",
-            "lookup-events",
-            "--lookup-attributes",
-            "AttributeKey=EventName,AttributeValue=StopLogging",
-        ],
-    );
-    assert!(ok, "{found}");
-    let events: Value = serde_json::from_str(&found).unwrap();
-    let record: Value =
-        serde_json::from_str(events["Events"][0]["CloudTrailEvent"].as_str().unwrap()).unwrap();
+    let record = newest("StopLogging");
     assert_eq!(record["errorCode"], "AccessDeniedException", "{record}");
     assert_eq!(
         record["userIdentity"]["arn"],
