@@ -609,7 +609,7 @@ impl Chain<'_> {
         }
         // The trailers, each `name:value\r\n`, then `x-amz-trailer-signature:<sig>\r\n\r\n`.
         let text = std::str::from_utf8(rest).map_err(|_| mismatch(usize::MAX))?;
-        let mut canonical = String::new();
+        let mut trailers = Vec::new();
         let mut signature = None;
         for line in text.split("\r\n").filter(|l| !l.is_empty()) {
             let (name, value) = line.split_once(':').ok_or_else(|| mismatch(usize::MAX))?;
@@ -617,9 +617,12 @@ impl Chain<'_> {
             if name == "x-amz-trailer-signature" {
                 signature = Some(value.trim());
             } else {
-                canonical.push_str(&format!("{name}:{}\n", value.trim()));
+                trailers.push(format!("{name}:{}\n", value.trim()));
             }
         }
+        // Canonical trailers: sorted by name, each `name:value\n`.
+        trailers.sort();
+        let canonical = trailers.concat();
         let signature = signature.ok_or_else(|| mismatch(usize::MAX))?;
         let expected = self.sign(
             "AWS4-HMAC-SHA256-TRAILER",
