@@ -1,6 +1,6 @@
 //! Every call the emulator serves becomes one CloudTrail record (eventVersion 1.11,
 //! `../shared/specs/cloudtrail.md` §1.3), made from the parsed request and its outcome: who
-//! (the SigV4 access key), what (service and operation), when (the emulator's clock), where
+//! (the authenticated principal, or an IAM user named after the SigV4 access key), what (service and operation), when (the emulator's clock), where
 //! from (the client's address and user agent), and the outcome (`errorCode`, `errorMessage`).
 //! S3 object calls and QLDB session commands are data events; everything else is a management
 //! event.
@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use veritrail_core::time::UtcMillis;
 
 use crate::ACCOUNT_ID;
+use crate::auth::PrincipalKind;
 use crate::ops::Operation;
 use crate::services::cloudtrail::records::NewRecord;
 use crate::wire::time::iso8601_seconds;
@@ -38,16 +39,58 @@ pub(crate) fn lower_first(v: &Value) -> Value {
     }
 }
 
-#[derive(Serialize)]
+/// Who made a call, as CloudTrail's `userIdentity` and STS GetCallerIdentity name them: the
+/// authenticated principal when the emulator authenticates, else an IAM user named after the
+/// access key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct UserIdentity<'a> {
+pub struct Caller {
     #[serde(rename = "type")]
-    kind: &'static str,
-    principal_id: String,
-    arn: String,
-    account_id: &'static str,
-    access_key_id: &'a str,
-    user_name: &'a str,
+    pub kind: &'static str,
+    pub principal_id: String,
+    pub arn: String,
+    pub account_id: String,
+    pub access_key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+}
+
+impl Caller {
+    /// The caller of `req`.
+    pub fn of(req: &AwsRequest) -> Self {
+        let akid = req.access_key.as_deref().unwrap_or("ANONYMOUS");
+        match &req.identity {
+            Some(identity) => {
+                let p = &identity.principal;
+                let principal_id = match (p.kind, &p.user_name) {
+                    (PrincipalKind::AssumedRole, Some(session)) => {
+                        format!(
+                            "AROA{}:{session}",
+                            principal_id(akid).trim_start_matches("AIDA")
+                        )
+                    }
+                    (PrincipalKind::Root, _) => p.account_id.clone(),
+                    _ => principal_id(akid),
+                };
+                Self {
+                    kind: p.kind.name(),
+                    principal_id,
+                    arn: p.arn.clone(),
+                    account_id: p.account_id.clone(),
+                    access_key_id: identity.access_key.clone(),
+                    user_name: p.user_name.clone(),
+                }
+            }
+            None => Self {
+                kind: "IAMUser",
+                principal_id: principal_id(akid),
+                arn: caller_arn(akid),
+                account_id: ACCOUNT_ID.to_owned(),
+                access_key_id: akid.to_owned(),
+                user_name: Some(akid.to_owned()),
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -65,7 +108,7 @@ struct ResourceEntry {
 #[serde(rename_all = "camelCase")]
 struct Record<'a> {
     event_version: &'static str,
-    user_identity: UserIdentity<'a>,
+    user_identity: &'a Caller,
     event_time: String,
     event_source: &'a str,
     event_name: &'a str,
@@ -184,7 +227,7 @@ pub fn record(
     now: UtcMillis,
     event_id: String,
 ) -> NewRecord {
-    let akid = req.access_key.as_deref().unwrap_or("ANONYMOUS");
+    let caller = Caller::of(req);
     let data_event = req.operation.data_event();
     let read_only = req.operation.read_only();
     let (request_parameters, resources) = parameters(req);
@@ -196,14 +239,7 @@ pub fn record(
     };
     let record = Record {
         event_version: "1.11",
-        user_identity: UserIdentity {
-            kind: "IAMUser",
-            principal_id: principal_id(akid),
-            arn: caller_arn(akid),
-            account_id: ACCOUNT_ID,
-            access_key_id: akid,
-            user_name: akid,
-        },
+        user_identity: &caller,
         event_time: iso8601_seconds(now),
         event_source: &event_source,
         event_name: req.operation.name(),
@@ -232,7 +268,10 @@ pub fn record(
         event_source,
         read_only,
         management: !data_event,
-        username: akid.to_owned(),
+        username: caller
+            .user_name
+            .clone()
+            .unwrap_or_else(|| caller.access_key_id.clone()),
         event_id,
         json,
     }

@@ -29,6 +29,7 @@
 //! record with it.
 
 pub mod audit;
+pub mod auth;
 pub mod clock_control;
 pub mod env;
 pub mod error;
@@ -41,6 +42,7 @@ pub mod saved_clock;
 pub mod server;
 pub mod services;
 pub mod store;
+pub mod tls;
 pub mod wire;
 
 use std::path::{Path, PathBuf};
@@ -55,7 +57,8 @@ use veritrail_core::time::{Clock, SteeredClock, UtcMillis};
 
 pub use error::EmulatorError;
 pub use server::{
-    Companion, Running, ServeArgs, run_serve, run_serve_with, serve, spawn, spawn_with,
+    Companion, Running, ServeArgs, run_serve, run_serve_with, serve, serve_tls, spawn, spawn_tls,
+    spawn_with,
 };
 
 use crate::env::Env;
@@ -111,6 +114,12 @@ pub struct Config {
     pub clock_control: bool,
     /// How long an EventBridge API destination has to answer (5 s on AWS).
     pub events_http_timeout: Duration,
+    /// When set, every request must prove its identity with SigV4 against these credentials,
+    /// and its role must allow the call ([`auth`]); when `None`, any credentials are accepted.
+    pub credentials: Option<Arc<auth::Authenticator>>,
+    /// With credentials, whether the dashboard pages are served without a signature (off: a
+    /// page needs a signed request or a presigned URL of any role).
+    pub dashboard_public: bool,
 }
 
 impl Config {
@@ -124,6 +133,8 @@ impl Config {
             log_interval: Duration::from_secs(5 * 60),
             clock_control: false,
             events_http_timeout: services::events::delivery::HTTP_TIMEOUT,
+            credentials: None,
+            dashboard_public: false,
         }
     }
 
@@ -133,6 +144,13 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.data_dir.join("keys"))
     }
+}
+
+/// A request the emulator will not serve: the answer, and the identity it proved, if any.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) error: ErrorBody,
+    pub(crate) identity: Option<auth::Identity>,
 }
 
 /// An emulator: its services, its store and its clock.
@@ -378,7 +396,11 @@ impl Emulator {
         &self,
         parsed: Parsed,
     ) -> Result<Response, Box<(Parsed, crate::services::sqs::Wait)>> {
-        if parsed.rejection.is_some() || !Self::may_wait(&parsed.request) {
+        if parsed.rejection.is_some()
+            || !Self::may_wait(&parsed.request)
+            || self.admit(&parsed.request).is_err()
+        {
+            // Refused requests are answered at once (serving them answers the refusal).
             return Ok(self.serve_request(parsed));
         }
         // The look and the receive happen under one hold of the writer lock.
@@ -400,11 +422,29 @@ impl Emulator {
 
     fn serve(&self, parsed: Parsed, held: Option<Write<'_>>) -> Response {
         let Parsed {
-            request: req,
+            request: mut req,
             rejection,
         } = parsed;
         let protocol = req.protocol;
-        let outcome: Result<Response, ErrorBody> = if let Some(e) = rejection {
+        let (identity, refusal) = match self.admit(&req) {
+            Ok(identity) => (identity, None),
+            Err(refused) => {
+                let Refused { identity, error } = *refused;
+                (identity, Some(error))
+            }
+        };
+        if let Some(identity) = identity {
+            req.access_key = Some(identity.access_key.clone());
+            req.identity = Some(identity);
+        }
+        let outcome: Result<Response, ErrorBody> = if let Some(e) = refusal {
+            // A proven identity that its role does not allow is recorded; an unproven one is
+            // not (there is no identity to name).
+            if req.identity.is_some() {
+                self.record(&req, Some(&e), None);
+            }
+            Err(e)
+        } else if let Some(e) = rejection {
             self.record(&req, Some(&e), None);
             Err(e)
         } else if !req.operation.served() {
@@ -439,6 +479,57 @@ impl Emulator {
             let _ = self.deliver();
         }
         response
+    }
+
+    /// The access key and secret the server's own clients sign with, when the emulator
+    /// authenticates ([`auth::Authenticator::with_own_credential`]).
+    pub fn own_credential(&self) -> Option<auth::OwnCredential> {
+        self.config
+            .credentials
+            .as_ref()
+            .and_then(|a| a.own_credential())
+            .cloned()
+    }
+
+    /// The identity a request proves against the credentials, on the emulator's clock (`None`
+    /// when the emulator does not authenticate).
+    pub(crate) fn prove(
+        &self,
+        incoming: &auth::Incoming<'_>,
+    ) -> Result<Option<auth::Identity>, auth::SignatureError> {
+        match &self.config.credentials {
+            Some(a) => a.authenticate(incoming, self.env.now()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Who sent `req` and whether they may make the call, when the emulator authenticates
+    /// ([`Config::credentials`]): the proven identity (`None` when it does not authenticate),
+    /// or the answer that refuses the request.
+    pub(crate) fn admit(&self, req: &AwsRequest) -> Result<Option<auth::Identity>, Box<Refused>> {
+        let incoming = auth::Incoming {
+            method: req.method.as_str(),
+            path: &req.path,
+            query: &req.raw_query,
+            headers: &req.headers,
+            body: &req.body,
+        };
+        let Some(identity) = self.prove(&incoming).map_err(|e| {
+            Box::new(Refused {
+                error: auth::rejection(&e, req.protocol),
+                identity: None,
+            })
+        })?
+        else {
+            return Ok(None);
+        };
+        match auth::authorize(&identity, &req.operation, req.protocol) {
+            Ok(()) => Ok(Some(identity)),
+            Err(error) => Err(Box::new(Refused {
+                error,
+                identity: Some(identity),
+            })),
+        }
     }
 
     /// Runs a changing operation in a store write: the handler (rolled back to a savepoint if

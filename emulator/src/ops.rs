@@ -566,6 +566,28 @@ pub enum Protocol {
     Query,
 }
 
+/// What a role must allow for an operation to be served to it ([`Operation::access`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Access {
+    /// Reads digests, proofs, objects, events, reports; changes nothing.
+    Read,
+    /// Appends data: QLDB transactions that write, PutObject, PutEvents, SendMessage, …
+    Write,
+    /// Manages: creates and deletes ledgers, buckets, trails, queues, keys, policies, retention.
+    Manage,
+}
+
+impl Access {
+    /// `read`, `write` or `manage` (the coverage table's column).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Manage => "manage",
+        }
+    }
+}
+
 /// The operation a request names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
@@ -665,6 +687,104 @@ impl Operation {
             .any(|p| self.name().starts_with(p))
     }
 
+    /// What a caller's role must allow for the operation: the one classification that
+    /// authenticated serving ([`crate::auth`]) enforces. Every service is named here (a new
+    /// service does not compile until it is classified); within a service, the operations that
+    /// append data are listed, the ones CloudTrail calls read-only ([`Operation::read_only`])
+    /// read, and everything else (a new operation too, until it is listed) manages.
+    ///
+    /// A QLDB session's `SendCommand` reads at this level: a transaction that writes is refused
+    /// inside the session to a role that may not append.
+    pub fn access(&self) -> Access {
+        let appends = match self {
+            Self::QldbSession(_) => false,
+            Self::Qldb(_)
+            | Self::CloudTrail(_)
+            | Self::Sts(_)
+            | Self::Iam(_)
+            | Self::SecretsManager(_) => false,
+            Self::S3(op) => matches!(
+                op,
+                S3Op::PutObject
+                    | S3Op::CopyObject
+                    | S3Op::CreateMultipartUpload
+                    | S3Op::UploadPart
+                    | S3Op::UploadPartCopy
+                    | S3Op::CompleteMultipartUpload
+                    | S3Op::AbortMultipartUpload
+            ),
+            Self::Events(op) => matches!(op, EventsOp::PutEvents | EventsOp::PutPartnerEvents),
+            // The message calls (CloudTrail's data events of SQS and SNS): sending, and
+            // receiving and deleting, which change the queue (a consumer writes).
+            Self::Sqs(_) | Self::Sns(_) => self.data_event(),
+            Self::Kinesis(op) => matches!(op, KinesisOp::PutRecord | KinesisOp::PutRecords),
+            // Using a key (encrypting, decrypting, making data keys) changes no key, but it is
+            // the data path of whoever writes encrypted data, not an auditor's reading.
+            Self::Kms(op) => matches!(
+                op,
+                KmsOp::Encrypt
+                    | KmsOp::Decrypt
+                    | KmsOp::ReEncrypt
+                    | KmsOp::GenerateDataKey
+                    | KmsOp::GenerateDataKeyWithoutPlaintext
+                    | KmsOp::GenerateDataKeyPair
+                    | KmsOp::GenerateDataKeyPairWithoutPlaintext
+                    | KmsOp::GenerateMac
+                    | KmsOp::GenerateRandom
+                    | KmsOp::Sign
+                    | KmsOp::Verify
+                    | KmsOp::VerifyMac
+                    | KmsOp::DeriveSharedSecret
+            ),
+            Self::NotServed { .. } => false,
+        };
+        if appends {
+            Access::Write
+        } else if matches!(self, Self::QldbSession(_)) || self.read_only() {
+            Access::Read
+        } else {
+            Access::Manage
+        }
+    }
+
+    /// Every operation of every service enum, served or not.
+    pub fn every() -> Vec<Operation> {
+        fn all<T: Copy>(
+            served: &[T],
+            not_served: &[T],
+            wrap: fn(T) -> Operation,
+        ) -> Vec<Operation> {
+            served.iter().chain(not_served).map(|o| wrap(*o)).collect()
+        }
+        [
+            all(QldbOp::SERVED, QldbOp::NOT_SERVED, Self::Qldb),
+            all(
+                QldbSessionOp::SERVED,
+                QldbSessionOp::NOT_SERVED,
+                Self::QldbSession,
+            ),
+            all(S3Op::SERVED, S3Op::NOT_SERVED, Self::S3),
+            all(
+                CloudTrailOp::SERVED,
+                CloudTrailOp::NOT_SERVED,
+                Self::CloudTrail,
+            ),
+            all(EventsOp::SERVED, EventsOp::NOT_SERVED, Self::Events),
+            all(SqsOp::SERVED, SqsOp::NOT_SERVED, Self::Sqs),
+            all(SnsOp::SERVED, SnsOp::NOT_SERVED, Self::Sns),
+            all(StsOp::SERVED, StsOp::NOT_SERVED, Self::Sts),
+            all(
+                SecretsManagerOp::SERVED,
+                SecretsManagerOp::NOT_SERVED,
+                Self::SecretsManager,
+            ),
+            all(IamOp::SERVED, IamOp::NOT_SERVED, Self::Iam),
+            all(KmsOp::SERVED, KmsOp::NOT_SERVED, Self::Kms),
+            all(KinesisOp::SERVED, KinesisOp::NOT_SERVED, Self::Kinesis),
+        ]
+        .concat()
+    }
+
     /// Whether CloudTrail records it as a data event: S3 object-level calls, QLDB session
     /// commands, SQS message calls and SNS publishing.
     pub fn data_event(&self) -> bool {
@@ -714,11 +834,11 @@ impl Operation {
 /// The coverage table: for each emulated service, every operation of its AWS API model and
 /// whether it is served (kept true by a test against `emulator/COVERAGE.md`).
 pub fn coverage_markdown() -> String {
-    fn section(out: &mut String, title: &str, served: &[&str], not_served: &[&str]) {
+    fn section(out: &mut String, title: &str, served: &[String], not_served: &[String]) {
         let mut all: Vec<(&str, bool)> = served
             .iter()
-            .map(|n| (*n, true))
-            .chain(not_served.iter().map(|n| (*n, false)))
+            .map(|n| (n.as_str(), true))
+            .chain(not_served.iter().map(|n| (n.as_str(), false)))
             .collect();
         all.sort_unstable();
         out.push_str(&format!(
@@ -731,8 +851,14 @@ pub fn coverage_markdown() -> String {
             out.push_str(&format!("- [{mark}] {name}\n"));
         }
     }
-    fn names<T: Copy>(ops: &[T], name: impl Fn(T) -> &'static str) -> Vec<&'static str> {
-        ops.iter().map(|o| name(*o)).collect()
+    /// Each operation's name and the access it needs ([`Operation::access`]).
+    fn names<T: Copy>(ops: &[T], wrap: fn(T) -> Operation) -> Vec<String> {
+        ops.iter()
+            .map(|o| {
+                let op = wrap(*o);
+                format!("{} ({})", op.name(), op.access().name())
+            })
+            .collect()
     }
     let mut out = String::from(
         "# Emulator coverage\n\n\
@@ -740,6 +866,8 @@ pub fn coverage_markdown() -> String {
          rewrites it; a test keeps it true).\n\
          Each list is the service's whole API as its AWS model names it; an operation that is \
          not served is answered with the protocol's own error naming it.\n\
+         In brackets, the access a caller's role needs when `veritrail serve` authenticates \
+         (`--credentials`): read (auditor), write (writer), manage (admin).\n\
          Services with no row here (DynamoDB, Route 53, …) are not \
          served: their requests get their protocol's error shape (JSON or query XML) naming \
          the operation.\n",
@@ -747,74 +875,74 @@ pub fn coverage_markdown() -> String {
     section(
         &mut out,
         "qldb (control plane)",
-        &names(QldbOp::SERVED, QldbOp::name),
-        &names(QldbOp::NOT_SERVED, QldbOp::name),
+        &names(QldbOp::SERVED, Operation::Qldb),
+        &names(QldbOp::NOT_SERVED, Operation::Qldb),
     );
     section(
         &mut out,
         "qldb-session",
-        &names(QldbSessionOp::SERVED, QldbSessionOp::name),
-        &names(QldbSessionOp::NOT_SERVED, QldbSessionOp::name),
+        &names(QldbSessionOp::SERVED, Operation::QldbSession),
+        &names(QldbSessionOp::NOT_SERVED, Operation::QldbSession),
     );
     section(
         &mut out,
         "s3",
-        &names(S3Op::SERVED, S3Op::name),
-        &names(S3Op::NOT_SERVED, S3Op::name),
+        &names(S3Op::SERVED, Operation::S3),
+        &names(S3Op::NOT_SERVED, Operation::S3),
     );
     section(
         &mut out,
         "cloudtrail",
-        &names(CloudTrailOp::SERVED, CloudTrailOp::name),
-        &names(CloudTrailOp::NOT_SERVED, CloudTrailOp::name),
+        &names(CloudTrailOp::SERVED, Operation::CloudTrail),
+        &names(CloudTrailOp::NOT_SERVED, Operation::CloudTrail),
     );
     section(
         &mut out,
         "events (EventBridge)",
-        &names(EventsOp::SERVED, EventsOp::name),
-        &names(EventsOp::NOT_SERVED, EventsOp::name),
+        &names(EventsOp::SERVED, Operation::Events),
+        &names(EventsOp::NOT_SERVED, Operation::Events),
     );
     section(
         &mut out,
         "sqs",
-        &names(SqsOp::SERVED, SqsOp::name),
-        &names(SqsOp::NOT_SERVED, SqsOp::name),
+        &names(SqsOp::SERVED, Operation::Sqs),
+        &names(SqsOp::NOT_SERVED, Operation::Sqs),
     );
     section(
         &mut out,
         "sns",
-        &names(SnsOp::SERVED, SnsOp::name),
-        &names(SnsOp::NOT_SERVED, SnsOp::name),
+        &names(SnsOp::SERVED, Operation::Sns),
+        &names(SnsOp::NOT_SERVED, Operation::Sns),
     );
     section(
         &mut out,
         "sts",
-        &names(StsOp::SERVED, StsOp::name),
-        &names(StsOp::NOT_SERVED, StsOp::name),
+        &names(StsOp::SERVED, Operation::Sts),
+        &names(StsOp::NOT_SERVED, Operation::Sts),
     );
     section(
         &mut out,
         "secretsmanager",
-        &names(SecretsManagerOp::SERVED, SecretsManagerOp::name),
-        &names(SecretsManagerOp::NOT_SERVED, SecretsManagerOp::name),
+        &names(SecretsManagerOp::SERVED, Operation::SecretsManager),
+        &names(SecretsManagerOp::NOT_SERVED, Operation::SecretsManager),
     );
     section(
         &mut out,
         "iam",
-        &names(IamOp::SERVED, IamOp::name),
-        &names(IamOp::NOT_SERVED, IamOp::name),
+        &names(IamOp::SERVED, Operation::Iam),
+        &names(IamOp::NOT_SERVED, Operation::Iam),
     );
     section(
         &mut out,
         "kms",
-        &names(KmsOp::SERVED, KmsOp::name),
-        &names(KmsOp::NOT_SERVED, KmsOp::name),
+        &names(KmsOp::SERVED, Operation::Kms),
+        &names(KmsOp::NOT_SERVED, Operation::Kms),
     );
     section(
         &mut out,
         "kinesis",
-        &names(KinesisOp::SERVED, KinesisOp::name),
-        &names(KinesisOp::NOT_SERVED, KinesisOp::name),
+        &names(KinesisOp::SERVED, Operation::Kinesis),
+        &names(KinesisOp::NOT_SERVED, Operation::Kinesis),
     );
     out
 }

@@ -386,10 +386,12 @@ pub fn parse(
                 .as_ref()
                 .map_or_else(|| "us-east-1".to_owned(), |s| s.region.clone()),
             access_key: scope.map(|s| s.access_key),
+            identity: None,
             request_id,
             method,
             path: uri.path().to_owned(),
             query,
+            raw_query: uri.query().unwrap_or("").to_owned(),
             headers,
             body,
             json: json_body,

@@ -65,13 +65,39 @@ async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Re
     }
     let source = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .get::<ConnectInfo<crate::tls::Peer>>()
+        .map(|c| c.0.0.ip());
     let (parts, body) = request.into_parts();
+    let authenticates = emulator.config.credentials.is_some();
     if parts.uri.path() == "/_veritrail/clock" {
         let Ok(body) = read_body(body, clock_control::MAX_BODY).await else {
             return clock_control::too_large();
         };
+        if authenticates {
+            let incoming = crate::auth::Incoming {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query().unwrap_or(""),
+                headers: &parts.headers,
+                body: &body,
+            };
+            // Moving the clock expires retention: only an admin may, when requests are
+            // authenticated.
+            let refusal = match emulator.prove(&incoming) {
+                Ok(Some(who)) if who.role == crate::auth::Role::Admin => None,
+                Ok(who) => Some(crate::auth::access_denied(
+                    crate::ops::Protocol::RestJson,
+                    format!(
+                        "User: {} is not authorized to move the clock (an admin is)",
+                        who.map_or_else(|| "anonymous".to_owned(), |w| w.principal.arn)
+                    ),
+                )),
+                Err(e) => Some(crate::auth::rejection(&e, crate::ops::Protocol::RestJson)),
+            };
+            if let Some(e) = refusal {
+                return e.render(crate::ops::Protocol::RestJson, "");
+            }
+        }
         // Moving the clock may sign a month of digests: it runs on the blocking pool.
         let method = parts.method.clone();
         return tokio::task::spawn_blocking(move || {
@@ -87,6 +113,15 @@ async fn dispatch(State(emulator): State<Arc<Emulator>>, request: Request) -> Re
         .pages()
         .filter(|_| crate::pages::wants_page(&parts.method, &parts.uri, &parts.headers))
     {
+        if authenticates && !emulator.config.dashboard_public {
+            // A page is an unsigned browser request: with authentication on, it is served only
+            // when the operator said so.
+            return crate::pages::Page::text(
+                403,
+                "The dashboard is not served: this server authenticates requests and was not started with --dashboard-public.",
+            )
+            .into_response();
+        }
         let (path, query) = (
             parts.uri.path().to_owned(),
             parts.uri.query().map(str::to_owned),
@@ -187,11 +222,14 @@ pub fn app(emulator: Arc<Emulator>) -> Router {
 /// in flight and commits the records still waiting.
 #[derive(Debug)]
 pub struct Running {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://…` when serving TLS).
     pub url: String,
     pub addr: SocketAddr,
+    /// Where the server's own clients reach it: [`Running::url`], or with TLS a plain-HTTP
+    /// listener on a loopback port of its own (requests there are authenticated the same).
+    pub internal_url: String,
     pub emulator: Arc<Emulator>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
     task: Option<tokio::task::JoinHandle<()>>,
     /// Keeps a temporary data directory alive (and removes it on drop), for `spawn()`.
     temp: Option<TempDir>,
@@ -201,7 +239,7 @@ impl Running {
     /// Stops accepting, lets requests in flight finish, and commits waiting records.
     pub async fn shutdown(mut self) -> Result<(), EmulatorError> {
         if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+            let _ = s.send(true);
         }
         // Long polls answer now rather than hold the shutdown for up to 20 s.
         self.emulator.wake_pollers(true);
@@ -218,7 +256,7 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+            let _ = s.send(true);
             self.emulator.wake_pollers(true);
         }
     }
@@ -236,9 +274,42 @@ impl Drop for TempDir {
 
 /// Serves `emulator` on `addr` until the returned handle is dropped or shut down.
 pub async fn serve(emulator: Arc<Emulator>, addr: SocketAddr) -> std::io::Result<Running> {
+    serve_tls(emulator, addr, None).await
+}
+
+/// Serves connections from `listener` with `router` until `stop` says so.
+fn serve_on<L>(
+    listener: L,
+    router: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    for<'a> crate::tls::Peer:
+        axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<crate::tls::Peer>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        })
+        .await;
+    })
+}
+
+/// [`serve`], over HTTPS when `tls` is given (then also over plain HTTP on a loopback port of
+/// its own, [`Running::internal_url`], for the server's own clients).
+pub async fn serve_tls(
+    emulator: Arc<Emulator>,
+    addr: SocketAddr,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let router = app(Arc::clone(&emulator));
     // CloudTrail delivers on the emulator's clock even when no requests come in.
     let ticking = Arc::downgrade(&emulator);
@@ -305,18 +376,40 @@ pub async fn serve(emulator: Arc<Emulator>, addr: SocketAddr) -> std::io::Result
             }
         }
     });
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = stopped.await;
-        })
-        .await;
-    });
+    let (url, internal_url, task) = match tls {
+        None => {
+            let task = serve_on(listener, router, stopped);
+            (format!("http://{addr}"), format!("http://{addr}"), task)
+        }
+        Some(config) => {
+            let loopback = if addr.ip().is_loopback() {
+                addr.ip()
+            } else if addr.is_ipv6() {
+                std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            } else {
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+            };
+            let internal = tokio::net::TcpListener::bind((loopback, 0)).await?;
+            let internal_addr = internal.local_addr()?;
+            let plain = serve_on(internal, router.clone(), stopped.clone());
+            let secure = serve_on(
+                crate::tls::TlsListener::new(listener, config)?,
+                router,
+                stopped,
+            );
+            let task = tokio::spawn(async move {
+                let _ = tokio::join!(plain, secure);
+            });
+            (
+                format!("https://{addr}"),
+                format!("http://{internal_addr}"),
+                task,
+            )
+        }
+    };
     Ok(Running {
-        url: format!("http://{addr}"),
+        url,
+        internal_url,
         addr,
         emulator,
         stop: Some(stop),
@@ -333,6 +426,14 @@ pub async fn spawn() -> std::io::Result<Running> {
 /// [`spawn`], with the configuration adjusted first (a fixed clock, clock control, shorter
 /// timeouts …).
 pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> std::io::Result<Running> {
+    spawn_tls(configure, None).await
+}
+
+/// [`spawn_with`], serving HTTPS with `tls` when given.
+pub async fn spawn_tls(
+    configure: impl FnOnce(&mut Config),
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> std::io::Result<Running> {
     let mut id = [0u8; 8];
     getrandom::fill(&mut id).map_err(|e| std::io::Error::other(e.to_string()))?;
     let dir = std::env::temp_dir().join(format!(
@@ -343,7 +444,12 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> std::io::Result<
     let mut config = Config::new(&dir);
     configure(&mut config);
     let emulator = Emulator::open(config).map_err(std::io::Error::other)?;
-    let mut running = serve(Arc::new(emulator), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let mut running = serve_tls(
+        Arc::new(emulator),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        tls,
+    )
+    .await?;
     running.temp = Some(TempDir(dir));
     Ok(running)
 }
@@ -351,10 +457,26 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> std::io::Result<
 /// The options of `veritrail serve` (and of the `veritrail-emulator` binary).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Loopback only: requests are not authenticated (any credentials
-    /// are accepted), so an address other machines can reach is refused.
+    /// Address to listen on. Without --credentials, loopback only: requests are not
+    /// authenticated (any credentials are accepted), so an address other machines can reach
+    /// is refused.
     #[arg(long, default_value = "127.0.0.1:4566")]
     pub addr: SocketAddr,
+    /// Check the SigV4 signature of every request against the credentials in FILE (INI: one
+    /// [section] per credential with aws_access_key_id, aws_secret_access_key, principal and
+    /// role = auditor | writer | admin) [default: $VERITRAIL_CREDENTIALS when set].
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// With --credentials, serve the /dashboard pages without a signature (a browser cannot
+    /// sign); by default they are refused when requests are authenticated.
+    #[arg(long)]
+    pub dashboard_public: bool,
+    /// Serve HTTPS with the certificate chain in PEM (leaf first); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, in PEM (PKCS #8, PKCS #1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Where ledgers, buckets, trails and records are kept [default: the user's data
     /// directory]/veritrail/emulator.
     #[arg(long, value_name = "DIR")]
@@ -372,6 +494,34 @@ pub struct ServeArgs {
     /// clock expires Object Lock retention, so it is off by default).
     #[arg(long)]
     pub allow_clock_control: bool,
+}
+
+/// The credentials file named by `--credentials`, else by `VERITRAIL_CREDENTIALS`.
+fn credentials_path(args: &ServeArgs) -> Option<PathBuf> {
+    args.credentials.clone().or_else(|| {
+        std::env::var_os("VERITRAIL_CREDENTIALS")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+/// Reads the credentials file, if one is named, into the authenticator of the server (with
+/// its own credential for the clients it runs itself).
+pub fn load_credentials(
+    args: &ServeArgs,
+) -> Result<Option<(PathBuf, crate::auth::Authenticator)>, String> {
+    let Some(path) = credentials_path(args) else {
+        if args.dashboard_public {
+            return Err(
+                "--dashboard-public needs --credentials: without them every page is served anyway"
+                    .into(),
+            );
+        }
+        return Ok(None);
+    };
+    let credentials = crate::auth::Credentials::load(&path).map_err(|e| e.to_string())?;
+    let authenticator = crate::auth::Authenticator::with_own_credential(credentials)?;
+    Ok(Some((path, authenticator)))
 }
 
 /// Refuses an address other machines can reach: the emulator accepts any credentials, so
@@ -434,10 +584,42 @@ where
         .data_dir
         .clone()
         .unwrap_or_else(crate::default_data_dir);
-    if let Err(e) = loopback_only(args.addr) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+    let authenticator = match load_credentials(&args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if authenticator.is_none() {
+        if let Err(e) = loopback_only(args.addr) {
+            eprintln!("error: {e} (give --credentials to authenticate requests)");
+            return ExitCode::from(2);
+        }
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match crate::tls::server_config(cert, key) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let banner = match &authenticator {
+        Some((path, a)) => format!(
+            "requests are authenticated (SigV4) against {} credentials from {}; the dashboard is {}",
+            a.len() - 1,
+            path.display(),
+            if args.dashboard_public {
+                "public"
+            } else {
+                "refused"
+            }
+        ),
+        None => "requests are NOT authenticated (any credentials are accepted), so only loopback is served".to_owned(),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -449,6 +631,8 @@ where
         let mut config = Config::new(&data_dir);
         config.key_dir = args.key_dir.clone();
         config.clock_control = args.allow_clock_control;
+        config.credentials = authenticator.map(|(_, a)| Arc::new(a));
+        config.dashboard_public = args.dashboard_public;
         let emulator = match Emulator::open(config) {
             Ok(e) => e,
             Err(e) => {
@@ -468,7 +652,7 @@ where
             return ExitCode::from(2);
         }
         let stop_signal = signalled();
-        let running = match serve(Arc::new(emulator), args.addr).await {
+        let running = match serve_tls(Arc::new(emulator), args.addr, tls).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: cannot listen on {}: {e}", args.addr);
@@ -476,12 +660,18 @@ where
             }
         };
         println!(
-            "veritrail emulator listening on {} (data in {}, keys in {})",
+            "veritrail emulator listening on {} (data in {}, keys in {}); {banner}",
             running.url,
             data_dir.display(),
             running.emulator.config.key_dir().display()
         );
-        let (url, emulator) = (running.url.clone(), Arc::clone(&running.emulator));
+        if running.internal_url != running.url {
+            println!(
+                "the server's own clients use {} (loopback, plain HTTP, authenticated the same)",
+                running.internal_url
+            );
+        }
+        let (url, emulator) = (running.internal_url.clone(), Arc::clone(&running.emulator));
         let companion = match tokio::task::spawn_blocking(move || start(url, emulator)).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {

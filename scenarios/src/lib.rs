@@ -16,19 +16,19 @@ pub use veritrail_emulator::spawn;
 /// emulator's endpoint, a fixed region and key, and plain HTTP to
 /// loopback (no TLS stack needed).
 pub fn sdk_config(url: &str) -> aws_types::SdkConfig {
+    sdk_config_as(url, "AKIDVERITRAIL", "secret")
+}
+
+/// [`sdk_config`], signing with `access_key` and `secret` (an emulator that checks
+/// signatures).
+pub fn sdk_config_as(url: &str, access_key: &str, secret: &str) -> aws_types::SdkConfig {
     aws_types::SdkConfig::builder()
         .behavior_version(aws_sdk_qldb::config::BehaviorVersion::latest())
         .region(aws_types::region::Region::new("us-east-1"))
         .endpoint_url(url)
         .credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new(
-                    "AKIDVERITRAIL",
-                    "secret",
-                    None,
-                    None,
-                    "scenarios",
-                ),
+                aws_credential_types::Credentials::new(access_key, secret, None, None, "scenarios"),
             ),
         )
         .http_client(aws_smithy_http_client::Builder::new().build_http())

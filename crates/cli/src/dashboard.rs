@@ -21,13 +21,13 @@ use serde_json::Value;
 use veritrail_core::json_ion::ion_to_json;
 use veritrail_core::record::EventTime;
 use veritrail_core::time::{Clock, UtcMillis};
+use veritrail_emulator::auth::OwnCredential;
 use veritrail_emulator::pages::{Page, Pages};
 use veritrail_evidence::report::{self, RecordCounts, esc};
 use veritrail_evidence::{frameworks, posture};
 use veritrail_ledger::db::Database;
 use veritrail_ledger::files::LedgerFiles;
 use veritrail_processor::alerts;
-use veritrail_processor::aws::Aws;
 use veritrail_processor::pipeline::RECORDS_TABLE;
 use veritrail_verify::validate_logs::format_time;
 
@@ -52,6 +52,8 @@ pub struct Dashboard {
     home: PathBuf,
     clock: Arc<dyn Clock>,
     url: String,
+    /// What it signs with when the emulator authenticates.
+    own: Option<OwnCredential>,
     exe: PathBuf,
     checked: Mutex<Option<Arc<Checked>>>,
     hours: Mutex<Hours>,
@@ -104,6 +106,8 @@ pub struct DashboardOptions {
     pub data_dir: PathBuf,
     pub clock: Arc<dyn Clock>,
     pub url: String,
+    /// The server's own credential, when the emulator authenticates.
+    pub own: Option<OwnCredential>,
 }
 
 impl Dashboard {
@@ -121,6 +125,7 @@ impl Dashboard {
             home,
             clock: o.clock,
             url: o.url,
+            own: o.own,
             exe,
             checked: Mutex::new(None),
             hours: Mutex::new(Hours::default()),
@@ -135,8 +140,16 @@ impl Dashboard {
             .env("HOME", &self.home)
             .env("AWS_CONFIG_FILE", self.home.join("config"))
             .env("AWS_SHARED_CREDENTIALS_FILE", self.home.join("credentials"))
-            .env("AWS_ACCESS_KEY_ID", "veritrail-dashboard")
-            .env("AWS_SECRET_ACCESS_KEY", "veritrail")
+            .env(
+                "AWS_ACCESS_KEY_ID",
+                self.own
+                    .as_ref()
+                    .map_or("veritrail-dashboard", |c| c.access_key.as_str()),
+            )
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                self.own.as_ref().map_or("veritrail", |c| c.secret()),
+            )
             .env("AWS_REGION", crate::serve_cmd::REGION)
             .env("AWS_ENDPOINT_URL", &self.url)
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -222,7 +235,7 @@ impl Dashboard {
         use aws_sdk_cloudtrail::error::DisplayErrorContext as Ctx;
         // A runtime of its own for each look, ended here: the dashboard lives as long as the
         // emulator, which ends inside the server's runtime, where no runtime may be dropped.
-        let aws = Aws::local(&self.url, crate::serve_cmd::REGION).map_err(|e| e.to_string())?;
+        let aws = crate::serve_cmd::local_aws(&self.url, self.own.as_ref())?;
         let client = aws_sdk_cloudtrail::Client::new(aws.config());
         aws.block_on(async move {
             let described = client
@@ -767,6 +780,7 @@ mod tests {
             data_dir: dir.clone(),
             clock,
             url: "http://127.0.0.1:9".into(),
+            own: None,
         })
         .unwrap();
         let ten = EventTime::parse("2026-01-01T10:00:00Z")

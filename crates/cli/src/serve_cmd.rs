@@ -30,6 +30,7 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use clap::Args;
 use veritrail_core::time::{Clock, UtcMillis};
+use veritrail_emulator::auth::OwnCredential;
 use veritrail_emulator::{ACCOUNT_ID, Companion, Emulator, ServeArgs};
 use veritrail_ledger::checkpoint::{CheckpointContent, CheckpointKey};
 use veritrail_ledger::db::Database;
@@ -88,10 +89,14 @@ struct SetUp {
     rules: usize,
 }
 
-/// The emulator's own endpoint, with fixed credentials (it checks no signature) so a machine
-/// with no AWS credentials works.
-fn local_aws(url: &str) -> Result<Aws, String> {
-    Aws::local(url, REGION).map_err(|e| e.to_string())
+/// The emulator's own endpoint: with fixed credentials when it checks no signature (so a
+/// machine with no AWS credentials works), else with the server's own generated credential.
+pub(crate) fn local_aws(url: &str, own: Option<&OwnCredential>) -> Result<Aws, String> {
+    match own {
+        Some(c) => Aws::local_as(url, REGION, &c.access_key, c.secret()),
+        None => Aws::local(url, REGION),
+    }
+    .map_err(|e| e.to_string())
 }
 
 async fn set_up(conf: &aws_config::SdkConfig, rules: &RuleSet) -> Result<SetUp, String> {
@@ -604,7 +609,8 @@ fn spawn_processor<S: Source + 'static>(
 }
 
 fn start(url: &str, emulator: &Arc<Emulator>) -> Result<Defaults, String> {
-    let aws = local_aws(url)?;
+    let own = emulator.own_credential();
+    let aws = local_aws(url, own.as_ref())?;
     let rules = RuleSet::builtin().map_err(|e| e.to_string())?;
     let set = aws.block_on(set_up(aws.config(), &rules))?;
     let db = emulator
@@ -625,6 +631,7 @@ fn start(url: &str, emulator: &Arc<Emulator>) -> Result<Defaults, String> {
         data_dir: data_dir.clone(),
         clock: Arc::clone(&db.ledger().options().clock),
         url: url.to_owned(),
+        own,
     })?;
     emulator.set_pages(Arc::new(dashboard));
     let state: PathBuf = data_dir.join("processor").join(LEDGER);

@@ -61,14 +61,20 @@ pub struct AwsRequest {
     pub resource: Resource,
     /// The region of the SigV4 credential scope (`us-east-1` when unsigned).
     pub region: String,
-    /// The access key of the SigV4 credential (`None` when unsigned).
+    /// The access key of the SigV4 credential (`None` when unsigned). When the emulator
+    /// authenticates, it is the key of [`AwsRequest::identity`].
     pub access_key: Option<String>,
+    /// The identity the request proved (`None` unless the emulator authenticates; then every
+    /// request that reaches a handler has one).
+    pub identity: Option<crate::auth::Identity>,
     /// The id the answer carries (`x-amzn-RequestId`, `x-amz-request-id`) and the record names.
     pub request_id: String,
     pub method: Method,
     /// The path as sent (still percent-encoded).
     pub path: String,
     pub query: Query,
+    /// The query string as sent (still percent-encoded), for checking signatures.
+    pub raw_query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
     /// The JSON body of a JSON-protocol request, parsed once (an empty body is `{}`).

@@ -1,7 +1,8 @@
 //! The SigV4 credential scope of a request: access key, date, region and service, from the
 //! `Authorization` header (`AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/s3/aws4_request,
 //! SignedHeaders=…, Signature=…`) or, for presigned URLs, the `X-Amz-Credential` query
-//! parameter. Signatures are not checked: any credentials will do.
+//! parameter. This is what routes a request and names its region; whether the signature holds
+//! is checked apart, in [`crate::auth`], when the emulator has credentials.
 
 use axum::http::HeaderMap;
 

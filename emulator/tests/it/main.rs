@@ -2,6 +2,7 @@
 //! End-to-end runs with the AWS SDK clients are in `scenarios/`.
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod cloudtrail;
 mod control_plane;
 mod delivery;

@@ -3,6 +3,7 @@
 //! official QLDB drivers, boto3 and the AWS CLI against an emulator started on port 0.
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod awscli;
 mod bank;
 mod drivers;

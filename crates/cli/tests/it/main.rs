@@ -13,6 +13,7 @@ mod posture;
 mod replicate;
 mod rules;
 mod serve;
+mod serve_auth;
 mod sources;
 mod tamper;
 mod trail;

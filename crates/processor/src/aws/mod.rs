@@ -67,14 +67,20 @@ impl Aws {
     /// The emulator at `url` (plain HTTP) in `region`, with fixed credentials: the emulator
     /// checks no signature, and a machine without AWS credentials must still reach it.
     pub fn local(url: &str, region: &str) -> Result<Self, ProcessorError> {
+        Self::local_as(url, region, "veritrail", "veritrail")
+    }
+
+    /// [`Aws::local`], signing with `access_key` and `secret` (an emulator that authenticates
+    /// requests, `veritrail serve --credentials`).
+    pub fn local_as(
+        url: &str,
+        region: &str,
+        access_key: &str,
+        secret: &str,
+    ) -> Result<Self, ProcessorError> {
         let mut aws = Self::load(Some(url), Some(region))?;
-        let credentials = aws_sdk_sqs::config::Credentials::new(
-            "veritrail",
-            "veritrail",
-            None,
-            None,
-            "veritrail",
-        );
+        let credentials =
+            aws_sdk_sqs::config::Credentials::new(access_key, secret, None, None, "veritrail");
         let config = aws
             .config
             .to_builder()

@@ -13,6 +13,8 @@ pub enum SessionError {
     OccConflict(String),
     LimitExceeded(String),
     Serialization(String),
+    /// The caller's role may not write (an auditor's transaction ran a statement that writes).
+    AccessDenied(String),
     Internal(String),
 }
 
@@ -25,6 +27,9 @@ impl From<SessionError> for ErrorBody {
             SessionError::OccConflict(m) => bad("OccConflictException", m),
             SessionError::LimitExceeded(m) => bad("LimitExceededException", m),
             SessionError::Serialization(m) => bad("SerializationException", m),
+            SessionError::AccessDenied(m) => {
+                ErrorBody::new(StatusCode::FORBIDDEN, "AccessDeniedException", m)
+            }
             SessionError::Internal(m) => ErrorBody::internal(m),
         }
     }

@@ -142,7 +142,17 @@ impl QldbSessions {
         session.last_used = env.now();
         match command.as_str() {
             "StartTransaction" => start_transaction(&mut session, env, started),
-            "ExecuteStatement" => execute_statement(&mut session, env, args, started),
+            "ExecuteStatement" => {
+                let may_write = req
+                    .identity
+                    .as_ref()
+                    .is_none_or(|i| i.role.allows(crate::ops::Access::Write));
+                if may_write {
+                    execute_statement(&mut session, env, args, started)
+                } else {
+                    read_only_statement(&mut session, env, args, started, req)
+                }
+            }
             "FetchPage" => fetch_page(&mut session, env, args, started),
             "CommitTransaction" => commit_transaction(&mut session, env, args, started),
             "AbortTransaction" => {
@@ -379,6 +389,33 @@ fn execute_statement(
         }
         Err(e) => Err(db_error(session, e)),
     }
+}
+
+/// An ExecuteStatement of a caller whose role may not write: a statement that writes ends the
+/// transaction (nothing of it is committed) and is refused.
+fn read_only_statement(
+    session: &mut Session,
+    env: &Env,
+    args: &Value,
+    started: UtcMillis,
+    req: &AwsRequest,
+) -> Result<Value, SessionError> {
+    let answer = execute_statement(session, env, args, started)?;
+    let wrote = session
+        .transaction
+        .as_ref()
+        .is_some_and(|open| open.tx.writes());
+    if !wrote {
+        return Ok(answer);
+    }
+    session.transaction = None;
+    let who = req
+        .identity
+        .as_ref()
+        .map_or("the caller", |i| i.principal.arn.as_str());
+    Err(SessionError::AccessDenied(format!(
+        "User: {who} is not authorized to perform: qldb:PartiQLUpdate (its role may only read): the statement writes, so its transaction was ended and nothing was committed"
+    )))
 }
 
 fn fetch_page(

@@ -4,8 +4,7 @@
 
 use axum::response::Response;
 
-use crate::ACCOUNT_ID;
-use crate::audit::{caller_arn, principal_id};
+use crate::audit::Caller;
 use crate::ops::StsOp;
 use crate::wire::xml::{element, query_ok};
 use crate::wire::{AwsRequest, ErrorBody};
@@ -17,12 +16,12 @@ pub const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 pub fn handle(req: &AwsRequest, op: StsOp) -> Result<Response, ErrorBody> {
     match op {
         StsOp::GetCallerIdentity => {
-            let akid = req.access_key.as_deref().unwrap_or("ANONYMOUS");
+            let caller = Caller::of(req);
             let result = format!(
                 "{}{}{}",
-                element("Arn", &caller_arn(akid)),
-                element("UserId", &principal_id(akid)),
-                element("Account", ACCOUNT_ID),
+                element("Arn", &caller.arn),
+                element("UserId", &caller.principal_id),
+                element("Account", &caller.account_id),
             );
             Ok(query_ok(op.name(), XMLNS, Some(&result), &req.request_id))
         }
