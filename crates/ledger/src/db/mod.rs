@@ -200,6 +200,9 @@ struct Shared {
     /// The committed catalog and the journal size it was read at: every change to it is a
     /// new block, so it is read from storage again only after a commit.
     catalog: Mutex<Option<(u64, Arc<Vec<TableRow>>)>>,
+    /// The journal size last seen under the ledger's lock (never more than it is), read by
+    /// `begin` without taking the lock.
+    tip_seen: std::sync::atomic::AtomicU64,
     options: DatabaseOptions,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
@@ -222,6 +225,7 @@ impl Database {
             inner: Arc::new(Shared {
                 ledger: Mutex::new(ledger),
                 catalog: Mutex::new(None),
+                tip_seen: std::sync::atomic::AtomicU64::new(0),
                 options,
                 clock,
                 ids,
@@ -237,6 +241,7 @@ impl Database {
     /// The committed catalog (`ledger` is this database's ledger, locked by the caller).
     pub(crate) fn catalog(&self, ledger: &Ledger) -> Result<Arc<Vec<TableRow>>, DbError> {
         let tip = ledger.block_count();
+        self.saw_tip(tip);
         let mut cached = self.inner.catalog.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((at, tables)) = cached.as_ref() {
             if *at == tip {
@@ -246,6 +251,13 @@ impl Database {
         let tables = Arc::new(ledger.storage().tables()?);
         *cached = Some((tip, Arc::clone(&tables)));
         Ok(tables)
+    }
+
+    /// Notes the journal's size, read under the ledger's lock.
+    fn saw_tip(&self, tip: u64) {
+        self.inner
+            .tip_seen
+            .fetch_max(tip, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub(crate) fn options(&self) -> &DatabaseOptions {
@@ -265,7 +277,12 @@ impl Database {
     /// Starts a transaction.
     pub fn begin(&self) -> Transaction {
         let id = self.new_id();
-        let begun_at = self.ledger().block_count();
+        // Without the lock: if commits were made that this has not seen, `begun_at` is lower
+        // than the journal's size and the commit validates every read, as it must.
+        let begun_at = self
+            .inner
+            .tip_seen
+            .load(std::sync::atomic::Ordering::Acquire);
         Transaction {
             db: self.clone(),
             begun_at,
@@ -1033,6 +1050,7 @@ impl Transaction {
         // Written under the lock, made durable outside it: transactions committing meanwhile
         // share one sync (group commit).
         let (committed, durable) = ledger.commit_deferred(prepared)?;
+        db.saw_tip(ledger.block_count());
         drop(ledger);
         durable.wait()?;
         Ok(CommitInfo {
