@@ -221,11 +221,12 @@ impl Database {
     pub fn new(ledger: Ledger, options: DatabaseOptions) -> Self {
         let clock = Arc::clone(&ledger.options().clock);
         let ids = Arc::clone(&ledger.options().ids);
+        let tip = ledger.block_count();
         Self {
             inner: Arc::new(Shared {
                 ledger: Mutex::new(ledger),
                 catalog: Mutex::new(None),
-                tip_seen: std::sync::atomic::AtomicU64::new(0),
+                tip_seen: std::sync::atomic::AtomicU64::new(tip),
                 options,
                 clock,
                 ids,
