@@ -166,7 +166,7 @@ fn the_journal_reopens_with_the_same_digest_and_keeps_growing() {
     let (ledger, path) = sample_ledger("reopen", 6);
     let before = ledger.digest().unwrap();
     drop(ledger);
-    let mut reopened = Ledger::open(&path, crate::deterministic(2)).unwrap();
+    let mut reopened = crate::backend::open(&path, crate::deterministic(2)).unwrap();
     assert_eq!(reopened.digest().unwrap(), before);
     let ids = veritrail_core::id::SeededIds::new(5);
     let c = reopened.commit(crate::insert(&ids, 2, 77)).unwrap();
@@ -244,7 +244,7 @@ fn a_commit_stream_acknowledges_in_order_and_stops_at_the_first_bad_transaction(
     assert_eq!(more.sequence_no, before + 6);
     let digest = ledger.digest().unwrap();
     drop(ledger);
-    let reopened = Ledger::open(&path, crate::deterministic(3)).unwrap();
+    let reopened = crate::backend::open(&path, crate::deterministic(3)).unwrap();
     assert_eq!(reopened.digest().unwrap(), digest);
     let d = parse_digest(&digest.to_get_digest_json()).unwrap();
     for seq in before..=before + 6 {
@@ -256,11 +256,13 @@ fn a_commit_stream_acknowledges_in_order_and_stops_at_the_first_bad_transaction(
 #[test]
 fn a_ledger_of_another_schema_version_is_refused() {
     let (ledger, path) = sample_ledger("schema", 1);
-    ledger
-        .storage()
-        .danger_execute("PRAGMA user_version = 99")
-        .unwrap();
+    let bump = if crate::backend::postgres() {
+        "UPDATE meta SET value = '99' WHERE key = 'schema_version'"
+    } else {
+        "PRAGMA user_version = 99"
+    };
+    ledger.storage().danger_execute(bump).unwrap();
     drop(ledger);
-    let e = Ledger::open(&path, crate::deterministic(1)).unwrap_err();
+    let e = crate::backend::open(&path, crate::deterministic(1)).unwrap_err();
     assert!(e.to_string().contains("schema version 99"), "{e}");
 }
