@@ -119,7 +119,14 @@ impl PostgresTarget {
     }
 
     fn error(&self, e: &postgres::Error) -> StorageError {
-        if e.as_db_error().is_none() && (e.is_closed() || std::error::Error::source(e).is_some()) {
+        let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+        // Class 08 is a connection failure, 57P the server shutting down or the session
+        // being terminated.
+        let gone = e.as_db_error().is_some_and(|d| {
+            let code = d.code().code();
+            code.starts_with("08") || code.starts_with("57P")
+        });
+        if gone || (e.as_db_error().is_none() && (e.is_closed() || io)) {
             StorageError::Unreachable(format!("{}: {}", self.shown, detail(e)))
         } else {
             StorageError::Backend(format!("{}: {}", self.shown, detail(e)))
@@ -387,7 +394,12 @@ impl PostgresStorage {
             schema: &self.schema,
             statements: &mut session.statements,
         };
-        work(&mut session.client, &mut prepared).map_err(|e| self.target.error(&e))
+        let result = work(&mut session.client, &mut prepared).map_err(|e| self.target.error(&e));
+        if let Err(StorageError::Unreachable(_)) = result {
+            // The session is gone (and its lease with it): the next call starts a new one.
+            *slot = None;
+        }
+        result
     }
 
     /// Runs a query prepared once per session, with the ledger's schema in place of `{s}`.

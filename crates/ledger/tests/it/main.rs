@@ -9,6 +9,7 @@ mod concurrency;
 mod export;
 mod hostile;
 mod partiql_props;
+mod postgres;
 mod proofs;
 mod replica;
 
