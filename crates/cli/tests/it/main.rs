@@ -9,6 +9,7 @@ mod crash;
 mod dashboard;
 mod ingest;
 mod ledger;
+mod postgres;
 mod posture;
 mod replicate;
 mod rules;
