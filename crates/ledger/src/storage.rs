@@ -742,28 +742,7 @@ impl Storage for SqliteStorage {
         let Some((index, blob)) = row else {
             return Ok(Vec::new());
         };
-        decode_index(&index, seq)?
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let (start, end) = (e.offset as usize, e.offset as usize + e.len as usize);
-                let body = blob.get(start..end).ok_or_else(|| {
-                    StorageError::Corrupt(format!(
-                        "block {seq}: revision {i} lies outside the revisions"
-                    ))
-                })?;
-                Ok(StoredRevision {
-                    seq,
-                    index: u32::try_from(i).map_err(|_| {
-                        StorageError::Corrupt(format!("block {seq}: too many revisions"))
-                    })?,
-                    document_id: e.document_id,
-                    version: e.version,
-                    kind: e.kind,
-                    body: body.to_vec(),
-                })
-            })
-            .collect()
+        split_revisions(seq, &index, &blob)
     }
 
     fn revision(
@@ -779,14 +758,8 @@ impl Storage for SqliteStorage {
         let Some(dir) = dir else {
             return Ok(None);
         };
-        let position = dir
-            .chunks_exact(INDEX_ENTRY)
-            .position(|e| &e[..22] == document_id.as_bytes());
-        match position.map(u32::try_from) {
-            Some(Ok(i)) => self.revision_at(seq, i),
-            Some(Err(_)) => Err(StorageError::Corrupt(format!(
-                "block {seq}: too many revisions"
-            ))),
+        match position_in(&dir, document_id, seq)? {
+            Some(i) => self.revision_at(seq, i),
             None => Ok(None),
         }
     }
@@ -794,6 +767,47 @@ impl Storage for SqliteStorage {
     fn commit(&mut self, batches: &[CommitBatch]) -> Result<(), StorageError> {
         self.commit_with_meta(batches, &[])
     }
+}
+
+/// The revisions of block `seq`, from its revision directory and its revisions blob.
+fn split_revisions(
+    seq: u64,
+    index: &[u8],
+    blob: &[u8],
+) -> Result<Vec<StoredRevision>, StorageError> {
+    decode_index(index, seq)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let (start, end) = (e.offset as usize, e.offset as usize + e.len as usize);
+            let body = blob.get(start..end).ok_or_else(|| {
+                StorageError::Corrupt(format!(
+                    "block {seq}: revision {i} lies outside the revisions"
+                ))
+            })?;
+            Ok(StoredRevision {
+                seq,
+                index: u32::try_from(i).map_err(|_| {
+                    StorageError::Corrupt(format!("block {seq}: too many revisions"))
+                })?,
+                document_id: e.document_id,
+                version: e.version,
+                kind: e.kind,
+                body: body.to_vec(),
+            })
+        })
+        .collect()
+}
+
+/// Where document `document_id` is in block `seq`'s revision directory.
+fn position_in(dir: &[u8], document_id: &str, seq: u64) -> Result<Option<u32>, StorageError> {
+    dir.chunks_exact(INDEX_ENTRY)
+        .position(|e| &e[..22] == document_id.as_bytes())
+        .map(|i| {
+            u32::try_from(i)
+                .map_err(|_| StorageError::Corrupt(format!("block {seq}: too many revisions")))
+        })
+        .transpose()
 }
 
 /// A block's blobs as both backends store them.

@@ -8,14 +8,12 @@
 //! (delivered to its queue), and its clock never goes back.
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use veritrail_ledger::{Ledger, LedgerOptions};
 
-use crate::{S3_AUTH, cloudtrail_file, http, s, s3, scratch, serve, text, veritrail};
+use crate::{Collecting, S3_AUTH, cloudtrail_file, http, s, s3, scratch, serve, text, veritrail};
 
 const LOGS: &[&str] = &[
     "218007301253_CloudTrail_us-east-1_20230710T1220Z_WMiHxZgr5Hdd6UDc.json",
@@ -122,37 +120,16 @@ fn sigkill_at_random_points_loses_no_acknowledged_transaction() {
             args.push("--file".into());
             args.push(f.clone());
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let writer = Collecting::spawn(&args);
         // Wait (at most 30 s) for the writer to start committing, then kill it at a random
         // moment.
-        for _ in 0..15_000 {
-            if !lines.lock().unwrap().is_empty() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        writer.wait_for_lines(1);
         std::thread::sleep(Duration::from_millis(next(&mut state) % 120));
-        child.kill().unwrap(); // SIGKILL on Unix
-        let status = child.wait().unwrap();
-        if !status.success() {
+        let (killed, lines) = writer.kill(); // SIGKILL on Unix
+        if killed {
             kills_mid_run += 1;
         }
-        reader.join().unwrap();
-        for line in lines.lock().unwrap().iter() {
+        for line in &lines {
             if let Some(rest) = line.strip_prefix("committed block ") {
                 let tx = rest
                     .split(" tx ")

@@ -197,3 +197,55 @@ pub fn emulator_at(t0: i64) -> (tokio::runtime::Runtime, veritrail_emulator::Run
         .unwrap();
     (rt, running)
 }
+
+/// A `veritrail` writer whose stdout lines (its acknowledgements) are collected as they come.
+#[derive(Debug)]
+pub struct Collecting {
+    pub child: Child,
+    pub lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Collecting {
+    pub fn spawn(args: &[String]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&lines);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    /// Waits (at most 30 s) until `n` lines have come.
+    pub fn wait_for_lines(&self, n: usize) {
+        for _ in 0..15_000 {
+            if self.lines.lock().unwrap().len() >= n {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    /// Kills the writer with SIGKILL; returns whether it was still running, and its lines.
+    pub fn kill(mut self) -> (bool, Vec<String>) {
+        self.child.kill().unwrap();
+        let status = self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        let lines = self.lines.lock().unwrap().clone();
+        (!status.success(), lines)
+    }
+}

@@ -6,15 +6,13 @@
 //! storage URLs exit 2; a server that cannot be reached exits 1.
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::Duration;
 
 use veritrail_ledger::storage::postgres::server::LocalServer;
 use veritrail_ledger::{Ledger, LedgerOptions, StorageChoice};
 
-use crate::{cloudtrail_file, s, scratch, text, veritrail};
+use crate::{Collecting, cloudtrail_file, s, scratch, text, veritrail};
 
 /// The records of a CloudTrail log with eventIDs unique to `run`, as JSON Lines.
 fn records(dir: &std::path::Path, run: usize) -> String {
@@ -90,30 +88,15 @@ fn a_writer_killed_mid_commit_is_taken_over_and_nothing_acknowledged_is_lost() {
     let second = records(&dir, 1);
 
     // Writer A commits one record per transaction, acknowledging each on stdout.
-    let mut a = Command::new(env!("CARGO_BIN_EXE_veritrail"))
-        .args([
-            "ledger", "append", "trail", "--batch", "1", "--file", &first,
-        ])
-        .args(base)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = a.stdout.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&lines);
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            sink.lock().unwrap().push(line);
-        }
-    });
-    for _ in 0..15_000 {
-        if lines.lock().unwrap().len() >= 3 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let args: Vec<String> = [
+        "ledger", "append", "trail", "--batch", "1", "--file", &first,
+    ]
+    .iter()
+    .chain(&base)
+    .map(|a| (*a).to_owned())
+    .collect();
+    let a = Collecting::spawn(&args);
+    a.wait_for_lines(3);
     // While A writes, another writer is refused (exit 1) and a reader is answered.
     let out = veritrail(&[&["ledger", "append", "trail", "--file", &second][..], &base].concat());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
@@ -126,11 +109,9 @@ fn a_writer_killed_mid_commit_is_taken_over_and_nothing_acknowledged_is_lost() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("DigestTipAddress"));
 
-    a.kill().unwrap(); // SIGKILL
-    let status = a.wait().unwrap();
-    reader.join().unwrap();
-    assert!(!status.success(), "writer A finished before it was killed");
-    let acked = acknowledged(&lines.lock().unwrap());
+    let (killed, lines) = a.kill(); // SIGKILL
+    assert!(killed, "writer A finished before it was killed");
+    let acked = acknowledged(&lines);
     assert!(acked.len() >= 3);
 
     // B takes the lease over (once the server has seen A's session end) and appends both

@@ -31,7 +31,7 @@ use veritrail_core::Hash32;
 use super::{
     CommitBatch, Durability, INDEX_ENTRY, RevisionRef, SCHEMA_VERSION, Storage, StorageError,
     StoredBlock, StoredRevision, TableRow, TableStatus, block_blobs, decode_index,
-    hashes_from_blob, to_i64, to_u64,
+    hashes_from_blob, position_in, split_revisions, to_i64, to_u64,
 };
 
 /// A PostgreSQL server and database, from a `postgres://user@host:port/db` URL.
@@ -709,28 +709,7 @@ impl Storage for PostgresStorage {
             return Ok(Vec::new());
         };
         let (index, blob): (Vec<u8>, Vec<u8>) = (get(&row, 0)?, get(&row, 1)?);
-        decode_index(&index, seq)?
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let (start, end) = (e.offset as usize, e.offset as usize + e.len as usize);
-                let body = blob.get(start..end).ok_or_else(|| {
-                    StorageError::Corrupt(format!(
-                        "block {seq}: revision {i} lies outside the revisions"
-                    ))
-                })?;
-                Ok(StoredRevision {
-                    seq,
-                    index: u32::try_from(i).map_err(|_| {
-                        StorageError::Corrupt(format!("block {seq}: too many revisions"))
-                    })?,
-                    document_id: e.document_id,
-                    version: e.version,
-                    kind: e.kind,
-                    body: body.to_vec(),
-                })
-            })
-            .collect()
+        split_revisions(seq, &index, &blob)
     }
 
     fn revision(
@@ -741,14 +720,8 @@ impl Storage for PostgresStorage {
         let Some(dir) = self.directory(seq)? else {
             return Ok(None);
         };
-        let position = dir
-            .chunks_exact(INDEX_ENTRY)
-            .position(|e| &e[..22] == document_id.as_bytes());
-        match position.map(u32::try_from) {
-            Some(Ok(i)) => self.revision_in(seq, i, &dir),
-            Some(Err(_)) => Err(StorageError::Corrupt(format!(
-                "block {seq}: too many revisions"
-            ))),
+        match position_in(&dir, document_id, seq)? {
+            Some(i) => self.revision_in(seq, i, &dir),
             None => Ok(None),
         }
     }
