@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use veritrail_ledger::{Ledger, LedgerOptions};
 
-use crate::{Collecting, S3_AUTH, cloudtrail_file, http, s, s3, scratch, serve, text, veritrail};
+use crate::{Collecting, S3_AUTH, http, s, s3, scratch, serve, text, unique_records, veritrail};
 
 const LOGS: &[&str] = &[
     "218007301253_CloudTrail_us-east-1_20230710T1220Z_WMiHxZgr5Hdd6UDc.json",
@@ -55,20 +55,12 @@ fn transactions(dir: &std::path::Path) -> HashMap<String, usize> {
 
 /// The records of the test's log files with eventIDs unique to `run`, as JSON Lines.
 fn run_file(dir: &std::path::Path, run: usize) -> String {
-    let path = dir.join(format!("run-{run}.jsonl"));
-    let mut lines = String::new();
-    for log in LOGS {
-        let text = std::fs::read_to_string(cloudtrail_file(log)).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-        for mut record in json["Records"].as_array().unwrap().iter().cloned() {
-            let id = format!("{}-run{run}", record["eventID"].as_str().unwrap());
-            record["eventID"] = serde_json::Value::String(id);
-            lines.push_str(&record.to_string());
-            lines.push('\n');
-        }
-    }
-    std::fs::write(&path, lines).unwrap();
-    s(&path).to_owned()
+    unique_records(
+        &dir.join(format!("run-{run}.jsonl")),
+        LOGS,
+        1,
+        &format!("run{run}"),
+    )
 }
 
 /// The eventIDs stored in table AuditRecords, with how often each is there.

@@ -249,3 +249,23 @@ impl Collecting {
         (!status.success(), lines)
     }
 }
+
+/// Writes the records of CloudTrail logs `logs` (from `cloudtrail_file`), `copies` times over,
+/// as JSON Lines to `path`, each eventID made unique with `tag` and the copy; returns the path.
+pub fn unique_records(path: &Path, logs: &[&str], copies: usize, tag: &str) -> String {
+    let mut lines = String::new();
+    for log in logs {
+        let text = std::fs::read_to_string(cloudtrail_file(log)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for copy in 0..copies {
+            for mut record in json["Records"].as_array().unwrap().iter().cloned() {
+                let id = format!("{}-{tag}-{copy}", record["eventID"].as_str().unwrap());
+                record["eventID"] = serde_json::Value::String(id);
+                lines.push_str(&record.to_string());
+                lines.push('\n');
+            }
+        }
+    }
+    std::fs::write(path, lines).unwrap();
+    s(path).to_owned()
+}

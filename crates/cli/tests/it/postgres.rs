@@ -12,25 +12,17 @@ use std::time::Duration;
 use veritrail_ledger::storage::postgres::server::LocalServer;
 use veritrail_ledger::{Ledger, LedgerOptions, StorageChoice};
 
-use crate::{Collecting, cloudtrail_file, s, scratch, text, veritrail};
+use crate::{Collecting, s, scratch, text, unique_records, veritrail};
 
-/// The records of a CloudTrail log with eventIDs unique to `run`, as JSON Lines.
+/// The records of a CloudTrail log four times over, with eventIDs unique to `run`.
 fn records(dir: &std::path::Path, run: usize) -> String {
-    let path = dir.join(format!("run-{run}.jsonl"));
     let log = "218007301253_CloudTrail_us-east-1_20230710T1220Z_WMiHxZgr5Hdd6UDc.json";
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(cloudtrail_file(log)).unwrap()).unwrap();
-    let mut lines = String::new();
-    for copy in 0..4 {
-        for mut record in json["Records"].as_array().unwrap().iter().cloned() {
-            let id = format!("{}-run{run}-{copy}", record["eventID"].as_str().unwrap());
-            record["eventID"] = serde_json::Value::String(id);
-            lines.push_str(&record.to_string());
-            lines.push('\n');
-        }
-    }
-    std::fs::write(&path, lines).unwrap();
-    s(&path).to_owned()
+    unique_records(
+        &dir.join(format!("run-{run}.jsonl")),
+        &[log],
+        4,
+        &format!("run{run}"),
+    )
 }
 
 /// Transaction id -> how many blocks carry it.
