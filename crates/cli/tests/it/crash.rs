@@ -11,9 +11,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use veritrail_ledger::{Ledger, LedgerOptions};
+use veritrail_ledger::LedgerOptions;
 
-use crate::{Collecting, S3_AUTH, http, s, s3, scratch, serve, text, unique_records, veritrail};
+use crate::{
+    Collecting, S3_AUTH, http, s, s3, scratch, serve, text, transactions_in, unique_records,
+    veritrail,
+};
 
 const LOGS: &[&str] = &[
     "218007301253_CloudTrail_us-east-1_20230710T1220Z_WMiHxZgr5Hdd6UDc.json",
@@ -35,22 +38,7 @@ fn next(state: &mut u64) -> u64 {
 
 /// Transaction id -> how many blocks carry it.
 fn transactions(dir: &std::path::Path) -> HashMap<String, usize> {
-    let ledger =
-        Ledger::open_read_only(&dir.join("crash.ledger"), LedgerOptions::default()).unwrap();
-    let mut seen = HashMap::new();
-    for seq in 0..ledger.block_count() {
-        let block = ledger.block_element(seq).unwrap();
-        let tx = block
-            .as_struct()
-            .unwrap()
-            .get("transactionId")
-            .unwrap()
-            .as_text()
-            .unwrap()
-            .to_owned();
-        *seen.entry(tx).or_insert(0) += 1;
-    }
-    seen
+    transactions_in(&dir.join("crash.ledger"), LedgerOptions::default())
 }
 
 /// The records of the test's log files with eventIDs unique to `run`, as JSON Lines.

@@ -269,3 +269,19 @@ pub fn unique_records(path: &Path, logs: &[&str], copies: usize, tag: &str) -> S
     std::fs::write(path, lines).unwrap();
     s(path).to_owned()
 }
+
+/// Transaction id -> how many blocks of the ledger at `path` carry it.
+pub fn transactions_in(
+    path: &Path,
+    options: veritrail_ledger::LedgerOptions,
+) -> std::collections::HashMap<String, usize> {
+    let ledger = veritrail_ledger::Ledger::open_read_only(path, options).unwrap();
+    let mut seen = std::collections::HashMap::new();
+    for seq in 0..ledger.block_count() {
+        let block = ledger.block_element(seq).unwrap();
+        let st = block.as_struct().unwrap();
+        let tx = st.get("transactionId").unwrap().as_text().unwrap();
+        *seen.entry(tx.to_owned()).or_insert(0) += 1;
+    }
+    seen
+}

@@ -10,9 +10,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use veritrail_ledger::storage::postgres::server::LocalServer;
-use veritrail_ledger::{Ledger, LedgerOptions, StorageChoice};
+use veritrail_ledger::{LedgerOptions, StorageChoice};
 
-use crate::{Collecting, s, scratch, text, unique_records, veritrail};
+use crate::{Collecting, s, scratch, text, transactions_in, unique_records, veritrail};
 
 /// The records of a CloudTrail log four times over, with eventIDs unique to `run`.
 fn records(dir: &std::path::Path, run: usize) -> String {
@@ -31,20 +31,7 @@ fn transactions(url: &str) -> HashMap<String, usize> {
         storage: StorageChoice::parse(url).unwrap(),
         ..LedgerOptions::default()
     };
-    let ledger = Ledger::open_read_only(std::path::Path::new("trail.ledger"), options).unwrap();
-    let mut seen = HashMap::new();
-    for seq in 0..ledger.block_count() {
-        let block = ledger.block_element(seq).unwrap();
-        let st = block.as_struct().unwrap();
-        let tx = st
-            .get("transactionId")
-            .unwrap()
-            .as_text()
-            .unwrap()
-            .to_owned();
-        *seen.entry(tx).or_insert(0) += 1;
-    }
-    seen
+    transactions_in(std::path::Path::new("trail.ledger"), options)
 }
 
 fn acknowledged(lines: &[String]) -> Vec<String> {
