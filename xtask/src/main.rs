@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `tidy`: the crate graph matches `ARCHITECTURE.md`; every Rust file opens with `//!`.
-//! - `test`: tidy, the Python and Node.js QLDB drivers for the scenarios (in `target/`), rustfmt check, clippy with warnings denied, every test (nextest when installed).
+//! - `test`: tidy, the Python and Node.js QLDB drivers for the scenarios (in `target/`), rustfmt check, clippy with warnings denied, every test (nextest when installed), then the ledger's tests again on PostgreSQL (`VERITRAIL_TEST_STORAGE=postgres`).
 //! - `live`: the smoke test of the whole system (`live.rs`): provision, activity, delivery, ingest, validate-logs, destroy, against an emulator or a sandbox account.
 //! - `coverage`: rewrites `emulator/COVERAGE.md` from the emulator's operation enums.
 //!
@@ -15,7 +15,7 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test     tidy, rustfmt check, clippy (warnings denied), all tests (nextest when present)
+  test     tidy, rustfmt check, clippy (warnings denied), all tests (nextest when present), ledger tests on PostgreSQL
   tidy     the dependency graph matches ARCHITECTURE.md; every Rust file opens with `//!`
   live     [--endpoint URL | --spawn] the whole system against an emulator, or with VERITRAIL_LIVE=1
            and credentials against AWS: provision, activity, delivery, ingest, validate-logs, destroy
@@ -335,6 +335,10 @@ fn test() -> ExitCode {
         // Doc tests first, so the run closes on nextest's summary of every test.
         steps.push(("doc tests", doc));
         steps.push(("tests (nextest)", nextest));
+        let mut on_postgres = cargo();
+        on_postgres.args(["nextest", "run", "-p", "veritrail-ledger", "--no-fail-fast"]);
+        on_postgres.env("VERITRAIL_TEST_STORAGE", "postgres");
+        steps.push(("ledger tests on PostgreSQL (nextest)", on_postgres));
     } else {
         let mut tests = cargo();
         tests.args(["test", "--workspace", "--no-fail-fast"]);
@@ -342,6 +346,10 @@ fn test() -> ExitCode {
         tests.env("VERITRAIL_NODE_MODULES", &node_modules);
         tests.env("VERITRAIL_AWSCLI", &aws);
         steps.push(("tests", tests));
+        let mut on_postgres = cargo();
+        on_postgres.args(["test", "-p", "veritrail-ledger", "--no-fail-fast"]);
+        on_postgres.env("VERITRAIL_TEST_STORAGE", "postgres");
+        steps.push(("ledger tests on PostgreSQL", on_postgres));
     }
     for (name, cmd) in steps {
         if !step(name, cmd) {

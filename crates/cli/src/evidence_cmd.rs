@@ -11,9 +11,9 @@ use clap::{Args, Subcommand};
 use serde_json::{Value as Json, json};
 use veritrail_evidence::bundle::{BundleRequest, build};
 use veritrail_evidence::query::{self, Period};
+use veritrail_ledger::Ledger;
 use veritrail_ledger::db::{Database, DatabaseOptions};
 use veritrail_ledger::files::LedgerFiles;
-use veritrail_ledger::{Ledger, LedgerOptions};
 use veritrail_verify::bundle::{BundleReport, verify_bundle};
 use veritrail_verify::validate_logs::{format_time, parse_time};
 
@@ -149,7 +149,7 @@ fn period(from: &str, to: &str) -> Result<Period, String> {
 /// A ledger opened read-only, as a database for queries.
 fn open_read_only(files: &LedgerFiles) -> Result<Database, String> {
     require_ledger(files)?;
-    Ledger::open_read_only(&files.journal(), LedgerOptions::default())
+    Ledger::open_read_only(&files.journal(), files.options())
         .map(|l| Database::new(l, DatabaseOptions::default()))
         .map_err(|e| e.to_string())
 }

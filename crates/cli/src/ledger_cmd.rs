@@ -18,7 +18,9 @@ use veritrail_ledger::export::{ExportFormat, ExportRequest};
 use veritrail_ledger::files::LedgerFiles;
 use veritrail_ledger::journal::proof_ion_text;
 use veritrail_ledger::verification::{ImportReport, VerifyError, import_ledger, verify_ledger};
-use veritrail_ledger::{AppendRequest, Ledger, LedgerError, LedgerOptions, StorageError};
+use veritrail_ledger::{
+    AppendRequest, Ledger, LedgerError, LedgerOptions, StorageChoice, StorageError,
+};
 
 use crate::Outcome;
 use crate::input::{Limit, read_text};
@@ -175,6 +177,10 @@ pub struct Target {
     /// Print results as JSON.
     #[arg(long)]
     json: bool,
+    /// Where the journal is: `sqlite` (a file in DATA_DIR, the default) or a PostgreSQL URL,
+    /// postgres://user@host:port/database [env: VERITRAIL_STORAGE].
+    #[arg(long, value_name = "URL", value_parser = parse_storage)]
+    storage: Option<StorageChoice>,
 }
 
 impl Target {
@@ -184,6 +190,7 @@ impl Target {
             self.data_dir.as_deref(),
             self.key_dir.as_deref(),
         )
+        .with_storage(storage_or_env(self.storage.as_ref()))
     }
 }
 
@@ -200,6 +207,36 @@ pub struct LedgerArg {
     /// Where signing keys live, apart from the journal [env: VERITRAIL_KEY_DIR; default: DATA_DIR/keys].
     #[arg(long, value_name = "DIR")]
     key_dir: Option<PathBuf>,
+    /// Where the journal is: `sqlite` (a file in DATA_DIR, the default) or a PostgreSQL URL,
+    /// postgres://user@host:port/database [env: VERITRAIL_STORAGE].
+    #[arg(long, value_name = "URL", value_parser = parse_storage)]
+    storage: Option<StorageChoice>,
+}
+
+/// `--storage`'s value: `sqlite` or a PostgreSQL URL.
+pub fn parse_storage(text: &str) -> Result<StorageChoice, String> {
+    StorageChoice::parse(text).map_err(|e| e.to_string())
+}
+
+/// The storage `--storage` names, else `VERITRAIL_STORAGE` (checked when the program starts,
+/// see [`check_storage_env`]), else SQLite.
+pub fn storage_or_env(flag: Option<&StorageChoice>) -> StorageChoice {
+    flag.cloned().unwrap_or_else(|| {
+        std::env::var("VERITRAIL_STORAGE")
+            .ok()
+            .and_then(|v| StorageChoice::parse(&v).ok())
+            .unwrap_or_default()
+    })
+}
+
+/// A `VERITRAIL_STORAGE` that is not `sqlite` or a PostgreSQL URL, as an error message.
+pub fn check_storage_env() -> Result<(), String> {
+    match std::env::var("VERITRAIL_STORAGE") {
+        Ok(v) => StorageChoice::parse(&v)
+            .map(drop)
+            .map_err(|e| format!("VERITRAIL_STORAGE: {e}")),
+        Err(_) => Ok(()),
+    }
 }
 
 impl LedgerArg {
@@ -221,6 +258,7 @@ impl LedgerArg {
             self.data_dir.as_deref(),
             self.key_dir.as_deref(),
         )
+        .with_storage(storage_or_env(self.storage.as_ref()))
     }
 }
 
@@ -256,6 +294,10 @@ pub fn open_database(files: &LedgerFiles, strict_limits: bool) -> Result<Databas
 
 /// A ledger that is not there, named with the command that creates it.
 pub fn require_ledger(files: &LedgerFiles) -> Result<(), String> {
+    if let StorageChoice::Postgres(_) = files.storage {
+        // Opening it says whether it is there, and whether the server can be reached.
+        return Ok(());
+    }
     if files.journal().exists() {
         return Ok(());
     }
@@ -282,9 +324,12 @@ pub fn default_data_dir() -> PathBuf {
 /// a ledger that cannot be read is a failed verification of its integrity (1).
 fn error_outcome(e: &LedgerError) -> Outcome {
     match e {
-        LedgerError::Storage(StorageError::Corrupt(_) | StorageError::NotALedger { .. }) => {
-            Outcome::Failed
-        }
+        LedgerError::Storage(
+            StorageError::Corrupt(_)
+            | StorageError::NotALedger { .. }
+            | StorageError::Unreachable(_)
+            | StorageError::LeaseHeld(_),
+        ) => Outcome::Failed,
         _ => Outcome::BadInput,
     }
 }
@@ -301,11 +346,11 @@ pub fn bad_input(json_out: bool, message: impl std::fmt::Display) -> Outcome {
 
 fn fail(json_out: bool, e: &LedgerError) -> Outcome {
     let outcome = error_outcome(e);
-    let prefix = if outcome == Outcome::Failed {
-        "FAILED"
-    } else {
-        "error:"
-    };
+    let broken = matches!(
+        e,
+        LedgerError::Storage(StorageError::Corrupt(_) | StorageError::NotALedger { .. })
+    );
+    let prefix = if broken { "FAILED" } else { "error:" };
     report(
         json_out,
         outcome,
@@ -317,9 +362,9 @@ fn fail(json_out: bool, e: &LedgerError) -> Outcome {
 fn open(files: &LedgerFiles, read_only: bool) -> Result<Ledger, LedgerError> {
     let path = files.journal();
     if read_only {
-        Ledger::open_read_only(&path, LedgerOptions::default())
+        Ledger::open_read_only(&path, files.options())
     } else {
-        Ledger::open(&path, LedgerOptions::default())
+        Ledger::open(&path, files.options())
     }
 }
 
@@ -420,7 +465,7 @@ fn create(t: &Target) -> Outcome {
         }
         std::fs::create_dir_all(&files.data_dir)
             .map_err(|e| LedgerError::Keys(format!("{}: {e}", files.data_dir.display())))?;
-        let ledger = Ledger::create(&files.journal(), &files.name, LedgerOptions::default())?;
+        let ledger = Ledger::create(&files.journal(), &files.name, files.options())?;
         let key = CheckpointKey::generate(&files.name)?;
         files.write_new_key(&key)?;
         Ok((ledger, key))
@@ -432,14 +477,14 @@ fn create(t: &Target) -> Outcome {
             &format!(
                 "created ledger {} at {} (strand {}); signing key {}; verifier key {}",
                 ledger.name(),
-                files.journal().display(),
+                journal_place(&files),
                 ledger.strand_id(),
                 files.private_key().display(),
                 key.verifier_key()
             ),
             json!({
                 "name": ledger.name(),
-                "path": files.journal(),
+                "path": journal_place(&files),
                 "strandId": ledger.strand_id(),
                 "verifierKey": key.verifier_key(),
             }),
@@ -701,8 +746,22 @@ pub(crate) fn verify_failed(json_out: bool, e: &VerifyError) -> Outcome {
     }
 }
 
+/// Where a ledger's journal is, for messages: its file, or its database.
+fn journal_place(files: &LedgerFiles) -> String {
+    match &files.storage {
+        StorageChoice::Postgres(_) => files.storage.describe(),
+        _ => files.journal().display().to_string(),
+    }
+}
+
 fn import(t: &Target, from: &Path, digest_file: Option<&Path>) -> Outcome {
     let files = t.files();
+    if files.storage != StorageChoice::Sqlite {
+        return bad_input(
+            t.json,
+            "an import is written to a SQLite ledger file; run it without --storage",
+        );
+    }
     let result = match from.to_str().filter(|f| f.starts_with("s3://")) {
         Some(url) => {
             match crate::replicate_cmd::with_s3_export(url, &files.data_dir, None, |dir| {

@@ -130,6 +130,10 @@ fn main() -> ExitCode {
         eprintln!("veritrail: {e}");
         return ExitCode::from(2);
     }
+    if let Err(e) = ledger_cmd::check_storage_env() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let cli = match cli.command {
         Command::ValidateLogs(args) => return validate_logs_cmd::run(args),
         Command::Serve(args) => return serve_cmd::run(args),

@@ -13,8 +13,14 @@
 //! - block-proof and revision-proof latency (p50, p99) on a ledger of `--blocks` blocks
 //!   (default 1,000,000), built with group commit.
 //!
+//! The journal runs on both backends, side by side: every append metric carries
+//! `"backend":"sqlite"` or `"backend":"postgres"`. PostgreSQL runs on a local server this
+//! bench starts (`LocalServer`, `fsync=on`, `synchronous_commit=on`), with its own floor: the
+//! same bytes inserted into a plain PostgreSQL table. Without PostgreSQL's programs the
+//! PostgreSQL half is skipped, and stderr says so.
+//!
 //! Options: `--documents N` (default 100,000), `--blocks N` (0 skips the proof benchmark),
-//! `--sizes 1,100,1000` (documents per transaction).
+//! `--sizes 1,100,1000` (documents per transaction), `--backends sqlite,postgres`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,8 +32,10 @@ use veritrail_core::ion_rs::{Element, v1_0};
 use veritrail_ledger::db::{Database, DatabaseOptions};
 use veritrail_ledger::partiql::eval::index_key;
 use veritrail_ledger::storage::IndexUpdate;
+use veritrail_ledger::storage::postgres::server::LocalServer;
 use veritrail_ledger::{
-    AppendRequest, Durability, Ledger, LedgerOptions, NewTransaction, Statement, Write,
+    AppendRequest, Durability, Ledger, LedgerOptions, NewTransaction, Statement, StorageChoice,
+    Write,
 };
 
 /// The one clock read of this bench: it measures elapsed time.
@@ -150,9 +158,33 @@ fn sqlite_floor(dir: &Path, blobs: &[Vec<u8>], per_tx: usize) -> f64 {
     blobs.len() as f64 / start.elapsed().as_secs_f64()
 }
 
-fn ledger_append(dir: &Path, docs: &[Arc<Element>], per_tx: usize) -> f64 {
+/// Plain PostgreSQL, same bytes, same transaction size (one multi-row INSERT each): the floor
+/// of the PostgreSQL backend.
+fn postgres_floor(url: &str, blobs: &[Vec<u8>], per_tx: usize) -> f64 {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    client
+        .batch_execute(&format!(
+            "SET synchronous_commit = on; CREATE TABLE floor_{per_tx} (id BIGSERIAL PRIMARY KEY, body BYTEA NOT NULL)"
+        ))
+        .expect("schema");
+    let insert = client
+        .prepare(&format!(
+            "INSERT INTO floor_{per_tx} (body) SELECT * FROM UNNEST($1::BYTEA[])"
+        ))
+        .expect("prepare");
+    let start = stopwatch();
+    for chunk in blobs.chunks(per_tx) {
+        let mut tx = client.transaction().expect("tx");
+        let rows: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+        tx.execute(&insert, &[&rows]).expect("insert");
+        tx.commit().expect("commit");
+    }
+    blobs.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn ledger_append(dir: &Path, options: &LedgerOptions, docs: &[Arc<Element>], per_tx: usize) -> f64 {
     let path = dir.join(format!("append-{per_tx}.ledger"));
-    let mut ledger = Ledger::create(&path, "bench", LedgerOptions::default()).expect("create");
+    let mut ledger = Ledger::create(&path, "bench", options.clone()).expect("create");
     let table_id = OsIds.new_id();
     let start = stopwatch();
     for chunk in docs.chunks(per_tx) {
@@ -166,9 +198,15 @@ fn ledger_append(dir: &Path, docs: &[Arc<Element>], per_tx: usize) -> f64 {
 /// The same appends as a stream: each transaction is acknowledged once durable, while the
 /// next one is already being built (`Ledger::commit_stream`). With `keyed`, each document gets
 /// its eventID index key too.
-fn ledger_append_stream(dir: &Path, docs: &[Arc<Element>], per_tx: usize, keyed: bool) -> f64 {
+fn ledger_append_stream(
+    dir: &Path,
+    options: &LedgerOptions,
+    docs: &[Arc<Element>],
+    per_tx: usize,
+    keyed: bool,
+) -> f64 {
     let path = dir.join(format!("stream-{per_tx}-{keyed}.ledger"));
-    let mut ledger = Ledger::create(&path, "bench", LedgerOptions::default()).expect("create");
+    let mut ledger = Ledger::create(&path, "bench", options.clone()).expect("create");
     let table_id = OsIds.new_id();
     let start = stopwatch();
     let mut acked = 0usize;
@@ -187,9 +225,14 @@ fn ledger_append_stream(dir: &Path, docs: &[Arc<Element>], per_tx: usize, keyed:
 
 /// The same documents through the idempotent append API, then appended again (all duplicates):
 /// (documents appended per second, documents skipped per second).
-fn ledger_append_api(dir: &Path, docs: &[Arc<Element>], per_tx: usize) -> (f64, f64) {
+fn ledger_append_api(
+    dir: &Path,
+    options: &LedgerOptions,
+    docs: &[Arc<Element>],
+    per_tx: usize,
+) -> (f64, f64) {
     let path = dir.join(format!("api-{per_tx}.ledger"));
-    let ledger = Ledger::create(&path, "bench", LedgerOptions::default()).expect("create");
+    let ledger = Ledger::create(&path, "bench", options.clone()).expect("create");
     let db = Database::new(ledger, DatabaseOptions::default());
     let request = AppendRequest {
         table: "AuditRecords".into(),
@@ -334,28 +377,62 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 100, 1000]);
-    for per_tx in sizes {
-        // Fewer documents for the fsync-bound single-document case, so the run stays short.
-        let n = if per_tx == 1 {
-            documents.min(3000)
-        } else {
-            documents
+    let backends: Vec<String> = args
+        .iter()
+        .position(|a| a == "--backends")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_else(|| vec!["sqlite".into(), "postgres".into()]);
+    for backend in &backends {
+        // The server lives as long as its backend's runs.
+        let (options, floor_url, _server) = match backend.as_str() {
+            "postgres" => match LocalServer::start() {
+                Ok(server) => {
+                    let target = server.new_database("bench").expect("bench database");
+                    let url = target.to_string();
+                    let options = LedgerOptions {
+                        storage: StorageChoice::Postgres(target),
+                        ..LedgerOptions::default()
+                    };
+                    (options, Some(url), Some(server))
+                }
+                Err(e) => {
+                    eprintln!("bench ledger: the PostgreSQL backend is skipped: {e}");
+                    continue;
+                }
+            },
+            _ => (LedgerOptions::default(), None, None),
         };
-        let extra = format!(",\"docs_per_tx\":{per_tx}");
-        let floor = sqlite_floor(&dir, &blobs[..n], per_tx);
-        let ledger = ledger_append(&dir, &docs[..n], per_tx);
-        let stream = ledger_append_stream(&dir, &docs[..n], per_tx, false);
-        let keyed = ledger_append_stream(&dir, &docs[..n], per_tx, true);
-        let (api, skipped) = ledger_append_api(&dir, &docs[..n], per_tx);
-        emit("sqlite_floor_rows_per_s", floor, "rows/s", &extra);
-        emit("append_docs_per_s", ledger, "docs/s", &extra);
-        emit("floor_over_append", floor / ledger, "x", &extra);
-        emit("append_stream_docs_per_s", stream, "docs/s", &extra);
-        emit("floor_over_append_stream", floor / stream, "x", &extra);
-        emit("append_stream_keyed_docs_per_s", keyed, "docs/s", &extra);
-        emit("append_api_docs_per_s", api, "docs/s", &extra);
-        emit("append_stream_keyed_over_api", keyed / api, "x", &extra);
-        emit("append_api_duplicates_per_s", skipped, "docs/s", &extra);
+        for &per_tx in &sizes {
+            // Fewer documents for the fsync-bound single-document case, so the run stays short.
+            let n = if per_tx == 1 {
+                documents.min(3000)
+            } else {
+                documents
+            };
+            let extra = format!(",\"docs_per_tx\":{per_tx},\"backend\":\"{backend}\"");
+            let floor = match &floor_url {
+                Some(url) => postgres_floor(url, &blobs[..n], per_tx),
+                None => sqlite_floor(&dir, &blobs[..n], per_tx),
+            };
+            let ledger = ledger_append(&dir, &options, &docs[..n], per_tx);
+            let stream = ledger_append_stream(&dir, &options, &docs[..n], per_tx, false);
+            let keyed = ledger_append_stream(&dir, &options, &docs[..n], per_tx, true);
+            let (api, skipped) = ledger_append_api(&dir, &options, &docs[..n], per_tx);
+            let floor_metric = match &floor_url {
+                Some(_) => "postgres_floor_rows_per_s",
+                None => "sqlite_floor_rows_per_s",
+            };
+            emit(floor_metric, floor, "rows/s", &extra);
+            emit("append_docs_per_s", ledger, "docs/s", &extra);
+            emit("floor_over_append", floor / ledger, "x", &extra);
+            emit("append_stream_docs_per_s", stream, "docs/s", &extra);
+            emit("floor_over_append_stream", floor / stream, "x", &extra);
+            emit("append_stream_keyed_docs_per_s", keyed, "docs/s", &extra);
+            emit("append_api_docs_per_s", api, "docs/s", &extra);
+            emit("append_stream_keyed_over_api", keyed / api, "x", &extra);
+            emit("append_api_duplicates_per_s", skipped, "docs/s", &extra);
+        }
     }
     if blocks > 0 {
         proof_latency(&dir, blocks);

@@ -477,7 +477,14 @@ impl Ledger {
             storage.commit(&batches)?;
         }
         drop(storage);
-        Ledger::open(path, options)
+        // Imports are written to a SQLite file, whatever the options say.
+        Ledger::open(
+            path,
+            LedgerOptions {
+                storage: crate::storage::StorageChoice::Sqlite,
+                ..options
+            },
+        )
     }
 
     /// Appends blocks to a replica (a ledger made by [`Ledger::import`] that holds nothing but

@@ -7,11 +7,16 @@
 //! <key-dir>/<name>.key                      private signing key (mode 0600)
 //! <key-dir>/<name>.pub                      verifier key, for auditors
 //! ```
+//!
+//! With PostgreSQL storage ([`LedgerFiles::storage`]) the journal is schema `veritrail_<name>`
+//! of the database instead of the `.ledger` file; keys and checkpoints stay files.
 
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::CheckpointKey;
 use crate::error::LedgerError;
+use crate::journal::LedgerOptions;
+use crate::storage::{StorageChoice, StorageError};
 
 /// The paths of one ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +24,8 @@ pub struct LedgerFiles {
     pub name: String,
     pub data_dir: PathBuf,
     pub key_dir: PathBuf,
+    /// Where the journal is: the `.ledger` file (the default) or a PostgreSQL database.
+    pub storage: StorageChoice,
 }
 
 impl LedgerFiles {
@@ -28,7 +35,26 @@ impl LedgerFiles {
             name: name.to_owned(),
             data_dir: data_dir.to_owned(),
             key_dir: key_dir.map_or_else(|| data_dir.join("keys"), Path::to_owned),
+            storage: StorageChoice::Sqlite,
         }
+    }
+
+    /// The same ledger with its journal in `storage`.
+    pub fn with_storage(self, storage: StorageChoice) -> Self {
+        Self { storage, ..self }
+    }
+
+    /// Default ledger options, with the journal where these files say.
+    pub fn options(&self) -> LedgerOptions {
+        LedgerOptions {
+            storage: self.storage.clone(),
+            ..LedgerOptions::default()
+        }
+    }
+
+    /// Whether the journal exists.
+    pub fn journal_exists(&self) -> Result<bool, StorageError> {
+        self.storage.ledger_exists(&self.journal())
     }
 
     pub fn journal(&self) -> PathBuf {

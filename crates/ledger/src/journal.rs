@@ -26,8 +26,8 @@ use veritrail_core::{Hash32, ion_hash, merkle_root};
 use crate::error::LedgerError;
 use crate::merkle::{self, Frontier, NodeSource};
 use crate::storage::{
-    CommitBatch, Durability, RevisionKind, SqliteStorage, Storage, StorageError, StoredBlock,
-    StoredRevision, SyncBarrier,
+    AnyStorage, CommitBatch, Durability, RevisionKind, Storage, StorageChoice, StorageError,
+    StoredBlock, StoredRevision, SyncBarrier,
 };
 
 /// How a ledger gets its time and ids, and how durable its commits are.
@@ -36,6 +36,8 @@ pub struct LedgerOptions {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
     pub durability: Durability,
+    /// Where the ledger is stored: its SQLite file (the default) or a PostgreSQL database.
+    pub storage: StorageChoice,
 }
 
 impl Default for LedgerOptions {
@@ -44,6 +46,7 @@ impl Default for LedgerOptions {
             clock: Arc::new(MonotonicClock::new(SystemClock)),
             ids: Arc::new(TimeOrderedIds::default()),
             durability: Durability::Full,
+            storage: StorageChoice::Sqlite,
         }
     }
 }
@@ -492,7 +495,7 @@ struct Tip {
 
 /// A QLDB-compatible ledger.
 #[derive(Debug)]
-pub struct Ledger<S: Storage = SqliteStorage> {
+pub struct Ledger<S: Storage = AnyStorage> {
     pub(crate) storage: S,
     name: String,
     strand_id: String,
@@ -523,15 +526,17 @@ impl Durable {
     }
 }
 
-impl Ledger<SqliteStorage> {
-    /// Creates a ledger file and writes its genesis block.
+impl Ledger<AnyStorage> {
+    /// Creates a ledger (its file, or its schema in the database `options.storage` names)
+    /// and writes its genesis block.
     pub fn create(path: &Path, name: &str, options: LedgerOptions) -> Result<Self, LedgerError> {
         if !is_valid_ledger_name(name) {
             return Err(LedgerError::InvalidName(name.to_owned()));
         }
         let strand_id = options.ids.new_id();
         let created = options.clock.now();
-        let storage = SqliteStorage::create(
+        let storage = AnyStorage::create(
+            &options.storage,
             path,
             &[
                 ("name", name.to_owned()),
@@ -554,15 +559,15 @@ impl Ledger<SqliteStorage> {
         Ok(ledger)
     }
 
-    /// Opens an existing ledger file.
+    /// Opens an existing ledger.
     pub fn open(path: &Path, options: LedgerOptions) -> Result<Self, LedgerError> {
-        let storage = SqliteStorage::open(path, options.durability, false)?;
+        let storage = AnyStorage::open(&options.storage, path, options.durability, false)?;
         Self::from_storage(storage, options)
     }
 
-    /// Opens an existing ledger file for reading only.
+    /// Opens an existing ledger for reading only.
     pub fn open_read_only(path: &Path, options: LedgerOptions) -> Result<Self, LedgerError> {
-        let storage = SqliteStorage::open(path, options.durability, true)?;
+        let storage = AnyStorage::open(&options.storage, path, options.durability, true)?;
         Self::from_storage(storage, options)
     }
 }
@@ -578,11 +583,26 @@ impl<S: Storage> Ledger<S> {
         let name = meta("name")?;
         let strand_id = meta("strand_id")?;
         let size = storage.block_count()?;
-        let frontier = Frontier::load(&Nodes(&storage), size)?;
+        let tip = Self::load_tip(&storage, size)?;
+        Ok(Self {
+            barrier: storage.barrier(),
+            storage,
+            name,
+            strand_id,
+            frontier: tip.frontier,
+            last_block_hash: tip.last_block_hash,
+            last_timestamp: tip.last_timestamp,
+            options,
+        })
+    }
+
+    /// The tip after the first `size` blocks, read from storage.
+    fn load_tip(storage: &S, size: u64) -> Result<Tip, LedgerError> {
+        let frontier = Frontier::load(&Nodes(storage), size)?;
         let (last_block_hash, last_timestamp) = if size == 0 {
             (None, UtcMillis(i64::MIN))
         } else {
-            let header = Self::header_of(&storage, size - 1)?;
+            let header = Self::header_of(storage, size - 1)?;
             let st = header
                 .as_struct()
                 .ok_or_else(|| corrupt(size - 1, "header is not a struct"))?;
@@ -598,16 +618,41 @@ impl<S: Storage> Ledger<S> {
                 .ok_or_else(|| corrupt(size - 1, "blockTimestamp is missing"))?;
             (Some(hash), ts)
         };
-        Ok(Self {
-            barrier: storage.barrier(),
-            storage,
-            name,
-            strand_id,
+        Ok(Tip {
             frontier,
             last_block_hash,
             last_timestamp,
-            options,
         })
+    }
+
+    /// Catches up with blocks another process appended (a ledger in a shared database read by
+    /// a process that is not its writer, or a writer that took the lease over). Returns whether
+    /// the tip moved. An embedded ledger has one process and nothing to catch up with.
+    pub fn refresh(&mut self) -> Result<bool, LedgerError> {
+        if !self.storage.shared() {
+            return Ok(false);
+        }
+        let size = self.storage.block_count()?;
+        let known = self.frontier.size();
+        if size == known {
+            return Ok(false);
+        }
+        if size < known {
+            return Err(LedgerError::Storage(StorageError::Corrupt(format!(
+                "the journal had {known} blocks and now has {size}"
+            ))));
+        }
+        let tip = Self::load_tip(&self.storage, size)?;
+        self.set_tip(tip);
+        Ok(true)
+    }
+
+    /// Makes this process the ledger's writer (the lease of a shared database) and brings its
+    /// tip up to the durable one, before blocks are built on it.
+    fn prepare_write(&mut self) -> Result<(), LedgerError> {
+        self.storage.acquire_writer()?;
+        self.refresh()?;
+        Ok(())
     }
 
     fn header_of(storage: &S, seq: u64) -> Result<Element, LedgerError> {
@@ -697,6 +742,7 @@ impl<S: Storage> Ledger<S> {
     /// Group commit: each transaction becomes its own block, and all of them are written in one
     /// durable storage commit (one fsync). Either every block is committed or none is.
     pub fn commit_all(&mut self, txs: Vec<NewTransaction>) -> Result<Vec<Committed>, LedgerError> {
+        self.prepare_write()?;
         let mut tip = self.tip();
         let mut batches = Vec::with_capacity(txs.len());
         let mut committed = Vec::with_capacity(txs.len());
@@ -715,6 +761,7 @@ impl<S: Storage> Ledger<S> {
     /// [`Durable`] before acknowledging the commit; meanwhile other transactions commit, and
     /// one sync makes all of them durable. Digests and proofs cover only durable blocks.
     pub fn commit_deferred(&mut self, tx: Prepared) -> Result<(Committed, Durable), LedgerError> {
+        self.prepare_write()?;
         let mut tip = self.tip();
         let (batch, committed) = build_prepared(&self.options, &self.strand_id, &mut tip, tx)?;
         self.storage.commit_unsynced(std::slice::from_ref(&batch))?;
@@ -760,6 +807,7 @@ impl<S: Storage> Ledger<S> {
         S: Send,
     {
         type Ack = Result<(Committed, Tip), LedgerError>;
+        self.prepare_write()?;
         let mut tip = self.tip();
         let mut durable: Option<Tip> = None;
         let mut count = 0u64;

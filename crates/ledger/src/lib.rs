@@ -10,7 +10,8 @@
 //! - [`journal`]: [`Ledger`], committing transactions and answering GetDigest/GetBlock/GetRevision.
 //! - [`export`]: journal export in QLDB's S3 layout, and import of such exports.
 //! - [`merkle`]: the accumulator math over persisted complete-subtree hashes.
-//! - [`storage`]: the [`Storage`] trait and its SQLite implementation.
+//! - [`storage`]: the [`Storage`] trait, its SQLite and PostgreSQL implementations, and
+//!   [`AnyStorage`], either one.
 //! - [`checkpoint`]: signed checkpoints (C2SP signed-note format) and their keys.
 //! - [`files`]: where a ledger's database, keys and checkpoints live on disk.
 //! - [`verification`]: a whole ledger checked by `veritrail-verify`, and verified imports.
@@ -32,4 +33,7 @@ pub mod verification;
 pub use append::{AppendReport, AppendRequest};
 pub use error::LedgerError;
 pub use journal::{Committed, Ledger, LedgerOptions, NewTransaction, Statement, Write};
-pub use storage::{Durability, SqliteStorage, Storage, StorageError, TableStatus};
+pub use storage::{
+    AnyStorage, Durability, PostgresStorage, PostgresTarget, SqliteStorage, Storage, StorageChoice,
+    StorageError, TableStatus,
+};

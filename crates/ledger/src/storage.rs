@@ -2,7 +2,14 @@
 //! implementation (one database file per ledger, WAL, durable commits).
 //!
 //! Architecture Invariant: the journal (`journal.rs`) sees only [`Storage`]; nothing outside
-//! this file names rusqlite, so a PostgreSQL backend can come without touching the journal.
+//! this file names rusqlite, and nothing outside `storage/postgres.rs` names the `postgres`
+//! client. [`AnyStorage`] (in `storage/any.rs`) is either backend, chosen at open time.
+
+mod any;
+pub mod postgres;
+
+pub use any::{AnyStorage, StorageChoice};
+pub use postgres::{PostgresStorage, PostgresTarget};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,6 +40,16 @@ pub enum StorageError {
     Corrupt(String),
     /// The database failed.
     Backend(String),
+    /// A storage URL that cannot be used.
+    BadUrl(String),
+    /// The database server cannot be reached (or went away).
+    Unreachable(String),
+    /// No ledger of this name in the database.
+    NoSuchLedger(String),
+    /// A ledger of this name is already in the database.
+    LedgerExists(String),
+    /// Another process holds the ledger's writer lease.
+    LeaseHeld(String),
 }
 
 impl fmt::Display for StorageError {
@@ -49,6 +66,14 @@ impl fmt::Display for StorageError {
             ),
             Self::Corrupt(d) => write!(f, "the ledger is corrupt: {d}"),
             Self::Backend(d) => write!(f, "storage error: {d}"),
+            Self::BadUrl(d) => write!(f, "bad storage URL: {d}"),
+            Self::Unreachable(d) => write!(f, "the storage server cannot be reached: {d}"),
+            Self::NoSuchLedger(d) => write!(f, "no ledger {d}"),
+            Self::LedgerExists(d) => write!(f, "ledger {d} already exists"),
+            Self::LeaseHeld(d) => write!(
+                f,
+                "another process is writing ledger {d} (it holds the writer lease); this one can only read it until that process stops"
+            ),
         }
     }
 }
@@ -277,6 +302,16 @@ pub trait Storage: Send {
         }
         found.sort_by(|a, b| a.document_id.cmp(&b.document_id));
         Ok(found)
+    }
+    /// Makes this handle the ledger's one writer before a commit (takes the writer lease of a
+    /// shared database). An embedded file has nothing to take.
+    fn acquire_writer(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+    /// Whether other processes may append to this ledger, so that a tip held in memory must be
+    /// re-read from storage before it is used.
+    fn shared(&self) -> bool {
+        false
     }
 }
 
@@ -940,28 +975,7 @@ impl Storage for SqliteStorage {
         let Some((index, blob)) = row else {
             return Ok(Vec::new());
         };
-        decode_index(&index, seq)?
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let (start, end) = (e.offset as usize, e.offset as usize + e.len as usize);
-                let body = blob.get(start..end).ok_or_else(|| {
-                    StorageError::Corrupt(format!(
-                        "block {seq}: revision {i} lies outside the revisions"
-                    ))
-                })?;
-                Ok(StoredRevision {
-                    seq,
-                    index: u32::try_from(i).map_err(|_| {
-                        StorageError::Corrupt(format!("block {seq}: too many revisions"))
-                    })?,
-                    document_id: e.document_id,
-                    version: e.version,
-                    kind: e.kind,
-                    body: body.to_vec(),
-                })
-            })
-            .collect()
+        split_revisions(seq, &index, &blob)
     }
 
     fn revision(
@@ -977,14 +991,8 @@ impl Storage for SqliteStorage {
         let Some(dir) = dir else {
             return Ok(None);
         };
-        let position = dir
-            .chunks_exact(INDEX_ENTRY)
-            .position(|e| &e[..22] == document_id.as_bytes());
-        match position.map(u32::try_from) {
-            Some(Ok(i)) => self.revision_at(seq, i),
-            Some(Err(_)) => Err(StorageError::Corrupt(format!(
-                "block {seq}: too many revisions"
-            ))),
+        match position_in(&dir, document_id, seq)? {
+            Some(i) => self.revision_at(seq, i),
             None => Ok(None),
         }
     }
@@ -1002,6 +1010,95 @@ impl Storage for SqliteStorage {
             .as_ref()
             .map(|w| Arc::clone(w) as Arc<dyn SyncBarrier>)
     }
+}
+
+/// The revisions of block `seq`, from its revision directory and its revisions blob.
+fn split_revisions(
+    seq: u64,
+    index: &[u8],
+    blob: &[u8],
+) -> Result<Vec<StoredRevision>, StorageError> {
+    decode_index(index, seq)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let (start, end) = (e.offset as usize, e.offset as usize + e.len as usize);
+            let body = blob.get(start..end).ok_or_else(|| {
+                StorageError::Corrupt(format!(
+                    "block {seq}: revision {i} lies outside the revisions"
+                ))
+            })?;
+            Ok(StoredRevision {
+                seq,
+                index: u32::try_from(i).map_err(|_| {
+                    StorageError::Corrupt(format!("block {seq}: too many revisions"))
+                })?,
+                document_id: e.document_id,
+                version: e.version,
+                kind: e.kind,
+                body: body.to_vec(),
+            })
+        })
+        .collect()
+}
+
+/// Where document `document_id` is in block `seq`'s revision directory.
+fn position_in(dir: &[u8], document_id: &str, seq: u64) -> Result<Option<u32>, StorageError> {
+    dir.chunks_exact(INDEX_ENTRY)
+        .position(|e| &e[..22] == document_id.as_bytes())
+        .map(|i| {
+            u32::try_from(i)
+                .map_err(|_| StorageError::Corrupt(format!("block {seq}: too many revisions")))
+        })
+        .transpose()
+}
+
+/// A block's blobs as both backends store them.
+struct BlockBlobs {
+    /// The revision hashes back to back.
+    hashes: Vec<u8>,
+    /// The revision directory ([`INDEX_ENTRY`] bytes a revision).
+    index: Vec<u8>,
+    /// The revision bodies back to back.
+    bodies: Vec<u8>,
+}
+
+fn block_blobs(batch: &CommitBatch) -> Result<BlockBlobs, StorageError> {
+    let mut hashes = Vec::with_capacity(batch.block.revision_hashes.len() * 32);
+    for h in &batch.block.revision_hashes {
+        hashes.extend_from_slice(h.as_bytes());
+    }
+    let total: usize = batch.revisions.iter().map(|r| r.body.len()).sum();
+    let mut index = Vec::with_capacity(batch.revisions.len() * INDEX_ENTRY);
+    let mut bodies = Vec::with_capacity(total);
+    for r in &batch.revisions {
+        if r.document_id.len() != 22 || !r.document_id.is_ascii() {
+            return Err(StorageError::Corrupt(format!(
+                "document id `{}` is not 22 characters",
+                r.document_id
+            )));
+        }
+        let offset = u32::try_from(bodies.len())
+            .map_err(|_| StorageError::Backend("a block's revisions exceed 4 GiB".into()))?;
+        let len = u32::try_from(r.body.len())
+            .map_err(|_| StorageError::Backend("a revision exceeds 4 GiB".into()))?;
+        index.extend_from_slice(r.document_id.as_bytes());
+        index.extend_from_slice(&r.version.to_be_bytes());
+        index.extend_from_slice(&offset.to_be_bytes());
+        index.extend_from_slice(&len.to_be_bytes());
+        index.push(r.kind.flag());
+        bodies.extend_from_slice(&r.body);
+    }
+    if batch.revision_tables.len() != batch.revisions.len() {
+        return Err(StorageError::Backend(
+            "each revision needs its table".into(),
+        ));
+    }
+    Ok(BlockBlobs {
+        hashes,
+        index,
+        bodies,
+    })
 }
 
 impl SqliteStorage {
@@ -1031,37 +1128,11 @@ impl SqliteStorage {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for batch in batches {
-            let mut hashes = Vec::with_capacity(batch.block.revision_hashes.len() * 32);
-            for h in &batch.block.revision_hashes {
-                hashes.extend_from_slice(h.as_bytes());
-            }
-            let total: usize = batch.revisions.iter().map(|r| r.body.len()).sum();
-            let mut index = Vec::with_capacity(batch.revisions.len() * INDEX_ENTRY);
-            let mut bodies = Vec::with_capacity(total);
-            for r in &batch.revisions {
-                if r.document_id.len() != 22 || !r.document_id.is_ascii() {
-                    return Err(StorageError::Corrupt(format!(
-                        "document id `{}` is not 22 characters",
-                        r.document_id
-                    )));
-                }
-                let offset = u32::try_from(bodies.len()).map_err(|_| {
-                    StorageError::Backend("a block's revisions exceed 4 GiB".into())
-                })?;
-                let len = u32::try_from(r.body.len())
-                    .map_err(|_| StorageError::Backend("a revision exceeds 4 GiB".into()))?;
-                index.extend_from_slice(r.document_id.as_bytes());
-                index.extend_from_slice(&r.version.to_be_bytes());
-                index.extend_from_slice(&offset.to_be_bytes());
-                index.extend_from_slice(&len.to_be_bytes());
-                index.push(r.kind.flag());
-                bodies.extend_from_slice(&r.body);
-            }
-            if batch.revision_tables.len() != batch.revisions.len() {
-                return Err(StorageError::Backend(
-                    "each revision needs its table".into(),
-                ));
-            }
+            let BlockBlobs {
+                hashes,
+                index,
+                bodies,
+            } = block_blobs(batch)?;
             tx.prepare_cached(
                 "INSERT INTO blocks (seq, header, revision_hashes, revision_index, revisions) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?

@@ -148,7 +148,7 @@ pub fn verify_ledger(
     checkpoint: Option<&Path>,
     progress: impl FnMut(u64, u64),
 ) -> Result<LedgerReport, VerifyError> {
-    let ledger = Ledger::open_read_only(&files.journal(), LedgerOptions::default())?;
+    let ledger = Ledger::open_read_only(&files.journal(), files.options())?;
     let note = match checkpoint {
         Some(p) => Some((p.display().to_string(), read("the checkpoint", p)?)),
         None => files

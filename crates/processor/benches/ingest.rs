@@ -5,7 +5,7 @@
 //! The records are the shared dataset's (invictus-aws-dataset and stratus-red-team), repeated
 //! with a fresh `eventID` each until there are `--records` of them (default 1,000,000), written
 //! as gzipped log files of `--per-file` records (default 5,000) to a temporary directory first,
-//! untimed. Then, each on a fresh ledger (durable: `synchronous=FULL`):
+//! untimed. Then, each on a fresh ledger (durable: each commit synced):
 //!
 //! - `parse_only`: reading and gunzipping the files, JSON, record validation and the Ion form,
 //!   nothing else (the processor's work before the rules);

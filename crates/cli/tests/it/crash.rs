@@ -8,14 +8,15 @@
 //! (delivered to its queue), and its clock never goes back.
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use veritrail_ledger::{Ledger, LedgerOptions};
+use veritrail_ledger::LedgerOptions;
 
-use crate::{S3_AUTH, cloudtrail_file, http, s, s3, scratch, serve, text, veritrail};
+use crate::{
+    Collecting, S3_AUTH, http, s, s3, scratch, serve, text, transactions_in, unique_records,
+    veritrail,
+};
 
 const LOGS: &[&str] = &[
     "218007301253_CloudTrail_us-east-1_20230710T1220Z_WMiHxZgr5Hdd6UDc.json",
@@ -37,40 +38,17 @@ fn next(state: &mut u64) -> u64 {
 
 /// Transaction id -> how many blocks carry it.
 fn transactions(dir: &std::path::Path) -> HashMap<String, usize> {
-    let ledger =
-        Ledger::open_read_only(&dir.join("crash.ledger"), LedgerOptions::default()).unwrap();
-    let mut seen = HashMap::new();
-    for seq in 0..ledger.block_count() {
-        let block = ledger.block_element(seq).unwrap();
-        let tx = block
-            .as_struct()
-            .unwrap()
-            .get("transactionId")
-            .unwrap()
-            .as_text()
-            .unwrap()
-            .to_owned();
-        *seen.entry(tx).or_insert(0) += 1;
-    }
-    seen
+    transactions_in(&dir.join("crash.ledger"), LedgerOptions::default())
 }
 
 /// The records of the test's log files with eventIDs unique to `run`, as JSON Lines.
 fn run_file(dir: &std::path::Path, run: usize) -> String {
-    let path = dir.join(format!("run-{run}.jsonl"));
-    let mut lines = String::new();
-    for log in LOGS {
-        let text = std::fs::read_to_string(cloudtrail_file(log)).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-        for mut record in json["Records"].as_array().unwrap().iter().cloned() {
-            let id = format!("{}-run{run}", record["eventID"].as_str().unwrap());
-            record["eventID"] = serde_json::Value::String(id);
-            lines.push_str(&record.to_string());
-            lines.push('\n');
-        }
-    }
-    std::fs::write(&path, lines).unwrap();
-    s(&path).to_owned()
+    unique_records(
+        &dir.join(format!("run-{run}.jsonl")),
+        LOGS,
+        1,
+        &format!("run{run}"),
+    )
 }
 
 /// The eventIDs stored in table AuditRecords, with how often each is there.
@@ -122,37 +100,16 @@ fn sigkill_at_random_points_loses_no_acknowledged_transaction() {
             args.push("--file".into());
             args.push(f.clone());
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let writer = Collecting::spawn(&args);
         // Wait (at most 30 s) for the writer to start committing, then kill it at a random
         // moment.
-        for _ in 0..15_000 {
-            if !lines.lock().unwrap().is_empty() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        writer.wait_for_lines(1);
         std::thread::sleep(Duration::from_millis(next(&mut state) % 120));
-        child.kill().unwrap(); // SIGKILL on Unix
-        let status = child.wait().unwrap();
-        if !status.success() {
+        let (killed, lines) = writer.kill(); // SIGKILL on Unix
+        if killed {
             kills_mid_run += 1;
         }
-        reader.join().unwrap();
-        for line in lines.lock().unwrap().iter() {
+        for line in &lines {
             if let Some(rest) = line.strip_prefix("committed block ") {
                 let tx = rest
                     .split(" tx ")

@@ -9,6 +9,7 @@ mod crash;
 mod dashboard;
 mod ingest;
 mod ledger;
+mod postgres;
 mod posture;
 mod replicate;
 mod rules;
@@ -196,4 +197,92 @@ pub fn emulator_at(t0: i64) -> (tokio::runtime::Runtime, veritrail_emulator::Run
         }))
         .unwrap();
     (rt, running)
+}
+
+/// A `veritrail` writer whose stdout lines (its acknowledgements) are collected as they come.
+#[derive(Debug)]
+pub struct Collecting {
+    pub child: Child,
+    pub lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Collecting {
+    pub fn spawn(args: &[String]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&lines);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    /// Waits (at most 30 s) until `n` lines have come.
+    pub fn wait_for_lines(&self, n: usize) {
+        for _ in 0..15_000 {
+            if self.lines.lock().unwrap().len() >= n {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    /// Kills the writer with SIGKILL; returns whether it was still running, and its lines.
+    pub fn kill(mut self) -> (bool, Vec<String>) {
+        self.child.kill().unwrap();
+        let status = self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        let lines = self.lines.lock().unwrap().clone();
+        (!status.success(), lines)
+    }
+}
+
+/// Writes the records of CloudTrail logs `logs` (from `cloudtrail_file`), `copies` times over,
+/// as JSON Lines to `path`, each eventID made unique with `tag` and the copy; returns the path.
+pub fn unique_records(path: &Path, logs: &[&str], copies: usize, tag: &str) -> String {
+    let mut lines = String::new();
+    for log in logs {
+        let text = std::fs::read_to_string(cloudtrail_file(log)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for copy in 0..copies {
+            for mut record in json["Records"].as_array().unwrap().iter().cloned() {
+                let id = format!("{}-{tag}-{copy}", record["eventID"].as_str().unwrap());
+                record["eventID"] = serde_json::Value::String(id);
+                lines.push_str(&record.to_string());
+                lines.push('\n');
+            }
+        }
+    }
+    std::fs::write(path, lines).unwrap();
+    s(path).to_owned()
+}
+
+/// Transaction id -> how many blocks of the ledger at `path` carry it.
+pub fn transactions_in(
+    path: &Path,
+    options: veritrail_ledger::LedgerOptions,
+) -> std::collections::HashMap<String, usize> {
+    let ledger = veritrail_ledger::Ledger::open_read_only(path, options).unwrap();
+    let mut seen = std::collections::HashMap::new();
+    for seq in 0..ledger.block_count() {
+        let block = ledger.block_element(seq).unwrap();
+        let st = block.as_struct().unwrap();
+        let tx = st.get("transactionId").unwrap().as_text().unwrap();
+        *seen.entry(tx.to_owned()).or_insert(0) += 1;
+    }
+    seen
 }

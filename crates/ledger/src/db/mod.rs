@@ -234,9 +234,13 @@ impl Database {
         }
     }
 
-    /// The ledger underneath (held while the guard lives).
+    /// The ledger underneath (held while the guard lives), caught up with blocks another
+    /// process appended if its storage is shared ([`Ledger::refresh`]). A failed refresh leaves
+    /// the tip as it was; the storage reads that follow report the failure.
     pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
-        self.inner.ledger.lock().unwrap_or_else(|p| p.into_inner())
+        let mut ledger = self.inner.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = ledger.refresh();
+        ledger
     }
 
     /// The committed catalog (`ledger` is this database's ledger, locked by the caller).

@@ -4,7 +4,7 @@
 use veritrail_core::ion_rs::Element;
 use veritrail_ledger::db::{Database, DatabaseOptions, DbError};
 use veritrail_ledger::verification::verify_journal;
-use veritrail_ledger::{AppendReport, AppendRequest, Ledger};
+use veritrail_ledger::{AppendReport, AppendRequest};
 
 fn record(id: &str, name: &str) -> Element {
     Element::read_one(format!(
@@ -34,7 +34,8 @@ fn request(batch_size: usize) -> AppendRequest {
 
 fn database(name: &str, seed: u64) -> Database {
     let dir = crate::temp_dir(name);
-    let ledger = Ledger::create(&dir.join("a.ledger"), "a", crate::deterministic(seed)).unwrap();
+    let ledger =
+        crate::backend::create(&dir.join("a.ledger"), "a", crate::deterministic(seed)).unwrap();
     Database::new(ledger, DatabaseOptions::default())
 }
 

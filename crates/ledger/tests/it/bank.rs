@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use veritrail_core::ion_rs::Element;
 use veritrail_core::time::{ManualClock, UtcMillis};
+use veritrail_ledger::LedgerOptions;
 use veritrail_ledger::db::{Database, DatabaseOptions, DbError, Transaction};
-use veritrail_ledger::{Ledger, LedgerOptions};
 use veritrail_verify::{parse_digest, verify_revision};
 
 fn ion(text: &str) -> Element {
@@ -18,7 +18,7 @@ fn ion(text: &str) -> Element {
 fn bank(name: &str, options: DatabaseOptions) -> Database {
     let dir = crate::temp_dir(name);
     let ledger =
-        Ledger::create(&dir.join("bank.ledger"), "bank", LedgerOptions::default()).unwrap();
+        crate::backend::create(&dir.join("bank.ledger"), "bank", LedgerOptions::default()).unwrap();
     let db = Database::new(ledger, options);
     db.run(0, |tx| {
         for t in ["Accounts", "Transactions", "AuditLog"] {
@@ -363,7 +363,7 @@ fn limits_and_the_transaction_timeout() {
         ..LedgerOptions::default()
     };
     let timed = Database::new(
-        Ledger::create(&dir.join("t.ledger"), "t", options).unwrap(),
+        crate::backend::create(&dir.join("t.ledger"), "t", options).unwrap(),
         DatabaseOptions {
             transaction_timeout: Duration::from_secs(30),
             ..DatabaseOptions::default()

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use veritrail_core::ion_rs::Element;
 use veritrail_ledger::db::{Database, DatabaseOptions, DbError, Transaction};
 use veritrail_ledger::verification::verify_journal;
-use veritrail_ledger::{Durability, Ledger, LedgerOptions};
+use veritrail_ledger::{Durability, LedgerOptions};
 
 const CLIENTS: usize = 16;
 
@@ -32,7 +32,7 @@ fn database_with(name: &str, setup: &[&str], durability: Durability) -> Database
         durability,
         ..LedgerOptions::default()
     };
-    let ledger = Ledger::create(&dir.join("c.ledger"), "c", options).unwrap();
+    let ledger = crate::backend::create(&dir.join("c.ledger"), "c", options).unwrap();
     let db = Database::new(ledger, DatabaseOptions::default());
     db.run(0, |tx| {
         for s in setup {

@@ -3,11 +3,11 @@
 //! on a thread with a 2 MiB stack, the size of the threads servers run ledger work on.
 
 use veritrail_core::ion_rs::Element;
+use veritrail_ledger::LedgerOptions;
 use veritrail_ledger::db::{Database, DatabaseOptions, DbError};
 use veritrail_ledger::limits::{
     MAX_EXPRESSION_DEPTH, MAX_ION_DEPTH, MAX_LIST_ITEMS, MAX_STATEMENT_CHARS,
 };
-use veritrail_ledger::{Ledger, LedgerOptions};
 
 fn ion(text: &str) -> Element {
     Element::read_one(text).unwrap()
@@ -15,7 +15,8 @@ fn ion(text: &str) -> Element {
 
 fn database(name: &str, strict_limits: bool) -> Database {
     let dir = crate::temp_dir(name);
-    let ledger = Ledger::create(&dir.join("h.ledger"), "h", LedgerOptions::default()).unwrap();
+    let ledger =
+        crate::backend::create(&dir.join("h.ledger"), "h", LedgerOptions::default()).unwrap();
     let db = Database::new(
         ledger,
         DatabaseOptions {

@@ -3,11 +3,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod append;
+pub mod backend;
 mod bank;
 mod concurrency;
 mod export;
 mod hostile;
 mod partiql_props;
+mod postgres;
 mod proofs;
 mod replica;
 
@@ -76,7 +78,7 @@ pub fn insert(ledger_ids: &SeededIds, n: usize, tag: u64) -> NewTransaction {
 pub fn sample_ledger(name: &str, blocks: u64) -> (Ledger, PathBuf) {
     let dir = temp_dir(name);
     let path = dir.join("l.ledger");
-    let mut ledger = Ledger::create(&path, "sample", deterministic(1)).unwrap();
+    let mut ledger = backend::create(&path, "sample", deterministic(1)).unwrap();
     let ids = SeededIds::new(99);
     for b in 0..blocks {
         ledger

@@ -6,9 +6,9 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use veritrail_core::ion_rs::Element;
+use veritrail_ledger::LedgerOptions;
 use veritrail_ledger::db::{Database, DatabaseOptions};
 use veritrail_ledger::partiql::parse;
-use veritrail_ledger::{Ledger, LedgerOptions};
 
 /// Statements of the spec, the seeds of the mutations.
 const SEEDS: &[&str] = &[
@@ -31,7 +31,8 @@ const SEEDS: &[&str] = &[
 /// Sample data the statements run over: tables named like the seeds' and the generator's.
 fn sample_db() -> Database {
     let dir = crate::temp_dir("partiql-props");
-    let ledger = Ledger::create(&dir.join("p.ledger"), "p", LedgerOptions::default()).unwrap();
+    let ledger =
+        crate::backend::create(&dir.join("p.ledger"), "p", LedgerOptions::default()).unwrap();
     let db = Database::new(ledger, DatabaseOptions::default());
     db.run(0, |tx| {
         for t in [
