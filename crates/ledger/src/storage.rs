@@ -456,18 +456,18 @@ struct Directory {
 /// 1,000 audit records lies across a dozen overflow pages.
 #[derive(Debug, Default)]
 struct Directories {
-    by_seq: std::collections::HashMap<u64, std::sync::Arc<Directory>>,
+    by_seq: std::collections::HashMap<u64, Arc<Directory>>,
     order: std::collections::VecDeque<u64>,
 }
 
 const DIRECTORY_CACHE: usize = 256;
 
 impl Directories {
-    fn get(&self, seq: u64) -> Option<std::sync::Arc<Directory>> {
+    fn get(&self, seq: u64) -> Option<Arc<Directory>> {
         self.by_seq.get(&seq).cloned()
     }
 
-    fn put(&mut self, seq: u64, dir: std::sync::Arc<Directory>) {
+    fn put(&mut self, seq: u64, dir: Arc<Directory>) {
         if self.by_seq.insert(seq, dir).is_none() {
             self.order.push_back(seq);
             while self.order.len() > DIRECTORY_CACHE {
@@ -770,6 +770,27 @@ impl SqliteStorage {
         Ok(storage)
     }
 
+    /// Block `seq`'s row and decoded revision directory, from the cache or read (and kept).
+    fn directory(&self, seq: u64) -> Result<Option<Arc<Directory>>, StorageError> {
+        if let Some(dir) = self.directories.borrow().get(seq) {
+            return Ok(Some(dir));
+        }
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT rowid, revision_index FROM blocks WHERE seq = ?1")?
+            .query_row(params![to_i64(seq)?], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((rowid, raw)) = row else {
+            return Ok(None);
+        };
+        let dir = Arc::new(Directory {
+            rowid,
+            entries: decode_index(&raw, seq)?,
+        });
+        self.directories.borrow_mut().put(seq, Arc::clone(&dir));
+        Ok(Some(dir))
+    }
+
     /// Runs raw SQL: for tests that play an insider tampering with the file.
     pub fn danger_execute(&self, sql: &str) -> Result<(), StorageError> {
         *self.directories.borrow_mut() = Directories::default();
@@ -792,27 +813,8 @@ const REVISION_COLUMNS: &str = "document_id, version, table_id, seq, idx, delete
 
 impl Storage for SqliteStorage {
     fn revision_at(&self, seq: u64, index: u32) -> Result<Option<StoredRevision>, StorageError> {
-        let cached = self.directories.borrow().get(seq);
-        let dir = match cached {
-            Some(dir) => dir,
-            None => {
-                let row: Option<(i64, Vec<u8>)> = self
-                    .conn
-                    .prepare_cached("SELECT rowid, revision_index FROM blocks WHERE seq = ?1")?
-                    .query_row(params![to_i64(seq)?], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                let Some((rowid, raw)) = row else {
-                    return Ok(None);
-                };
-                let dir = std::sync::Arc::new(Directory {
-                    rowid,
-                    entries: decode_index(&raw, seq)?,
-                });
-                self.directories
-                    .borrow_mut()
-                    .put(seq, std::sync::Arc::clone(&dir));
-                dir
-            }
+        let Some(dir) = self.directory(seq)? else {
+            return Ok(None);
         };
         let Some(entry) = dir.entries.get(index as usize) else {
             return Ok(None);
@@ -983,15 +985,11 @@ impl Storage for SqliteStorage {
         seq: u64,
         document_id: &str,
     ) -> Result<Option<StoredRevision>, StorageError> {
-        let dir: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT revision_index FROM blocks WHERE seq = ?1")?
-            .query_row(params![to_i64(seq)?], |r| r.get(0))
-            .optional()?;
-        let Some(dir) = dir else {
+        let Some(dir) = self.directory(seq)? else {
             return Ok(None);
         };
-        match position_in(&dir, document_id, seq)? {
+        let ids = dir.entries.iter().map(|e| e.document_id.as_bytes());
+        match position_in(ids, document_id, seq)? {
             Some(i) => self.revision_at(seq, i),
             None => Ok(None),
         }
@@ -1042,10 +1040,14 @@ fn split_revisions(
         .collect()
 }
 
-/// Where document `document_id` is in block `seq`'s revision directory.
-fn position_in(dir: &[u8], document_id: &str, seq: u64) -> Result<Option<u32>, StorageError> {
-    dir.chunks_exact(INDEX_ENTRY)
-        .position(|e| &e[..22] == document_id.as_bytes())
+/// Where document `document_id` is among the document ids of block `seq`'s revision directory.
+fn position_in<'a>(
+    ids: impl IntoIterator<Item = &'a [u8]>,
+    document_id: &str,
+    seq: u64,
+) -> Result<Option<u32>, StorageError> {
+    ids.into_iter()
+        .position(|id| id == document_id.as_bytes())
         .map(|i| {
             u32::try_from(i)
                 .map_err(|_| StorageError::Corrupt(format!("block {seq}: too many revisions")))

@@ -720,7 +720,8 @@ impl Storage for PostgresStorage {
         let Some(dir) = self.directory(seq)? else {
             return Ok(None);
         };
-        match position_in(&dir, document_id, seq)? {
+        let ids = dir.chunks_exact(INDEX_ENTRY).map(|e| &e[..22]);
+        match position_in(ids, document_id, seq)? {
             Some(i) => self.revision_in(seq, i, &dir),
             None => Ok(None),
         }
