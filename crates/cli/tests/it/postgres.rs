@@ -12,7 +12,9 @@ use std::time::Duration;
 use veritrail_ledger::storage::postgres::server::LocalServer;
 use veritrail_ledger::{LedgerOptions, StorageChoice};
 
-use crate::{Collecting, s, scratch, text, transactions_in, unique_records, veritrail};
+use crate::{
+    Collecting, s, scratch, text, transactions_in, unique_records, veritrail, veritrail_ok,
+};
 
 /// The records of a CloudTrail log four times over, with eventIDs unique to `run`.
 fn records(dir: &std::path::Path, run: usize) -> String {
@@ -57,8 +59,7 @@ fn a_writer_killed_mid_commit_is_taken_over_and_nothing_acknowledged_is_lost() {
     let dir = scratch("pg-takeover");
     let d = s(&dir).to_owned();
     let base = ["--data-dir", d.as_str(), "--storage", url.as_str()];
-    let out = veritrail(&[&["ledger", "create", "trail"][..], &base].concat());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    veritrail_ok(&[&["ledger", "create", "trail"][..], &base].concat());
     assert!(
         !dir.join("trail.ledger").exists(),
         "the journal is in PostgreSQL, not a file"
@@ -84,9 +85,8 @@ fn a_writer_killed_mid_commit_is_taken_over_and_nothing_acknowledged_is_lost() {
         said.contains("another process is writing ledger trail"),
         "{said}"
     );
-    let out = veritrail(&[&["ledger", "digest", "trail"][..], &base].concat());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("DigestTipAddress"));
+    let digest = veritrail_ok(&[&["ledger", "digest", "trail"][..], &base].concat());
+    assert!(digest.contains("DigestTipAddress"));
 
     let (killed, lines) = a.kill(); // SIGKILL
     assert!(killed, "writer A finished before it was killed");
@@ -126,20 +126,13 @@ fn a_writer_killed_mid_commit_is_taken_over_and_nothing_acknowledged_is_lost() {
     );
     assert!(!acked_b.is_empty());
 
-    let out = veritrail(&[&["ledger", "verify", "trail"][..], &base].concat());
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    veritrail_ok(&[&["ledger", "verify", "trail"][..], &base].concat());
     let present = transactions(&url);
     for tx in acked.iter().chain(&acked_b) {
         assert_eq!(present.get(tx), Some(&1), "acknowledged transaction {tx}");
     }
     // Every record once.
-    let out = veritrail(
+    let out = veritrail_ok(
         &[
             &[
                 "ledger",
@@ -152,8 +145,7 @@ fn a_writer_killed_mid_commit_is_taken_over_and_nothing_acknowledged_is_lost() {
         ]
         .concat(),
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let stored: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    let stored: Vec<String> = out.lines().map(str::to_owned).collect();
     let unique: std::collections::HashSet<&String> = stored.iter().collect();
     let lines_in = |f: &str| std::fs::read_to_string(f).unwrap().lines().count();
     assert_eq!(stored.len(), lines_in(&first) + lines_in(&second));
