@@ -17,12 +17,12 @@ use crate::{
 };
 
 /// The records of a CloudTrail log four times over, with eventIDs unique to `run`.
-fn records(dir: &std::path::Path, run: usize) -> String {
+fn records(dir: &std::path::Path, run: usize, copies: usize) -> String {
     let log = "218007301253_CloudTrail_us-east-1_20230710T1220Z_WMiHxZgr5Hdd6UDc.json";
     unique_records(
         &dir.join(format!("run-{run}.jsonl")),
         &[log],
-        4,
+        copies,
         &format!("run{run}"),
     )
 }
@@ -64,8 +64,9 @@ fn a_writer_killed_mid_commit_is_taken_over_and_nothing_acknowledged_is_lost() {
         !dir.join("trail.ledger").exists(),
         "the journal is in PostgreSQL, not a file"
     );
-    let first = records(&dir, 0);
-    let second = records(&dir, 1);
+    // Enough records, one transaction each, that writer A is still writing when it is killed.
+    let first = records(&dir, 0, 200);
+    let second = records(&dir, 1, 4);
 
     // Writer A commits one record per transaction, acknowledging each on stdout.
     let args: Vec<String> = [
