@@ -19,7 +19,8 @@ pub enum EmulatorError {
     Store(StoreError),
     /// A ledger of the QLDB service could not be opened.
     Ledger {
-        path: PathBuf,
+        /// The journal's file, or the ledger and its database.
+        ledger: String,
         error: veritrail_ledger::LedgerError,
     },
     /// The key directory (`--key-dir`).
@@ -47,7 +48,7 @@ impl std::fmt::Display for EmulatorError {
         match self {
             Self::Dir { path, error } => write!(f, "{}: {error}", path.display()),
             Self::Store(e) => e.fmt(f),
-            Self::Ledger { path, error } => write!(f, "{}: {error}", path.display()),
+            Self::Ledger { ledger, error } => write!(f, "{ledger}: {error}"),
             Self::Keys(e) => e.fmt(f),
             Self::State { service, message } => {
                 write!(f, "the saved {service} state cannot be served: {message}")

@@ -101,6 +101,9 @@ pub struct Config {
     /// Where signing keys and the S3 integrity key are kept (mode 0700): `<data-dir>/keys`
     /// unless set.
     pub key_dir: Option<PathBuf>,
+    /// Where QLDB ledgers keep their journals: files in `<data-dir>/ledgers` (the default) or
+    /// a PostgreSQL database, one schema per ledger.
+    pub storage: veritrail_ledger::StorageChoice,
     /// A session unused this long is gone (QLDB: about 15 minutes).
     pub session_idle_timeout: Duration,
     /// A transaction open this long has expired (QLDB: 30 s).
@@ -127,6 +130,7 @@ impl Config {
         Self {
             data_dir: data_dir.to_owned(),
             key_dir: None,
+            storage: veritrail_ledger::StorageChoice::Sqlite,
             session_idle_timeout: Duration::from_secs(15 * 60),
             transaction_timeout: Duration::from_secs(30),
             clock: Arc::new(veritrail_core::time::SystemClock),
@@ -225,6 +229,7 @@ impl Emulator {
         let qldb = Qldb::open(
             &store,
             &config.data_dir,
+            config.storage.clone(),
             config.transaction_timeout,
             clock.clone(),
         )?;
@@ -597,7 +602,9 @@ impl Emulator {
                     self.qldb
                         .handle_export(req, &self.env, w, &self.s3, &self.iam, &self.kms)?
                 } else {
-                    self.qldb.handle(req, *op, &self.env, w)?
+                    self.qldb.handle(req, *op, &self.env, w, &|ledger| {
+                        self.sessions.forget_ledger(ledger)
+                    })?
                 };
                 if v.is_null() {
                     return Ok((StatusCode::OK, [("content-type", "application/json")], "")
@@ -757,6 +764,8 @@ impl Emulator {
     /// small SQLite transaction without a sync) is served in place.
     pub(crate) fn is_blocking(&self, req: &AwsRequest) -> bool {
         match &req.operation {
+            // Every call to a ledger in a database server waits for it.
+            Operation::QldbSession(_) | Operation::Qldb(_) if self.qldb.stores_remotely() => true,
             Operation::QldbSession(_) => req.json.as_ref().is_some_and(|v| {
                 v.get("CommitTransaction").is_some() && self.sessions.commits_writes(v)
             }),

@@ -16,6 +16,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use http_body_util::BodyExt as _;
 use veritrail_core::time::UtcMillis;
+use veritrail_ledger::StorageChoice;
 
 use crate::EmulatorError;
 use crate::wire::ErrorBody;
@@ -443,7 +444,11 @@ pub async fn spawn_tls(
     ));
     let mut config = Config::new(&dir);
     configure(&mut config);
-    let emulator = Emulator::open(config).map_err(std::io::Error::other)?;
+    // Off the async workers: opening ledgers in a database server blocks on its client.
+    let emulator = tokio::task::spawn_blocking(move || Emulator::open(config))
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
     let mut running = serve_tls(
         Arc::new(emulator),
         SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -486,6 +491,11 @@ pub struct ServeArgs {
     /// DATA_DIR/keys].
     #[arg(long, value_name = "DIR")]
     pub key_dir: Option<PathBuf>,
+    /// Where QLDB ledgers keep their journals: `sqlite` (files in DATA_DIR/ledgers) or a
+    /// PostgreSQL database, `postgres://user:password@host:port/database`, one schema per
+    /// ledger [default: $VERITRAIL_STORAGE when set, else sqlite].
+    #[arg(long, value_name = "URL")]
+    pub storage: Option<String>,
     /// Run the emulator's clock this many times faster than real time (3600: an hour of
     /// CloudTrail delivery per second).
     #[arg(long, value_name = "X", default_value_t = 1.0)]
@@ -494,6 +504,17 @@ pub struct ServeArgs {
     /// clock expires Object Lock retention, so it is off by default).
     #[arg(long)]
     pub allow_clock_control: bool,
+}
+
+/// The storage `--storage` names, else `VERITRAIL_STORAGE`, else SQLite.
+pub fn storage_choice(args: &ServeArgs) -> Result<StorageChoice, String> {
+    match &args.storage {
+        Some(spec) => StorageChoice::parse(spec).map_err(|e| format!("--storage: {e}")),
+        None => match std::env::var("VERITRAIL_STORAGE") {
+            Ok(spec) => StorageChoice::parse(&spec).map_err(|e| format!("VERITRAIL_STORAGE: {e}")),
+            Err(_) => Ok(StorageChoice::Sqlite),
+        },
+    }
 }
 
 /// The credentials file named by `--credentials`, else by `VERITRAIL_CREDENTIALS`.
@@ -591,6 +612,17 @@ where
             return ExitCode::from(2);
         }
     };
+    let storage = match storage_choice(&args).and_then(|s| {
+        s.check_reachable()
+            .map(|()| s)
+            .map_err(|e| format!("--storage: {e}"))
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if authenticator.is_none() {
         if let Err(e) = loopback_only(args.addr) {
             eprintln!("error: {e} (give --credentials to authenticate requests)");
@@ -633,10 +665,16 @@ where
         config.clock_control = args.allow_clock_control;
         config.credentials = authenticator.map(|(_, a)| Arc::new(a));
         config.dashboard_public = args.dashboard_public;
-        let emulator = match Emulator::open(config) {
-            Ok(e) => e,
-            Err(e) => {
+        config.storage = storage;
+        // Off the async workers: opening ledgers in a database server blocks on its client.
+        let emulator = match tokio::task::spawn_blocking(move || Emulator::open(config)).await {
+            Ok(Ok(e)) => e,
+            Ok(Err(e)) => {
                 eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("error: start-up failed: {e}");
                 return ExitCode::from(2);
             }
         };
@@ -659,8 +697,12 @@ where
                 return ExitCode::from(2);
             }
         };
+        let ledgers = match &running.emulator.config.storage {
+            StorageChoice::Sqlite => String::new(),
+            other => format!(", ledgers in {}", other.describe()),
+        };
         println!(
-            "veritrail emulator listening on {} (data in {}, keys in {}); {banner}",
+            "veritrail emulator listening on {} (data in {}{ledgers}, keys in {}); {banner}",
             running.url,
             data_dir.display(),
             running.emulator.config.key_dir().display()

@@ -9,8 +9,48 @@ use aws_sdk_qldbsession::primitives::Blob;
 use aws_sdk_qldbsession::types::ValueHolder;
 use veritrail_core::ion_rs::{Element, v1_0};
 use veritrail_core::qldb::CommitDigest;
+use veritrail_ledger::StorageChoice;
+use veritrail_ledger::storage::postgres::server::LocalServer;
 
-pub use veritrail_emulator::spawn;
+/// Starts an emulator on port 0 with its own data directory, as [`veritrail_emulator::spawn`],
+/// with its ledgers on this run's backend ([`storage`]).
+pub async fn spawn() -> std::io::Result<veritrail_emulator::Running> {
+    spawn_with(|_| {}).await
+}
+
+/// [`spawn`], with the configuration adjusted first.
+pub async fn spawn_with(
+    configure: impl FnOnce(&mut veritrail_emulator::Config),
+) -> std::io::Result<veritrail_emulator::Running> {
+    let storage = tokio::task::spawn_blocking(storage)
+        .await
+        .map_err(std::io::Error::other)??;
+    veritrail_emulator::spawn_with(|c| {
+        c.storage = storage;
+        configure(c);
+    })
+    .await
+}
+
+/// Where the scenarios' ledgers are: files in the emulator's data directory, or with
+/// `VERITRAIL_TEST_STORAGE=postgres` (`cargo xtask test` runs the scenarios both ways) a new
+/// database, one per emulator, on a PostgreSQL server started as a local process for the test
+/// binary (Debian's `postgresql` package, which `.ci/run` installs). Blocks: call it off the
+/// async workers.
+pub fn storage() -> std::io::Result<StorageChoice> {
+    static SERVER: std::sync::OnceLock<Result<LocalServer, String>> = std::sync::OnceLock::new();
+    if std::env::var("VERITRAIL_TEST_STORAGE").map_or(true, |v| v != "postgres") {
+        return Ok(StorageChoice::Sqlite);
+    }
+    let server = SERVER
+        .get_or_init(|| LocalServer::start().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| std::io::Error::other(e.clone()))?;
+    let target = server
+        .new_database("scenario")
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(StorageChoice::Postgres(target))
+}
 
 /// What every client shares (tests build the clients of their dev-dependencies on it): the
 /// emulator's endpoint, a fixed region and key, and plain HTTP to

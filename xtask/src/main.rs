@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `tidy`: the crate graph matches `ARCHITECTURE.md`; every Rust file opens with `//!`.
-//! - `test`: tidy, the Python and Node.js QLDB drivers for the scenarios (in `target/`), rustfmt check, clippy with warnings denied, every test (nextest when installed), then the ledger's tests again on PostgreSQL (`VERITRAIL_TEST_STORAGE=postgres`).
+//! - `test`: tidy, the Python and Node.js QLDB drivers for the scenarios (in `target/`), rustfmt check, clippy with warnings denied, every test (nextest when installed), then the ledger's tests and the scenarios again on PostgreSQL (`VERITRAIL_TEST_STORAGE=postgres`).
 //! - `live`: the smoke test of the whole system (`live.rs`): provision, activity, delivery, ingest, validate-logs, destroy, against an emulator or a sandbox account.
 //! - `coverage`: rewrites `emulator/COVERAGE.md` from the emulator's operation enums.
 //!
@@ -336,9 +336,24 @@ fn test() -> ExitCode {
         steps.push(("doc tests", doc));
         steps.push(("tests (nextest)", nextest));
         let mut on_postgres = cargo();
-        on_postgres.args(["nextest", "run", "-p", "veritrail-ledger", "--no-fail-fast"]);
+        // `--workspace` with a filter rather than `-p`: the same features as the run above,
+        // so nothing is built again.
+        on_postgres.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "-E",
+            "package(veritrail-ledger) | package(veritrail-scenarios)",
+            "--no-fail-fast",
+        ]);
         on_postgres.env("VERITRAIL_TEST_STORAGE", "postgres");
-        steps.push(("ledger tests on PostgreSQL (nextest)", on_postgres));
+        on_postgres.env("VERITRAIL_PYTHON", &python);
+        on_postgres.env("VERITRAIL_NODE_MODULES", &node_modules);
+        on_postgres.env("VERITRAIL_AWSCLI", &aws);
+        steps.push((
+            "ledger tests and scenarios on PostgreSQL (nextest)",
+            on_postgres,
+        ));
     } else {
         let mut tests = cargo();
         tests.args(["test", "--workspace", "--no-fail-fast"]);
@@ -347,9 +362,19 @@ fn test() -> ExitCode {
         tests.env("VERITRAIL_AWSCLI", &aws);
         steps.push(("tests", tests));
         let mut on_postgres = cargo();
-        on_postgres.args(["test", "-p", "veritrail-ledger", "--no-fail-fast"]);
+        on_postgres.args([
+            "test",
+            "-p",
+            "veritrail-ledger",
+            "-p",
+            "veritrail-scenarios",
+            "--no-fail-fast",
+        ]);
         on_postgres.env("VERITRAIL_TEST_STORAGE", "postgres");
-        steps.push(("ledger tests on PostgreSQL", on_postgres));
+        on_postgres.env("VERITRAIL_PYTHON", &python);
+        on_postgres.env("VERITRAIL_NODE_MODULES", &node_modules);
+        on_postgres.env("VERITRAIL_AWSCLI", &aws);
+        steps.push(("ledger tests and scenarios on PostgreSQL", on_postgres));
     }
     for (name, cmd) in steps {
         if !step(name, cmd) {

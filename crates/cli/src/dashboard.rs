@@ -154,6 +154,8 @@ impl Dashboard {
             .env("AWS_ENDPOINT_URL", &self.url)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("VERITRAIL_LOG", "error")
+            // The journal where the server keeps it (`check` reads it).
+            .env("VERITRAIL_STORAGE", self.files.storage.spec())
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
             .env_remove("AWS_DEFAULT_REGION")

@@ -272,7 +272,7 @@ pub fn ledger_files(name: &str, data_dir: Option<&Path>, key_dir: Option<&Path>)
     let key_dir = key_dir
         .map(Path::to_owned)
         .or_else(|| std::env::var_os("VERITRAIL_KEY_DIR").map(PathBuf::from));
-    LedgerFiles::new(name, &data_dir, key_dir.as_deref())
+    LedgerFiles::new(name, &data_dir, key_dir.as_deref()).with_storage(storage_or_env(None))
 }
 
 /// Opens an existing ledger for writing as a database; a ledger that is not there is named

@@ -14,7 +14,7 @@ use veritrail_evidence::frameworks;
 use veritrail_evidence::posture::expected_rules;
 use veritrail_evidence::report::{self, RecordCounts};
 use veritrail_ledger::db::{Database, DatabaseOptions};
-use veritrail_ledger::journal::{Ledger, LedgerOptions};
+use veritrail_ledger::journal::Ledger;
 
 use crate::Outcome;
 use crate::check_cmd::{PostureArgs, run_checks};
@@ -52,7 +52,7 @@ fn record_counts(args: &PostureArgs) -> Result<RecordCounts, String> {
         return Ok(RecordCounts::default());
     };
     let files = crate::ledger_cmd::ledger_files(name, args.data_dir(), None);
-    let ledger = Ledger::open_read_only(&files.journal(), LedgerOptions::default())
+    let ledger = Ledger::open_read_only(&files.journal(), files.options())
         .map_err(|e| format!("ledger {name}: {e}"))?;
     let db = Database::new(ledger, DatabaseOptions::default());
     counts_of(&db).map_err(|e| format!("ledger {name}: {e}"))

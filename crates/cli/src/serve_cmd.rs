@@ -621,7 +621,8 @@ fn start(url: &str, emulator: &Arc<Emulator>) -> Result<Defaults, String> {
         LEDGER,
         &data_dir.join("ledgers"),
         Some(&emulator.config.key_dir()),
-    );
+    )
+    .with_storage(emulator.config.storage.clone());
     sign_checkpoint(&db, &files)?;
     let dashboard = crate::dashboard::Dashboard::new(crate::dashboard::DashboardOptions {
         db: db.clone(),
@@ -703,7 +704,10 @@ fn start(url: &str, emulator: &Arc<Emulator>) -> Result<Defaults, String> {
     let _ = writeln!(
         std::io::stdout(),
         "audit trail: ledger {LEDGER} ({}; checkpoints signed with {}), trail {TRAIL} (multi-region, log file validation) into Object Lock bucket {} (COMPLIANCE, {RETENTION_DAYS} days; SSE-KMS with rotating key {KEY_ALIAS}; public access blocked), {} rules of the shipped packs on the default bus to queue {} (dead-letter queue {DEAD_LETTER_QUEUE}), alerts to {} (kept in {}); processor state in {}; dashboard at {url}/dashboard",
-        files.journal().display(),
+        match &files.storage {
+            veritrail_ledger::StorageChoice::Sqlite => files.journal().display().to_string(),
+            other => format!("schema veritrail_{LEDGER} of {}", other.describe()),
+        },
         files.private_key().display(),
         bucket(),
         set.rules,

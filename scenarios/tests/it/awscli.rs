@@ -450,7 +450,7 @@ const T0: i64 = 1_704_067_200_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_aws_cli_sets_up_the_evidence_bucket_and_its_trail() {
-    let running = veritrail_emulator::spawn_with(|c| {
+    let running = veritrail_scenarios::spawn_with(|c| {
         c.clock = std::sync::Arc::new(veritrail_core::time::ManualClock::new(
             veritrail_core::time::UtcMillis(T0),
             0,

@@ -54,7 +54,7 @@ async fn pyqldb_runs_the_python_sample_flows_unmodified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_runs_sqs_and_sns_flows_unmodified() {
-    let emulator = veritrail_emulator::spawn_with(|c| c.clock_control = true)
+    let emulator = veritrail_scenarios::spawn_with(|c| c.clock_control = true)
         .await
         .unwrap();
     run_python("boto3_sqs_sns.py", &emulator.url, "boto3 sqs/sns flows").await;
@@ -62,7 +62,7 @@ async fn boto3_runs_sqs_and_sns_flows_unmodified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_runs_kinesis_flows_unmodified() {
-    let emulator = veritrail_emulator::spawn_with(|c| c.clock_control = true)
+    let emulator = veritrail_scenarios::spawn_with(|c| c.clock_control = true)
         .await
         .unwrap();
     run_python("boto3_kinesis.py", &emulator.url, "boto3 kinesis flows").await;
@@ -70,7 +70,7 @@ async fn boto3_runs_kinesis_flows_unmodified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_runs_eventbridge_flows_unmodified() {
-    let emulator = veritrail_emulator::spawn_with(|c| {
+    let emulator = veritrail_scenarios::spawn_with(|c| {
         c.events_http_timeout = std::time::Duration::from_millis(300);
     })
     .await

@@ -253,7 +253,7 @@ async fn stop_logging_reaches_a_queue_a_topic_and_an_http_subscriber_through_the
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_target_ends_in_the_dead_letter_queue_and_bad_input_gets_typed_errors() {
-    let running = veritrail_emulator::spawn_with(|c| {
+    let running = veritrail_scenarios::spawn_with(|c| {
         c.events_http_timeout = Duration::from_millis(300);
     })
     .await

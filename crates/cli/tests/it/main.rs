@@ -15,6 +15,7 @@ mod replicate;
 mod rules;
 mod serve;
 mod serve_auth;
+mod serve_postgres;
 mod sources;
 mod tamper;
 mod trail;

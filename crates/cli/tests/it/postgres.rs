@@ -183,14 +183,25 @@ fn bad_storage_urls_exit_2_and_unreachable_servers_exit_1() {
         "{}",
         text(&out.stderr)
     );
+    let url = unreachable_url();
+    let out = veritrail(&["ledger", "digest", "x", "--data-dir", d, "--storage", &url]);
+    assert_eq!(out.status.code(), Some(1));
+    said_unreachable(&out);
+}
+
+/// A PostgreSQL URL, with a password, of a loopback port nothing listens on.
+pub fn unreachable_url() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let url = format!("postgres://someone:hunter2@127.0.0.1:{port}/db");
-    let out = veritrail(&["ledger", "digest", "x", "--data-dir", d, "--storage", &url]);
-    assert_eq!(out.status.code(), Some(1));
+    format!("postgres://someone:hunter2@127.0.0.1:{port}/db")
+}
+
+/// Asserts that `out` says the server of [`unreachable_url`] cannot be reached, without its
+/// password and without a panic.
+pub fn said_unreachable(out: &std::process::Output) {
     let said = text(&out.stdout) + &text(&out.stderr);
     assert!(said.contains("cannot be reached"), "{said}");
     assert!(!said.contains("hunter2"), "{said}");

@@ -44,11 +44,56 @@ impl StorageChoice {
         }
     }
 
+    /// What [`StorageChoice::parse`] reads back as this choice, password included: for a child
+    /// process's environment (`VERITRAIL_STORAGE`), never for a message.
+    pub fn spec(&self) -> &str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres(t) => t.url(),
+        }
+    }
+
+    /// Checks that the storage can be used now: for PostgreSQL, that the server answers and
+    /// lets this user in.
+    pub fn check_reachable(&self) -> Result<(), StorageError> {
+        match self {
+            Self::Sqlite => Ok(()),
+            Self::Postgres(t) => t.check_reachable(),
+        }
+    }
+
     /// Whether a ledger is stored at `path` (for SQLite, whether its file exists).
     pub fn ledger_exists(&self, path: &Path) -> Result<bool, StorageError> {
         match self {
             Self::Sqlite => Ok(path.exists()),
             Self::Postgres(t) => t.ledger_exists(&ledger_name(path)?),
+        }
+    }
+
+    /// Removes the ledger stored at `path` (nothing if there is none). Close it first: for
+    /// SQLite the file and its `-wal` and `-shm` companions are removed; PostgreSQL refuses
+    /// while any session holds the ledger's writer lease.
+    pub fn delete_ledger(&self, path: &Path) -> Result<(), StorageError> {
+        match self {
+            Self::Sqlite => {
+                for file in [
+                    path.to_owned(),
+                    path.with_extension("ledger-wal"),
+                    path.with_extension("ledger-shm"),
+                ] {
+                    match std::fs::remove_file(&file) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(StorageError::Backend(format!(
+                                "cannot remove {}: {e}",
+                                file.display()
+                            )));
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
+            Self::Postgres(t) => t.delete_ledger(&ledger_name(path)?),
         }
     }
 }

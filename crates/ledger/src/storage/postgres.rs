@@ -39,6 +39,8 @@ use super::{
 pub struct PostgresTarget {
     config: Arc<Config>,
     shown: String,
+    /// The URL as given, password included.
+    url: Arc<str>,
 }
 
 impl PartialEq for PostgresTarget {
@@ -99,7 +101,14 @@ impl PostgresTarget {
         Ok(Self {
             config: Arc::new(config),
             shown,
+            url: url.into(),
         })
+    }
+
+    /// The URL as given, password included: for a child process's environment, never for a
+    /// message (which shows [`fmt::Display`]'s form).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     fn connect(&self, durability: Durability) -> Result<Client, StorageError> {
@@ -133,6 +142,12 @@ impl PostgresTarget {
         }
     }
 
+    /// Connects once, to check that the server answers and lets this user in.
+    pub fn check_reachable(&self) -> Result<(), StorageError> {
+        close(self.connect(Durability::Full)?);
+        Ok(())
+    }
+
     /// Whether ledger `name` is in this database.
     pub fn ledger_exists(&self, name: &str) -> Result<bool, StorageError> {
         let schema = schema_name(name)?;
@@ -145,6 +160,33 @@ impl PostgresTarget {
             .map_err(|e| self.error(&e))?;
         Ok(row.get(0))
     }
+
+    /// Removes ledger `name` from this database (its schema, with every table in it). Refused
+    /// while another session holds the ledger's writer lease: close the ledger first.
+    pub fn delete_ledger(&self, name: &str) -> Result<(), StorageError> {
+        let schema = schema_name(name)?;
+        let mut client = self.connect(Durability::Full)?;
+        let taken: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&lease_key(name)])
+            .map_err(|e| self.error(&e))?
+            .get(0);
+        if !taken {
+            return Err(StorageError::LeaseHeld(format!("{name} in {self}")));
+        }
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .map_err(|e| self.error(&e))?;
+        close(client);
+        Ok(())
+    }
+}
+
+/// Closes a client on a thread of its own: the synchronous client owns a Tokio runtime, which
+/// must not be dropped on a thread that is running asynchronous tasks (the emulator's), and
+/// joining keeps the close ordered before whatever the caller does next (such as another
+/// process taking the lease this session held).
+fn close(client: Client) {
+    let _ = std::thread::spawn(move || drop(client)).join();
 }
 
 /// A `postgres::Error` with its cause (its own text is often only "db error").
@@ -225,13 +267,21 @@ CREATE TABLE {s}.nodes (
 );
 ";
 
-/// A connection and what belongs to its session.
+/// A connection and what belongs to its session. Its client is closed by [`close`].
 struct Session {
     client: Client,
     /// Prepared statements, by their SQL template.
     statements: HashMap<&'static str, Statement>,
     /// Whether this session holds the writer lease.
     lease: bool,
+}
+
+/// Ends a session, if there is one: its client is closed by [`close`].
+fn end(slot: &mut Option<Session>) {
+    if let Some(session) = slot.take() {
+        drop(session.statements);
+        close(session.client);
+    }
 }
 
 /// A ledger in a PostgreSQL database.
@@ -243,6 +293,12 @@ pub struct PostgresStorage {
     durability: Durability,
     read_only: bool,
     session: RefCell<Option<Session>>,
+}
+
+impl Drop for PostgresStorage {
+    fn drop(&mut self) {
+        end(self.session.get_mut());
+    }
 }
 
 impl fmt::Debug for PostgresStorage {
@@ -380,7 +436,7 @@ impl PostgresStorage {
     ) -> Result<T, StorageError> {
         let mut slot = self.session.borrow_mut();
         if slot.as_ref().is_none_or(|s| s.client.is_closed()) {
-            *slot = None;
+            end(&mut slot);
             *slot = Some(Session {
                 client: self.target.connect(self.durability)?,
                 statements: HashMap::new(),
@@ -397,7 +453,7 @@ impl PostgresStorage {
         let result = work(&mut session.client, &mut prepared).map_err(|e| self.target.error(&e));
         if let Err(StorageError::Unreachable(_)) = result {
             // The session is gone (and its lease with it): the next call starts a new one.
-            *slot = None;
+            end(&mut slot);
         }
         result
     }
@@ -433,7 +489,7 @@ impl PostgresStorage {
 
     /// Ends this handle's session without a goodbye, as a crash would: for tests.
     pub fn danger_drop_session(&self) {
-        self.session.borrow_mut().take();
+        end(&mut self.session.borrow_mut());
     }
 
     /// Whether this handle holds the writer lease now.

@@ -12,6 +12,11 @@ pub enum QldbError {
     LedgerNotFound(String),
     ResourceNotFound(String),
     LedgerAlreadyExists(String),
+    /// A ledger of this name is already in the shared database the journals are kept in.
+    LedgerInDatabase {
+        name: String,
+        database: String,
+    },
     DeletionProtected(String),
     InvalidParameter {
         parameter: &'static str,
@@ -69,6 +74,15 @@ impl From<QldbError> for ErrorBody {
                 StatusCode::CONFLICT,
                 "ResourceAlreadyExistsException",
                 format!("The ledger with name {name} already exists"),
+            )
+            .with("ResourceType", "LEDGER")
+            .with("ResourceName", name),
+            QldbError::LedgerInDatabase { name, database } => ErrorBody::new(
+                StatusCode::CONFLICT,
+                "ResourceAlreadyExistsException",
+                format!(
+                    "The ledger with name {name} already exists in {database}: another veritrail created it there, or a CreateLedger was interrupted before its settings were saved (drop schema veritrail_{name} to reuse the name)"
+                ),
             )
             .with("ResourceType", "LEDGER")
             .with("ResourceName", name),

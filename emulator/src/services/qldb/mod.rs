@@ -2,8 +2,10 @@
 //! with their states, deletion protection, permissions mode and tags, and GetDigest, GetBlock
 //! and GetRevision over the veritrail ledger. Handlers are named after the AWS operations.
 //!
-//! Each ledger is a veritrail [`Database`] in `<data-dir>/ledgers/<name>.ledger`; its
-//! control-plane settings are a row of `qldb_ledgers` in `aws.sqlite`. The session API reaches
+//! Each ledger is a veritrail [`Database`] in `<data-dir>/ledgers/<name>.ledger`, or schema
+//! `veritrail_<name>` of a PostgreSQL database when the emulator stores its ledgers there
+//! ([`crate::Config::storage`]); its control-plane settings are a row of `qldb_ledgers` in
+//! `aws.sqlite`. The session API reaches
 //! a ledger through [`Qldb::database`].
 
 pub mod error;
@@ -22,7 +24,7 @@ use veritrail_core::ion_rs::Element;
 use veritrail_core::time::{Clock, UtcMillis};
 use veritrail_ledger::db::{Database, DatabaseOptions};
 use veritrail_ledger::journal::{is_valid_ledger_name, proof_ion_text};
-use veritrail_ledger::{Ledger, LedgerError, LedgerOptions};
+use veritrail_ledger::{Ledger, LedgerError, LedgerOptions, StorageChoice, StorageError};
 
 pub use error::QldbError;
 
@@ -92,6 +94,8 @@ pub struct LedgerEntry {
 #[derive(Debug)]
 pub struct Qldb {
     dir: PathBuf,
+    /// Where the journals are.
+    storage: StorageChoice,
     transaction_timeout: Duration,
     clock: Arc<dyn Clock>,
     ledgers: Mutex<BTreeMap<String, LedgerEntry>>,
@@ -105,20 +109,13 @@ fn arn(region: &str, name: &str) -> String {
     format!("arn:aws:qldb:{region}:{ACCOUNT_ID}:ledger/{name}")
 }
 
-fn journal_files(journal: &Path) -> [PathBuf; 3] {
-    [
-        journal.to_owned(),
-        journal.with_extension("ledger-wal"),
-        journal.with_extension("ledger-shm"),
-    ]
-}
-
 impl Qldb {
     /// Opens the ledgers of `<data-dir>/ledgers` whose settings `aws.sqlite` holds (settings an
     /// older data directory kept as `<name>.json` are moved into it).
     pub fn open(
         store: &Store,
         data_dir: &Path,
+        storage: StorageChoice,
         transaction_timeout: Duration,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, EmulatorError> {
@@ -129,6 +126,7 @@ impl Qldb {
         })?;
         let qldb = Self {
             dir,
+            storage,
             transaction_timeout,
             clock,
             ledgers: Mutex::new(BTreeMap::new()),
@@ -176,15 +174,15 @@ impl Qldb {
                 return Err(StoreError::Corrupt(format!("{row}: {why}")).into());
             }
             let journal = qldb.journal(&name);
-            if !journal.exists() {
+            let opened = match qldb.storage.ledger_exists(&journal) {
                 // Deleted while its settings row was being removed: the ledger is gone.
-                continue;
-            }
-            let ledger = Ledger::open(&journal, qldb.ledger_options()).map_err(|error| {
-                EmulatorError::Ledger {
-                    path: journal.clone(),
-                    error,
-                }
+                Ok(false) => continue,
+                Ok(true) => Ledger::open(&journal, qldb.ledger_options()),
+                Err(e) => Err(LedgerError::Storage(e)),
+            };
+            let ledger = opened.map_err(|error| EmulatorError::Ledger {
+                ledger: qldb.place(&name),
+                error,
             })?;
             ledgers.insert(
                 name.clone(),
@@ -221,8 +219,23 @@ impl Qldb {
         self.dir.join(format!("{name}.ledger"))
     }
 
+    /// Where ledger `name`'s journal is, for messages.
+    fn place(&self, name: &str) -> String {
+        match self.storage {
+            StorageChoice::Sqlite => self.journal(name).display().to_string(),
+            _ => format!("ledger {name} in {}", self.storage.describe()),
+        }
+    }
+
+    /// Whether the journals are in a database server, whose client blocks its thread on every
+    /// call (the emulator then serves every QLDB request off its asynchronous workers).
+    pub fn stores_remotely(&self) -> bool {
+        self.storage != StorageChoice::Sqlite
+    }
+
     fn ledger_options(&self) -> LedgerOptions {
         LedgerOptions {
+            storage: self.storage.clone(),
             clock: Arc::clone(&self.clock),
             ids: Arc::new(veritrail_core::id::TimeOrderedIds::with_clock(Arc::clone(
                 &self.clock,
@@ -322,6 +335,7 @@ impl Qldb {
         op: QldbOp,
         env: &Env,
         write: Option<&Write<'_>>,
+        forget_sessions: &dyn Fn(&str),
     ) -> Result<Value, QldbError> {
         let body = req.json();
         let (name, arn_param, child) = match &req.resource {
@@ -339,7 +353,7 @@ impl Qldb {
             QldbOp::UpdateLedgerPermissionsMode => {
                 self.update_ledger_permissions_mode(name, body, w()?)
             }
-            QldbOp::DeleteLedger => self.delete_ledger(name, w()?),
+            QldbOp::DeleteLedger => self.delete_ledger(name, w()?, forget_sessions),
             QldbOp::GetDigest => self.get_digest(name),
             QldbOp::GetBlock => self.get_block(name, body),
             QldbOp::GetRevision => self.get_revision(name, body),
@@ -400,12 +414,33 @@ impl Qldb {
             return Err(QldbError::LedgerAlreadyExists(name.to_owned()));
         }
         let journal = self.journal(name);
-        // A journal left by a deleted ledger of the same name is gone with it.
-        for f in journal_files(&journal) {
-            let _ = std::fs::remove_file(f);
+        match &self.storage {
+            // A journal file left by a deleted ledger of the same name is gone with it.
+            StorageChoice::Sqlite => self
+                .storage
+                .delete_ledger(&journal)
+                .map_err(|e| QldbError::Internal(e.to_string()))?,
+            // A database may be shared: a ledger there that this emulator does not know is
+            // another's (or left by a CreateLedger interrupted before its settings were saved).
+            shared => {
+                if shared.ledger_exists(&journal).map_err(storage_error)? {
+                    return Err(QldbError::LedgerInDatabase {
+                        name: name.to_owned(),
+                        database: shared.describe(),
+                    });
+                }
+            }
         }
-        let ledger = Ledger::create(&journal, name, self.ledger_options())
-            .map_err(|e| QldbError::Internal(e.to_string()))?;
+        let ledger =
+            Ledger::create(&journal, name, self.ledger_options()).map_err(|e| match e {
+                LedgerError::Storage(StorageError::LedgerExists(_)) => {
+                    QldbError::LedgerInDatabase {
+                        name: name.to_owned(),
+                        database: self.storage.describe(),
+                    }
+                }
+                other => QldbError::Internal(other.to_string()),
+            })?;
         let entry = LedgerEntry {
             name: name.to_owned(),
             arn: arn(region, name),
@@ -521,20 +556,57 @@ impl Qldb {
         Ok(json!({"Name": entry.name, "Arn": entry.arn, "PermissionsMode": mode.as_str()}))
     }
 
-    fn delete_ledger(&self, name: &str, w: &Write<'_>) -> Result<Value, QldbError> {
-        let mut ledgers = self.ledgers();
-        let entry = ledgers
-            .get(name)
-            .ok_or_else(|| QldbError::LedgerNotFound(name.to_owned()))?;
-        if entry.settings.deletion_protection {
-            return Err(QldbError::DeletionProtected(name.to_owned()));
-        }
-        w.conn()
-            .execute("DELETE FROM qldb_ledgers WHERE name = ?1", [name])
-            .map_err(|e| QldbError::from(StoreError::from(e)))?;
-        ledgers.remove(name);
-        for f in journal_files(&self.journal(name)) {
-            let _ = std::fs::remove_file(f);
+    /// DeleteLedger. `forget_sessions` ends the QLDB sessions on the ledger, which hold it
+    /// open (called without the ledgers' lock held: sessions take it after their own).
+    fn delete_ledger(
+        &self,
+        name: &str,
+        w: &Write<'_>,
+        forget_sessions: &dyn Fn(&str),
+    ) -> Result<Value, QldbError> {
+        let entry = {
+            let mut ledgers = self.ledgers();
+            let entry = ledgers
+                .get(name)
+                .ok_or_else(|| QldbError::LedgerNotFound(name.to_owned()))?;
+            if entry.settings.deletion_protection {
+                return Err(QldbError::DeletionProtected(name.to_owned()));
+            }
+            w.conn()
+                .execute("DELETE FROM qldb_ledgers WHERE name = ?1", [name])
+                .map_err(|e| QldbError::from(StoreError::from(e)))?;
+            ledgers.remove(name)
+        };
+        let Some(LedgerEntry {
+            db,
+            settings,
+            arn,
+            described,
+            ..
+        }) = entry
+        else {
+            return Err(QldbError::LedgerNotFound(name.to_owned()));
+        };
+        forget_sessions(name);
+        // Closed before its journal goes (PostgreSQL refuses while the writer lease is held).
+        drop(db);
+        let journal = self.journal(name);
+        if let Err(e) = self.storage.delete_ledger(&journal) {
+            // Still there: served again as it was (the settings row stays, as this request
+            // fails and its store write is not committed).
+            let ledger = Ledger::open(&journal, self.ledger_options())
+                .map_err(|e| QldbError::Internal(e.to_string()))?;
+            self.ledgers().insert(
+                name.to_owned(),
+                LedgerEntry {
+                    name: name.to_owned(),
+                    arn,
+                    db: self.database_of(ledger),
+                    settings,
+                    described,
+                },
+            );
+            return Err(storage_error(e));
         }
         Ok(Value::Null)
     }
@@ -719,6 +791,17 @@ fn tags_of(body: &Value) -> Result<BTreeMap<String, String>, QldbError> {
                 .collect()
         }
         Some(_) => Err(QldbError::invalid("Tags", "Tags must be a map of strings")),
+    }
+}
+
+/// A storage failure: another process writing the ledger is a precondition the caller can
+/// wait out; anything else is the server's.
+fn storage_error(e: StorageError) -> QldbError {
+    match e {
+        StorageError::LeaseHeld(what) => QldbError::Precondition(format!(
+            "ledger {what} is being written by another process; try again when it stops"
+        )),
+        other => QldbError::Internal(other.to_string()),
     }
 }
 

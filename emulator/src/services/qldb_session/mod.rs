@@ -105,6 +105,31 @@ impl QldbSessions {
             .is_some_and(|open| open.tx.writes())
     }
 
+    /// Ends every session on ledger `name` (it is being deleted). Each session is looked at
+    /// without the map's lock held, as a request holds its session's lock while it may take
+    /// the map's.
+    pub fn forget_ledger(&self, name: &str) {
+        let all: Vec<(String, Arc<Mutex<Session>>)> = self
+            .sessions()
+            .iter()
+            .map(|(t, s)| (t.clone(), Arc::clone(s)))
+            .collect();
+        let on_ledger: Vec<String> = all
+            .into_iter()
+            .filter(|(_, s)| s.lock().map(|s| s.ledger == name).unwrap_or(true))
+            .map(|(t, _)| t)
+            .collect();
+        let gone: Vec<Arc<Mutex<Session>>> = {
+            let mut sessions = self.sessions();
+            on_ledger
+                .iter()
+                .filter_map(|t| sessions.remove(t))
+                .collect()
+        };
+        // Dropped after the map's lock is released: closing a ledger may wait for its storage.
+        drop(gone);
+    }
+
     /// How many sessions are open.
     pub fn open_sessions(&self) -> usize {
         self.sessions().len()
