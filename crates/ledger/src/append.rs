@@ -183,18 +183,17 @@ impl Database {
         };
 
         // Duplicates: in the table (through its index) or earlier in this request.
-        let indexed = !report.created_index;
+        let stored: Vec<bool> = if report.created_index {
+            keys.iter().map(|key| stored_keys.contains(key)).collect()
+        } else {
+            let asked: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            ledger
+                .storage()
+                .keys_indexed(&table.table_id, key_field, &asked)?
+        };
         let mut seen: HashSet<&[u8]> = HashSet::with_capacity(keys.len());
         let mut fresh = Vec::with_capacity(documents.len());
-        for (doc, key) in documents.into_iter().zip(&keys) {
-            let stored = if indexed {
-                !ledger
-                    .storage()
-                    .index_lookup(&table.table_id, key_field, key)?
-                    .is_empty()
-            } else {
-                stored_keys.contains(key)
-            };
+        for ((doc, key), stored) in documents.into_iter().zip(&keys).zip(stored) {
             if stored || !seen.insert(key) {
                 report.duplicates += 1;
             } else {

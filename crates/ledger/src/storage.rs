@@ -283,6 +283,19 @@ pub trait Storage: Send {
         field: &str,
         key: &[u8],
     ) -> Result<Vec<String>, StorageError>;
+    /// Which of `keys` have an entry in the index of a table's `field` (each as
+    /// [`Storage::index_lookup`] finding a document), in the order given: a backend may answer
+    /// them all in one query.
+    fn keys_indexed(
+        &self,
+        table_id: &str,
+        field: &str,
+        keys: &[&[u8]],
+    ) -> Result<Vec<bool>, StorageError> {
+        keys.iter()
+            .map(|key| Ok(!self.index_lookup(table_id, field, key)?.is_empty()))
+            .collect()
+    }
     /// The latest revisions, not deleted, of the documents of a table whose indexed `field`
     /// has this key, sorted by document id: [`Storage::index_lookup`] then
     /// [`Storage::current`] of each, which a backend may answer in one query.

@@ -238,6 +238,15 @@ impl Storage for AnyStorage {
     ) -> Result<Vec<String>, StorageError> {
         forward!(self, s => s.index_lookup(table_id, field, key))
     }
+    fn keys_indexed(
+        &self,
+        table_id: &str,
+        field: &str,
+        keys: &[&[u8]],
+    ) -> Result<Vec<bool>, StorageError> {
+        forward!(self, s => s.keys_indexed(table_id, field, keys))
+    }
+
     fn index_lookup_current(
         &self,
         table_id: &str,

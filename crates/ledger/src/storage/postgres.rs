@@ -17,7 +17,7 @@
 pub mod server;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -866,6 +866,25 @@ impl Storage for PostgresStorage {
         .iter()
         .map(|r| get(r, 0))
         .collect()
+    }
+
+    fn keys_indexed(
+        &self,
+        table_id: &str,
+        field: &str,
+        keys: &[&[u8]],
+    ) -> Result<Vec<bool>, StorageError> {
+        // One round trip for the lot (a bulk append checks every key for duplicates).
+        let found: HashSet<Vec<u8>> = self
+            .query(
+                "SELECT DISTINCT key FROM {s}.ql_index
+                  WHERE table_id = $1 AND field = $2 AND key = ANY($3)",
+                &[&table_id, &field, &keys],
+            )?
+            .iter()
+            .map(|r| get(r, 0))
+            .collect::<Result<_, _>>()?;
+        Ok(keys.iter().map(|k| found.contains(*k)).collect())
     }
 
     fn commit(&mut self, batches: &[CommitBatch]) -> Result<(), StorageError> {
