@@ -18,9 +18,7 @@ use veritrail_ledger::export::{ExportFormat, ExportRequest};
 use veritrail_ledger::files::LedgerFiles;
 use veritrail_ledger::journal::proof_ion_text;
 use veritrail_ledger::verification::{ImportReport, VerifyError, import_ledger, verify_ledger};
-use veritrail_ledger::{
-    AppendRequest, Ledger, LedgerError, LedgerOptions, StorageChoice, StorageError,
-};
+use veritrail_ledger::{AppendRequest, Ledger, LedgerError, StorageChoice, StorageError};
 
 use crate::Outcome;
 use crate::input::{Limit, read_text};
@@ -756,22 +754,16 @@ fn journal_place(files: &LedgerFiles) -> String {
 
 fn import(t: &Target, from: &Path, digest_file: Option<&Path>) -> Outcome {
     let files = t.files();
-    if files.storage != StorageChoice::Sqlite {
-        return bad_input(
-            t.json,
-            "an import is written to a SQLite ledger file; run it without --storage",
-        );
-    }
     let result = match from.to_str().filter(|f| f.starts_with("s3://")) {
         Some(url) => {
             match crate::replicate_cmd::with_s3_export(url, &files.data_dir, None, |dir| {
-                import_ledger(&files, dir, digest_file, LedgerOptions::default())
+                import_ledger(&files, dir, digest_file, files.options())
             }) {
                 Ok(r) => r,
                 Err(e) => return bad_input(t.json, e),
             }
         }
-        None => import_ledger(&files, from, digest_file, LedgerOptions::default()),
+        None => import_ledger(&files, from, digest_file, files.options()),
     };
     imported(t.json, result)
 }

@@ -27,7 +27,6 @@ use serde_json::json;
 use veritrail_core::ion_input::{DEFAULT_MAX_DEPTH, IonLimits, read_one};
 use veritrail_core::ion_rs::Element;
 use veritrail_emulator::services::kinesis::aggregate::deaggregate;
-use veritrail_ledger::LedgerOptions;
 use veritrail_ledger::export::read_export;
 use veritrail_ledger::files::LedgerFiles;
 use veritrail_ledger::verification::{
@@ -106,9 +105,9 @@ fn unreadable(json_out: bool, message: &str) -> Outcome {
 
 fn from_export(args: &ReplicateArgs, url: &str, files: &LedgerFiles) -> Outcome {
     let region = args.region.as_deref();
-    if !files.journal().exists() {
+    if !files.journal_exists().unwrap_or(false) {
         return match with_s3_export(url, &files.data_dir, region, |dir| {
-            import_ledger(files, dir, None, LedgerOptions::default())
+            import_ledger(files, dir, None, files.options())
         }) {
             Ok(r) => imported(args.json, r),
             Err(e) => unreadable(args.json, &e),
@@ -116,7 +115,7 @@ fn from_export(args: &ReplicateArgs, url: &str, files: &LedgerFiles) -> Outcome 
     }
     let result = with_s3_export(url, &files.data_dir, region, |dir| {
         let blocks = read_export(dir).map_err(|e| VerifyError::Input(e.to_string()))?;
-        update_replica(files, blocks, LedgerOptions::default())
+        update_replica(files, blocks, files.options())
     });
     match result {
         Ok(Ok(r)) => {
@@ -301,10 +300,10 @@ fn from_stream(args: &ReplicateArgs, arn: &str, files: &LedgerFiles) -> Outcome 
             }
             (m, _) => m,
         };
-        if !files.journal().exists() {
+        if !files.journal_exists().unwrap_or(false) {
             if !blocks.is_empty() {
                 let count = blocks.len() as u64;
-                match import_blocks(files, blocks, None, LedgerOptions::default()) {
+                match import_blocks(files, blocks, None, files.options()) {
                     Ok(r) => {
                         progress.line(&format!(
                             "created replica {} with blocks 0 to {} of strand {}",
@@ -314,7 +313,7 @@ fn from_stream(args: &ReplicateArgs, arn: &str, files: &LedgerFiles) -> Outcome 
                         ));
                         progress.created = Some(count);
                         // The summary reports the replica's digest: an empty append gives it.
-                        match update_replica(files, Vec::new(), LedgerOptions::default()) {
+                        match update_replica(files, Vec::new(), files.options()) {
                             Ok(r) => progress.last = Some(r),
                             Err(e) => return verify_failed(args.json, &e),
                         }
@@ -328,7 +327,7 @@ fn from_stream(args: &ReplicateArgs, arn: &str, files: &LedgerFiles) -> Outcome 
                 );
             }
         } else {
-            match update_replica(files, blocks, LedgerOptions::default()) {
+            match update_replica(files, blocks, files.options()) {
                 Ok(r) => progress.appended(&r),
                 Err(e) => return verify_failed(args.json, &e),
             }

@@ -21,7 +21,7 @@ use crate::error::LedgerError;
 use crate::journal::{Ledger, LedgerOptions};
 use crate::merkle::Frontier;
 use crate::storage::{
-    CommitBatch, RevisionKind, SqliteStorage, Storage, StorageError, StoredBlock, StoredRevision,
+    AnyStorage, CommitBatch, RevisionKind, Storage, StorageError, StoredBlock, StoredRevision,
     TableRow, TableStatus,
 };
 
@@ -453,7 +453,8 @@ impl Ledger {
             })?
             .to_owned();
         let created = block_time(first).unwrap_or(UtcMillis(0));
-        let mut storage = SqliteStorage::create(
+        let mut storage = AnyStorage::create(
+            &options.storage,
             path,
             &[
                 ("name", name.to_owned()),
@@ -463,6 +464,7 @@ impl Ledger {
             ],
             options.durability,
         )?;
+        storage.acquire_writer()?;
         let mut importing = Importing {
             frontier: Frontier::default(),
             seen_tables: HashSet::new(),
@@ -477,14 +479,7 @@ impl Ledger {
             storage.commit(&batches)?;
         }
         drop(storage);
-        // Imports are written to a SQLite file, whatever the options say.
-        Ledger::open(
-            path,
-            LedgerOptions {
-                storage: crate::storage::StorageChoice::Sqlite,
-                ..options
-            },
-        )
+        Ledger::open(path, options)
     }
 
     /// Appends blocks to a replica (a ledger made by [`Ledger::import`] that holds nothing but
@@ -492,6 +487,7 @@ impl Ledger {
     /// blocks moves in the same storage commit. The blocks must already have been verified as
     /// the continuation of this ledger (sequence, strand, chain link from its last block).
     pub fn append_imported(&mut self, blocks: &[Element]) -> Result<(), LedgerError> {
+        self.prepare_write()?;
         let size = self.block_count();
         let imported = self.imported_blocks()?;
         if imported != size {

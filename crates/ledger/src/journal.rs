@@ -649,7 +649,7 @@ impl<S: Storage> Ledger<S> {
 
     /// Makes this process the ledger's writer (the lease of a shared database) and brings its
     /// tip up to the durable one, before blocks are built on it.
-    fn prepare_write(&mut self) -> Result<(), LedgerError> {
+    pub(crate) fn prepare_write(&mut self) -> Result<(), LedgerError> {
         self.storage.acquire_writer()?;
         self.refresh()?;
         Ok(())

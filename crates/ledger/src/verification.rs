@@ -306,12 +306,17 @@ fn sequence_no(block: &Element) -> i64 {
 
 /// An import never writes over a ledger.
 fn refuse_existing(files: &LedgerFiles) -> Result<(), VerifyError> {
-    let journal = files.journal();
-    if journal.exists() {
-        return Err(VerifyError::Input(format!(
-            "{} already exists",
-            journal.display()
-        )));
+    if files.journal_exists().map_err(LedgerError::Storage)? {
+        return Err(VerifyError::Input(match &files.storage {
+            crate::storage::StorageChoice::Sqlite => {
+                format!("{} already exists", files.journal().display())
+            }
+            other => format!(
+                "ledger {} already exists in {}",
+                files.name,
+                other.describe()
+            ),
+        }));
     }
     Ok(())
 }

@@ -207,3 +207,66 @@ pub fn said_unreachable(out: &std::process::Output) {
     assert!(!said.contains("hunter2"), "{said}");
     assert!(!said.contains("panicked"), "{said}");
 }
+
+#[test]
+fn an_export_imports_into_postgresql_verified_against_its_digest() {
+    let server = LocalServer::start().unwrap();
+    let url = server.new_database("import").unwrap().to_string();
+    let dir = scratch("pg-import");
+    crate::ledger::populated(&dir);
+    let d = s(&dir);
+    let digest_out = veritrail_ok(&["ledger", "digest", "bank", "--data-dir", d]);
+    let digest = dir.join("digest.json");
+    std::fs::write(&digest, &digest_out).unwrap();
+    let export = dir.join("export");
+    veritrail_ok(&[
+        "ledger",
+        "export",
+        "bank",
+        "--data-dir",
+        d,
+        "--out",
+        s(&export),
+    ]);
+
+    // Into the database, checked against the saved digest first.
+    let into = dir.join("pg");
+    let base = ["--data-dir", s(&into), "--storage", url.as_str()];
+    let imported = veritrail_ok(
+        &[
+            &[
+                "ledger",
+                "import",
+                "copy",
+                "--from",
+                s(&export),
+                "--digest",
+                s(&digest),
+            ][..],
+            &base,
+        ]
+        .concat(),
+    );
+    assert!(imported.contains("matches the saved digest"), "{imported}");
+    assert!(!into.join("copy.ledger").exists(), "no journal file");
+    let verified = veritrail_ok(&[&["ledger", "verify", "copy"][..], &base].concat());
+    assert!(verified.starts_with("OK ledger copy"), "{verified}");
+    let digest_pg = veritrail_ok(&[&["ledger", "digest", "copy"][..], &base].concat());
+    let field = |t: &str| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(t).unwrap()["Digest"].clone()
+    };
+    assert_eq!(field(&digest_pg), field(&digest_out));
+
+    // A second import of the same name is refused (a usage error, as for a file), naming the
+    // database.
+    let out = veritrail(
+        &[
+            &["ledger", "import", "copy", "--from", s(&export)][..],
+            &base,
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let said = text(&out.stdout) + &text(&out.stderr);
+    assert!(said.contains("already exists in postgres://"), "{said}");
+}
