@@ -42,17 +42,35 @@ pub trait IdSource: Send + Sync + fmt::Debug {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OsIds;
 
+/// Bytes of OS randomness fetched at once for ids, so that an id does not cost a system call.
+const POOL: usize = 512;
+
+thread_local! {
+    /// This thread's unused OS randomness, and how much of it is used.
+    static RANDOM: std::cell::RefCell<([u8; POOL], usize)> =
+        const { std::cell::RefCell::new(([0; POOL], POOL)) };
+}
+
 impl IdSource for OsIds {
     fn next_u128(&self) -> u128 {
-        let mut buf = [0u8; 16];
-        if getrandom::fill(&mut buf).is_err() {
-            // No OS randomness: fall back to time and address entropy hashed together.
-            // Ids need uniqueness, not secrecy.
-            let now = crate::time::Clock::now(&crate::time::SystemClock);
-            let seed = format!("{now:?}{:p}", &buf);
-            buf.copy_from_slice(&Sha256::digest(seed.as_bytes())[..16]);
-        }
-        u128::from_be_bytes(buf)
+        RANDOM.with(|pool| {
+            let (bytes, used) = &mut *pool.borrow_mut();
+            if *used + 16 > POOL {
+                if getrandom::fill(bytes).is_err() {
+                    // No OS randomness: fall back to time and address entropy hashed together.
+                    // Ids need uniqueness, not secrecy.
+                    let now = crate::time::Clock::now(&crate::time::SystemClock);
+                    let seed = format!("{now:?}{:p}", bytes);
+                    bytes[..16].copy_from_slice(&Sha256::digest(seed.as_bytes())[..16]);
+                    return u128::from_be_bytes(bytes[..16].try_into().unwrap_or([0; 16]));
+                }
+                *used = 0;
+            }
+            let mut buf = [0u8; 16];
+            buf.copy_from_slice(&bytes[*used..*used + 16]);
+            *used += 16;
+            u128::from_be_bytes(buf)
+        })
     }
 }
 

@@ -365,11 +365,19 @@ fn build_prepared(
 
 /// The document data of a stored revision: `None` for a deletion or a hash-only revision.
 pub fn revision_data(stored: &StoredRevision) -> Result<Option<Element>, LedgerError> {
-    let what = format!("block {}, revision {}", stored.seq, stored.index);
+    // The name for an error, made only when there is one (this runs for every row read).
+    let decode = |bytes: &[u8]| {
+        veritrail_core::ion_input::read_one(bytes, crate::limits::STORED_ION).map_err(|e| {
+            LedgerError::Storage(StorageError::Corrupt(format!(
+                "block {}, revision {}: {e}",
+                stored.seq, stored.index
+            )))
+        })
+    };
     match stored.kind {
         RevisionKind::Data if stored.body.is_empty() => Ok(None),
-        RevisionKind::Data => decode(&stored.body, &what).map(Some),
-        RevisionKind::Full => Ok(decode(&stored.body, &what)?
+        RevisionKind::Data => decode(&stored.body).map(Some),
+        RevisionKind::Full => Ok(decode(&stored.body)?
             .as_struct()
             .and_then(|s| s.get("data"))
             .cloned()),

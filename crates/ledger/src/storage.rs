@@ -455,6 +455,8 @@ pub struct SqliteStorage {
     wal: Option<Arc<WalSync>>,
     /// Revision directories of recently read blocks (blocks never change once committed).
     directories: std::cell::RefCell<Directories>,
+    /// Revisions recently read one at a time, as stored (they never change either).
+    revisions: std::cell::RefCell<Revisions>,
 }
 
 /// Where a block's row is and its revision directory, decoded.
@@ -487,6 +489,46 @@ impl Directories {
                 if let Some(old) = self.order.pop_front() {
                     self.by_seq.remove(&old);
                 }
+            }
+        }
+    }
+}
+
+/// The revisions last read one at a time ([`Storage::revision_at`]), up to
+/// [`REVISION_CACHE_BYTES`] of bodies. Reading one otherwise opens an incremental blob handle
+/// (a small compiled program each time) and walks the block's overflow pages to its offset,
+/// most of an indexed lookup's storage time once the page cache holds the block.
+#[derive(Debug, Default)]
+struct Revisions {
+    by_place: std::collections::HashMap<(u64, u32), StoredRevision>,
+    order: std::collections::VecDeque<(u64, u32)>,
+    bytes: usize,
+}
+
+const REVISION_CACHE_BYTES: usize = 16 << 20;
+
+impl Revisions {
+    fn get(&self, seq: u64, index: u32) -> Option<StoredRevision> {
+        self.by_place.get(&(seq, index)).cloned()
+    }
+
+    fn put(&mut self, revision: &StoredRevision) {
+        let size = revision.body.len() + revision.document_id.len();
+        if size > REVISION_CACHE_BYTES / 64 {
+            return;
+        }
+        let place = (revision.seq, revision.index);
+        if self.by_place.insert(place, revision.clone()).is_some() {
+            return;
+        }
+        self.order.push_back(place);
+        self.bytes += size;
+        while self.bytes > REVISION_CACHE_BYTES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = self.by_place.remove(&old) {
+                self.bytes -= gone.body.len() + gone.document_id.len();
             }
         }
     }
@@ -726,6 +768,7 @@ impl SqliteStorage {
             checkpointer: Some(Checkpointer::start(path)?),
             wal: (durability == Durability::Full).then(|| Arc::new(WalSync::new(path, 0))),
             directories: Default::default(),
+            revisions: Default::default(),
         })
     }
 
@@ -776,6 +819,7 @@ impl SqliteStorage {
             checkpointer,
             wal: None,
             directories: Default::default(),
+            revisions: Default::default(),
         };
         if !read_only && durability == Durability::Full {
             storage.wal = Some(Arc::new(WalSync::new(path, storage.block_count()?)));
@@ -807,6 +851,7 @@ impl SqliteStorage {
     /// Runs raw SQL: for tests that play an insider tampering with the file.
     pub fn danger_execute(&self, sql: &str) -> Result<(), StorageError> {
         *self.directories.borrow_mut() = Directories::default();
+        *self.revisions.borrow_mut() = Revisions::default();
         self.conn.execute_batch(sql).map_err(StorageError::from)
     }
 }
@@ -826,6 +871,9 @@ const REVISION_COLUMNS: &str = "document_id, version, table_id, seq, idx, delete
 
 impl Storage for SqliteStorage {
     fn revision_at(&self, seq: u64, index: u32) -> Result<Option<StoredRevision>, StorageError> {
+        if let Some(found) = self.revisions.borrow().get(seq, index) {
+            return Ok(Some(found));
+        }
         let Some(dir) = self.directory(seq)? else {
             return Ok(None);
         };
@@ -842,14 +890,16 @@ impl Storage for SqliteStorage {
                     "block {seq}: revision {index} lies outside the revisions: {e}"
                 ))
             })?;
-        Ok(Some(StoredRevision {
+        let revision = StoredRevision {
             seq,
             index,
             document_id: entry.document_id.clone(),
             version: entry.version,
             kind: entry.kind,
             body,
-        }))
+        };
+        self.revisions.borrow_mut().put(&revision);
+        Ok(Some(revision))
     }
 
     fn tables(&self) -> Result<Vec<TableRow>, StorageError> {
@@ -1230,5 +1280,39 @@ impl Drop for SqliteStorage {
         let _ = self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{REVISION_CACHE_BYTES, RevisionKind, Revisions, StoredRevision};
+
+    fn revision(seq: u64, index: u32, size: usize) -> StoredRevision {
+        StoredRevision {
+            seq,
+            index,
+            document_id: format!("doc{seq}-{index}"),
+            version: 0,
+            kind: RevisionKind::Data,
+            body: vec![7; size],
+        }
+    }
+
+    #[test]
+    fn the_revision_cache_keeps_to_its_budget_and_forgets_the_oldest_first() {
+        let mut cache = Revisions::default();
+        let size = 4096;
+        let fits = REVISION_CACHE_BYTES / (size + "doc0-0".len() + 4);
+        for i in 0..(fits as u32 * 2) {
+            cache.put(&revision(u64::from(i / 100), i % 100, size));
+            assert!(cache.bytes <= REVISION_CACHE_BYTES);
+        }
+        assert!(cache.get(0, 0).is_none(), "the oldest went first");
+        let last = fits as u32 * 2 - 1;
+        let kept = cache.get(u64::from(last / 100), last % 100).unwrap();
+        assert_eq!(kept, revision(u64::from(last / 100), last % 100, size));
+        // A revision too large to be worth keeping is not kept.
+        cache.put(&revision(99_999, 0, REVISION_CACHE_BYTES / 32));
+        assert!(cache.get(99_999, 0).is_none());
     }
 }

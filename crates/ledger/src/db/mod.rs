@@ -187,6 +187,9 @@ pub fn check_table_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How many parsed statements a database keeps (all are forgotten when it is full).
+const PARSED_STATEMENTS: usize = 512;
+
 /// A ledger with tables, shared by many transactions. Cloning it is cheap: clones share the
 /// ledger.
 #[derive(Debug, Clone)]
@@ -203,6 +206,8 @@ struct Shared {
     /// The journal size last seen under the ledger's lock (never more than it is), read by
     /// `begin` without taking the lock.
     tip_seen: std::sync::atomic::AtomicU64,
+    /// Statements parsed before, by their text (drivers send the same few again and again).
+    parsed: Mutex<HashMap<String, Arc<Statement>>>,
     options: DatabaseOptions,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
@@ -227,6 +232,7 @@ impl Database {
                 ledger: Mutex::new(ledger),
                 catalog: Mutex::new(None),
                 tip_seen: std::sync::atomic::AtomicU64::new(tip),
+                parsed: Mutex::new(HashMap::new()),
                 options,
                 clock,
                 ids,
@@ -256,6 +262,22 @@ impl Database {
         let tables = Arc::new(ledger.storage().tables()?);
         *cached = Some((tip, Arc::clone(&tables)));
         Ok(tables)
+    }
+
+    /// `text` parsed, from the statements parsed before when it is one of them.
+    fn parse(&self, text: &str) -> Result<Arc<Statement>, SyntaxError> {
+        let mut cache = self.inner.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = cache.get(text) {
+            return Ok(Arc::clone(found));
+        }
+        drop(cache);
+        let parsed = Arc::new(parse(text)?);
+        cache = self.inner.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= PARSED_STATEMENTS {
+            cache.clear();
+        }
+        cache.insert(text.to_owned(), Arc::clone(&parsed));
+        Ok(parsed)
     }
 
     /// Notes the journal's size, read under the ledger's lock.
@@ -488,7 +510,7 @@ impl Transaction {
             })?;
         }
         let start_time = self.db.now();
-        let parsed = parse(statement)?;
+        let parsed = self.db.parse(statement)?;
         let index = self.statements.len();
         let result = self.run_statement(&parsed, params, index);
         // Every statement sent counts towards the commit digest, as in the drivers.

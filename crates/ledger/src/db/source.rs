@@ -72,7 +72,12 @@ impl Transaction {
     ) -> Result<TableRef, DbError> {
         let committed = self.db.catalog(ledger)?;
         self.reads.insert(occ::name_read(&committed, name));
-        let tables = self.merged_tables(&committed);
+        // Without DDL of its own (the usual case) the committed catalog is used as it is.
+        let tables: std::borrow::Cow<'_, [TableRow]> = if self.tables.is_empty() {
+            std::borrow::Cow::Borrowed(committed.as_slice())
+        } else {
+            std::borrow::Cow::Owned(self.merged_tables(&committed))
+        };
         let usable = |t: &&TableRow| !active_only || t.status == TableStatus::Active;
         let active_first = |pick: &dyn Fn(&TableRow) -> bool| {
             tables
