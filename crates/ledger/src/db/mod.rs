@@ -546,12 +546,12 @@ impl Transaction {
         Ok(self.merged_tables(&committed))
     }
 
-    fn bind(env: &Env, source: &Source, row: &Row) -> Env {
+    /// `env` with `row` bound to the source's name (and its id to the `BY` name).
+    fn bind(env: &Env, source: &Source, row: Row) -> Env {
         let mut env = env.clone();
-        env.bindings.push((source.binding(), row.value.clone()));
-        if let (Some(by), Some(id)) = (&source.by, &row.document_id) {
-            env.bindings
-                .push((by.clone(), Element::string(id.as_str())));
+        env.bindings.push((source.binding(), row.value));
+        if let (Some(by), Some(id)) = (&source.by, row.document_id) {
+            env.bindings.push((by.clone(), Element::string(id)));
         }
         env
     }
@@ -570,8 +570,16 @@ impl Transaction {
                 params,
             )?;
             let mut next = Vec::new();
-            for env in &tuples {
-                for row in &rows {
+            // The rows are moved into the last tuple that takes them and copied before.
+            let last = tuples.len().saturating_sub(1);
+            let mut rows = Some(rows);
+            for (i, env) in tuples.iter().enumerate() {
+                let these: Vec<Row> = if i == last {
+                    rows.take().unwrap_or_default()
+                } else {
+                    rows.clone().unwrap_or_default()
+                };
+                for row in these {
                     let e = Self::bind(env, &join.source, row);
                     if let Some(on) = &join.on {
                         if !truthy(&eval(on, &e, params)?) {
@@ -618,12 +626,13 @@ impl Transaction {
                 )])
             }
             Projection::Star => Ok(tuples
-                .iter()
+                .into_iter()
                 .map(|env| {
                     if env.bindings.len() == 1 || s.from.len() == 1 {
                         env.bindings
-                            .first()
-                            .map(|(_, v)| v.clone())
+                            .into_iter()
+                            .next()
+                            .map(|(_, v)| v)
                             .unwrap_or_else(|| Element::null(IonType::Null))
                     } else {
                         let mut b = Element::struct_builder();
@@ -757,7 +766,7 @@ impl Transaction {
         let (table, rows) = rows;
         let mut out = Vec::new();
         for row in rows {
-            let env = Self::bind(&Env::default(), source, &row);
+            let env = Self::bind(&Env::default(), source, row.clone());
             if let Some(f) = filter {
                 if !truthy(&eval(f, &env, params)?) {
                     continue;
