@@ -669,9 +669,23 @@ impl PostgresStorage {
                 distinct.dedup();
                 tx.execute(&touched, &[&seq, &distinct])?;
                 if !batch.index_updates.is_empty() {
-                    let docs: Vec<&str> =
-                        batch.index_updates.iter().map(|u| u.document_id.as_str()).collect();
-                    tx.execute(&unindex, &[&docs])?;
+                    // A document's first revision has no keys to replace: the usual bulk append
+                    // then deletes nothing, and does not ask the server to look.
+                    let new: HashSet<&str> = batch
+                        .revisions
+                        .iter()
+                        .filter(|r| r.version == 0)
+                        .map(|r| r.document_id.as_str())
+                        .collect();
+                    let docs: Vec<&str> = batch
+                        .index_updates
+                        .iter()
+                        .map(|u| u.document_id.as_str())
+                        .filter(|d| !new.contains(d))
+                        .collect();
+                    if !docs.is_empty() {
+                        tx.execute(&unindex, &[&docs])?;
+                    }
                     let keys = batch.index_updates.iter().flat_map(|u| {
                         u.keys.iter().map(move |(field, key)| (u, field, key))
                     });
