@@ -1242,8 +1242,37 @@ impl SqliteStorage {
                     .execute(params![seq, table])?;
             }
             for u in &batch.index_updates {
-                tx.prepare_cached("DELETE FROM ql_index WHERE document_id = ?1")?
-                    .execute(params![u.document_id])?;
+                // Keys a new revision leaves as they were are not rewritten: deleting and
+                // inserting the same entries would still dirty their pages, written to the WAL
+                // at every commit (an update of an indexed document rarely changes its keys).
+                let mut existing: Vec<(String, String, Vec<u8>)> = tx
+                    .prepare_cached(
+                        "SELECT table_id, field, key FROM ql_index WHERE document_id = ?1",
+                    )?
+                    .query_map(params![u.document_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                let mut wanted: Vec<(&str, &str, &[u8])> = u
+                    .keys
+                    .iter()
+                    .map(|(f, k)| (u.table_id.as_str(), f.as_str(), k.as_slice()))
+                    .collect();
+                existing.sort();
+                wanted.sort_unstable();
+                wanted.dedup();
+                let same = existing.len() == wanted.len()
+                    && existing
+                        .iter()
+                        .zip(&wanted)
+                        .all(|((t, f, k), (wt, wf, wk))| t == wt && f == wf && k == wk);
+                if same {
+                    continue;
+                }
+                if !existing.is_empty() {
+                    tx.prepare_cached("DELETE FROM ql_index WHERE document_id = ?1")?
+                        .execute(params![u.document_id])?;
+                }
                 let mut ins = tx.prepare_cached(
                     "INSERT OR IGNORE INTO ql_index (table_id, field, key, document_id) VALUES (?1, ?2, ?3, ?4)",
                 )?;

@@ -454,3 +454,62 @@ fn occ_conflicts_follow_what_was_read() {
     .unwrap();
     assert!(matches!(t2.commit(None), Err(DbError::OccConflict(_))));
 }
+
+#[test]
+fn an_update_that_changes_an_indexed_key_moves_the_document_in_the_index() {
+    let db = bank("bank-rekey", DatabaseOptions::default());
+    let find = |db: &Database, id: &str| {
+        db.execute(
+            "SELECT VALUE a.owner FROM Accounts AS a WHERE a.accountId = ?",
+            &[Element::string(id)],
+        )
+        .unwrap()
+    };
+    db.execute(
+        "INSERT INTO Accounts ?",
+        &[ion("{accountId: 'A', owner: 'ann', balance: 1}")],
+    )
+    .unwrap();
+    // An update that leaves the key alone, then one that changes it.
+    db.execute(
+        "UPDATE Accounts AS a SET a.balance = 2 WHERE a.accountId = 'A'",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(find(&db, "A"), vec![ion("ann")]);
+    db.execute(
+        "UPDATE Accounts AS a SET a.accountId = 'B' WHERE a.accountId = 'A'",
+        &[],
+    )
+    .unwrap();
+    assert!(find(&db, "A").is_empty(), "the old key finds nothing");
+    assert_eq!(find(&db, "B"), vec![ion("ann")]);
+    // Within one transaction: changed, changed back, and found by the key it ends with.
+    db.run(0, |tx| {
+        tx.execute(
+            "UPDATE Accounts AS a SET a.accountId = 'C' WHERE a.accountId = 'B'",
+            &[],
+        )?;
+        tx.execute(
+            "UPDATE Accounts AS a SET a.accountId = 'B' WHERE a.accountId = 'C'",
+            &[],
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    assert!(find(&db, "C").is_empty());
+    assert_eq!(find(&db, "B"), vec![ion("ann")]);
+    db.execute("DELETE FROM Accounts AS a WHERE a.accountId = 'B'", &[])
+        .unwrap();
+    assert!(
+        find(&db, "B").is_empty(),
+        "a deleted document leaves the index"
+    );
+    // A new document takes the key the deleted one had.
+    db.execute(
+        "INSERT INTO Accounts ?",
+        &[ion("{accountId: 'B', owner: 'bob', balance: 1}")],
+    )
+    .unwrap();
+    assert_eq!(find(&db, "B"), vec![ion("bob")]);
+}
