@@ -18,6 +18,17 @@ use crate::postgres::{said_unreachable, unreachable_url};
 use crate::serve::terminate;
 use crate::{s, scratch, serve, serve_with, text, veritrail, veritrail_ok};
 
+/// A server this test started, killed if the test fails before it stops it (so a failed run
+/// leaves no server behind).
+struct Started(std::process::Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs `aws ARGS` against the emulator at `addr`: (exit code, stdout, stderr).
 fn aws_at(addr: &str, home: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let mut cmd = Command::new(aws());
@@ -69,7 +80,8 @@ fn serve_keeps_its_ledgers_in_postgresql() {
     std::fs::create_dir_all(&home).unwrap();
     let ledgers = data.join("ledgers");
 
-    let (mut child, mut out, addr) = serve_with(&["--storage", &url], s(&data));
+    let (child, mut out, addr) = serve_with(&["--storage", &url], s(&data));
+    let mut child = Started(child);
     let said = audit_line(&mut out);
     assert!(
         said.contains(&format!("ledger audit (schema veritrail_audit of {url};")),
@@ -109,12 +121,13 @@ fn serve_keeps_its_ledgers_in_postgresql() {
 
     // A second server with its own data directory on the same database: the name is taken.
     let other = dir.join("other");
-    let (mut second, second_addr) = serve(s(&other), &["--storage", &url]);
+    let (second, second_addr) = serve(s(&other), &["--storage", &url]);
+    let mut second = Started(second);
     let (code, _, err) = create_bank(&second_addr, &home);
     assert_ne!(code, Some(0));
     assert!(err.contains("ResourceAlreadyExistsException"), "{err}");
     assert!(err.contains("already exists in postgres://"), "{err}");
-    assert_eq!(terminate(&mut second), Some(0));
+    assert_eq!(terminate(&mut second.0), Some(0));
 
     // DeleteLedger drops the schema.
     let (code, _, err) = aws_at(&addr, &home, &["qldb", "delete-ledger", "--name", "bank"]);
@@ -123,7 +136,7 @@ fn serve_keeps_its_ledgers_in_postgresql() {
     let (code, _, err) = aws_at(&addr, &home, &["qldb", "describe-ledger", "--name", "bank"]);
     assert_ne!(code, Some(0));
     assert!(err.contains("ResourceNotFoundException"), "{err}");
-    assert_eq!(terminate(&mut child), Some(0));
+    assert_eq!(terminate(&mut child.0), Some(0));
 
     // What the server wrote verifies, from the database, against its signed checkpoint.
     let keys = data.join("keys");
@@ -141,10 +154,11 @@ fn serve_keeps_its_ledgers_in_postgresql() {
     assert!(verified.starts_with("OK ledger audit"), "{verified}");
 
     // Restarted on the same data and database, the server finds its ledger again.
-    let (mut child, mut out, _) = serve_with(&["--storage", &url], s(&data));
+    let (child, mut out, _) = serve_with(&["--storage", &url], s(&data));
+    let mut child = Started(child);
     let said = audit_line(&mut out);
     assert!(said.contains("schema veritrail_audit"), "{said}");
-    assert_eq!(terminate(&mut child), Some(0));
+    assert_eq!(terminate(&mut child.0), Some(0));
 }
 
 #[test]
