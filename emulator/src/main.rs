@@ -1,6 +1,10 @@
 //! `veritrail-emulator`: serves the emulated AWS services (`cargo run -p veritrail-emulator`);
 //! `veritrail serve` is the same front end in the main binary.
 
+/// mimalloc, as the `veritrail` binary (its `main.rs` says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 /// Serve the AWS emulator (QLDB, S3 with Object Lock, CloudTrail with signed log delivery) for

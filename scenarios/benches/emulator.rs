@@ -18,6 +18,10 @@
 //! Options: `--seconds S` per measurement (default 3), `--only qldb|s3|memory`, `--requests N`
 //! for `memory` (default 100,000).
 
+/// The allocator the `veritrail` binary ships with, so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -11,6 +11,10 @@
 //!
 //! Options: `--days N` (default 30), `--latency-ms MS` for the second round (default 5).
 
+/// The allocator the `veritrail` binary ships with, so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::Command;
 use std::sync::Arc;
 use veritrail_core::time::Stopwatch;

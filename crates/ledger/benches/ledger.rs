@@ -22,6 +22,10 @@
 //! Options: `--documents N` (default 100,000), `--blocks N` (0 skips the proof benchmark),
 //! `--sizes 1,100,1000` (documents per transaction), `--backends sqlite,postgres`.
 
+/// The allocator the `veritrail` binary ships with, so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;

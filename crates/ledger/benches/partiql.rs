@@ -12,6 +12,10 @@
 //!
 //! Options: `--accounts N` (default 10,000), `--seconds S` per transfer run (default 3).
 
+/// The allocator the `veritrail` binary ships with, so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -18,6 +18,10 @@
 //! Options: `--records N`, `--per-file N`, `--batch N` (documents per transaction, default 1000),
 //! `--only parse|ledger|end-to-end` (one measurement, for a profiler; no ratios).
 
+/// The allocator the `veritrail` binary ships with, so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;

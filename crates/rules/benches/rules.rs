@@ -25,6 +25,10 @@
 //! `--method NAME` (with `--skip-naive`: only `machine`, `machine_warm`, `machine_text` or
 //! `parse_machine`, to profile one of them).
 
+/// The allocator the `veritrail` binary ships with, so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use veritrail_core::time::Stopwatch;
 
