@@ -510,10 +510,7 @@ pub struct ServeArgs {
 pub fn storage_choice(args: &ServeArgs) -> Result<StorageChoice, String> {
     match &args.storage {
         Some(spec) => StorageChoice::parse(spec).map_err(|e| format!("--storage: {e}")),
-        None => match std::env::var("VERITRAIL_STORAGE") {
-            Ok(spec) => StorageChoice::parse(&spec).map_err(|e| format!("VERITRAIL_STORAGE: {e}")),
-            Err(_) => Ok(StorageChoice::Sqlite),
-        },
+        None => StorageChoice::from_env().map(Option::unwrap_or_default),
     }
 }
 

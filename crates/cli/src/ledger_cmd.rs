@@ -219,22 +219,13 @@ pub fn parse_storage(text: &str) -> Result<StorageChoice, String> {
 /// The storage `--storage` names, else `VERITRAIL_STORAGE` (checked when the program starts,
 /// see [`check_storage_env`]), else SQLite.
 pub fn storage_or_env(flag: Option<&StorageChoice>) -> StorageChoice {
-    flag.cloned().unwrap_or_else(|| {
-        std::env::var("VERITRAIL_STORAGE")
-            .ok()
-            .and_then(|v| StorageChoice::parse(&v).ok())
-            .unwrap_or_default()
-    })
+    flag.cloned()
+        .unwrap_or_else(|| StorageChoice::from_env().ok().flatten().unwrap_or_default())
 }
 
 /// A `VERITRAIL_STORAGE` that is not `sqlite` or a PostgreSQL URL, as an error message.
 pub fn check_storage_env() -> Result<(), String> {
-    match std::env::var("VERITRAIL_STORAGE") {
-        Ok(v) => StorageChoice::parse(&v)
-            .map(drop)
-            .map_err(|e| format!("VERITRAIL_STORAGE: {e}")),
-        Err(_) => Ok(()),
-    }
+    StorageChoice::from_env().map(drop)
 }
 
 impl LedgerArg {

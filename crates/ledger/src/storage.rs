@@ -162,6 +162,18 @@ pub struct CommitBatch {
     pub index_updates: Vec<IndexUpdate>,
 }
 
+impl CommitBatch {
+    /// The documents whose first revision this batch writes: they have no index entries yet,
+    /// so their index updates replace nothing (a bulk append's documents are all new).
+    pub fn new_documents(&self) -> std::collections::HashSet<&str> {
+        self.revisions
+            .iter()
+            .filter(|r| r.version == 0)
+            .map(|r| r.document_id.as_str())
+            .collect()
+    }
+}
+
 /// Whether a table is in use (`ACTIVE`) or dropped (`INACTIVE`), as QLDB's
 /// `information_schema.user_tables` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -512,8 +524,13 @@ impl Revisions {
         self.by_place.get(&(seq, index)).cloned()
     }
 
+    /// What keeping `revision` costs, as counted against [`REVISION_CACHE_BYTES`].
+    fn cost(revision: &StoredRevision) -> usize {
+        revision.body.len() + revision.document_id.len()
+    }
+
     fn put(&mut self, revision: &StoredRevision) {
-        let size = revision.body.len() + revision.document_id.len();
+        let size = Self::cost(revision);
         if size > REVISION_CACHE_BYTES / 64 {
             return;
         }
@@ -528,7 +545,7 @@ impl Revisions {
                 break;
             };
             if let Some(gone) = self.by_place.remove(&old) {
-                self.bytes -= gone.body.len() + gone.document_id.len();
+                self.bytes -= Self::cost(&gone);
             }
         }
     }
@@ -1241,18 +1258,23 @@ impl SqliteStorage {
                 tx.prepare_cached("UPDATE ql_tables SET last_write_seq = ?1 WHERE table_id = ?2")?
                     .execute(params![seq, table])?;
             }
+            let new = batch.new_documents();
             for u in &batch.index_updates {
                 // Keys a new revision leaves as they were are not rewritten: deleting and
                 // inserting the same entries would still dirty their pages, written to the WAL
                 // at every commit (an update of an indexed document rarely changes its keys).
-                let mut existing: Vec<(String, String, Vec<u8>)> = tx
-                    .prepare_cached(
-                        "SELECT table_id, field, key FROM ql_index WHERE document_id = ?1",
-                    )?
-                    .query_map(params![u.document_id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })?
-                    .collect::<Result<_, _>>()?;
+                let mut existing: Vec<(String, String, Vec<u8>)> =
+                    if new.contains(u.document_id.as_str()) {
+                        Vec::new()
+                    } else {
+                        tx.prepare_cached(
+                            "SELECT table_id, field, key FROM ql_index WHERE document_id = ?1",
+                        )?
+                        .query_map(params![u.document_id], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })?
+                        .collect::<Result<_, _>>()?
+                    };
                 let mut wanted: Vec<(&str, &str, &[u8])> = u
                     .keys
                     .iter()
@@ -1261,11 +1283,10 @@ impl SqliteStorage {
                 existing.sort();
                 wanted.sort_unstable();
                 wanted.dedup();
-                let same = existing.len() == wanted.len()
-                    && existing
-                        .iter()
-                        .zip(&wanted)
-                        .all(|((t, f, k), (wt, wf, wk))| t == wt && f == wf && k == wk);
+                let same = existing
+                    .iter()
+                    .map(|(t, f, k)| (t.as_str(), f.as_str(), k.as_slice()))
+                    .eq(wanted.iter().copied());
                 if same {
                     continue;
                 }

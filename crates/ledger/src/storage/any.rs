@@ -44,6 +44,17 @@ impl StorageChoice {
         }
     }
 
+    /// The storage `VERITRAIL_STORAGE` names, `None` when it is not set; an error names the
+    /// variable.
+    pub fn from_env() -> Result<Option<Self>, String> {
+        match std::env::var("VERITRAIL_STORAGE") {
+            Ok(spec) => Self::parse(&spec)
+                .map(Some)
+                .map_err(|e| format!("VERITRAIL_STORAGE: {e}")),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// What [`StorageChoice::parse`] reads back as this choice, password included: for a child
     /// process's environment (`VERITRAIL_STORAGE`), never for a message.
     pub fn spec(&self) -> &str {

@@ -671,12 +671,7 @@ impl PostgresStorage {
                 if !batch.index_updates.is_empty() {
                     // A document's first revision has no keys to replace: the usual bulk append
                     // then deletes nothing, and does not ask the server to look.
-                    let new: HashSet<&str> = batch
-                        .revisions
-                        .iter()
-                        .filter(|r| r.version == 0)
-                        .map(|r| r.document_id.as_str())
-                        .collect();
+                    let new = batch.new_documents();
                     let docs: Vec<&str> = batch
                         .index_updates
                         .iter()

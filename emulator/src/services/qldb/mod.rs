@@ -575,18 +575,17 @@ impl Qldb {
             w.conn()
                 .execute("DELETE FROM qldb_ledgers WHERE name = ?1", [name])
                 .map_err(|e| QldbError::from(StoreError::from(e)))?;
-            ledgers.remove(name)
+            ledgers
+                .remove(name)
+                .ok_or_else(|| QldbError::LedgerNotFound(name.to_owned()))?
         };
-        let Some(LedgerEntry {
+        let LedgerEntry {
             db,
             settings,
             arn,
             described,
             ..
-        }) = entry
-        else {
-            return Err(QldbError::LedgerNotFound(name.to_owned()));
-        };
+        } = entry;
         forget_sessions(name);
         // Closed before its journal goes (PostgreSQL refuses while the writer lease is held).
         drop(db);
