@@ -132,9 +132,22 @@ fn the_dashboard_shows_what_the_cli_knows_in_a_browser() {
     let ledgers = data.join("ledgers");
 
     // The defaults set up, then stopped: an alert is reviewed offline, as `alerts ack` does.
+    // The set-up's events reach the processor through the queue after the banner, so the
+    // server runs until the bucket policy's alert is in the ledger.
     let (child, _, url, _) = start(&data, &[]);
+    let mut alerts = Vec::new();
+    for attempt in 0..60 {
+        alerts = alert_ids(&url, &home, &ledgers);
+        if alerts.iter().any(|a| a["eventName"] == "PutBucketPolicy") {
+            break;
+        }
+        assert!(
+            attempt < 59,
+            "the bucket policy raised no alert: {alerts:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     stop(child);
-    let alerts = alert_ids(&url, &home, &ledgers);
     let reviewed = alerts
         .iter()
         .find(|a| a["eventName"] == "PutBucketPolicy")
