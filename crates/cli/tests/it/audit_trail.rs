@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::BufRead as _;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 use rand::{Rng as _, SeedableRng as _};
@@ -15,12 +15,12 @@ use serde_json::{Value, json};
 use veritrail_processor::alerts::alert_id;
 use veritrail_processor::aws::Aws;
 
-use crate::{s, scratch, veritrail_ok};
+use crate::{Started, s, scratch, veritrail_ok};
 
 const BUCKET: &str = "veritrail-trail-000000000000";
 
 /// `veritrail serve` with its defaults over `data`: the child, its URL and an SDK for it.
-fn serve_defaults(data: &Path) -> (Child, String, Aws) {
+fn serve_defaults(data: &Path) -> (Started, String, Aws) {
     let (child, mut out, addr) = crate::serve_with(&[], s(data));
     let mut set_up = String::new();
     out.read_line(&mut set_up).unwrap();
@@ -30,7 +30,7 @@ fn serve_defaults(data: &Path) -> (Child, String, Aws) {
     (child, url, aws)
 }
 
-fn stop(mut child: Child) {
+fn stop(mut child: Started) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

@@ -136,9 +136,35 @@ pub fn s3(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16, Stri
     http(addr, method, path, &[S3_AUTH], body).map(|a| (a.status, a.body))
 }
 
+/// A `veritrail serve` a test started, killed when dropped if the test has not stopped it (so a
+/// test that fails leaves no server running behind it).
+#[derive(Debug)]
+pub struct Started(pub Child);
+
+impl std::ops::Deref for Started {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Started {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        // Once the test has waited for it, the process is gone and both calls do nothing.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `veritrail serve --no-defaults` (the bare emulator) on a free port over `dir` (with
 /// `extra` arguments); returns the child and its address.
-pub fn serve(dir: &str, extra: &[&str]) -> (Child, String) {
+pub fn serve(dir: &str, extra: &[&str]) -> (Started, String) {
     let (child, _, addr) = serve_with(&[&["--no-defaults"][..], extra].concat(), dir);
     (child, addr)
 }
@@ -148,7 +174,7 @@ pub fn serve(dir: &str, extra: &[&str]) -> (Child, String) {
 pub fn serve_with(
     args: &[&str],
     dir: &str,
-) -> (Child, BufReader<std::process::ChildStdout>, String) {
+) -> (Started, BufReader<std::process::ChildStdout>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_veritrail"))
         .arg("serve")
         .args(args)
@@ -166,7 +192,7 @@ pub fn serve_with(
         .and_then(|r| r.split_whitespace().next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_owned();
-    (child, out, addr)
+    (Started(child), out, addr)
 }
 
 /// Runs `veritrail ARGS` and asserts exit 0; its standard output.

@@ -7,18 +7,18 @@
 use std::collections::BTreeSet;
 use std::io::BufRead as _;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 
 use serde_json::Value;
 use veritrail_processor::aws::Aws;
 
-use crate::{http, s, scratch, text};
+use crate::{Started, http, s, scratch, text};
 
 const BUCKET: &str = "veritrail-trail-000000000000";
 const TRAIL: &str = "veritrail";
 
 /// `veritrail serve ARGS` over `data` (the defaults unless ARGS say otherwise), clock control on.
-pub fn start(data: &Path, extra: &[&str]) -> (Child, String, String, Aws) {
+pub fn start(data: &Path, extra: &[&str]) -> (Started, String, String, Aws) {
     let args = [&["--allow-clock-control"][..], extra].concat();
     let (child, mut out, addr) = crate::serve_with(&args, s(data));
     if extra.is_empty() {
@@ -31,7 +31,7 @@ pub fn start(data: &Path, extra: &[&str]) -> (Child, String, String, Aws) {
     (child, addr, url, aws)
 }
 
-pub fn stop(mut child: Child) {
+pub fn stop(mut child: Started) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

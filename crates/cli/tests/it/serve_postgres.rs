@@ -18,17 +18,6 @@ use crate::postgres::{said_unreachable, unreachable_url};
 use crate::serve::terminate;
 use crate::{s, scratch, serve, serve_with, text, veritrail, veritrail_ok};
 
-/// A server this test started, killed if the test fails before it stops it (so a failed run
-/// leaves no server behind).
-struct Started(std::process::Child);
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs `aws ARGS` against the emulator at `addr`: (exit code, stdout, stderr).
 fn aws_at(addr: &str, home: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let mut cmd = Command::new(aws());
@@ -81,7 +70,7 @@ fn serve_keeps_its_ledgers_in_postgresql() {
     let ledgers = data.join("ledgers");
 
     let (child, mut out, addr) = serve_with(&["--storage", &url], s(&data));
-    let mut child = Started(child);
+    let mut child = child;
     let said = audit_line(&mut out);
     assert!(
         said.contains(&format!("ledger audit (schema veritrail_audit of {url};")),
@@ -122,7 +111,7 @@ fn serve_keeps_its_ledgers_in_postgresql() {
     // A second server with its own data directory on the same database: the name is taken.
     let other = dir.join("other");
     let (second, second_addr) = serve(s(&other), &["--storage", &url]);
-    let mut second = Started(second);
+    let mut second = second;
     let (code, _, err) = create_bank(&second_addr, &home);
     assert_ne!(code, Some(0));
     assert!(err.contains("ResourceAlreadyExistsException"), "{err}");
@@ -155,7 +144,7 @@ fn serve_keeps_its_ledgers_in_postgresql() {
 
     // Restarted on the same data and database, the server finds its ledger again.
     let (child, mut out, _) = serve_with(&["--storage", &url], s(&data));
-    let mut child = Started(child);
+    let mut child = child;
     let said = audit_line(&mut out);
     assert!(said.contains("schema veritrail_audit"), "{said}");
     assert_eq!(terminate(&mut child.0), Some(0));

@@ -6,26 +6,20 @@
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 
-use crate::{s, scratch, shared_cloudtrail, text, veritrail};
+use crate::{Started, s, scratch, shared_cloudtrail, text, veritrail};
 
 /// The emulator, and the SDK's configuration and runtime for it.
 struct Emu {
-    child: Child,
+    /// Held for its drop, which stops the emulator.
+    _server: Started,
     url: String,
     rt: veritrail_processor::aws::Aws,
     conf: aws_config::SdkConfig,
-}
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn emulator(dir: &Path) -> Emu {
@@ -34,7 +28,7 @@ fn emulator(dir: &Path) -> Emu {
     let rt = veritrail_processor::aws::Aws::local(&url, "us-east-1").unwrap();
     let conf = rt.config().clone();
     Emu {
-        child,
+        _server: child,
         url,
         rt,
         conf,
