@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use veritrail_core::ion_rs::Element;
 
-use crate::db::{Database, DbError, check_document, check_table_name, index_keys, invalid};
+use crate::db::{Database, DbError, check_document_fits, check_table_name, index_keys, invalid};
 use crate::journal::{Committed, NewTransaction, Statement, Write};
 use crate::limits::{MAX_ACTIVE_TABLES, MAX_INDEXES_PER_TABLE, MAX_TOTAL_TABLES};
 use crate::partiql::eval::index_key;
@@ -65,7 +65,7 @@ impl Database {
     /// nesting, and in strict mode QLDB's 128 KB), so that a caller can set aside a document
     /// the ledger would refuse and append the others.
     pub fn check_append_document(&self, document: &Element) -> Result<(), DbError> {
-        check_document(document, self.options().strict_limits).map(|_| ())
+        check_document_fits(document, self.options().strict_limits)
     }
 
     /// Appends `documents` to a table, skipping duplicates by key; see the [module](self).
@@ -86,7 +86,7 @@ impl Database {
         let key_field = request.key_field.as_str();
         let mut keys = Vec::with_capacity(documents.len());
         for (i, d) in documents.iter().enumerate() {
-            check_document(d, strict).map_err(|e| match e {
+            check_document_fits(d, strict).map_err(|e| match e {
                 DbError::LimitExceeded(m) => DbError::LimitExceeded(format!("document {i}: {m}")),
                 other => invalid(None, format!("document {i}: {other}")),
             })?;

@@ -33,7 +33,7 @@ pub use crate::limits::{
     MAX_ACTIVE_TABLES, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS_PER_TRANSACTION, MAX_INDEXES_PER_TABLE,
     MAX_TOTAL_TABLES, MAX_TRANSACTION_BYTES,
 };
-use crate::limits::{MAX_ION_DEPTH, MAX_TABLE_NAME_CHARS, check_value_depth};
+use crate::limits::{MAX_ION_DEPTH, MAX_TABLE_NAME_CHARS, binary_size_bound, check_value_depth};
 use crate::partiql::ast::{
     Expr, Join, PathStep, ProjectItem, Projection, Select, Source, SourceKind, Statement,
 };
@@ -437,6 +437,32 @@ pub(crate) fn index_keys(indexes: &[String], data: Option<&Element>) -> Vec<(Str
 /// and in strict mode at most [`MAX_DOCUMENT_BYTES`] of Ion binary. Returns that size (0 when
 /// not counted).
 pub(crate) fn check_document(value: &Element, strict: bool) -> Result<usize, DbError> {
+    check_shape(value)?;
+    if !strict {
+        return Ok(0);
+    }
+    let size = encoded_size(value)?;
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(too_large(size));
+    }
+    Ok(size)
+}
+
+/// As [`check_document`], for a caller that needs no size: the document is encoded to be
+/// measured only when its [`binary_size_bound`] is over the limit (appends, whose documents are
+/// encoded once, in their block).
+pub(crate) fn check_document_fits(value: &Element, strict: bool) -> Result<(), DbError> {
+    check_shape(value)?;
+    if !strict || binary_size_bound(value).is_some_and(|b| b <= MAX_DOCUMENT_BYTES) {
+        return Ok(());
+    }
+    match encoded_size(value)? {
+        size if size > MAX_DOCUMENT_BYTES => Err(too_large(size)),
+        _ => Ok(()),
+    }
+}
+
+fn check_shape(value: &Element) -> Result<(), DbError> {
     if value.ion_type() != IonType::Struct || value.is_null() {
         return Err(invalid(
             None,
@@ -447,20 +473,20 @@ pub(crate) fn check_document(value: &Element, strict: bool) -> Result<usize, DbE
         DbError::LimitExceeded(format!(
             "a document nests containers deeper than {MAX_ION_DEPTH} levels"
         ))
-    })?;
-    if !strict {
-        return Ok(0);
-    }
-    let size = value
+    })
+}
+
+fn encoded_size(value: &Element) -> Result<usize, DbError> {
+    Ok(value
         .encode_as(v1_0::Binary)
         .map_err(|e| invalid(None, format!("the document cannot be encoded as Ion: {e}")))?
-        .len();
-    if size > MAX_DOCUMENT_BYTES {
-        return Err(DbError::LimitExceeded(format!(
-            "a document is at most {MAX_DOCUMENT_BYTES} bytes of Ion binary; this one is {size}"
-        )));
-    }
-    Ok(size)
+        .len())
+}
+
+fn too_large(size: usize) -> DbError {
+    DbError::LimitExceeded(format!(
+        "a document is at most {MAX_DOCUMENT_BYTES} bytes of Ion binary; this one is {size}"
+    ))
 }
 
 impl Transaction {

@@ -205,6 +205,43 @@ fn bad_documents_are_refused_before_anything_is_written() {
     assert_eq!(db.ledger().digest().unwrap(), before);
 }
 
+/// QLDB's 128 KB is checked on the document's encoded size: one whose cheap upper bound is over
+/// it (thousands of one-byte fields, each counted as if its name were new) is measured by
+/// encoding it, and taken when it fits; one that does not fit is refused with its size.
+#[test]
+fn the_document_size_limit_is_measured_when_its_bound_is_over() {
+    let db = database("append-size", 4);
+    let fields = |n: usize| {
+        let body: Vec<String> = (0..n).map(|i| format!("f:{}", i % 100)).collect();
+        Element::read_one(format!("{{eventID:\"e{n}\",{}}}", body.join(","))).unwrap()
+    };
+    let fits = fields(10_000);
+    let size = fits
+        .encode_as(veritrail_core::ion_rs::v1_0::Binary)
+        .unwrap()
+        .len();
+    assert!(size < 128 * 1024, "{size}");
+    assert!(veritrail_ledger::limits::binary_size_bound(&fits).unwrap() > 128 * 1024);
+    db.check_append_document(&fits).unwrap();
+    let report = db.append(&request(10), vec![fits], |_| {}).unwrap();
+    assert_eq!(report.appended, 1);
+
+    let over = fields(60_000);
+    let e = db.check_append_document(&over).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("at most 131072 bytes of Ion binary; this one is"),
+        "{e}"
+    );
+    let e = db.append(&request(10), vec![over], |_| {}).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("document 0: a document is at most 131072"),
+        "{e}"
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM AuditRecords", &[]), 1);
+}
+
 #[test]
 fn time_and_ids_come_from_the_ledger_options() {
     let digests: Vec<_> = (0..2)
